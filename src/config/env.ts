@@ -1,0 +1,37 @@
+import { z } from 'zod';
+
+const port = z.coerce.number().int().min(1).max(65535);
+const url = (protocols: string[]) =>
+  z.string().refine((v) => {
+    try {
+      return protocols.includes(new URL(v).protocol);
+    } catch {
+      return false;
+    }
+  }, `must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`);
+
+/** Exactly the variables of DESIGN.md "Configuration"; everything else in the environment is ignored. */
+export const EnvSchema = z.object({
+  NODE_ENV: z.string().optional(),
+  PORT: port.default(3000),
+  PUBLIC_URL: url(['http:', 'https:'])
+    .refine((v) => !v.endsWith('/'), 'must not end with a slash')
+    .refine((v) => !new URL(v).search && !new URL(v).hash, 'must not carry a query or fragment')
+    .optional(),
+  DATABASE_URL: url(['postgres:', 'postgresql:']).optional(),
+  REDIS_URL: url(['redis:', 'rediss:']).optional(),
+  GATEHOUSE_DATA_DIR: z.string().min(1).default('./data'),
+  GATEHOUSE_MASTER_KEY: z
+    .string()
+    .refine((v) => Buffer.from(v, 'base64').length === 32 && /^[A-Za-z0-9+/]+={0,2}$/.test(v), 'must be 32 bytes, base64-encoded (openssl rand -base64 32)')
+    .optional(),
+  GATEHOUSE_BOOTSTRAP_ADMIN_CLIENT_ID: z.string().regex(/^[A-Za-z0-9._~-]{3,128}$/, 'must be 3-128 URL-safe characters').optional(),
+  GATEHOUSE_BOOTSTRAP_ADMIN_CLIENT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+  GATEHOUSE_BOOTSTRAP_ADMIN_EMAIL: z.string().email('must be an email address').optional(),
+  GATEHOUSE_BOOTSTRAP_ADMIN_PASSWORD: z.string().min(8, 'must be at least 8 characters').optional(),
+  SMTP_URL: url(['smtp:', 'smtps:']).optional(),
+  BCRYPT_COST: z.coerce.number().int().min(4).max(31).default(12),
+  LOG_LEVEL: z.enum(['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly']).default('info'),
+});
+
+export type Env = z.infer<typeof EnvSchema>;

@@ -1,0 +1,74 @@
+import { EnvSchema } from './env.js';
+
+export interface Config {
+  production: boolean;
+  port: number;
+  /** Set once the listening port is known when PUBLIC_URL is absent. */
+  publicUrl: string;
+  publicUrlFixed: boolean;
+  databaseUrl?: string;
+  redisUrl?: string;
+  dataDir: string;
+  masterKey?: string;
+  bootstrap: {
+    clientId?: string;
+    clientSecret?: string;
+    email?: string;
+    password?: string;
+  };
+  smtpUrl?: string;
+  bcryptCost: number;
+  logLevel: string;
+}
+
+export class ConfigError extends Error {}
+
+/** Parses the environment; a bad value throws one line naming the variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = EnvSchema.safeParse(present);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const name = String(issue.path[0] ?? 'environment');
+    throw new ConfigError(`Invalid configuration: ${name} ${describe(issue.message)}`);
+  }
+  const e = parsed.data;
+  const production = e.NODE_ENV === 'production';
+  if (production && !e.GATEHOUSE_MASTER_KEY) {
+    throw new ConfigError('Invalid configuration: GATEHOUSE_MASTER_KEY is required when NODE_ENV=production');
+  }
+  pair(e.GATEHOUSE_BOOTSTRAP_ADMIN_CLIENT_ID, e.GATEHOUSE_BOOTSTRAP_ADMIN_CLIENT_SECRET, 'GATEHOUSE_BOOTSTRAP_ADMIN_CLIENT');
+  pair(e.GATEHOUSE_BOOTSTRAP_ADMIN_EMAIL, e.GATEHOUSE_BOOTSTRAP_ADMIN_PASSWORD, 'GATEHOUSE_BOOTSTRAP_ADMIN');
+  return {
+    production,
+    port: e.PORT,
+    publicUrl: e.PUBLIC_URL ?? `http://localhost:${e.PORT}`,
+    publicUrlFixed: Boolean(e.PUBLIC_URL),
+    databaseUrl: e.DATABASE_URL,
+    redisUrl: e.REDIS_URL,
+    dataDir: e.GATEHOUSE_DATA_DIR,
+    masterKey: e.GATEHOUSE_MASTER_KEY,
+    bootstrap: {
+      clientId: e.GATEHOUSE_BOOTSTRAP_ADMIN_CLIENT_ID,
+      clientSecret: e.GATEHOUSE_BOOTSTRAP_ADMIN_CLIENT_SECRET,
+      email: e.GATEHOUSE_BOOTSTRAP_ADMIN_EMAIL,
+      password: e.GATEHOUSE_BOOTSTRAP_ADMIN_PASSWORD,
+    },
+    smtpUrl: e.SMTP_URL,
+    bcryptCost: e.BCRYPT_COST,
+    logLevel: e.LOG_LEVEL,
+  };
+}
+
+function describe(message: string) {
+  // zod's own wording for coercions ("Invalid input: expected number, received NaN") made readable.
+  return /^Invalid|^Too|^Expected/.test(message) ? `is invalid (${message.toLowerCase()})` : message;
+}
+
+function pair(a: string | undefined, b: string | undefined, prefix: string) {
+  const [first, second] = prefix.endsWith('CLIENT') ? ['_ID', '_SECRET'] : ['_EMAIL', '_PASSWORD'];
+  if (Boolean(a) !== Boolean(b)) {
+    const missing = a ? `${prefix}${second}` : `${prefix}${first}`;
+    throw new ConfigError(`Invalid configuration: ${missing} must be set together with ${a ? `${prefix}${first}` : `${prefix}${second}`}`);
+  }
+}

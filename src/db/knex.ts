@@ -1,0 +1,52 @@
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import knexFactory, { type Knex } from 'knex';
+import ClientPgLite from 'knex-pglite';
+import pg from 'pg';
+
+export type Db = Knex;
+export type Trx = Knex.Transaction;
+
+// int8 (bigserial ids, counts) as strings would leak into JSON; ours fit in a double.
+pg.types.setTypeParser(20, (v: string) => Number(v));
+
+export interface DbOptions {
+  databaseUrl?: string;
+  /** Folder of the embedded database, or 'memory://' for a throwaway one. */
+  dataDir: string;
+}
+
+export function createDb(options: DbOptions): Db {
+  if (options.databaseUrl) {
+    return knexFactory({
+      client: 'pg',
+      connection: options.databaseUrl,
+      pool: { min: 0, max: 10 },
+      acquireConnectionTimeout: 10_000,
+    });
+  }
+  const memory = options.dataDir === 'memory://';
+  let filename: string | undefined;
+  if (!memory) {
+    filename = path.resolve(options.dataDir, 'pg');
+    mkdirSync(filename, { recursive: true });
+  }
+  return knexFactory({
+    client: ClientPgLite as unknown as typeof Knex.Client,
+    dialect: 'postgres',
+    connection: memory ? {} : { filename },
+    acquireConnectionTimeout: 60_000,
+  } as Knex.Config);
+}
+
+export function isEmbedded(db: Db) {
+  return db.client.config.dialect === 'postgres' && db.client.config.client !== 'pg';
+}
+
+/** Postgres error codes we map to answers instead of 500s. */
+export const PG_UNIQUE_VIOLATION = '23505';
+export const PG_FOREIGN_KEY_VIOLATION = '23503';
+
+export function isUniqueViolation(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && (err as { code?: string }).code === PG_UNIQUE_VIOLATION;
+}

@@ -1,0 +1,26 @@
+import type { Config } from './config/load.js';
+import type { Db } from './db/knex.js';
+import type { KvStore } from './kv/store.js';
+import type { Passwords } from './security/passwords.js';
+import type { Secrets } from './security/secrets.js';
+
+/** What services need from the outside world; built once by app.ts (or the CLI). */
+export interface Deps {
+  config: Config;
+  db: Db;
+  kv: KvStore;
+  secrets: Secrets;
+  passwords: Passwords;
+  /** Key prefix separating deployments or test runs sharing one Redis. */
+  kvPrefix: string;
+}
+
+/** Who did it, for the audit trail. */
+export interface Actor {
+  id: string; // "user:<id>", "client:<id>", "cli", "system"
+  ip?: string | null;
+  userAgent?: string | null;
+}
+
+export const CLI_ACTOR: Actor = { id: 'cli' };
+export const SYSTEM_ACTOR: Actor = { id: 'system' };

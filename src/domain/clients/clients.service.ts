@@ -1,0 +1,87 @@
+import { randomBytes } from 'node:crypto';
+import { recordAudit } from '../../audit/record.js';
+import { isUniqueViolation, type Db, type Trx } from '../../db/knex.js';
+import type { Actor, Deps } from '../../deps.js';
+import { generateClientSecret } from '../../security/secrets.js';
+import { findRolesByNames, replaceRoleAssignments } from '../rbac/rbac.queries.js';
+import type { Tenant } from '../tenants/tenants.types.js';
+import { insertClient, updateClient } from './clients.queries.js';
+import { PUBLIC_AUTH_METHODS, type ClientRecord } from './clients.types.js';
+
+export class ClientExistsError extends Error {}
+export class UnknownRoleError extends Error {
+  constructor(readonly roles: string[]) {
+    super(`unknown role(s): ${roles.join(', ')}`);
+  }
+}
+
+/** Checks metadata the way the tenant's provider would load it; supplied by tenancy/. */
+export type ClientValidator = (tenant: Tenant, metadata: Record<string, unknown>) => Promise<void>;
+
+export function needsSecret(metadata: Record<string, unknown>) {
+  return !PUBLIC_AUTH_METHODS.has(String(metadata.token_endpoint_auth_method ?? 'client_secret_basic'));
+}
+
+/** Fills the defaults oidc-provider would assume, so what is stored is what is served. */
+export function withClientDefaults(metadata: Record<string, unknown>): Record<string, unknown> {
+  const grantTypes = (metadata.grant_types as string[] | undefined) ?? ['authorization_code', 'refresh_token'];
+  const interactive = grantTypes.includes('authorization_code') || grantTypes.includes('implicit');
+  return {
+    token_endpoint_auth_method: 'client_secret_basic',
+    redirect_uris: [],
+    ...metadata,
+    grant_types: grantTypes,
+    response_types: (metadata.response_types as string[] | undefined) ?? (interactive ? ['code'] : []),
+  };
+}
+
+export async function registerClient(
+  deps: Pick<Deps, 'db' | 'secrets'>,
+  tenant: Tenant,
+  input: { clientId?: string; metadata: Record<string, unknown>; roles?: string[] },
+  actor: Actor,
+  validate: ClientValidator,
+): Promise<{ client: ClientRecord; secret?: string; roles: string[] }> {
+  const clientId = input.clientId ?? randomBytes(16).toString('base64url');
+  const metadata = withClientDefaults(input.metadata);
+  await validate(tenant, { ...metadata, client_id: clientId, client_secret: needsSecret(metadata) ? 'validation-placeholder' : undefined });
+  const secret = needsSecret(metadata) ? generateClientSecret() : undefined;
+  try {
+    return await deps.db.transaction(async (trx) => {
+      const client = await insertClient(trx, tenant.id, clientId, metadata, secret ? deps.secrets.hashClientSecret(secret) : null);
+      const roles = input.roles?.length ? await assignClientRoles(trx, tenant, clientId, input.roles, actor) : [];
+      await recordAudit(trx, { tenantId: tenant.id, type: 'client.created', actor: actor.id, subject: clientId, ip: actor.ip, userAgent: actor.userAgent, details: { client_name: metadata.client_name ?? null, grant_types: metadata.grant_types } });
+      return { client, secret, roles };
+    });
+  } catch (err) {
+    if (isUniqueViolation(err)) throw new ClientExistsError(`client ${clientId} already exists`);
+    throw err;
+  }
+}
+
+/** Registers a client with a caller-chosen secret (bootstrap from the environment). */
+export async function registerClientWithSecret(deps: Pick<Deps, 'db' | 'secrets'>, trx: Trx | Db, tenant: Tenant, clientId: string, secret: string, metadata: Record<string, unknown>, roles: string[], actor: Actor) {
+  const client = await insertClient(trx as Db, tenant.id, clientId, withClientDefaults(metadata), deps.secrets.hashClientSecret(secret));
+  await assignClientRoles(trx, tenant, clientId, roles, actor);
+  await recordAudit(trx, { tenantId: tenant.id, type: 'client.created', actor: actor.id, subject: clientId, ip: actor.ip, userAgent: actor.userAgent, details: { client_name: metadata.client_name ?? null } });
+  return client;
+}
+
+export async function assignClientRoles(trx: Trx | Db, tenant: Tenant, clientId: string, names: string[], actor: Actor) {
+  const unique = [...new Set(names)];
+  const roles = await findRolesByNames(trx as Db, tenant.id, unique);
+  const missing = unique.filter((n) => !roles.some((r) => r.name === n));
+  if (missing.length) throw new UnknownRoleError(missing);
+  await replaceRoleAssignments(trx as Db, 'client_roles', tenant.id, { client_id: clientId }, roles.map((r) => r.id));
+  await recordAudit(trx, { tenantId: tenant.id, type: 'role.assigned', actor: actor.id, subject: `client:${clientId}`, ip: actor.ip, userAgent: actor.userAgent, details: { roles: unique } });
+  return unique.sort();
+}
+
+export async function rotateClientSecret(deps: Pick<Deps, 'db' | 'secrets'>, tenant: Tenant, clientId: string, actor: Actor) {
+  return deps.db.transaction(async (trx) => {
+    const secret = generateClientSecret();
+    await updateClient(trx, tenant.id, clientId, { secretHash: deps.secrets.hashClientSecret(secret) });
+    await recordAudit(trx, { tenantId: tenant.id, type: 'client.secret_rotated', actor: actor.id, subject: clientId, ip: actor.ip, userAgent: actor.userAgent });
+    return secret;
+  });
+}

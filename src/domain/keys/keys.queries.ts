@@ -1,0 +1,49 @@
+import type { Db } from '../../db/knex.js';
+import type { SigningKey } from './keys.types.js';
+
+export function toSigningKey(row: any): SigningKey {
+  return {
+    tenantId: row.tenant_id,
+    kid: row.kid,
+    alg: row.alg,
+    status: row.status,
+    publicJwk: typeof row.public_jwk === 'string' ? JSON.parse(row.public_jwk) : row.public_jwk,
+    createdAt: new Date(row.created_at),
+    rotatedAt: row.rotated_at ? new Date(row.rotated_at) : null,
+  };
+}
+
+/** Current key first, then previous ones newest first. */
+export async function findSigningKeys(db: Db, tenantId: string) {
+  const rows = await db('signing_keys')
+    .where({ tenant_id: tenantId })
+    .whereIn('status', ['current', 'previous'])
+    .orderByRaw(`case status when 'current' then 0 else 1 end`)
+    .orderBy('created_at', 'desc');
+  return rows.map((row) => ({ key: toSigningKey(row), sealed: row.private_jwk_encrypted as string }));
+}
+
+export async function insertSigningKey(db: Db, key: Omit<SigningKey, 'createdAt' | 'rotatedAt'>, sealedPrivateJwk: string) {
+  await db('signing_keys').insert({
+    tenant_id: key.tenantId,
+    kid: key.kid,
+    alg: key.alg,
+    status: key.status,
+    public_jwk: JSON.stringify(key.publicJwk),
+    private_jwk_encrypted: sealedPrivateJwk,
+  });
+}
+
+export async function updateCurrentKeysToPrevious(db: Db, tenantId: string) {
+  await db('signing_keys').where({ tenant_id: tenantId, status: 'current' }).update({ status: 'previous', rotated_at: db.fn.now() });
+}
+
+/** Previous keys rotated out before `before` can no longer verify a live token. */
+export async function updateRetiredKeys(db: Db, tenantId: string, before: Date) {
+  await db('signing_keys').where({ tenant_id: tenantId, status: 'previous' }).andWhere('rotated_at', '<', before).update({ status: 'retired' });
+}
+
+/** Providers are rebuilt when their tenant's row changes (tenancy/registry.ts), on every node. */
+export async function touchTenant(db: Db, tenantId: string) {
+  await db('tenants').where({ id: tenantId }).update({ updated_at: db.fn.now() });
+}

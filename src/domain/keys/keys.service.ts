@@ -1,0 +1,45 @@
+import { randomBytes } from 'node:crypto';
+import { exportJWK, generateKeyPair } from 'jose';
+import { recordAudit } from '../../audit/record.js';
+import type { Db, Trx } from '../../db/knex.js';
+import type { Actor, Deps } from '../../deps.js';
+import type { Tenant } from '../tenants/tenants.types.js';
+import { findSigningKeys, insertSigningKey, touchTenant, updateCurrentKeysToPrevious, updateRetiredKeys } from './keys.queries.js';
+import type { SigningAlg, SigningKey } from './keys.types.js';
+
+const aad = (tenantId: string, kid: string) => `signing-key:${tenantId}:${kid}`;
+
+/** Creates a new current key; the old current key stays published as `previous`. */
+export async function createSigningKey(deps: Pick<Deps, 'secrets'>, trx: Trx | Db, tenantId: string, alg: SigningAlg) {
+  const { publicKey, privateKey } = await generateKeyPair(alg, alg === 'RS256' ? { modulusLength: 2048, extractable: true } : { extractable: true, crv: alg === 'EdDSA' ? 'Ed25519' : undefined });
+  const kid = randomBytes(12).toString('base64url');
+  const publicJwk = { ...(await exportJWK(publicKey)), kid, alg, use: 'sig' };
+  const privateJwk = { ...(await exportJWK(privateKey)), kid, alg, use: 'sig' };
+  await updateCurrentKeysToPrevious(trx as Db, tenantId);
+  await insertSigningKey(trx as Db, { tenantId, kid, alg, status: 'current', publicJwk }, deps.secrets.encrypt(JSON.stringify(privateJwk), aad(tenantId, kid)));
+  return { kid, alg };
+}
+
+export async function rotateSigningKey(deps: Pick<Deps, 'db' | 'secrets'>, tenant: Tenant, alg: SigningAlg | undefined, actor: Actor) {
+  return deps.db.transaction(async (trx) => {
+    const existing = await findSigningKeys(trx, tenant.id);
+    const chosen = alg ?? existing[0]?.key.alg ?? 'RS256';
+    const { kid } = await createSigningKey(deps, trx, tenant.id, chosen);
+    // A previous key is published until every token it signed has expired.
+    const longest = Math.max(tenant.settings.access_token_ttl, tenant.settings.id_token_ttl);
+    await updateRetiredKeys(trx, tenant.id, new Date(Date.now() - longest * 1000 - 60_000));
+    await touchTenant(trx, tenant.id);
+    await recordAudit(trx, { tenantId: tenant.id, type: 'key.rotated', actor: actor.id, subject: kid, ip: actor.ip, userAgent: actor.userAgent, details: { alg: chosen } });
+    return { kid, alg: chosen };
+  });
+}
+
+/** Private JWKs for the provider, current first. */
+export async function loadSigningJwks(deps: Pick<Deps, 'db' | 'secrets'>, tenantId: string) {
+  const keys = await findSigningKeys(deps.db, tenantId);
+  return keys.map(({ key, sealed }) => JSON.parse(deps.secrets.decrypt(sealed, aad(tenantId, key.kid))) as Record<string, unknown>);
+}
+
+export async function listPublicKeys(deps: Pick<Deps, 'db'>, tenantId: string): Promise<SigningKey[]> {
+  return (await findSigningKeys(deps.db, tenantId)).map(({ key }) => key);
+}

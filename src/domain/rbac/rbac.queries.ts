@@ -1,0 +1,89 @@
+import { randomUUID } from 'node:crypto';
+import type { Db } from '../../db/knex.js';
+
+export interface Role {
+  id: string;
+  name: string;
+  description: string | null;
+  builtin: boolean;
+}
+
+const toRole = (r: any): Role => ({ id: r.id, name: r.name, description: r.description, builtin: r.builtin });
+
+export async function findRoleByName(db: Db, tenantId: string, name: string) {
+  const row = await db('roles').where({ tenant_id: tenantId, name }).first();
+  return row ? toRole(row) : undefined;
+}
+
+export async function insertRole(db: Db, tenantId: string, role: { name: string; description?: string | null; builtin?: boolean }) {
+  const [row] = await db('roles')
+    .insert({ tenant_id: tenantId, id: randomUUID(), name: role.name, description: role.description ?? null, builtin: role.builtin ?? false })
+    .returning('*');
+  return toRole(row);
+}
+
+export async function findRolesByNames(db: Db, tenantId: string, names: string[]) {
+  if (names.length === 0) return [];
+  return (await db('roles').where({ tenant_id: tenantId }).whereIn('name', names)).map(toRole);
+}
+
+/** Replaces a subject's role set; `table` is user_roles, client_roles or group_roles. */
+export async function replaceRoleAssignments(db: Db, table: 'user_roles' | 'client_roles' | 'group_roles', tenantId: string, subject: Record<string, string>, roleIds: string[]) {
+  await db(table).where({ tenant_id: tenantId, ...subject }).delete();
+  if (roleIds.length) await db(table).insert(roleIds.map((role_id) => ({ tenant_id: tenantId, ...subject, role_id })));
+}
+
+/** A user's roles: their own plus those of their groups. */
+export async function findUserRoleNames(db: Db, tenantId: string, userId: string): Promise<string[]> {
+  const rows = await db.raw(
+    `select r.name from roles r
+       where r.tenant_id = ? and r.id in (
+         select role_id from user_roles where tenant_id = ? and user_id = ?
+         union
+         select gr.role_id from group_roles gr
+           join group_members gm on gm.tenant_id = gr.tenant_id and gm.group_id = gr.group_id
+          where gr.tenant_id = ? and gm.user_id = ?)
+     order by r.name`,
+    [tenantId, tenantId, userId, tenantId, userId],
+  );
+  return rows.rows.map((r: any) => r.name);
+}
+
+export async function findClientRoleNames(db: Db, tenantId: string, clientId: string): Promise<string[]> {
+  const rows = await db('roles as r')
+    .join('client_roles as cr', function () {
+      this.on('cr.tenant_id', 'r.tenant_id').andOn('cr.role_id', 'r.id');
+    })
+    .where({ 'r.tenant_id': tenantId, 'cr.client_id': clientId })
+    .orderBy('r.name')
+    .select('r.name');
+  return rows.map((r: any) => r.name);
+}
+
+/** Permissions on one resource granted by the named roles. */
+export async function findPermissionsForRoles(db: Db, tenantId: string, resourceId: string, roleNames: string[]): Promise<string[]> {
+  if (roleNames.length === 0) return [];
+  const rows = await db('role_permissions as rp')
+    .join('roles as r', function () {
+      this.on('r.tenant_id', 'rp.tenant_id').andOn('r.id', 'rp.role_id');
+    })
+    .where({ 'rp.tenant_id': tenantId, 'rp.resource_id': resourceId })
+    .whereIn('r.name', roleNames)
+    .distinct('rp.permission')
+    .orderBy('rp.permission');
+  return rows.map((r: any) => r.permission);
+}
+
+export interface Resource {
+  id: string;
+  identifier: string;
+  name: string;
+  permissions: string[];
+}
+
+export async function findResourceByIdentifier(db: Db, tenantId: string, identifier: string): Promise<Resource | undefined> {
+  const row = await db('resources').where({ tenant_id: tenantId, identifier }).first();
+  if (!row) return undefined;
+  const perms = await db('permissions').where({ tenant_id: tenantId, resource_id: row.id }).orderBy('name').pluck('name');
+  return { id: row.id, identifier: row.identifier, name: row.name, permissions: perms };
+}

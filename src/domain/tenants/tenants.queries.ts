@@ -1,0 +1,55 @@
+import type { Db } from '../../db/knex.js';
+import { DEFAULT_TENANT_SETTINGS, type Tenant, type TenantSettings } from './tenants.types.js';
+
+export function toTenant(row: any): Tenant {
+  const stored = (typeof row.settings === 'string' ? JSON.parse(row.settings) : row.settings) as Partial<TenantSettings>;
+  return {
+    id: row.id,
+    slug: row.slug,
+    name: row.name,
+    settings: mergeSettings(DEFAULT_TENANT_SETTINGS, stored),
+    createdAt: new Date(row.created_at),
+    updatedAt: new Date(row.updated_at),
+  };
+}
+
+export function mergeSettings(base: TenantSettings, patch: Partial<TenantSettings> | Record<string, any>): TenantSettings {
+  const out: any = { ...base };
+  for (const [k, v] of Object.entries(patch ?? {})) {
+    out[k] = v && typeof v === 'object' && !Array.isArray(v) ? { ...(base as any)[k], ...v } : v;
+  }
+  return out;
+}
+
+export async function findTenantBySlug(db: Db, slug: string) {
+  const row = await db('tenants').where({ slug }).first();
+  return row ? toTenant(row) : undefined;
+}
+
+export async function findTenantById(db: Db, id: string) {
+  const row = await db('tenants').where({ id }).first();
+  return row ? toTenant(row) : undefined;
+}
+
+export async function insertTenant(db: Db, tenant: { id: string; slug: string; name: string; settings: TenantSettings }) {
+  const [row] = await db('tenants')
+    .insert({ ...tenant, settings: JSON.stringify(tenant.settings) })
+    .returning('*');
+  return toTenant(row);
+}
+
+export async function updateTenant(db: Db, id: string, changes: { name?: string; settings?: TenantSettings }) {
+  const [row] = await db('tenants')
+    .where({ id })
+    .update({
+      ...(changes.name !== undefined ? { name: changes.name } : {}),
+      ...(changes.settings ? { settings: JSON.stringify(changes.settings) } : {}),
+      updated_at: db.fn.now(),
+    })
+    .returning('*');
+  return row ? toTenant(row) : undefined;
+}
+
+export async function deleteTenant(db: Db, id: string) {
+  return db('tenants').where({ id }).delete();
+}

@@ -1,0 +1,36 @@
+export interface TenantSettings {
+  access_token_ttl: number;
+  id_token_ttl: number;
+  refresh_token_ttl: number;
+  session_ttl: number;
+  lockout: { max_failed_attempts: number; window_seconds: number; duration_seconds: number };
+  password_policy: { min_length: number };
+  mfa_required: boolean;
+  max_sessions_per_user: number;
+}
+
+export interface Tenant {
+  id: string;
+  slug: string;
+  name: string;
+  settings: TenantSettings;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export const DEFAULT_TENANT_SETTINGS: TenantSettings = {
+  access_token_ttl: 3600,
+  id_token_ttl: 3600,
+  refresh_token_ttl: 30 * 24 * 3600,
+  session_ttl: 14 * 24 * 3600,
+  lockout: { max_failed_attempts: 5, window_seconds: 900, duration_seconds: 900 },
+  password_policy: { min_length: 8 },
+  mfa_required: false,
+  max_sessions_per_user: 0,
+};
+
+export const SYSTEM_TENANT = 'system';
+export const TENANT_SLUG = /^[a-z0-9][a-z0-9-]{1,62}$/;
+/** Roles every tenant has from its creation (DESIGN.md "Admin API"). */
+export const TENANT_ADMIN_ROLE = 'tenant-admin';
+export const SYSTEM_ADMIN_ROLE = 'system-admin';

@@ -1,0 +1,56 @@
+import { randomUUID } from 'node:crypto';
+import { recordAudit } from '../../audit/record.js';
+import { isUniqueViolation, type Db, type Trx } from '../../db/knex.js';
+import type { Actor, Deps } from '../../deps.js';
+import { checkPasswordPolicy } from '../../security/passwords.js';
+import { UnknownRoleError } from '../clients/clients.service.js';
+import { findRolesByNames, replaceRoleAssignments } from '../rbac/rbac.queries.js';
+import type { Tenant } from '../tenants/tenants.types.js';
+import { findUserCredentialsByEmail, insertUser } from './users.queries.js';
+import type { NewUser, User } from './users.types.js';
+
+export class UserExistsError extends Error {}
+export class PasswordPolicyError extends Error {}
+
+export async function createUser(deps: Pick<Deps, 'db' | 'passwords'>, tenant: Tenant, input: NewUser, actor: Actor, trx?: Trx): Promise<User> {
+  if (input.password !== undefined) {
+    const problem = checkPasswordPolicy(input.password, tenant.settings.password_policy.min_length);
+    if (problem) throw new PasswordPolicyError(`password ${problem}`);
+  }
+  const passwordHash = input.password !== undefined ? await deps.passwords.hash(input.password) : null;
+  const work = async (t: Trx) => {
+    const user = await insertUser(t, tenant.id, { id: randomUUID(), ...input, passwordHash });
+    await recordAudit(t, { tenantId: tenant.id, type: 'user.created', actor: actor.id, subject: user.id, ip: actor.ip, userAgent: actor.userAgent });
+    if (input.roles?.length) await assignUserRoles(t, tenant, user.id, input.roles, actor);
+    return user;
+  };
+  try {
+    return trx ? await work(trx) : await deps.db.transaction(work);
+  } catch (err) {
+    if (isUniqueViolation(err)) throw new UserExistsError('a user with this email already exists');
+    throw err;
+  }
+}
+
+export async function assignUserRoles(trx: Trx | Db, tenant: Tenant, userId: string, names: string[], actor: Actor) {
+  const unique = [...new Set(names)];
+  const roles = await findRolesByNames(trx as Db, tenant.id, unique);
+  const missing = unique.filter((n) => !roles.some((r) => r.name === n));
+  if (missing.length) throw new UnknownRoleError(missing);
+  await replaceRoleAssignments(trx as Db, 'user_roles', tenant.id, { user_id: userId }, roles.map((r) => r.id));
+  await recordAudit(trx, { tenantId: tenant.id, type: 'role.assigned', actor: actor.id, subject: `user:${userId}`, ip: actor.ip, userAgent: actor.userAgent, details: { roles: unique } });
+  return unique.sort();
+}
+
+export type AuthResult = { ok: true; user: User } | { ok: false; reason: 'unknown_user' | 'bad_password' | 'disabled' | 'no_password'; user?: User };
+
+/** Always runs one bcrypt compare, so an unknown email costs what a wrong password costs. */
+export async function verifyPassword(deps: Pick<Deps, 'db' | 'passwords'>, tenant: Tenant, email: string, password: string): Promise<AuthResult> {
+  const found = email ? await findUserCredentialsByEmail(deps.db, tenant.id, email) : undefined;
+  const matches = await deps.passwords.verify(password, found?.passwordHash);
+  if (!found) return { ok: false, reason: 'unknown_user' };
+  if (!found.passwordHash) return { ok: false, reason: 'no_password', user: found.user };
+  if (!matches) return { ok: false, reason: 'bad_password', user: found.user };
+  if (found.user.disabled) return { ok: false, reason: 'disabled', user: found.user };
+  return { ok: true, user: found.user };
+}

@@ -1,0 +1,59 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import winston from 'winston';
+
+export interface LogContext {
+  request_id?: string;
+  tenant?: string;
+  route?: string;
+}
+
+const context = new AsyncLocalStorage<LogContext>();
+
+/** Keys whose values never reach a log line (STYLE.md "Logging"). */
+const SECRET_KEY = /password|secret|code|token|assertion|authorization|cookie|key|hash|seed/i;
+
+export function redact(value: unknown, depth = 0): unknown {
+  if (depth > 6 || value === null || typeof value !== 'object') return value;
+  if (value instanceof Error) return { name: value.name, message: value.message };
+  if (Array.isArray(value)) return value.map((v) => redact(v, depth + 1));
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) {
+    out[k] = SECRET_KEY.test(k) && v !== undefined && v !== null && typeof v !== 'boolean' ? '[redacted]' : redact(v, depth + 1);
+  }
+  return out;
+}
+
+const redactFormat = winston.format((info) => {
+  const ctx = context.getStore();
+  const clean = redact({ ...info }) as winston.Logform.TransformableInfo;
+  for (const sym of Object.getOwnPropertySymbols(info)) (clean as any)[sym] = (info as any)[sym];
+  return Object.assign(clean, ctx ?? {});
+});
+
+let root = winston.createLogger({
+  level: process.env.LOG_LEVEL || 'info',
+  format: winston.format.combine(winston.format.timestamp(), redactFormat(), winston.format.json()),
+  transports: [new winston.transports.Console()],
+});
+
+export function configureLogger(options: { level?: string; transport?: winston.transport; silent?: boolean }) {
+  root = winston.createLogger({
+    level: options.level ?? root.level,
+    silent: options.silent,
+    format: winston.format.combine(winston.format.timestamp(), redactFormat(), winston.format.json()),
+    transports: [options.transport ?? new winston.transports.Console()],
+  });
+}
+
+/** The logger of the current request (request_id, tenant, route) or the root logger. */
+export function log(): winston.Logger {
+  return root;
+}
+
+export function withLogContext<T>(ctx: LogContext, fn: () => T): T {
+  return context.run(ctx, fn);
+}
+
+export function logContext(): LogContext | undefined {
+  return context.getStore();
+}

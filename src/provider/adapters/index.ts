@@ -1,0 +1,19 @@
+import type { Adapter } from 'oidc-provider';
+import type { Deps } from '../../deps.js';
+import { ClientAdapter } from './clients.js';
+import { KvAdapter } from './kv.js';
+import { PostgresAdapter } from './postgres.js';
+
+/**
+ * Where each oidc-provider model lives. What must survive a restart is in Postgres;
+ * short-lived, hot artifacts are in the kv store (Redis, or memory on a single node).
+ */
+const KV_MODELS = new Set(['Interaction', 'AuthorizationCode', 'ReplayDetection', 'PushedAuthorizationRequest']);
+
+export function adapterFactory(tenantId: string, deps: Pick<Deps, 'db' | 'kv' | 'kvPrefix'>) {
+  return (model: string): Adapter => {
+    if (model === 'Client') return new ClientAdapter(deps.db, tenantId);
+    if (KV_MODELS.has(model)) return new KvAdapter(deps.kv, deps.kvPrefix, tenantId, model);
+    return new PostgresAdapter(deps.db, tenantId, model);
+  };
+}

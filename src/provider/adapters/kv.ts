@@ -1,0 +1,62 @@
+import type { Adapter, AdapterPayload } from 'oidc-provider';
+import { kvKey, type KvStore } from '../../kv/store.js';
+
+interface Stored {
+  payload: AdapterPayload;
+  expiresAt: number; // epoch ms
+}
+
+/** Short-lived, hot artifacts (interactions, codes, replay detection, PAR) in Redis or memory. */
+export class KvAdapter implements Adapter {
+  constructor(private readonly kv: KvStore, private readonly prefix: string, private readonly tenantId: string, private readonly model: string) {}
+
+  private key(...parts: string[]) {
+    return kvKey(this.prefix, this.tenantId, 'oidc', ...parts);
+  }
+
+  async upsert(id: string, payload: AdapterPayload, expiresIn: number) {
+    const ttl = Math.max(1, expiresIn || 3600);
+    const key = this.key(this.model, id);
+    await this.kv.set(key, JSON.stringify({ payload, expiresAt: Date.now() + ttl * 1000 } satisfies Stored), ttl);
+    if (payload.grantId) await this.kv.sadd(this.key('grant', payload.grantId), key, ttl);
+    if (payload.userCode) await this.kv.set(this.key(this.model, 'userCode', payload.userCode), id, ttl);
+    if (payload.uid) await this.kv.set(this.key(this.model, 'uid', payload.uid), id, ttl);
+  }
+
+  private async read(id: string): Promise<Stored | undefined> {
+    const raw = await this.kv.get(this.key(this.model, id));
+    return raw ? (JSON.parse(raw) as Stored) : undefined;
+  }
+
+  async find(id: string) {
+    return (await this.read(id))?.payload;
+  }
+
+  async findByUid(uid: string) {
+    const id = await this.kv.get(this.key(this.model, 'uid', uid));
+    return id ? this.find(id) : undefined;
+  }
+
+  async findByUserCode(userCode: string) {
+    const id = await this.kv.get(this.key(this.model, 'userCode', userCode));
+    return id ? this.find(id) : undefined;
+  }
+
+  async consume(id: string) {
+    const stored = await this.read(id);
+    if (!stored) return;
+    stored.payload.consumed = Math.floor(Date.now() / 1000);
+    const ttl = Math.max(1, Math.ceil((stored.expiresAt - Date.now()) / 1000));
+    await this.kv.set(this.key(this.model, id), JSON.stringify(stored), ttl);
+  }
+
+  async destroy(id: string) {
+    await this.kv.del(this.key(this.model, id));
+  }
+
+  async revokeByGrantId(grantId: string) {
+    const index = this.key('grant', grantId);
+    const keys = await this.kv.smembers(index);
+    await this.kv.del(...keys, index);
+  }
+}

@@ -1,0 +1,42 @@
+import { errors, type KoaContextWithOIDC } from 'oidc-provider';
+import type { Deps } from '../../deps.js';
+import { findClientRoleNames, findPermissionsForRoles, findResourceByIdentifier } from '../../domain/rbac/rbac.queries.js';
+import type { Tenant } from '../../domain/tenants/tenants.types.js';
+import type { GatehouseAccount } from '../account.js';
+
+export const adminResource = (publicUrl: string) => `${publicUrl}/admin`;
+
+/**
+ * RFC 8707 resource indicators. The scope a resource server may receive is what the subject's
+ * roles grant on it, evaluated at every issue (refresh included); oidc-provider intersects it with
+ * the requested scope. The admin API takes no scope: it authorises by the principal's roles.
+ */
+export function resourceIndicators(tenant: Tenant, deps: Pick<Deps, 'db' | 'config'>, signingAlg: () => string) {
+  return {
+    enabled: true,
+    defaultResource: async (_ctx: KoaContextWithOIDC, _client: unknown, oneOf?: string | string[]) => oneOf,
+    useGrantedResource: async () => false,
+    getResourceServerInfo: async (ctx: KoaContextWithOIDC, indicator: string, client: { clientId: string }) => {
+      const base = {
+        audience: indicator,
+        accessTokenFormat: 'jwt' as const,
+        accessTokenTTL: tenant.settings.access_token_ttl,
+        jwt: { sign: { alg: signingAlg() } },
+      };
+      if (indicator === adminResource(deps.config.publicUrl)) return { ...base, scope: '' };
+      const resource = await findResourceByIdentifier(deps.db, tenant.id, indicator);
+      if (!resource) throw new errors.InvalidTarget('unknown resource');
+      const account = ctx.oidc.account as GatehouseAccount | undefined;
+      let granted: string[];
+      if (account) {
+        granted = await findPermissionsForRoles(deps.db, tenant.id, resource.id, await account.roles());
+      } else if (ctx.oidc.params?.grant_type === 'client_credentials') {
+        granted = await findPermissionsForRoles(deps.db, tenant.id, resource.id, await findClientRoleNames(deps.db, tenant.id, client.clientId));
+      } else {
+        // Authorization endpoint before login: the consent step narrows to the user's permissions.
+        granted = resource.permissions;
+      }
+      return { ...base, scope: granted.join(' ') };
+    },
+  };
+}

@@ -1,0 +1,71 @@
+import Provider, { type Configuration } from 'oidc-provider';
+import type { Deps } from '../deps.js';
+import type { Tenant } from '../domain/tenants/tenants.types.js';
+import { findAccount } from './account.js';
+import { adapterFactory } from './adapters/index.js';
+import { claims, scopes } from './config/claims.js';
+import { features } from './config/features.js';
+import { renderError } from './config/pages.js';
+import { ttl } from './config/ttl.js';
+import { forwardProviderEvents } from './events.js';
+
+export const issuerOf = (publicUrl: string, slug: string) => `${publicUrl}/t/${slug}`;
+
+/** One oidc-provider per tenant, configured from small pieces (STYLE.md). */
+export function createProvider(tenant: Tenant, jwks: Record<string, unknown>[], deps: Deps): Provider {
+  const issuer = issuerOf(deps.config.publicUrl, tenant.slug);
+  const algs = [...new Set(jwks.map((k) => String(k.alg)))];
+  const currentAlg = () => algs[0] ?? 'RS256';
+  const configuration: Configuration = {
+    adapter: adapterFactory(tenant.id, deps),
+    findAccount: findAccount(tenant.id, deps),
+    jwks: { keys: jwks as any },
+    claims,
+    scopes,
+    features: features(tenant, deps, currentAlg) as Configuration['features'],
+    ttl: ttl(tenant.settings),
+    interactions: { url: (_ctx, interaction) => `${issuer}/interaction/${interaction.uid}` },
+    cookies: {
+      // The session cookie is per tenant: tenants share one host name.
+      names: { session: `_session.${tenant.slug}`, interaction: `_interaction`, resume: `_interaction_resume` },
+      keys: [deps.secrets.cookieKey(tenant.id)],
+    },
+    clientDefaults: {
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+      id_token_signed_response_alg: currentAlg(),
+      token_endpoint_auth_method: 'client_secret_basic',
+    },
+    // Secrets are kept only as hashes, so methods that need the plain secret are not offered.
+    clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
+    enabledJWA: {
+      idTokenSigningAlgValues: algs as any,
+      userinfoSigningAlgValues: algs as any,
+      introspectionSigningAlgValues: algs as any,
+      authorizationSigningAlgValues: algs as any,
+      clientAuthSigningAlgValues: ['RS256', 'PS256', 'ES256', 'EdDSA'],
+      requestObjectSigningAlgValues: ['RS256', 'PS256', 'ES256', 'EdDSA'],
+    },
+    // RFC 6749 §10.4: refresh tokens rotate on every use; reuse of a rotated one revokes the grant.
+    rotateRefreshToken: true,
+    conformIdTokenClaims: false,
+    pkce: { required: (_ctx, client) => client.clientAuthMethod === 'none' },
+    renderError,
+    clockTolerance: 5,
+    allowOmittingSingleRegisteredRedirectUri: false,
+  };
+  const provider = new Provider(issuer, configuration);
+  // The issuer's host and scheme come from PUBLIC_URL (tenancy/mount.ts sets the forwarded headers).
+  provider.proxy = true;
+  hashedClientSecrets(provider, deps);
+  forwardProviderEvents(provider, tenant, deps);
+  return provider;
+}
+
+/** `client_secret` holds the keyed hash (adapters/clients.ts); compare the presented secret's hash. */
+function hashedClientSecrets(provider: Provider, deps: Pick<Deps, 'secrets'>) {
+  const proto = provider.Client.prototype as unknown as { compareClientSecret(actual: string): boolean; clientSecret?: string };
+  proto.compareClientSecret = function compareClientSecret(this: { clientSecret?: string }, actual: string) {
+    return typeof actual === 'string' && !!this.clientSecret && deps.secrets.verifyClientSecret(actual, this.clientSecret);
+  };
+}

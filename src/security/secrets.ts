@@ -1,0 +1,87 @@
+import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+
+/** Holds the master key and the keys derived from it; nothing here is ever logged. */
+export class Secrets {
+  readonly #master: Buffer;
+  readonly #encKey: Buffer;
+  readonly #clientSecretKey: Buffer;
+  readonly #cookieKey: Buffer;
+
+  constructor(masterKey: Buffer) {
+    if (masterKey.length !== 32) throw new Error('master key must be 32 bytes');
+    this.#master = masterKey;
+    this.#encKey = derive(masterKey, 'gatehouse/encryption/v1');
+    this.#clientSecretKey = derive(masterKey, 'gatehouse/client-secret/v1');
+    this.#cookieKey = derive(masterKey, 'gatehouse/cookies/v1');
+  }
+
+  /** AES-256-GCM; output `v1.<iv>.<tag>.<ciphertext>` in base64url. `aad` binds the value to its owner. */
+  encrypt(plaintext: string, aad: string): string {
+    const iv = randomBytes(12);
+    const cipher = createCipheriv('aes-256-gcm', this.#encKey, iv);
+    cipher.setAAD(Buffer.from(aad));
+    const body = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
+    return ['v1', iv, cipher.getAuthTag(), body].map((p) => (typeof p === 'string' ? p : p.toString('base64url'))).join('.');
+  }
+
+  decrypt(sealed: string, aad: string): string {
+    const [version, iv, tag, body] = sealed.split('.');
+    if (version !== 'v1' || !iv || !tag || body === undefined) throw new Error('unsupported ciphertext');
+    const decipher = createDecipheriv('aes-256-gcm', this.#encKey, Buffer.from(iv, 'base64url'));
+    decipher.setAAD(Buffer.from(aad));
+    decipher.setAuthTag(Buffer.from(tag, 'base64url'));
+    return Buffer.concat([decipher.update(Buffer.from(body, 'base64url')), decipher.final()]).toString('utf8');
+  }
+
+  /** Keyed SHA-256 of a client secret (DESIGN.md: random secrets need no slow hash). */
+  hashClientSecret(secret: string): string {
+    return createHmac('sha256', this.#clientSecretKey).update(secret, 'utf8').digest('base64url');
+  }
+
+  verifyClientSecret(secret: string, storedHash: string): boolean {
+    const a = Buffer.from(this.hashClientSecret(secret));
+    const b = Buffer.from(storedHash);
+    return a.length === b.length && timingSafeEqual(a, b);
+  }
+
+  /** Per-tenant key for signing oidc-provider cookies. */
+  cookieKey(tenantId: string): string {
+    return createHmac('sha256', this.#cookieKey).update(tenantId).digest('base64url');
+  }
+
+  /** Fingerprint for logs and health output; not reversible. */
+  get fingerprint() {
+    return createHmac('sha256', this.#master).update('fingerprint').digest('hex').slice(0, 8);
+  }
+}
+
+function derive(master: Buffer, info: string) {
+  return Buffer.from(hkdfSync('sha256', master, Buffer.alloc(0), info, 32));
+}
+
+export function generateClientSecret(): string {
+  return randomBytes(32).toString('base64url'); // 256 bits
+}
+
+export function constantTimeEqual(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+/**
+ * The master key from the environment; in development one is generated into the data folder
+ * (with a warning), in production it is required (config/load.ts enforces that).
+ */
+export function resolveMasterKey(base64: string | undefined, dataDir: string, warn: (m: string) => void): Buffer {
+  if (base64) return Buffer.from(base64, 'base64');
+  const file = path.join(dataDir, 'master.key');
+  if (existsSync(file)) return Buffer.from(readFileSync(file, 'utf8').trim(), 'base64');
+  mkdirSync(dataDir, { recursive: true });
+  const key = randomBytes(32);
+  writeFileSync(file, key.toString('base64') + '\n', { mode: 0o600 });
+  warn(`GATEHOUSE_MASTER_KEY is not set: generated one into ${file}. Set GATEHOUSE_MASTER_KEY in production.`);
+  return key;
+}
