@@ -33,7 +33,7 @@ export function createProvider(tenant: Tenant, jwks: Record<string, unknown>[], 
     clientDefaults: {
       grant_types: ['authorization_code', 'refresh_token'],
       response_types: ['code'],
-      id_token_signed_response_alg: currentAlg(),
+      id_token_signed_response_alg: currentAlg() as any,
       token_endpoint_auth_method: 'client_secret_basic',
     },
     // Secrets are kept only as hashes, so methods that need the plain secret are not offered.

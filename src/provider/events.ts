@@ -9,7 +9,7 @@ export function forwardProviderEvents(provider: Provider, tenant: Tenant, _deps:
     log().error('provider.server_error', { tenant: tenant.slug, error: { name: err.name, message: err.message, stack: err.stack } });
   });
   for (const event of ['grant.error', 'introspection.error', 'revocation.error', 'authorization.error', 'end_session.error', 'userinfo.error', 'backchannel.error']) {
-    provider.on(event, (_ctx: unknown, err: { error?: string; error_description?: string }) => {
+    (provider as any).on(event, (_ctx: unknown, err: { error?: string; error_description?: string }) => {
       log().info('oidc.request_refused', { tenant: tenant.slug, event, error: err.error, description: err.error_description });
     });
   }

@@ -1,0 +1,93 @@
+import type { Server } from 'node:http';
+import Koa from 'koa';
+import type { Config } from './config/load.js';
+import { createDb } from './db/knex.js';
+import { migrateLatest } from './db/migrate.js';
+import type { Deps } from './deps.js';
+import { SYSTEM_ACTOR } from './deps.js';
+import { ensureSystemTenant } from './domain/tenants/tenants.service.js';
+import { interactionRoutes } from './interactions/interactions.routes.js';
+import { createKv } from './kv/index.js';
+import { log } from './log/logger.js';
+import { requestContext } from './log/request.js';
+import { opsRoutes } from './ops/ops.routes.js';
+import { deleteExpiredPayloads } from './provider/adapters/postgres.js';
+import { Passwords } from './security/passwords.js';
+import { resolveMasterKey, Secrets } from './security/secrets.js';
+import { bootstrapAdmins } from './bootstrap.js';
+import { mountTenants } from './tenancy/mount.js';
+import { TenantRegistry } from './tenancy/registry.js';
+
+/** Opens storage and runs migrations; shared by the server and the CLI. */
+export async function openDeps(config: Config, options: { kvPrefix?: string } = {}): Promise<Deps> {
+  const masterKey = resolveMasterKey(config.masterKey, config.dataDir, (m) => log().warn('config.master_key_generated', { message: m }));
+  const db = createDb({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+  await migrateLatest(db);
+  const kv = await createKv(config.redisUrl);
+  return { config, db, kv, secrets: new Secrets(masterKey), passwords: new Passwords(config.bcryptCost), kvPrefix: options.kvPrefix ?? 'gh:' };
+}
+
+export async function closeDeps(deps: Deps) {
+  await deps.kv.close();
+  await deps.db.destroy();
+}
+
+/** The composition root: the only place that wires every area together. */
+export function createApp(deps: Deps) {
+  const registry = new TenantRegistry(deps);
+  const app = new Koa();
+  app.use(requestContext());
+  app.use(async (ctx, next) => {
+    ctx.set('X-Content-Type-Options', 'nosniff');
+    ctx.set('Referrer-Policy', 'no-referrer');
+    await next();
+  });
+  const ops = opsRoutes(deps);
+  app.use(ops.routes()).use(ops.allowedMethods());
+  app.use(mountTenants(registry, deps.config));
+  const interactions = interactionRoutes(deps);
+  app.use(interactions.routes()).use(interactions.allowedMethods());
+  app.use(async (ctx) => {
+    ctx.status = 404;
+    ctx.body = { error: 'not_found', error_description: 'no such route' };
+  });
+  return { app, registry };
+}
+
+export interface Gatehouse {
+  server: Server;
+  url: string;
+  deps: Deps;
+  registry: TenantRegistry;
+  close(): Promise<void>;
+}
+
+/** Listens, then prepares tenants with the final PUBLIC_URL (known once the port is). */
+export async function startGatehouse(config: Config, options: { kvPrefix?: string; deps?: Deps } = {}): Promise<Gatehouse> {
+  const deps = options.deps ?? (await openDeps(config, options));
+  const { app, registry } = createApp(deps);
+  const server = app.listen(config.port);
+  await new Promise<void>((resolve, reject) => {
+    server.once('listening', resolve);
+    server.once('error', reject);
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  if (!config.publicUrlFixed) config.publicUrl = `http://localhost:${port}`;
+  await ensureSystemTenant(deps, SYSTEM_ACTOR);
+  await bootstrapAdmins(deps);
+  const sweeper = setInterval(() => deleteExpiredPayloads(deps.db).catch(() => {}), 10 * 60_000);
+  sweeper.unref();
+  return {
+    server,
+    url: config.publicUrl,
+    deps,
+    registry,
+    async close() {
+      clearInterval(sweeper);
+      server.closeIdleConnections?.();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await closeDeps(deps);
+    },
+  };
+}

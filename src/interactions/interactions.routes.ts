@@ -1,0 +1,164 @@
+import { bodyParser } from '@koa/bodyparser';
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import type Provider from 'oidc-provider';
+import { recordAuditNow } from '../audit/record.js';
+import type { Deps } from '../deps.js';
+import { findUserRoleNames, findPermissionsForRoles, findResourceByIdentifier } from '../domain/rbac/rbac.queries.js';
+import type { Tenant } from '../domain/tenants/tenants.types.js';
+import { verifyPassword } from '../domain/users/users.service.js';
+import { log } from '../log/logger.js';
+import { Lockout } from '../security/lockout.js';
+import { renderPage } from '../views/render.js';
+import { checkCsrf, csrfToken } from './csrf.js';
+
+const GENERIC_LOGIN_ERROR = 'Email or password is incorrect.';
+const form = bodyParser({ enableTypes: ['form'], formLimit: '16kb' });
+
+/** Login and consent pages at `${issuer}/interaction/:uid` (DESIGN.md "Interaction pages"). */
+export function interactionRoutes(deps: Deps) {
+  const router = new Router({ prefix: '/t/:slug/interaction/:uid' });
+  const lockout = new Lockout(deps.kv, deps.kvPrefix);
+  const state = (ctx: Context) => ({ tenant: ctx.state.tenant as Tenant, provider: ctx.state.provider as Provider });
+  const csrfKey = (tenant: Tenant) => deps.secrets.cookieKey(tenant.id);
+
+  async function details(ctx: Context) {
+    const { provider } = state(ctx);
+    try {
+      const interaction = await provider.interactionDetails(ctx.req, ctx.res);
+      if (interaction.uid !== ctx.params.uid) throw new Error('uid mismatch');
+      return interaction;
+    } catch {
+      ctx.status = 400;
+      ctx.type = 'html';
+      ctx.body = renderPage('error', { title: 'Sign-in expired', heading: 'This sign-in has expired', message: 'Go back to the application and start again.' });
+      return undefined;
+    }
+  }
+
+  function base(ctx: Context) {
+    return `/t/${state(ctx).tenant.slug}/interaction/${ctx.params.uid}`;
+  }
+
+  async function renderLogin(ctx: Context, interaction: Awaited<ReturnType<Provider['interactionDetails']>>, extra: { error?: string; email?: string } = {}) {
+    const { tenant, provider } = state(ctx);
+    const client = await provider.Client.find(String(interaction.params.client_id));
+    ctx.type = 'html';
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = renderPage('login', {
+      title: 'Sign in',
+      tenantName: tenant.name,
+      clientName: client?.clientName ?? client?.clientId,
+      action: `${base(ctx)}/login`,
+      abort: `${base(ctx)}/abort`,
+      csrf: csrfToken(csrfKey(tenant), interaction.uid),
+      email: extra.email ?? (typeof interaction.params.login_hint === 'string' ? interaction.params.login_hint : ''),
+      error: extra.error,
+    });
+  }
+
+  router.get('/', async (ctx) => {
+    const interaction = await details(ctx);
+    if (!interaction) return;
+    const { tenant, provider } = state(ctx);
+    if (interaction.prompt.name === 'login') return renderLogin(ctx, interaction);
+    const client = await provider.Client.find(String(interaction.params.client_id));
+    const requested = String(interaction.params.scope ?? '').split(' ').filter(Boolean);
+    const user = interaction.session?.accountId;
+    ctx.type = 'html';
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = renderPage('consent', {
+      title: 'Allow access',
+      clientName: client?.clientName ?? client?.clientId,
+      email: user ? undefined : undefined,
+      scopes: requested,
+      action: `${base(ctx)}/confirm`,
+      csrf: csrfToken(csrfKey(tenant), interaction.uid),
+    });
+  });
+
+  router.post('/login', form, async (ctx) => {
+    const interaction = await details(ctx);
+    if (!interaction) return;
+    const { tenant, provider } = state(ctx);
+    const body = (ctx.request as any).body ?? {};
+    if (!checkCsrf(csrfKey(tenant), interaction.uid, body.csrf)) {
+      ctx.status = 403;
+      ctx.type = 'html';
+      ctx.body = renderPage('error', { title: 'Forbidden', message: 'The form expired. Go back and try again.' });
+      return;
+    }
+    const email = typeof body.email === 'string' ? body.email.slice(0, 320) : '';
+    const password = typeof body.password === 'string' ? body.password.slice(0, 1024) : '';
+    const audit = { tenantId: tenant.id, ip: ctx.ip, userAgent: ctx.get('user-agent') };
+    const result = await verifyPassword(deps, tenant, email, password);
+    const locked = result.user ? await lockout.isLocked(tenant.id, result.user.id) : false;
+    if (!result.ok || locked) {
+      const reason = locked || result.ok ? 'locked' : result.reason;
+      log().info('login.failed', { reason, user_id: result.user?.id });
+      await recordAuditNow(deps.db, { ...audit, type: 'login.failed', actor: result.user ? `user:${result.user.id}` : null, subject: result.user?.id ?? null, outcome: 'failure', details: { reason, client_id: interaction.params.client_id } });
+      if (result.user && !locked && !result.ok && result.reason === 'bad_password' && (await lockout.recordFailure(tenant.id, result.user.id, tenant.settings.lockout))) {
+        await recordAuditNow(deps.db, { ...audit, type: 'account.locked', actor: 'system', subject: result.user.id, details: { duration_seconds: tenant.settings.lockout.duration_seconds } });
+      }
+      ctx.status = 401;
+      return renderLogin(ctx, interaction, { error: GENERIC_LOGIN_ERROR, email });
+    }
+    await lockout.clear(tenant.id, result.user.id);
+    await recordAuditNow(deps.db, { ...audit, type: 'login.succeeded', actor: `user:${result.user.id}`, subject: result.user.id, details: { client_id: interaction.params.client_id, amr: ['pwd'] } });
+    log().info('login.succeeded', { user_id: result.user.id });
+    const to = await provider.interactionResult(ctx.req, ctx.res, { login: { accountId: result.user.id, amr: ['pwd'] } }, { mergeWithLastSubmission: false });
+    ctx.status = 303;
+    ctx.redirect(to);
+  });
+
+  router.post('/confirm', form, async (ctx) => {
+    const interaction = await details(ctx);
+    if (!interaction) return;
+    const { tenant, provider } = state(ctx);
+    const body = (ctx.request as any).body ?? {};
+    if (!checkCsrf(csrfKey(tenant), interaction.uid, body.csrf) || interaction.prompt.name !== 'consent' || !interaction.session?.accountId) {
+      ctx.status = 403;
+      ctx.type = 'html';
+      ctx.body = renderPage('error', { title: 'Forbidden', message: 'The form expired. Go back and try again.' });
+      return;
+    }
+    let result: Record<string, unknown>;
+    if (body.decision !== 'allow') {
+      result = { error: 'access_denied', error_description: 'End-User denied the request' };
+    } else {
+      const accountId = interaction.session.accountId;
+      const clientId = String(interaction.params.client_id);
+      const grant = interaction.grantId ? await provider.Grant.find(interaction.grantId) : new provider.Grant({ accountId, clientId });
+      if (!grant) throw new Error('grant vanished');
+      const details = interaction.prompt.details as { missingOIDCScope?: string[]; missingOIDCClaims?: string[]; missingResourceScopes?: Record<string, string[]> };
+      if (details.missingOIDCScope) grant.addOIDCScope(details.missingOIDCScope.join(' '));
+      if (details.missingOIDCClaims) grant.addOIDCClaims(details.missingOIDCClaims);
+      // RBAC: a resource gets only the requested permissions the user's roles grant.
+      const roles = details.missingResourceScopes ? await findUserRoleNames(deps.db, tenant.id, accountId) : [];
+      for (const [indicator, scopes] of Object.entries(details.missingResourceScopes ?? {})) {
+        const resource = await findResourceByIdentifier(deps.db, tenant.id, indicator);
+        const allowed = resource ? new Set(await findPermissionsForRoles(deps.db, tenant.id, resource.id, roles)) : new Set<string>();
+        grant.addResourceScope(indicator, scopes.filter((s) => allowed.has(s)).join(' '));
+      }
+      result = { consent: { grantId: await grant.save() } };
+    }
+    const to = await provider.interactionResult(ctx.req, ctx.res, result, { mergeWithLastSubmission: true });
+    ctx.status = 303;
+    ctx.redirect(to);
+  });
+
+  router.post('/abort', form, async (ctx) => {
+    const interaction = await details(ctx);
+    if (!interaction) return;
+    const { tenant, provider } = state(ctx);
+    if (!checkCsrf(csrfKey(tenant), interaction.uid, ((ctx.request as any).body ?? {}).csrf)) {
+      ctx.status = 403;
+      return;
+    }
+    const to = await provider.interactionResult(ctx.req, ctx.res, { error: 'access_denied', error_description: 'End-User aborted interaction' }, { mergeWithLastSubmission: false });
+    ctx.status = 303;
+    ctx.redirect(to);
+  });
+
+  return router;
+}

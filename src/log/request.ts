@@ -1,0 +1,37 @@
+import { randomUUID } from 'node:crypto';
+import type { Middleware } from 'koa';
+import { log, withLogContext } from './logger.js';
+
+const WELL_FORMED_ID = /^[A-Za-z0-9._:-]{8,128}$/;
+
+/**
+ * Every request gets a request id (a well-formed X-Request-Id, else a new one), echoed back and
+ * carried on every log line. Unexpected errors answer 500 with that id, never a stack trace.
+ */
+export function requestContext(): Middleware {
+  return async (ctx, next) => {
+    const incoming = ctx.get('x-request-id');
+    const requestId = WELL_FORMED_ID.test(incoming) ? incoming : randomUUID();
+    ctx.set('X-Request-Id', requestId);
+    ctx.state.requestId = requestId;
+    const started = process.hrtime.bigint();
+    await withLogContext({ request_id: requestId }, async () => {
+      try {
+        await next();
+      } catch (err) {
+        const e = err as { status?: number; expose?: boolean; message?: string };
+        if (e.status && e.status < 500 && e.expose) {
+          ctx.status = e.status;
+          ctx.body = { error: 'invalid_request', error_description: e.message };
+        } else {
+          log().error('request.failed', { error: { name: (err as Error).name, message: (err as Error).message, stack: (err as Error).stack }, method: ctx.method, path: ctx.path });
+          ctx.status = 500;
+          ctx.body = { error: 'server_error', error_description: 'An unexpected error occurred.', request_id: requestId };
+        }
+      } finally {
+        const ms = Number(process.hrtime.bigint() - started) / 1e6;
+        log().http('request.completed', { method: ctx.method, path: ctx.path, status: ctx.res.statusCode, ms: Math.round(ms * 10) / 10 });
+      }
+    });
+  };
+}

@@ -1,0 +1,47 @@
+import { startGatehouse } from './app.js';
+import { ConfigError, loadConfig } from './config/load.js';
+import { configureLogger, log } from './log/logger.js';
+import { holdDataDir } from './db/lock.js';
+
+async function main() {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+  configureLogger({ level: config.logLevel });
+  if (!config.databaseUrl) holdDataDir(config.dataDir);
+  const gh = await startGatehouse(config);
+  if (!config.databaseUrl) log().warn('storage.embedded', { message: `Embedded PostgreSQL (PGlite) in ${config.dataDir}: single process only. Set DATABASE_URL for production.` });
+  if (!config.redisUrl) log().warn('kv.in_process', { message: 'REDIS_URL is not set: using the in-process store. This is single-node only; set REDIS_URL to run more than one node.' });
+  log().info('server.listening', { url: gh.url });
+  process.stdout.write(
+    `\nGatehouse is listening on ${gh.url}\n` +
+      `  Discovery (system tenant): ${gh.url}/t/system/.well-known/openid-configuration\n` +
+      `  Next: create a tenant, a client and a user with the CLI (see README "Walkthrough"):\n` +
+      `    npx gatehouse tenant create acme   (stop the server first when using the embedded database)\n\n`,
+  );
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log().info('server.draining', { signal });
+    const force = setTimeout(() => process.exit(1), 25_000);
+    force.unref();
+    await gh.close();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+}
+
+main().catch((err) => {
+  log().error('server.start_failed', { error: { name: err?.name, message: err?.message } });
+  process.stderr.write(`Gatehouse could not start: ${err?.message ?? err}\n`);
+  process.exit(1);
+});
