@@ -1,0 +1,160 @@
+import { parseArgs } from 'node:util';
+import { closeDeps, openDeps } from '../app.js';
+import { verifyAuditChain } from '../audit/verify.js';
+import { ConfigError, loadConfig } from '../config/load.js';
+import { dataDirHolder } from '../db/lock.js';
+import { CLI_ACTOR, type Deps } from '../deps.js';
+import { ClientExistsError, registerClient, UnknownRoleError } from '../domain/clients/clients.service.js';
+import { rotateSigningKey } from '../domain/keys/keys.service.js';
+import { SIGNING_ALGS, type SigningAlg } from '../domain/keys/keys.types.js';
+import { findTenantBySlug } from '../domain/tenants/tenants.queries.js';
+import { createTenant, ensureSystemTenant, InvalidSlugError, TenantExistsError } from '../domain/tenants/tenants.service.js';
+import { createUser, PasswordPolicyError, UserExistsError } from '../domain/users/users.service.js';
+import { configureLogger } from '../log/logger.js';
+import { issuerOf } from '../provider/create-provider.js';
+import { TenantRegistry } from '../tenancy/registry.js';
+import { clientValidator, InvalidClientMetadataError } from '../tenancy/validate-client.js';
+import { presentClient, presentTenant, presentUser } from './present.js';
+
+class UsageError extends Error {}
+class Refused extends Error {}
+
+const USAGE = `usage:
+  gatehouse migrate
+  gatehouse tenant create SLUG [--name NAME] [--json]
+  gatehouse client create --tenant SLUG --name NAME [--redirect-uri URI]... [--post-logout-redirect-uri URI]...
+        [--grant-types a,b] [--auth-method client_secret_basic|client_secret_post|none|private_key_jwt] [--roles a,b] [--json]
+  gatehouse user create --tenant SLUG --email EMAIL [--password-stdin | --password PW] [--name N]
+        [--given-name G] [--family-name F] [--email-verified] [--roles a,b] [--json]
+  gatehouse keys rotate --tenant SLUG [--alg RS256|ES256|EdDSA]
+  gatehouse audit verify [--tenant SLUG]`;
+
+const list = (v: unknown) => (typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : undefined);
+
+async function readStdin() {
+  let data = '';
+  for await (const chunk of process.stdin) data += chunk;
+  return data.replace(/\r?\n$/, '');
+}
+
+async function tenantOf(deps: Deps, slug: unknown) {
+  if (typeof slug !== 'string') throw new UsageError('--tenant is required');
+  const tenant = await findTenantBySlug(deps.db, slug);
+  if (!tenant) throw new Refused(`unknown tenant: ${slug}`);
+  return tenant;
+}
+
+function out(json: boolean, object: unknown, line: string) {
+  process.stdout.write(json ? `${JSON.stringify(object, null, 2)}\n` : `${line}\n`);
+}
+
+async function run(argv: string[]) {
+  const [noun, verb, ...rest] = argv;
+  const { values, positionals } = parseArgs({
+    args: rest,
+    allowPositionals: true,
+    options: {
+      name: { type: 'string' }, tenant: { type: 'string' }, json: { type: 'boolean' },
+      'redirect-uri': { type: 'string', multiple: true }, 'post-logout-redirect-uri': { type: 'string', multiple: true },
+      'grant-types': { type: 'string' }, 'auth-method': { type: 'string' }, roles: { type: 'string' },
+      email: { type: 'string' }, password: { type: 'string' }, 'password-stdin': { type: 'boolean' },
+      'given-name': { type: 'string' }, 'family-name': { type: 'string' }, 'email-verified': { type: 'boolean' },
+      alg: { type: 'string' },
+    },
+  });
+  const known = ['migrate', 'tenant create', 'client create', 'user create', 'keys rotate', 'audit verify'];
+  const command = noun === 'migrate' ? 'migrate' : `${noun} ${verb}`;
+  if (!known.includes(command)) throw new UsageError(noun ? `unknown command: ${command}` : 'no command given');
+  if (noun === 'migrate' && verb) positionals.unshift(verb);
+  if (command !== 'tenant create' && positionals.length) throw new UsageError(`unexpected argument: ${positionals[0]}`);
+
+  const config = loadConfig();
+  configureLogger({ level: 'warn' });
+  if (!config.databaseUrl) {
+    const holder = dataDirHolder(config.dataDir);
+    if (holder) throw new Refused(`the embedded database in ${config.dataDir} is held by a running server (pid ${holder}): stop the server, or set DATABASE_URL`);
+  }
+  const deps = await openDeps(config);
+  try {
+    await ensureSystemTenant(deps, CLI_ACTOR);
+    const json = Boolean(values.json);
+    switch (command) {
+      case 'migrate':
+        return out(json, { migrated: true }, 'Migrations are up to date.');
+      case 'tenant create': {
+        const slug = positionals[0];
+        if (!slug || positionals.length > 1) throw new UsageError('tenant create takes one SLUG');
+        const tenant = await createTenant(deps, { slug, name: values.name }, CLI_ACTOR);
+        return out(json, presentTenant(tenant, config.publicUrl), `Created tenant ${tenant.slug}; issuer ${issuerOf(config.publicUrl, tenant.slug)}`);
+      }
+      case 'client create': {
+        const tenant = await tenantOf(deps, values.tenant);
+        if (!values.name) throw new UsageError('--name is required');
+        const authMethod = values['auth-method'] ?? 'client_secret_basic';
+        if (!['client_secret_basic', 'client_secret_post', 'none', 'private_key_jwt'].includes(authMethod)) throw new UsageError(`--auth-method must be one of client_secret_basic, client_secret_post, none, private_key_jwt`);
+        const metadata: Record<string, unknown> = {
+          client_name: values.name,
+          redirect_uris: values['redirect-uri'] ?? [],
+          post_logout_redirect_uris: values['post-logout-redirect-uri'] ?? [],
+          token_endpoint_auth_method: authMethod,
+          ...(values['grant-types'] ? { grant_types: list(values['grant-types']) } : {}),
+        };
+        const registry = new TenantRegistry(deps);
+        const { client, secret, roles } = await registerClient(deps, tenant, { metadata, roles: list(values.roles) }, CLI_ACTOR, clientValidator(registry));
+        const presented = presentClient(client, roles, secret);
+        return out(json, presented, `client_id: ${client.clientId}${secret ? `\nclient_secret: ${secret}\n(the secret is shown only now)` : ''}`);
+      }
+      case 'user create': {
+        const tenant = await tenantOf(deps, values.tenant);
+        if (!values.email) throw new UsageError('--email is required');
+        if (values.password !== undefined && values['password-stdin']) throw new UsageError('use either --password or --password-stdin');
+        const password = values['password-stdin'] ? await readStdin() : values.password;
+        const user = await createUser(deps, tenant, {
+          email: values.email, password, name: values.name, givenName: values['given-name'], familyName: values['family-name'],
+          emailVerified: Boolean(values['email-verified']), roles: list(values.roles),
+        }, CLI_ACTOR);
+        return out(json, presentUser(user), `Created user ${user.email} (id ${user.id}) in tenant ${tenant.slug}`);
+      }
+      case 'keys rotate': {
+        const tenant = await tenantOf(deps, values.tenant);
+        if (values.alg && !SIGNING_ALGS.includes(values.alg as SigningAlg)) throw new UsageError('--alg must be RS256, ES256 or EdDSA');
+        const key = await rotateSigningKey(deps, tenant, values.alg as SigningAlg | undefined, CLI_ACTOR);
+        return out(json, key, `New current key ${key.kid} (${key.alg}); the previous key stays in JWKS until its tokens expire.`);
+      }
+      case 'audit verify': {
+        const tenants = values.tenant ? [await tenantOf(deps, values.tenant)] : (await deps.db('tenants').select('id', 'slug')).map((t: any) => ({ id: t.id, slug: t.slug }));
+        let broken = false;
+        for (const t of tenants) {
+          const report = await verifyAuditChain(deps.db, t.id);
+          if (report.break) {
+            broken = true;
+            process.stdout.write(`${t.slug}: BROKEN at event ${report.break.id} (${report.break.reason}) after ${report.events} intact events\n`);
+          } else {
+            process.stdout.write(`${t.slug}: ok (${report.events} events)\n`);
+          }
+        }
+        if (broken) throw new Refused('audit chain verification failed');
+        return;
+      }
+    }
+  } finally {
+    await closeDeps(deps);
+  }
+}
+
+run(process.argv.slice(2)).then(
+  () => process.exit(0),
+  (err) => {
+    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith?.('ERR_PARSE_ARGS')) {
+      process.stderr.write(`gatehouse: ${err.message}\n${USAGE}\n`);
+      process.exit(2);
+    }
+    const refused = [Refused, ConfigError, TenantExistsError, InvalidSlugError, ClientExistsError, UnknownRoleError, UserExistsError, PasswordPolicyError, InvalidClientMetadataError];
+    if (refused.some((k) => err instanceof k)) {
+      process.stderr.write(`gatehouse: ${err.message}\n`);
+      process.exit(1);
+    }
+    process.stderr.write(`gatehouse: unexpected error: ${err?.message ?? err}\n`);
+    process.exit(1);
+  },
+);
