@@ -1,0 +1,115 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import Transport from 'winston-transport';
+import knexFactory from 'knex';
+import { startGatehouse, type Gatehouse } from '../../src/app.js';
+import type { Config } from '../../src/config/load.js';
+import { CLI_ACTOR } from '../../src/deps.js';
+import { registerClient } from '../../src/domain/clients/clients.service.js';
+import { createTenant } from '../../src/domain/tenants/tenants.service.js';
+import type { Tenant } from '../../src/domain/tenants/tenants.types.js';
+import { createUser } from '../../src/domain/users/users.service.js';
+import type { NewUser } from '../../src/domain/users/users.types.js';
+import { configureLogger } from '../../src/log/logger.js';
+import { clientValidator } from '../../src/tenancy/validate-client.js';
+
+/** Every log line of this test file, to assert no secret is ever written. */
+export const logLines: string[] = [];
+class Capture extends Transport {
+  log(info: any, done: () => void) {
+    logLines.push(JSON.stringify(info));
+    done();
+  }
+}
+configureLogger({ level: 'debug', transport: new Capture() });
+
+/**
+ * A fresh database for this test file: a throwaway in-memory PGlite, or with DATABASE_URL a new
+ * database on that server (dropped at the end). REDIS_URL is used with a key prefix of our own.
+ */
+async function freshDatabase(): Promise<{ url?: string; dataDir?: string; drop(): Promise<void> }> {
+  const base = process.env.DATABASE_URL;
+  if (!base) {
+    const dir = mkdtempSync(path.join(tmpdir(), 'gh-test-'));
+    return { dataDir: dir, drop: async () => rmSync(dir, { recursive: true, force: true }) };
+  }
+  const name = `gh_test_${randomBytes(6).toString('hex')}`;
+  const admin = knexFactory({ client: 'pg', connection: base, pool: { min: 0, max: 1 } });
+  await admin.raw(`create database ${name}`);
+  const url = new URL(base);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    dataDir: '/nonexistent',
+    async drop() {
+      await admin.raw(`drop database if exists ${name} with (force)`);
+      await admin.destroy();
+    },
+  };
+}
+
+export interface TestGatehouse extends Gatehouse {
+  config: Config;
+  tenant(slug?: string): Promise<Tenant>;
+  client(tenant: Tenant, metadata?: Record<string, unknown>, roles?: string[]): Promise<{ clientId: string; clientSecret?: string; redirectUri: string }>;
+  user(tenant: Tenant, overrides?: Partial<NewUser>): Promise<{ id: string; email: string; password: string }>;
+  /** Stops the server and starts a new one on the same database and port. */
+  restart(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startTestGatehouse(): Promise<TestGatehouse> {
+  const db = await freshDatabase();
+  const config: Config = {
+    production: false,
+    port: 0,
+    publicUrl: '',
+    publicUrlFixed: false,
+    databaseUrl: db.url,
+    redisUrl: process.env.REDIS_URL || undefined,
+    dataDir: db.dataDir!,
+    masterKey: randomBytes(32).toString('base64'),
+    bootstrap: {},
+    bcryptCost: 4,
+    logLevel: 'debug',
+  };
+  const kvPrefix = `ghtest:${randomBytes(4).toString('hex')}:`;
+  let gh = await startGatehouse(config, { kvPrefix });
+  const self: TestGatehouse = {
+    get server() { return gh.server; },
+    get url() { return gh.url; },
+    get deps() { return gh.deps; },
+    get registry() { return gh.registry; },
+    config,
+    close: () => gh.close(),
+    async tenant(slug = `t-${randomBytes(4).toString('hex')}`) {
+      return createTenant(gh.deps, { slug, name: `Tenant ${slug}` }, CLI_ACTOR);
+    },
+    async client(tenant, metadata = {}, roles = []) {
+      const redirectUri = 'http://127.0.0.1:9/cb';
+      const { client, secret } = await registerClient(gh.deps, tenant, { metadata: { client_name: 'Test app', redirect_uris: [redirectUri], post_logout_redirect_uris: ['http://127.0.0.1:9/bye'], ...metadata }, roles }, CLI_ACTOR, clientValidator(gh.registry));
+      return { clientId: client.clientId, clientSecret: secret, redirectUri };
+    },
+    async user(tenant, overrides = {}) {
+      const password = overrides.password ?? `pw-${randomBytes(8).toString('hex')}`;
+      const email = overrides.email ?? `${randomUUID().slice(0, 8)}@example.com`;
+      const user = await createUser(gh.deps, tenant, { name: 'Test User', givenName: 'Test', familyName: 'User', emailVerified: true, ...overrides, email, password }, CLI_ACTOR);
+      return { id: user.id, email, password };
+    },
+    async restart() {
+      // Everything in memory is dropped; the database (a folder, or the server) is reopened.
+      config.port = (gh.server.address() as { port: number }).port;
+      gh.server.closeAllConnections?.();
+      await gh.close();
+      gh = await startGatehouse(config, { kvPrefix });
+    },
+    async stop() {
+      gh.server.closeAllConnections?.();
+      await gh.close();
+      await db.drop();
+    },
+  };
+  return self;
+}

@@ -1,0 +1,79 @@
+import * as oidc from 'openid-client';
+import { Browser, csrfOf } from './browser.js';
+
+export interface RpOptions {
+  issuer: string;
+  clientId: string;
+  clientSecret?: string;
+  redirectUri: string;
+}
+
+/** openid-client as the relying party, with a browser that fills in Gatehouse's pages. */
+export class RelyingParty {
+  browser = new Browser();
+  private constructor(readonly config: oidc.Configuration, readonly options: RpOptions) {}
+
+  static async discover(options: RpOptions) {
+    const auth = options.clientSecret ? oidc.ClientSecretBasic(options.clientSecret) : oidc.None();
+    const config = await oidc.discovery(new URL(options.issuer), options.clientId, options.clientSecret, auth, { execute: [oidc.allowInsecureRequests] });
+    return new RelyingParty(config, options);
+  }
+
+  async startLogin(params: Record<string, string> = {}) {
+    const verifier = oidc.randomPKCECodeVerifier();
+    const state = oidc.randomState();
+    const url = oidc.buildAuthorizationUrl(this.config, {
+      redirect_uri: this.options.redirectUri,
+      scope: 'openid profile email offline_access',
+      prompt: 'consent',
+      code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+      code_challenge_method: 'S256',
+      state,
+      ...params,
+    });
+    const origin = new URL(this.options.issuer).origin;
+    const { res, url: at } = await this.browser.follow(url.toString(), origin);
+    return { res, at, verifier, state, html: res.status === 200 ? await res.text() : '' };
+  }
+
+  /** Authorize → login page → consent page → callback → token endpoint. */
+  async login(user: { email: string; password: string }, params: Record<string, string> = {}) {
+    const origin = new URL(this.options.issuer).origin;
+    const start = await this.startLogin(params);
+    let { html, at } = start;
+    if (html.includes('name="password"')) {
+      const res = await this.browser.post(`${at}/login`, { csrf: csrfOf(html), email: user.email, password: user.password });
+      if (res.status !== 303) throw new Error(`login refused: ${res.status}`);
+      const next = await this.browser.follow(new URL(res.headers.get('location')!, at).toString(), origin);
+      at = next.url;
+      html = next.res.status === 200 ? await next.res.text() : '';
+    }
+    if (html.includes('name="decision"')) {
+      const res = await this.browser.post(`${at}/confirm`, { csrf: csrfOf(html), decision: 'allow' });
+      const next = await this.browser.follow(new URL(res.headers.get('location')!, at).toString(), origin);
+      at = next.url;
+    }
+    if (!at.startsWith(this.options.redirectUri)) throw new Error(`login did not reach the callback: ${at}`);
+    return oidc.authorizationCodeGrant(this.config, new URL(at), { pkceCodeVerifier: start.verifier, expectedState: start.state }, params.resource ? { resource: params.resource } : undefined);
+  }
+
+  refresh(refreshToken: string, params?: Record<string, string>) {
+    return oidc.refreshTokenGrant(this.config, refreshToken, params);
+  }
+
+  userinfo(accessToken: string, sub: string) {
+    return oidc.fetchUserInfo(this.config, accessToken, sub);
+  }
+
+  introspect(token: string) {
+    return oidc.tokenIntrospection(this.config, token);
+  }
+
+  revoke(token: string) {
+    return oidc.tokenRevocation(this.config, token);
+  }
+
+  clientCredentials(params: Record<string, string>) {
+    return oidc.clientCredentialsGrant(this.config, params);
+  }
+}
