@@ -1,0 +1,102 @@
+import { randomUUID } from 'node:crypto';
+import * as jose from 'jose';
+import { CLI_ACTOR } from '../../../src/deps.js';
+import { rotateSigningKey } from '../../../src/domain/keys/keys.service.js';
+import { insertRole } from '../../../src/domain/rbac/rbac.queries.js';
+import type { Tenant } from '../../../src/domain/tenants/tenants.types.js';
+import { startTestGatehouse, type TestGatehouse } from '../../support/gatehouse.js';
+import { RelyingParty } from '../../support/relying-party.js';
+
+let gh: TestGatehouse;
+let tenant: Tenant;
+let issuer: string;
+const API = 'https://api.example.com/orders';
+
+async function resourceWithRole(t: Tenant, permissions: string[], granted: string[], roleName: string) {
+  const db = gh.deps.db;
+  const resourceId = randomUUID();
+  await db('resources').insert({ tenant_id: t.id, id: resourceId, identifier: API, name: 'Orders' });
+  await db('permissions').insert(permissions.map((name) => ({ tenant_id: t.id, resource_id: resourceId, name })));
+  const role = await insertRole(db, t.id, { name: roleName });
+  await db('role_permissions').insert(granted.map((permission) => ({ tenant_id: t.id, role_id: role.id, resource_id: resourceId, permission })));
+}
+
+beforeAll(async () => {
+  gh = await startTestGatehouse();
+  tenant = await gh.tenant();
+  issuer = `${gh.url}/t/${tenant.slug}`;
+  await resourceWithRole(tenant, ['read:orders', 'write:orders'], ['read:orders'], 'order-reader');
+});
+afterAll(() => gh.stop());
+
+describe('client_credentials with resource indicators', () => {
+  it('issues an RFC 9068 JWT access token whose scope is requested ∩ granted', async () => {
+    const app = await gh.client(tenant, { grant_types: ['client_credentials'], redirect_uris: [], post_logout_redirect_uris: [] }, ['order-reader']);
+    const rp = await RelyingParty.discover({ issuer, ...app });
+    const tokens = await rp.clientCredentials({ resource: API, scope: 'read:orders write:orders' });
+    expect(tokens.scope).toBe('read:orders');
+    const header = jose.decodeProtectedHeader(tokens.access_token);
+    expect(header.typ).toBe('at+jwt');
+    const { payload } = await jose.jwtVerify(tokens.access_token, jose.createRemoteJWKSet(new URL(`${issuer}/jwks`)), { issuer, audience: API });
+    expect(payload).toMatchObject({ client_id: app.clientId, scope: 'read:orders' });
+  });
+
+  it('refuses an unknown resource with invalid_target', async () => {
+    const app = await gh.client(tenant, { grant_types: ['client_credentials'], redirect_uris: [], post_logout_redirect_uris: [] });
+    const rp = await RelyingParty.discover({ issuer, ...app });
+    await expect(rp.clientCredentials({ resource: 'https://unknown.example.com' })).rejects.toMatchObject({ error: 'invalid_target' });
+  });
+
+  it('stores client secrets only as a hash', async () => {
+    const app = await gh.client(tenant, { grant_types: ['client_credentials'], redirect_uris: [], post_logout_redirect_uris: [] });
+    const row = await gh.deps.db('clients').where({ tenant_id: tenant.id, client_id: app.clientId }).first();
+    expect(JSON.stringify(row)).not.toContain(app.clientSecret);
+    expect(Buffer.from(app.clientSecret!, 'base64url').length).toBeGreaterThanOrEqual(32);
+  });
+
+  it('keeps signing keys encrypted at rest', async () => {
+    const rows = await gh.deps.db('signing_keys').where({ tenant_id: tenant.id });
+    for (const row of rows) {
+      expect(row.private_jwk_encrypted).toMatch(/^v1\./);
+      expect(row.private_jwk_encrypted).not.toContain('"d"');
+    }
+  });
+});
+
+describe('key rotation', () => {
+  it('signs with the new key while the old one stays in JWKS', async () => {
+    const t = await gh.tenant();
+    const iss = `${gh.url}/t/${t.slug}`;
+    const before = (await (await fetch(`${iss}/jwks`)).json()).keys as { kid: string }[];
+    expect(before).toHaveLength(1);
+    const { kid } = await rotateSigningKey(gh.deps, t, 'ES256', CLI_ACTOR);
+    const after = (await (await fetch(`${iss}/jwks`)).json()).keys as { kid: string; alg: string }[];
+    expect(after.map((k) => k.kid)).toEqual(expect.arrayContaining([kid, before[0].kid]));
+    expect(after.every((k) => !('d' in k))).toBe(true);
+    const app = await gh.client(t, { grant_types: ['client_credentials'], redirect_uris: [], post_logout_redirect_uris: [] });
+    const rp = await RelyingParty.discover({ issuer: iss, ...app });
+    const { id } = await gh.deps.db('resources').insert({ tenant_id: t.id, id: randomUUID(), identifier: API, name: 'Orders' }).returning('id').then((r: any) => r[0]);
+    void id;
+    const tokens = await rp.clientCredentials({ resource: API });
+    expect(jose.decodeProtectedHeader(tokens.access_token)).toMatchObject({ kid, alg: 'ES256' });
+  });
+});
+
+describe('a restart', () => {
+  it('keeps clients, users, keys and refresh tokens', async () => {
+    const t = await gh.tenant();
+    const iss = `${gh.url}/t/${t.slug}`;
+    const app = await gh.client(t);
+    const user = await gh.user(t);
+    const rp = await RelyingParty.discover({ issuer: iss, ...app });
+    const tokens = await rp.login(user);
+    const jwksBefore = await (await fetch(`${iss}/jwks`)).json();
+    await gh.restart();
+    const rp2 = await RelyingParty.discover({ issuer: iss, ...app });
+    expect(await (await fetch(`${iss}/jwks`)).json()).toEqual(jwksBefore);
+    const refreshed = await rp2.refresh(tokens.refresh_token!);
+    const { payload } = await jose.jwtVerify(refreshed.id_token!, jose.createRemoteJWKSet(new URL(`${iss}/jwks`)), { issuer: iss });
+    expect(payload.sub).toBe(user.id);
+    await expect(rp2.login(user)).resolves.toHaveProperty('access_token');
+  });
+});
