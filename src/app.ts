@@ -20,7 +20,7 @@ import { TenantRegistry } from './tenancy/registry.js';
 
 /** Opens storage and runs migrations; shared by the server and the CLI. */
 export async function openDeps(config: Config, options: { kvPrefix?: string } = {}): Promise<Deps> {
-  const masterKey = resolveMasterKey(config.masterKey, config.dataDir, (m) => log().warn('config.master_key_generated', { message: m }));
+  const masterKey = resolveMasterKey(config.masterKey, config.dataDir, (m) => log().warn('config.master_key_generated', { detail: m }));
   const db = createDb({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
   await migrateLatest(db);
   const kv = await createKv(config.redisUrl);
