@@ -139,6 +139,9 @@ export function interactionRoutes(deps: Deps) {
         const resource = await findResourceByIdentifier(deps.db, tenant.id, indicator);
         const allowed = resource ? new Set(await findPermissionsForRoles(deps.db, tenant.id, resource.id, roles)) : new Set<string>();
         grant.addResourceScope(indicator, scopes.filter((s) => allowed.has(s)).join(' '));
+        // Recorded as rejected so the consent prompt does not ask for them again.
+        const refused = scopes.filter((s) => !allowed.has(s));
+        if (refused.length) grant.rejectResourceScope(indicator, refused.join(' '));
       }
       result = { consent: { grantId: await grant.save() } };
     }

@@ -29,7 +29,7 @@ configureLogger({ level: 'debug', transport: new Capture() });
  * A fresh database for this test file: a throwaway in-memory PGlite, or with DATABASE_URL a new
  * database on that server (dropped at the end). REDIS_URL is used with a key prefix of our own.
  */
-async function freshDatabase(): Promise<{ url?: string; dataDir?: string; drop(): Promise<void> }> {
+export async function freshDatabase(): Promise<{ url?: string; dataDir?: string; drop(): Promise<void> }> {
   const base = process.env.DATABASE_URL;
   if (!base) {
     const dir = mkdtempSync(path.join(tmpdir(), 'gh-test-'));

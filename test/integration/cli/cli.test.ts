@@ -1,0 +1,61 @@
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import { freshDatabase } from '../../support/gatehouse.js';
+
+let db: Awaited<ReturnType<typeof freshDatabase>>;
+const masterKey = randomBytes(32).toString('base64');
+
+function gatehouse(args: string[], input?: string) {
+  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, GATEHOUSE_MASTER_KEY: masterKey, BCRYPT_COST: '4' };
+  if (db.url) env.DATABASE_URL = db.url;
+  else env.GATEHOUSE_DATA_DIR = db.dataDir;
+  const res = spawnSync(process.execPath, [path.resolve('bin/gatehouse.js'), ...args], { env, input, encoding: 'utf8', timeout: 60_000 });
+  return { code: res.status, stdout: res.stdout, stderr: res.stderr.split('\n').filter((l) => l && !l.includes('oidc-provider WARNING')).join('\n') };
+}
+
+beforeAll(async () => {
+  db = await freshDatabase();
+});
+afterAll(() => db.drop());
+
+describe('gatehouse CLI', () => {
+  it('goes from nothing to a tenant, a client and a user', () => {
+    expect(gatehouse(['migrate']).code).toBe(0);
+    const tenant = gatehouse(['tenant', 'create', 'cli-acme', '--name', 'Acme', '--json']);
+    expect(tenant.code).toBe(0);
+    expect(JSON.parse(tenant.stdout)).toMatchObject({ slug: 'cli-acme', name: 'Acme', issuer: 'http://localhost:3000/t/cli-acme', access_token_ttl: 3600 });
+
+    const client = gatehouse(['client', 'create', '--tenant', 'cli-acme', '--name', 'Web', '--redirect-uri', 'https://app.example.com/cb', '--json']);
+    expect(client.code).toBe(0);
+    const created = JSON.parse(client.stdout);
+    expect(created).toMatchObject({ client_name: 'Web', redirect_uris: ['https://app.example.com/cb'], token_endpoint_auth_method: 'client_secret_basic' });
+    expect(created.client_secret).toMatch(/^[A-Za-z0-9_-]{43}$/);
+
+    const user = gatehouse(['user', 'create', '--tenant', 'cli-acme', '--email', 'Bob@Example.com', '--password-stdin', '--name', 'Bob', '--json'], 'a good long password\n');
+    expect(user.code).toBe(0);
+    const u = JSON.parse(user.stdout);
+    expect(u).toMatchObject({ email: 'Bob@Example.com', name: 'Bob', disabled: false });
+    expect(JSON.stringify(u)).not.toMatch(/hash|password/);
+
+    expect(gatehouse(['keys', 'rotate', '--tenant', 'cli-acme', '--alg', 'EdDSA']).code).toBe(0);
+    const verify = gatehouse(['audit', 'verify', '--tenant', 'cli-acme']);
+    expect(verify.code).toBe(0);
+    expect(verify.stdout).toMatch(/cli-acme: ok \(\d+ events\)/);
+  });
+
+  it('refuses duplicates, unknown tenants and bad values with exit 1 and one line', () => {
+    const dup = gatehouse(['tenant', 'create', 'cli-acme']);
+    expect(dup).toMatchObject({ code: 1, stderr: 'gatehouse: tenant cli-acme already exists' });
+    expect(gatehouse(['user', 'create', '--tenant', 'nope', '--email', 'a@b.co', '--password', 'long enough pw'])).toMatchObject({ code: 1, stderr: 'gatehouse: unknown tenant: nope' });
+    expect(gatehouse(['tenant', 'create', 'Bad_Slug']).code).toBe(1);
+    expect(gatehouse(['user', 'create', '--tenant', 'cli-acme', '--email', 'short@example.com', '--password', 'short']).stderr).toBe('gatehouse: password must be at least 8 characters');
+    expect(gatehouse(['client', 'create', '--tenant', 'cli-acme', '--name', 'X', '--redirect-uri', 'not a url']).code).toBe(1);
+  });
+
+  it('answers bad usage with exit 2', () => {
+    expect(gatehouse(['frobnicate']).code).toBe(2);
+    expect(gatehouse(['tenant', 'create', 'x-y', '--bogus']).code).toBe(2);
+    expect(gatehouse(['keys', 'rotate', '--tenant', 'cli-acme', '--alg', 'HS256']).code).toBe(2);
+  });
+});
