@@ -39,3 +39,13 @@ export async function updateClient(db: Db, tenantId: string, clientId: string, c
 export async function deleteClient(db: Db, tenantId: string, clientId: string) {
   return db('clients').where({ tenant_id: tenantId, client_id: clientId }).delete();
 }
+
+/** One page of a tenant's clients by client_id (keyset). */
+export async function findClientsPage(db: Db, tenantId: string, options: { afterClientId?: string; limit: number }): Promise<ClientRecord[]> {
+  const rows = await db('clients')
+    .where({ tenant_id: tenantId })
+    .modify((q) => { if (options.afterClientId !== undefined) q.where('client_id', '>', options.afterClientId); })
+    .orderBy('client_id')
+    .limit(options.limit);
+  return rows.map(toClient);
+}

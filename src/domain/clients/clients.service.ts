@@ -5,7 +5,7 @@ import type { Actor, Deps } from '../../deps.js';
 import { generateClientSecret } from '../../security/secrets.js';
 import { findRolesByNames, replaceRoleAssignments } from '../rbac/rbac.queries.js';
 import type { Tenant } from '../tenants/tenants.types.js';
-import { insertClient, updateClient } from './clients.queries.js';
+import { deleteClient, findClient, insertClient, updateClient } from './clients.queries.js';
 import { PUBLIC_AUTH_METHODS, type ClientRecord } from './clients.types.js';
 
 export class ClientExistsError extends Error {}
@@ -84,4 +84,30 @@ export async function rotateClientSecret(deps: Pick<Deps, 'db' | 'secrets'>, ten
     await recordAudit(trx, { tenantId: tenant.id, type: 'client.secret_rotated', actor: actor.id, subject: clientId, ip: actor.ip, userAgent: actor.userAgent });
     return secret;
   });
+}
+
+/** Merges metadata (top-level names replaced) and re-checks it as the provider will load it. */
+export async function changeClientMetadata(deps: Pick<Deps, 'db'>, tenant: Tenant, client: ClientRecord, changes: Record<string, unknown>, actor: Actor, validate: ClientValidator) {
+  const metadata = withClientDefaults({ ...client.metadata, ...changes });
+  await validate(tenant, { ...metadata, client_id: client.clientId, client_secret: needsSecret(metadata) ? 'validation-placeholder' : undefined });
+  return deps.db.transaction(async (trx) => {
+    const updated = await updateClient(trx, tenant.id, client.clientId, { metadata });
+    await recordAudit(trx, { tenantId: tenant.id, type: 'client.updated', actor: actor.id, subject: client.clientId, ip: actor.ip, userAgent: actor.userAgent, details: { fields: Object.keys(changes) } });
+    return updated!;
+  });
+}
+
+export async function removeClient(deps: Pick<Deps, 'db'>, tenant: Tenant, clientId: string, actor: Actor) {
+  return deps.db.transaction(async (trx) => {
+    // Looked up first: knex-pglite answers delete() with a result object, pg with a count.
+    if (!(await findClient(trx, tenant.id, clientId))) return false;
+    await deleteClient(trx, tenant.id, clientId);
+    await recordAudit(trx, { tenantId: tenant.id, type: 'client.deleted', actor: actor.id, subject: clientId, ip: actor.ip, userAgent: actor.userAgent });
+    return true;
+  });
+}
+
+/** Replaces a client's roles in a transaction of its own. */
+export async function setClientRoles(deps: Pick<Deps, 'db'>, tenant: Tenant, clientId: string, names: string[], actor: Actor) {
+  return deps.db.transaction((trx) => assignClientRoles(trx, tenant, clientId, names, actor));
 }

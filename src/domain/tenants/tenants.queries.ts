@@ -53,3 +53,12 @@ export async function updateTenant(db: Db, id: string, changes: { name?: string;
 export async function deleteTenant(db: Db, id: string) {
   return db('tenants').where({ id }).delete();
 }
+
+/** One page of tenants by slug (keyset), for the admin API's list. */
+export async function findTenantsPage(db: Db, options: { afterSlug?: string; limit: number }): Promise<Tenant[]> {
+  const rows = await db('tenants')
+    .modify((q) => { if (options.afterSlug !== undefined) q.where('slug', '>', options.afterSlug); })
+    .orderBy('slug')
+    .limit(options.limit);
+  return rows.map(toTenant);
+}

@@ -5,7 +5,7 @@ import type { Actor, Deps } from '../../deps.js';
 import { createSigningKey } from '../keys/keys.service.js';
 import type { SigningAlg } from '../keys/keys.types.js';
 import { insertRole } from '../rbac/rbac.queries.js';
-import { findTenantBySlug, insertTenant, mergeSettings, updateTenant } from './tenants.queries.js';
+import { deleteTenant, findTenantBySlug, insertTenant, mergeSettings, updateTenant } from './tenants.queries.js';
 import { DEFAULT_TENANT_SETTINGS, SYSTEM_ADMIN_ROLE, SYSTEM_TENANT, TENANT_ADMIN_ROLE, TENANT_SLUG, type Tenant, type TenantSettings } from './tenants.types.js';
 
 export class TenantExistsError extends Error {}
@@ -47,5 +47,20 @@ export async function changeTenantSettings(deps: Pick<Deps, 'db'>, tenant: Tenan
     const next = await updateTenant(trx, tenant.id, { name: changes.name, settings: changes.settings ? mergeSettings(tenant.settings, changes.settings) : undefined });
     await recordAudit(trx, { tenantId: tenant.id, type: 'tenant.updated', actor: actor.id, subject: tenant.slug, ip: actor.ip, userAgent: actor.userAgent, details: { fields: Object.keys({ ...changes.settings, ...(changes.name ? { name: 1 } : {}) }) } });
     return next!;
+  });
+}
+
+export class SystemTenantError extends Error {}
+
+/**
+ * Deletes a tenant and everything it owns (foreign keys cascade). Its own audit chain stays, and
+ * the deletion is recorded in the system tenant's chain, which outlives every other tenant.
+ */
+export async function removeTenant(deps: Pick<Deps, 'db'>, tenant: Tenant, actor: Actor) {
+  if (tenant.slug === SYSTEM_TENANT) throw new SystemTenantError('the system tenant cannot be deleted');
+  await deps.db.transaction(async (trx) => {
+    const system = await findTenantBySlug(trx, SYSTEM_TENANT);
+    await deleteTenant(trx, tenant.id);
+    if (system) await recordAudit(trx, { tenantId: system.id, type: 'tenant.deleted', actor: actor.id, subject: tenant.slug, ip: actor.ip, userAgent: actor.userAgent, details: { tenant_id: tenant.id } });
   });
 }

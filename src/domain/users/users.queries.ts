@@ -43,3 +43,42 @@ export async function insertUser(db: Db, tenantId: string, user: { id: string; e
     .returning('*');
   return toUser(row);
 }
+
+/** One page of a tenant's users by normalized email (keyset); `search` is an email or name prefix. */
+export async function findUsersPage(db: Db, tenantId: string, options: { search?: string; afterEmail?: string; limit: number }): Promise<{ user: User; key: string }[]> {
+  const prefix = options.search ? `${options.search.trim().toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%` : undefined;
+  const rows = await db('users')
+    .where({ tenant_id: tenantId })
+    .modify((q) => {
+      if (prefix) q.where((w) => w.where('email_normalized', 'like', prefix).orWhereRaw('lower(name) like ?', [prefix]));
+      if (options.afterEmail !== undefined) q.where('email_normalized', '>', options.afterEmail);
+    })
+    .orderBy('email_normalized')
+    .limit(options.limit);
+  return rows.map((row: any) => ({ user: toUser(row), key: row.email_normalized as string }));
+}
+
+export async function updateUser(db: Db, tenantId: string, id: string, changes: { email?: string; name?: string | null; givenName?: string | null; familyName?: string | null; emailVerified?: boolean; disabled?: boolean; passwordHash?: string }) {
+  const set: Record<string, unknown> = {};
+  if (changes.email !== undefined) Object.assign(set, { email: changes.email.trim(), email_normalized: normalizeEmail(changes.email) });
+  if (changes.name !== undefined) set.name = changes.name;
+  if (changes.givenName !== undefined) set.given_name = changes.givenName;
+  if (changes.familyName !== undefined) set.family_name = changes.familyName;
+  if (changes.emailVerified !== undefined) set.email_verified = changes.emailVerified;
+  if (changes.disabled !== undefined) set.disabled = changes.disabled;
+  if (changes.passwordHash !== undefined) set.password_hash = changes.passwordHash;
+  const [row] = await db('users').where({ tenant_id: tenantId, id }).update({ ...set, updated_at: db.fn.now() }).returning('*');
+  return row ? toUser(row) : undefined;
+}
+
+/** True when a user was deleted (returning rows: knex-pglite and pg disagree on delete()'s count). */
+export async function deleteUser(db: Db, tenantId: string, id: string) {
+  const rows = await db('users').where({ tenant_id: tenantId, id }).delete().returning('id');
+  return rows.length > 0;
+}
+
+/** Sessions, grants and tokens the provider stored for an account (provider/adapters/postgres.ts). */
+export async function deleteOidcPayloadsOfAccount(db: Db, tenantId: string, accountId: string) {
+  const rows = await db('oidc_payloads').where({ tenant_id: tenantId, account_id: accountId }).delete().returning('id');
+  return rows.length;
+}

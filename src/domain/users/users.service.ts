@@ -6,7 +6,7 @@ import { checkPasswordPolicy } from '../../security/passwords.js';
 import { UnknownRoleError } from '../clients/clients.service.js';
 import { findRolesByNames, replaceRoleAssignments } from '../rbac/rbac.queries.js';
 import type { Tenant } from '../tenants/tenants.types.js';
-import { findUserCredentialsByEmail, insertUser } from './users.queries.js';
+import { deleteOidcPayloadsOfAccount, deleteUser, findUserCredentialsByEmail, insertUser, updateUser } from './users.queries.js';
 import type { NewUser, User } from './users.types.js';
 
 export class UserExistsError extends Error {}
@@ -53,4 +53,56 @@ export async function verifyPassword(deps: Pick<Deps, 'db' | 'passwords'>, tenan
   if (!matches) return { ok: false, reason: 'bad_password', user: found.user };
   if (found.user.disabled) return { ok: false, reason: 'disabled', user: found.user };
   return { ok: true, user: found.user };
+}
+
+export interface UserChanges {
+  email?: string;
+  name?: string | null;
+  givenName?: string | null;
+  familyName?: string | null;
+  emailVerified?: boolean;
+  disabled?: boolean;
+}
+
+/** Disabling a user also ends their sessions, grants and refresh tokens. */
+export async function changeUser(deps: Pick<Deps, 'db'>, tenant: Tenant, userId: string, changes: UserChanges, actor: Actor) {
+  try {
+    return await deps.db.transaction(async (trx) => {
+      const user = await updateUser(trx, tenant.id, userId, changes);
+      if (!user) return undefined;
+      await recordAudit(trx, { tenantId: tenant.id, type: 'user.updated', actor: actor.id, subject: userId, ip: actor.ip, userAgent: actor.userAgent, details: { fields: Object.keys(changes) } });
+      if (changes.disabled) {
+        const ended = await deleteOidcPayloadsOfAccount(trx, tenant.id, userId);
+        await recordAudit(trx, { tenantId: tenant.id, type: 'session.revoked', actor: actor.id, subject: userId, ip: actor.ip, userAgent: actor.userAgent, details: { reason: 'user_disabled', artifacts: ended } });
+      }
+      return user;
+    });
+  } catch (err) {
+    if (isUniqueViolation(err)) throw new UserExistsError('a user with this email already exists');
+    throw err;
+  }
+}
+
+export async function removeUser(deps: Pick<Deps, 'db'>, tenant: Tenant, userId: string, actor: Actor) {
+  return deps.db.transaction(async (trx) => {
+    await deleteOidcPayloadsOfAccount(trx, tenant.id, userId);
+    const deleted = await deleteUser(trx, tenant.id, userId);
+    if (deleted) await recordAudit(trx, { tenantId: tenant.id, type: 'user.deleted', actor: actor.id, subject: userId, ip: actor.ip, userAgent: actor.userAgent });
+    return deleted;
+  });
+}
+
+export async function setUserRoles(deps: Pick<Deps, 'db'>, tenant: Tenant, userId: string, names: string[], actor: Actor) {
+  return deps.db.transaction((trx) => assignUserRoles(trx, tenant, userId, names, actor));
+}
+
+export async function setUserPassword(deps: Pick<Deps, 'db' | 'passwords'>, tenant: Tenant, userId: string, password: string, actor: Actor) {
+  const problem = checkPasswordPolicy(password, tenant.settings.password_policy.min_length);
+  if (problem) throw new PasswordPolicyError(`password ${problem}`);
+  const passwordHash = await deps.passwords.hash(password);
+  return deps.db.transaction(async (trx) => {
+    const user = await updateUser(trx, tenant.id, userId, { passwordHash });
+    if (user) await recordAudit(trx, { tenantId: tenant.id, type: 'password.changed', actor: actor.id, subject: userId, ip: actor.ip, userAgent: actor.userAgent, details: { by: 'admin' } });
+    return user;
+  });
 }

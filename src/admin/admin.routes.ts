@@ -1,0 +1,34 @@
+import Router from '@koa/router';
+import { bodyParser } from '@koa/bodyparser';
+import type { Deps } from '../deps.js';
+import type { TenantRegistry } from '../tenancy/registry.js';
+import { auditRoutes } from './audit/audit-events.routes.js';
+import { clientRoutes } from './clients/clients.routes.js';
+import { keyRoutes } from './keys/keys.routes.js';
+import { openApiDocument } from './openapi.js';
+import { problems } from './problem.js';
+import { tenantRoutes } from './tenants/tenants.routes.js';
+import { userRoutes } from './users/users.routes.js';
+
+export const ADMIN_PREFIX = '/admin/v1';
+
+/** `${PUBLIC_URL}/admin/v1` (DESIGN.md "Admin API"). */
+export function adminRoutes(deps: Deps, registry: TenantRegistry) {
+  const router = new Router({ prefix: ADMIN_PREFIX });
+  // Middleware first: @koa/router composes `use` layers in the order they were added.
+  router.use(problems());
+  router.use(bodyParser({ enableTypes: ['json'], jsonLimit: '64kb', encoding: 'utf-8' }));
+  router.use(async (ctx, next) => {
+    ctx.set('Cache-Control', 'no-store');
+    await next();
+  });
+  router.get('/openapi.json', (ctx) => {
+    ctx.body = openApiDocument(deps.config.publicUrl);
+  });
+  tenantRoutes(router, deps);
+  clientRoutes(router, deps, registry);
+  userRoutes(router, deps);
+  keyRoutes(router, deps);
+  auditRoutes(router, deps);
+  return router;
+}

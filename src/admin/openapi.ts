@@ -1,0 +1,83 @@
+import { z } from 'zod';
+import { ClientRoles, CreateClient, PatchClient } from './clients/clients.schema.js';
+import { RotateKey } from './keys/keys.routes.js';
+import { CreateTenant, PatchTenant } from './tenants/tenants.schema.js';
+import { CreateUser, PatchUser, UserPassword, UserRoles } from './users/users.schema.js';
+
+type Op = [method: 'get' | 'post' | 'put' | 'patch' | 'delete', path: string, summary: string, body?: z.ZodType, ok?: number];
+
+/** Every route of the admin API, written by hand; a test checks it against the router. */
+const OPERATIONS: Op[] = [
+  ['post', '/tenants', 'Create a tenant (system-admin)', CreateTenant, 201],
+  ['get', '/tenants', 'List tenants (system-admin)'],
+  ['get', '/tenants/{slug}', 'Read a tenant and its settings'],
+  ['patch', '/tenants/{slug}', 'Change any subset of a tenant\'s settings (nested objects merged)', PatchTenant],
+  ['delete', '/tenants/{slug}', 'Delete a tenant (system-admin; never the system tenant)', undefined, 204],
+  ['post', '/tenants/{slug}/clients', 'Register a client; the answer carries client_secret once', CreateClient, 201],
+  ['get', '/tenants/{slug}/clients', 'List clients'],
+  ['get', '/tenants/{slug}/clients/{client_id}', 'Read a client (never its secret)'],
+  ['patch', '/tenants/{slug}/clients/{client_id}', 'Change client metadata', PatchClient],
+  ['delete', '/tenants/{slug}/clients/{client_id}', 'Delete a client', undefined, 204],
+  ['post', '/tenants/{slug}/clients/{client_id}/secret', 'Rotate the client secret; the new one is shown once'],
+  ['put', '/tenants/{slug}/clients/{client_id}/roles', 'Replace a client\'s roles', ClientRoles],
+  ['post', '/tenants/{slug}/users', 'Create a user', CreateUser, 201],
+  ['get', '/tenants/{slug}/users', 'List users; ?search= matches an email or name prefix'],
+  ['get', '/tenants/{slug}/users/{id}', 'Read a user'],
+  ['patch', '/tenants/{slug}/users/{id}', 'Change a user; disabled=true ends their sessions', PatchUser],
+  ['delete', '/tenants/{slug}/users/{id}', 'Delete a user', undefined, 204],
+  ['put', '/tenants/{slug}/users/{id}/roles', 'Replace a user\'s roles', UserRoles],
+  ['put', '/tenants/{slug}/users/{id}/password', 'Set a user\'s password', UserPassword, 204],
+  ['post', '/tenants/{slug}/keys/rotate', 'Rotate the signing key', RotateKey, 201],
+  ['get', '/tenants/{slug}/keys', 'List public signing keys'],
+  ['get', '/tenants/{slug}/audit-events', 'List audit events, newest first (?type=&actor=&since=&until=)'],
+  ['get', '/openapi.json', 'This document'],
+];
+
+const LIST_PARAMS = [
+  { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 200, default: 50 } },
+  { name: 'cursor', in: 'query', schema: { type: 'string' }, description: 'next_cursor of the previous page' },
+];
+const EXTRA_QUERY: Record<string, string[]> = {
+  '/tenants/{slug}/users': ['search'],
+  '/tenants/{slug}/audit-events': ['type', 'actor', 'since', 'until'],
+};
+const problem = { description: 'Problem details (RFC 9457)', content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } } };
+
+export function openApiDocument(publicUrl: string) {
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const [method, path, summary, body, ok = 200] of OPERATIONS) {
+    const pathParams = [...path.matchAll(/\{(\w+)\}/g)].map((m) => ({ name: m[1], in: 'path', required: true, schema: { type: 'string' } }));
+    const isList = method === 'get' && /\/(tenants|clients|users|audit-events)$/.test(path);
+    const query = isList ? [...LIST_PARAMS, ...(EXTRA_QUERY[path] ?? []).map((name) => ({ name, in: 'query', schema: { type: 'string' } }))] : [];
+    paths[path] ??= {};
+    paths[path][method] = {
+      summary,
+      ...(path === '/openapi.json' ? { security: [] } : {}),
+      parameters: [...pathParams, ...query],
+      ...(body ? { requestBody: { required: method !== 'post' || !path.endsWith('/rotate'), content: { 'application/json': { schema: z.toJSONSchema(body, { io: 'input' }) } } } } : {}),
+      responses: {
+        [String(ok)]: { description: ok === 204 ? 'Done' : 'Success', ...(ok === 204 ? {} : { content: { 'application/json': {} } }) },
+        default: problem,
+      },
+    };
+  }
+  return {
+    openapi: '3.1.0',
+    info: { title: 'Gatehouse admin API', version: '1' },
+    servers: [{ url: `${publicUrl}/admin/v1` }],
+    security: [{ bearer: [] }],
+    paths,
+    components: {
+      securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: `Access token from any tenant's token endpoint with resource=${publicUrl}/admin` } },
+      schemas: {
+        Problem: {
+          type: 'object',
+          properties: {
+            type: { type: 'string' }, title: { type: 'string' }, status: { type: 'integer' }, detail: { type: 'string' }, code: { type: 'string' },
+            errors: { type: 'array', items: { type: 'object', properties: { field: { type: 'string' }, message: { type: 'string' } } } },
+          },
+        },
+      },
+    },
+  };
+}

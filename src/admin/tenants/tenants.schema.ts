@@ -1,0 +1,23 @@
+import { z } from 'zod';
+import { TENANT_SLUG } from '../../domain/tenants/tenants.types.js';
+
+const count = z.number().int().min(0);
+const seconds = z.number().int().min(1);
+
+export const CreateTenant = z.object({
+  slug: z.string().regex(TENANT_SLUG, 'must match ^[a-z0-9][a-z0-9-]{1,62}$'),
+  name: z.string().min(1).max(200).optional(),
+}).strict();
+
+/** Any subset of the settings; nested objects are merged with what is stored. */
+export const PatchTenant = z.object({
+  name: z.string().min(1).max(200).optional(),
+  access_token_ttl: seconds.optional(),
+  id_token_ttl: seconds.optional(),
+  refresh_token_ttl: seconds.optional(),
+  session_ttl: seconds.optional(),
+  lockout: z.object({ max_failed_attempts: count.optional(), window_seconds: count.optional(), duration_seconds: count.optional() }).strict().optional(),
+  password_policy: z.object({ min_length: count.optional() }).strict().optional(),
+  mfa_required: z.boolean().optional(),
+  max_sessions_per_user: count.optional(),
+}).strict();
