@@ -9,6 +9,7 @@ import { deleteClient, findClient, insertClient, updateClient } from './clients.
 import { PUBLIC_AUTH_METHODS, type ClientRecord } from './clients.types.js';
 
 export class ClientExistsError extends Error {}
+export class UnknownClientError extends Error {}
 export class UnknownRoleError extends Error {
   constructor(readonly roles: string[]) {
     super(`unknown role(s): ${roles.join(', ')}`);
@@ -80,7 +81,8 @@ export async function assignClientRoles(trx: Trx | Db, tenant: Tenant, clientId:
 export async function rotateClientSecret(deps: Pick<Deps, 'db' | 'secrets'>, tenant: Tenant, clientId: string, actor: Actor) {
   return deps.db.transaction(async (trx) => {
     const secret = generateClientSecret();
-    await updateClient(trx, tenant.id, clientId, { secretHash: deps.secrets.hashClientSecret(secret) });
+    const updated = await updateClient(trx, tenant.id, clientId, { secretHash: deps.secrets.hashClientSecret(secret) });
+    if (!updated) throw new UnknownClientError(`client ${clientId} does not exist`);
     await recordAudit(trx, { tenantId: tenant.id, type: 'client.secret_rotated', actor: actor.id, subject: clientId, ip: actor.ip, userAgent: actor.userAgent });
     return secret;
   });
