@@ -87,3 +87,26 @@ export async function findResourceByIdentifier(db: Db, tenantId: string, identif
   const perms = await db('permissions').where({ tenant_id: tenantId, resource_id: row.id }).orderBy('name').pluck('name');
   return { id: row.id, identifier: row.identifier, name: row.name, permissions: perms };
 }
+
+/**
+ * One round trip for the token endpoint: whether the resource exists, and the permissions on it
+ * that the roles of a client (or of a user, with their groups) grant.
+ */
+export async function findGrantedOnResource(db: Db, tenantId: string, identifier: string, subject: { clientId: string } | { userId: string }) {
+  const roleIds = 'clientId' in subject
+    ? { sql: `select role_id from client_roles where tenant_id = ? and client_id = ?`, bindings: [tenantId, subject.clientId] }
+    : {
+        sql: `select role_id from user_roles where tenant_id = ? and user_id = ?
+              union select gr.role_id from group_roles gr join group_members gm on gm.tenant_id = gr.tenant_id and gm.group_id = gr.group_id
+               where gr.tenant_id = ? and gm.user_id = ?`,
+        bindings: [tenantId, subject.userId, tenantId, subject.userId],
+      };
+  const result = await db.raw(
+    `select r.id, (select coalesce(array_agg(distinct rp.permission order by rp.permission), '{}') from role_permissions rp
+                    where rp.tenant_id = r.tenant_id and rp.resource_id = r.id and rp.role_id in (${roleIds.sql})) as granted
+       from resources r where r.tenant_id = ? and r.identifier = ?`,
+    [...roleIds.bindings, tenantId, identifier],
+  );
+  const row = result.rows[0];
+  return row ? { exists: true as const, granted: row.granted as string[] } : { exists: false as const, granted: [] };
+}

@@ -1,6 +1,6 @@
 import { errors, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Deps } from '../../deps.js';
-import { findClientRoleNames, findPermissionsForRoles, findResourceByIdentifier } from '../../domain/rbac/rbac.queries.js';
+import { findGrantedOnResource, findResourceByIdentifier } from '../../domain/rbac/rbac.queries.js';
 import type { Tenant } from '../../domain/tenants/tenants.types.js';
 import type { GatehouseAccount } from '../account.js';
 
@@ -24,18 +24,17 @@ export function resourceIndicators(tenant: Tenant, deps: Pick<Deps, 'db' | 'conf
         jwt: { sign: { alg: signingAlg() } },
       };
       if (indicator === adminResource(deps.config.publicUrl)) return { ...base, scope: '' };
+      const account = ctx.oidc.account as GatehouseAccount | undefined;
+      const subject = account ? { userId: account.accountId } : ctx.oidc.params?.grant_type === 'client_credentials' ? { clientId: client.clientId } : undefined;
+      if (subject) {
+        const { exists, granted } = await findGrantedOnResource(deps.db, tenant.id, indicator, subject);
+        if (!exists) throw new errors.InvalidTarget('unknown resource');
+        return { ...base, scope: granted.join(' ') };
+      }
+      // Authorization endpoint before login: the consent step narrows to the user's permissions.
       const resource = await findResourceByIdentifier(deps.db, tenant.id, indicator);
       if (!resource) throw new errors.InvalidTarget('unknown resource');
-      const account = ctx.oidc.account as GatehouseAccount | undefined;
-      let granted: string[];
-      if (account) {
-        granted = await findPermissionsForRoles(deps.db, tenant.id, resource.id, await account.roles());
-      } else if (ctx.oidc.params?.grant_type === 'client_credentials') {
-        granted = await findPermissionsForRoles(deps.db, tenant.id, resource.id, await findClientRoleNames(deps.db, tenant.id, client.clientId));
-      } else {
-        // Authorization endpoint before login: the consent step narrows to the user's permissions.
-        granted = resource.permissions;
-      }
+      const granted = resource.permissions;
       return { ...base, scope: granted.join(' ') };
     },
   };
