@@ -16,14 +16,11 @@
  * could not run (a request in a smoke check failed, for example).
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
 import { Agent, createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
-import path from 'node:path';
+import { availableParallelism, cpus, loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import bcrypt from 'bcrypt';
 import * as jose from 'jose';
-import knexFactory from 'knex';
 import Provider, { errors, type Configuration } from 'oidc-provider';
 import { startGatehouse, type Gatehouse } from '../src/app.js';
 import type { Config } from '../src/config/load.js';
@@ -35,6 +32,7 @@ import type { Tenant } from '../src/domain/tenants/tenants.types.js';
 import { createUser } from '../src/domain/users/users.service.js';
 import { configureLogger } from '../src/log/logger.js';
 import { clientValidator } from '../src/tenancy/validate-client.js';
+import { freshDatabase } from '../test/support/database.js';
 import { Browser, csrfOf } from '../test/support/browser.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -345,28 +343,9 @@ interface BenchGatehouse {
   stop(): Promise<void>;
 }
 
-/** A throwaway database: PGlite in a temporary folder, or a new database on DATABASE_URL. */
-async function freshDatabase(): Promise<{ url?: string; label: string; drop(): Promise<void> }> {
-  const base = process.env.DATABASE_URL;
-  if (!base) return { label: 'PGlite (embedded, temporary folder)', drop: async () => {} };
-  const name = `gh_bench_${randomBytes(6).toString('hex')}`;
-  const admin = knexFactory({ client: 'pg', connection: base, pool: { min: 0, max: 1 } });
-  await admin.raw(`create database ${name}`);
-  const url = new URL(base);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    label: `PostgreSQL at ${url.host} (database ${name}, pool of 10)`,
-    async drop() {
-      await admin.raw(`drop database if exists ${name} with (force)`);
-      await admin.destroy();
-    },
-  };
-}
-
 async function startBenchGatehouse(): Promise<BenchGatehouse> {
-  const dataDir = mkdtempSync(path.join(tmpdir(), 'gh-bench-'));
-  const db = await freshDatabase();
+  const db = await freshDatabase('gh_bench');
+  const label = db.url ? `PostgreSQL at ${new URL(db.url).host} (database ${new URL(db.url).pathname.slice(1)}, pool of 10)` : 'PGlite (embedded, temporary folder)';
   const port = await freeLoopbackPort();
   const redisUrl = process.env.REDIS_URL || undefined;
   const config: Config = {
@@ -376,7 +355,7 @@ async function startBenchGatehouse(): Promise<BenchGatehouse> {
     publicUrlFixed: true,
     databaseUrl: db.url,
     redisUrl,
-    dataDir,
+    dataDir: db.dataDir!,
     masterKey: randomBytes(32).toString('base64'),
     bootstrap: {},
     bcryptCost: BCRYPT_COST,
@@ -387,18 +366,16 @@ async function startBenchGatehouse(): Promise<BenchGatehouse> {
     gh = await startGatehouse(config, { kvPrefix: `ghbench:${randomBytes(4).toString('hex')}:` });
   } catch (err) {
     await db.drop().catch(() => {});
-    rmSync(dataDir, { recursive: true, force: true });
     throw err;
   }
   return {
     gh,
-    storage: db.label,
+    storage: label,
     kv: redisUrl ? `Redis at ${new URL(redisUrl).host}` : 'in-process memory',
     async stop() {
       gh.server.closeAllConnections?.();
       await gh.close();
       await db.drop();
-      rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }

@@ -36,6 +36,19 @@ export function interactionRoutes(deps: Deps) {
     }
   }
 
+  function refuseForm(ctx: Context) {
+    ctx.status = 403;
+    ctx.type = 'html';
+    ctx.body = renderPage('error', { title: 'Forbidden', message: 'The form expired. Go back and try again.' });
+  }
+
+  /** Stores the interaction's result and sends the browser back to the authorization endpoint. */
+  async function finish(ctx: Context, result: Record<string, unknown>, mergeWithLastSubmission: boolean) {
+    const to = await state(ctx).provider.interactionResult(ctx.req, ctx.res, result, { mergeWithLastSubmission });
+    ctx.status = 303;
+    ctx.redirect(to);
+  }
+
   function base(ctx: Context) {
     return `/t/${state(ctx).tenant.slug}/interaction/${ctx.params.uid}`;
   }
@@ -64,13 +77,11 @@ export function interactionRoutes(deps: Deps) {
     if (interaction.prompt.name === 'login') return renderLogin(ctx, interaction);
     const client = await provider.Client.find(String(interaction.params.client_id));
     const requested = String(interaction.params.scope ?? '').split(' ').filter(Boolean);
-    const user = interaction.session?.accountId;
     ctx.type = 'html';
     ctx.set('Cache-Control', 'no-store');
     ctx.body = renderPage('consent', {
       title: 'Allow access',
       clientName: client?.clientName ?? client?.clientId,
-      email: user ? undefined : undefined,
       scopes: requested,
       action: `${base(ctx)}/confirm`,
       csrf: csrfToken(csrfKey(tenant), interaction.uid),
@@ -80,14 +91,9 @@ export function interactionRoutes(deps: Deps) {
   router.post('/login', form, async (ctx) => {
     const interaction = await details(ctx);
     if (!interaction) return;
-    const { tenant, provider } = state(ctx);
+    const { tenant } = state(ctx);
     const body = (ctx.request as any).body ?? {};
-    if (!checkCsrf(csrfKey(tenant), interaction.uid, body.csrf)) {
-      ctx.status = 403;
-      ctx.type = 'html';
-      ctx.body = renderPage('error', { title: 'Forbidden', message: 'The form expired. Go back and try again.' });
-      return;
-    }
+    if (!checkCsrf(csrfKey(tenant), interaction.uid, body.csrf)) return refuseForm(ctx);
     const email = typeof body.email === 'string' ? body.email.slice(0, 320) : '';
     const password = typeof body.password === 'string' ? body.password.slice(0, 1024) : '';
     const audit = { tenantId: tenant.id, ip: ctx.ip, userAgent: ctx.get('user-agent') };
@@ -106,9 +112,7 @@ export function interactionRoutes(deps: Deps) {
     await lockout.clear(tenant.id, result.user.id);
     await recordAuditNow(deps.db, { ...audit, type: 'login.succeeded', actor: `user:${result.user.id}`, subject: result.user.id, details: { client_id: interaction.params.client_id, amr: ['pwd'] } });
     log().info('login.succeeded', { user_id: result.user.id });
-    const to = await provider.interactionResult(ctx.req, ctx.res, { login: { accountId: result.user.id, amr: ['pwd'] } }, { mergeWithLastSubmission: false });
-    ctx.status = 303;
-    ctx.redirect(to);
+    await finish(ctx, { login: { accountId: result.user.id, amr: ['pwd'] } }, false);
   });
 
   router.post('/confirm', form, async (ctx) => {
@@ -116,12 +120,7 @@ export function interactionRoutes(deps: Deps) {
     if (!interaction) return;
     const { tenant, provider } = state(ctx);
     const body = (ctx.request as any).body ?? {};
-    if (!checkCsrf(csrfKey(tenant), interaction.uid, body.csrf) || interaction.prompt.name !== 'consent' || !interaction.session?.accountId) {
-      ctx.status = 403;
-      ctx.type = 'html';
-      ctx.body = renderPage('error', { title: 'Forbidden', message: 'The form expired. Go back and try again.' });
-      return;
-    }
+    if (!checkCsrf(csrfKey(tenant), interaction.uid, body.csrf) || interaction.prompt.name !== 'consent' || !interaction.session?.accountId) return refuseForm(ctx);
     let result: Record<string, unknown>;
     if (body.decision !== 'allow') {
       result = { error: 'access_denied', error_description: 'End-User denied the request' };
@@ -145,22 +144,14 @@ export function interactionRoutes(deps: Deps) {
       }
       result = { consent: { grantId: await grant.save() } };
     }
-    const to = await provider.interactionResult(ctx.req, ctx.res, result, { mergeWithLastSubmission: true });
-    ctx.status = 303;
-    ctx.redirect(to);
+    await finish(ctx, result, true);
   });
 
   router.post('/abort', form, async (ctx) => {
     const interaction = await details(ctx);
     if (!interaction) return;
-    const { tenant, provider } = state(ctx);
-    if (!checkCsrf(csrfKey(tenant), interaction.uid, ((ctx.request as any).body ?? {}).csrf)) {
-      ctx.status = 403;
-      return;
-    }
-    const to = await provider.interactionResult(ctx.req, ctx.res, { error: 'access_denied', error_description: 'End-User aborted interaction' }, { mergeWithLastSubmission: false });
-    ctx.status = 303;
-    ctx.redirect(to);
+    if (!checkCsrf(csrfKey(state(ctx).tenant), interaction.uid, ((ctx.request as any).body ?? {}).csrf)) return refuseForm(ctx);
+    await finish(ctx, { error: 'access_denied', error_description: 'End-User aborted interaction' }, false);
   });
 
   return router;

@@ -1,9 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import Transport from 'winston-transport';
-import knexFactory from 'knex';
 import { startGatehouse, type Gatehouse } from '../../src/app.js';
 import type { Config } from '../../src/config/load.js';
 import { CLI_ACTOR } from '../../src/deps.js';
@@ -14,6 +10,9 @@ import { createUser } from '../../src/domain/users/users.service.js';
 import type { NewUser } from '../../src/domain/users/users.types.js';
 import { configureLogger } from '../../src/log/logger.js';
 import { clientValidator } from '../../src/tenancy/validate-client.js';
+import { freshDatabase } from './database.js';
+
+export { freshDatabase };
 
 /** Every log line of this test file, to assert no secret is ever written. */
 export const logLines: string[] = [];
@@ -24,31 +23,6 @@ class Capture extends Transport {
   }
 }
 configureLogger({ level: 'debug', transport: new Capture() });
-
-/**
- * A fresh database for this test file: a throwaway in-memory PGlite, or with DATABASE_URL a new
- * database on that server (dropped at the end). REDIS_URL is used with a key prefix of our own.
- */
-export async function freshDatabase(): Promise<{ url?: string; dataDir?: string; drop(): Promise<void> }> {
-  const base = process.env.DATABASE_URL;
-  if (!base) {
-    const dir = mkdtempSync(path.join(tmpdir(), 'gh-test-'));
-    return { dataDir: dir, drop: async () => rmSync(dir, { recursive: true, force: true }) };
-  }
-  const name = `gh_test_${randomBytes(6).toString('hex')}`;
-  const admin = knexFactory({ client: 'pg', connection: base, pool: { min: 0, max: 1 } });
-  await admin.raw(`create database ${name}`);
-  const url = new URL(base);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    dataDir: '/nonexistent',
-    async drop() {
-      await admin.raw(`drop database if exists ${name} with (force)`);
-      await admin.destroy();
-    },
-  };
-}
 
 export interface TestGatehouse extends Gatehouse {
   config: Config;
