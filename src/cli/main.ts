@@ -8,13 +8,13 @@ import { ClientExistsError, registerClient, UnknownRoleError } from '../domain/c
 import { rotateSigningKey } from '../domain/keys/keys.service.js';
 import { SIGNING_ALGS, type SigningAlg } from '../domain/keys/keys.types.js';
 import { findTenantBySlug } from '../domain/tenants/tenants.queries.js';
+import { issuerOf } from '../domain/tenants/tenants.types.js';
 import { createTenant, ensureSystemTenant, InvalidSlugError, TenantExistsError } from '../domain/tenants/tenants.service.js';
 import { createUser, PasswordPolicyError, UserExistsError } from '../domain/users/users.service.js';
 import { configureLogger } from '../log/logger.js';
-import { issuerOf } from '../provider/create-provider.js';
 import { TenantRegistry } from '../tenancy/registry.js';
 import { clientValidator, InvalidClientMetadataError } from '../tenancy/validate-client.js';
-import { presentClient, presentTenant, presentUser } from './present.js';
+import { presentClient, presentTenant, presentUser } from '../domain/present.js';
 
 class UsageError extends Error {}
 class Refused extends Error {}

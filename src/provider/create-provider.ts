@@ -1,6 +1,6 @@
 import Provider, { type Configuration } from 'oidc-provider';
 import type { Deps } from '../deps.js';
-import type { Tenant } from '../domain/tenants/tenants.types.js';
+import { issuerOf, type Tenant } from '../domain/tenants/tenants.types.js';
 import { findAccount } from './account.js';
 import { adapterFactory } from './adapters/index.js';
 import { claims, scopes } from './config/claims.js';
@@ -8,8 +8,6 @@ import { features } from './config/features.js';
 import { renderError } from './config/pages.js';
 import { ttl } from './config/ttl.js';
 import { forwardProviderEvents } from './events.js';
-
-export const issuerOf = (publicUrl: string, slug: string) => `${publicUrl}/t/${slug}`;
 
 /** One oidc-provider per tenant, configured from small pieces (STYLE.md). */
 export function createProvider(tenant: Tenant, jwks: Record<string, unknown>[], deps: Deps): Provider {

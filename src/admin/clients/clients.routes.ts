@@ -1,7 +1,7 @@
 import type Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
-import { presentClient } from '../../cli/present.js';
+import { presentClient } from '../../domain/present.js';
 import type { Deps } from '../../deps.js';
 import { findClient, findClientsPage } from '../../domain/clients/clients.queries.js';
 import { changeClientMetadata, needsSecret, registerClient, removeClient, rotateClientSecret, setClientRoles } from '../../domain/clients/clients.service.js';

@@ -1,5 +1,5 @@
 import type Router from '@koa/router';
-import { presentTenant } from '../../cli/present.js';
+import { presentTenant } from '../../domain/present.js';
 import type { Deps } from '../../deps.js';
 import { findTenantsPage } from '../../domain/tenants/tenants.queries.js';
 import type { TenantSettings } from '../../domain/tenants/tenants.types.js';

@@ -1,7 +1,7 @@
 import type Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
-import { presentUser } from '../../cli/present.js';
+import { presentUser } from '../../domain/present.js';
 import type { Deps } from '../../deps.js';
 import { findUserById, findUsersPage } from '../../domain/users/users.queries.js';
 import { changeUser, createUser, removeUser, setUserPassword, setUserRoles } from '../../domain/users/users.service.js';

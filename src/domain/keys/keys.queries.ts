@@ -42,8 +42,3 @@ export async function updateCurrentKeysToPrevious(db: Db, tenantId: string) {
 export async function updateRetiredKeys(db: Db, tenantId: string, before: Date) {
   await db('signing_keys').where({ tenant_id: tenantId, status: 'previous' }).andWhere('rotated_at', '<', before).update({ status: 'retired' });
 }
-
-/** Providers are rebuilt when their tenant's row changes (tenancy/registry.ts), on every node. */
-export async function touchTenant(db: Db, tenantId: string) {
-  await db('tenants').where({ id: tenantId }).update({ updated_at: db.fn.now() });
-}

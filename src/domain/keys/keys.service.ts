@@ -4,7 +4,8 @@ import { recordAudit } from '../../audit/record.js';
 import type { Db, Trx } from '../../db/knex.js';
 import type { Actor, Deps } from '../../deps.js';
 import type { Tenant } from '../tenants/tenants.types.js';
-import { findSigningKeys, insertSigningKey, touchTenant, updateCurrentKeysToPrevious, updateRetiredKeys } from './keys.queries.js';
+import { touchTenant } from '../tenants/tenants.queries.js';
+import { findSigningKeys, insertSigningKey, updateCurrentKeysToPrevious, updateRetiredKeys } from './keys.queries.js';
 import type { SigningAlg, SigningKey } from './keys.types.js';
 
 const aad = (tenantId: string, kid: string) => `signing-key:${tenantId}:${kid}`;

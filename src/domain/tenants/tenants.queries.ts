@@ -62,3 +62,8 @@ export async function findTenantsPage(db: Db, options: { afterSlug?: string; lim
     .limit(options.limit);
   return rows.map(toTenant);
 }
+
+/** Providers are rebuilt when their tenant's row changes (tenancy/registry.ts), on every node. */
+export async function touchTenant(db: Db, tenantId: string) {
+  await db('tenants').where({ id: tenantId }).update({ updated_at: db.fn.now() });
+}

@@ -34,3 +34,6 @@ export const TENANT_SLUG = /^[a-z0-9][a-z0-9-]{1,62}$/;
 /** Roles every tenant has from its creation (DESIGN.md "Admin API"). */
 export const TENANT_ADMIN_ROLE = 'tenant-admin';
 export const SYSTEM_ADMIN_ROLE = 'system-admin';
+
+/** The issuer of a tenant (DESIGN.md "Tenants and URLs"). */
+export const issuerOf = (publicUrl: string, slug: string) => `${publicUrl}/t/${slug}`;

@@ -1,9 +1,8 @@
-import type { ClientRecord } from '../domain/clients/clients.types.js';
-import type { Tenant } from '../domain/tenants/tenants.types.js';
-import type { User } from '../domain/users/users.types.js';
-import { issuerOf } from '../provider/create-provider.js';
+import type { ClientRecord } from './clients/clients.types.js';
+import { issuerOf, type Tenant } from './tenants/tenants.types.js';
+import type { User } from './users/users.types.js';
 
-/** The admin API's shapes (DESIGN.md "Admin API"), shared by the CLI's --json. */
+/** Records as the admin API answers them (DESIGN.md "Admin API"); the CLI's --json prints the same. */
 export function presentTenant(t: Tenant, publicUrl: string) {
   return { id: t.id, slug: t.slug, name: t.name, issuer: issuerOf(publicUrl, t.slug), created_at: t.createdAt.toISOString(), ...t.settings };
 }
