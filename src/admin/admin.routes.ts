@@ -9,6 +9,10 @@ import { openApiDocument } from './openapi.js';
 import { problems } from './problem.js';
 import { tenantRoutes } from './tenants/tenants.routes.js';
 import { userRoutes } from './users/users.routes.js';
+import { groupRoutes } from './groups/groups.routes.js';
+import { resourceRoutes } from './rbac/resources.routes.js';
+import { roleRoutes } from './rbac/roles.routes.js';
+import { userSecurityRoutes } from './users/user-security.routes.js';
 
 export const ADMIN_PREFIX = '/admin/v1';
 
@@ -28,6 +32,10 @@ export function adminRoutes(deps: Deps, registry: TenantRegistry) {
   tenantRoutes(router, deps);
   clientRoutes(router, deps, registry);
   userRoutes(router, deps);
+  userSecurityRoutes(router, deps);
+  resourceRoutes(router, deps);
+  roleRoutes(router, deps);
+  groupRoutes(router, deps);
   keyRoutes(router, deps);
   auditRoutes(router, deps);
   return router;

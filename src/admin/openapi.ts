@@ -3,6 +3,8 @@ import { ClientRoles, CreateClient, PatchClient } from './clients/clients.schema
 import { RotateKey } from './keys/keys.routes.js';
 import { CreateTenant, PatchTenant } from './tenants/tenants.schema.js';
 import { CreateUser, PatchUser, UserPassword, UserRoles } from './users/users.schema.js';
+import { CreateGroup, GroupMembers, GroupRoles, PatchGroup } from './groups/groups.schema.js';
+import { CreateResource, CreateRole, PatchResource, PatchRole } from './rbac/rbac.schema.js';
 
 type Op = [method: 'get' | 'post' | 'put' | 'patch' | 'delete', path: string, summary: string, body?: z.ZodType, ok?: number];
 
@@ -27,6 +29,29 @@ const OPERATIONS: Op[] = [
   ['delete', '/tenants/{slug}/users/{id}', 'Delete a user', undefined, 204],
   ['put', '/tenants/{slug}/users/{id}/roles', 'Replace a user\'s roles', UserRoles],
   ['put', '/tenants/{slug}/users/{id}/password', 'Set a user\'s password', UserPassword, 204],
+  ['get', '/tenants/{slug}/users/{id}/sessions', 'List a user\'s live sessions'],
+  ['delete', '/tenants/{slug}/users/{id}/sessions', 'End every session and grant of a user (refresh tokens included)', undefined, 204],
+  ['delete', '/tenants/{slug}/users/{id}/sessions/{sid}', 'End one session and revoke its grants', undefined, 204],
+  ['delete', '/tenants/{slug}/users/{id}/mfa', 'Remove a user\'s MFA factors and recovery codes', undefined, 204],
+  ['post', '/tenants/{slug}/users/{id}/unlock', 'Lift a lockout and forget failed attempts', undefined, 204],
+  ['post', '/tenants/{slug}/resources', 'Register an API resource (RFC 8707 identifier) and its permissions', CreateResource, 201],
+  ['get', '/tenants/{slug}/resources', 'List API resources'],
+  ['get', '/tenants/{slug}/resources/{id}', 'Read an API resource'],
+  ['patch', '/tenants/{slug}/resources/{id}', 'Rename, or replace the permission list (dropped permissions leave every role)', PatchResource],
+  ['delete', '/tenants/{slug}/resources/{id}', 'Delete an API resource', undefined, 204],
+  ['post', '/tenants/{slug}/roles', 'Create a role bundling permissions', CreateRole, 201],
+  ['get', '/tenants/{slug}/roles', 'List roles'],
+  ['get', '/tenants/{slug}/roles/{id}', 'Read a role'],
+  ['patch', '/tenants/{slug}/roles/{id}', 'Change a role (built-in roles keep their name)', PatchRole],
+  ['delete', '/tenants/{slug}/roles/{id}', 'Delete a role (never a built-in one)', undefined, 204],
+  ['post', '/tenants/{slug}/groups', 'Create a group', CreateGroup, 201],
+  ['get', '/tenants/{slug}/groups', 'List groups'],
+  ['get', '/tenants/{slug}/groups/{id}', 'Read a group'],
+  ['patch', '/tenants/{slug}/groups/{id}', 'Change a group', PatchGroup],
+  ['delete', '/tenants/{slug}/groups/{id}', 'Delete a group', undefined, 204],
+  ['get', '/tenants/{slug}/groups/{id}/members', 'The user ids of a group\'s members'],
+  ['put', '/tenants/{slug}/groups/{id}/members', 'Replace a group\'s members', GroupMembers],
+  ['put', '/tenants/{slug}/groups/{id}/roles', 'Replace a group\'s roles (members hold them)', GroupRoles],
   ['post', '/tenants/{slug}/keys/rotate', 'Rotate the signing key', RotateKey, 201],
   ['get', '/tenants/{slug}/keys', 'List public signing keys'],
   ['get', '/tenants/{slug}/audit-events', 'List audit events, newest first (?type=&actor=&since=&until=)'],
@@ -47,7 +72,7 @@ export function openApiDocument(publicUrl: string) {
   const paths: Record<string, Record<string, unknown>> = {};
   for (const [method, path, summary, body, ok = 200] of OPERATIONS) {
     const pathParams = [...path.matchAll(/\{(\w+)\}/g)].map((m) => ({ name: m[1], in: 'path', required: true, schema: { type: 'string' } }));
-    const isList = method === 'get' && /\/(tenants|clients|users|audit-events)$/.test(path);
+    const isList = method === 'get' && /\/(tenants|clients|users|audit-events|resources|roles|groups)$/.test(path);
     const query = isList ? [...LIST_PARAMS, ...(EXTRA_QUERY[path] ?? []).map((name) => ({ name, in: 'query', schema: { type: 'string' } }))] : [];
     paths[path] ??= {};
     paths[path][method] = {

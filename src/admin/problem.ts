@@ -5,6 +5,8 @@ import { ClientExistsError, UnknownRoleError } from '../domain/clients/clients.s
 import { InvalidSlugError, SystemTenantError, TenantExistsError } from '../domain/tenants/tenants.service.js';
 import { PasswordPolicyError, UserExistsError } from '../domain/users/users.service.js';
 import { log } from '../log/logger.js';
+import { GroupExistsError, UnknownUserError } from '../domain/groups/groups.service.js';
+import { BuiltinRoleError, ResourceExistsError, RoleExistsError, UnknownPermissionError } from '../domain/rbac/rbac.service.js';
 import { InvalidClientMetadataError } from '../tenancy/validate-client.js';
 
 export interface FieldError {
@@ -46,6 +48,12 @@ function toProblem(err: unknown): Problem | undefined {
   if (err instanceof PasswordPolicyError) return new Problem(400, 'password_policy', err.message, [{ field: 'password', message: err.message }]);
   if (err instanceof UnknownRoleError) return new Problem(400, 'unknown_role', err.message, [{ field: 'roles', message: err.message }]);
   if (err instanceof InvalidClientMetadataError) return new Problem(400, 'invalid_client_metadata', err.message);
+  if (err instanceof ResourceExistsError) return new Problem(409, 'resource_exists', 'A resource with this identifier already exists.');
+  if (err instanceof RoleExistsError) return new Problem(409, 'role_exists', 'A role with this name already exists.');
+  if (err instanceof GroupExistsError) return new Problem(409, 'group_exists', 'A group with this name already exists.');
+  if (err instanceof BuiltinRoleError) return new Problem(409, 'builtin_role', err.message);
+  if (err instanceof UnknownPermissionError) return new Problem(400, 'unknown_permission', err.message, [{ field: 'permissions', message: err.message }]);
+  if (err instanceof UnknownUserError) return new Problem(400, 'unknown_user', err.message, [{ field: 'user_ids', message: err.message }]);
   if (isUniqueViolation(err)) return new Problem(409, 'conflict', 'The change conflicts with an existing record.');
   // Body parser (raw-body / co-body) errors carry an HTTP status and a type.
   const e = err as { status?: number; type?: string };

@@ -1,4 +1,7 @@
 import type { ClientRecord } from './clients/clients.types.js';
+import type { Group } from './groups/groups.types.js';
+import type { ApiResource, RoleRecord } from './rbac/rbac.types.js';
+import type { UserSession } from './sessions/sessions.types.js';
 import { issuerOf, type Tenant } from './tenants/tenants.types.js';
 import type { User } from './users/users.types.js';
 
@@ -16,4 +19,21 @@ export function presentUser(u: User) {
     id: u.id, email: u.email, email_verified: u.emailVerified, name: u.name, given_name: u.givenName, family_name: u.familyName,
     disabled: u.disabled, created_at: u.createdAt.toISOString(), updated_at: u.updatedAt.toISOString(),
   };
+}
+
+export function presentResource(r: ApiResource) {
+  return { id: r.id, identifier: r.identifier, name: r.name, permissions: r.permissions, created_at: r.createdAt.toISOString() };
+}
+
+export function presentRole(r: RoleRecord) {
+  return { id: r.id, name: r.name, description: r.description, builtin: r.builtin, permissions: r.permissions, created_at: r.createdAt.toISOString() };
+}
+
+export function presentGroup(g: Group) {
+  return { id: g.id, name: g.name, description: g.description, roles: g.roles, member_count: g.memberCount, created_at: g.createdAt.toISOString(), updated_at: g.updatedAt.toISOString() };
+}
+
+/** Never the session's id: that is the value of its cookie. */
+export function presentSession(s: UserSession) {
+  return { id: s.id, created_at: s.createdAt.toISOString(), last_used_at: s.lastUsedAt.toISOString(), ip: s.ip, user_agent: s.userAgent, client_ids: s.clientIds };
 }

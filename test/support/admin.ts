@@ -7,11 +7,11 @@ export async function adminToken(gh: TestGatehouse, tenant: Tenant, roles: strin
   return { ...app, token: await clientCredentialsToken(gh, tenant.slug, app.clientId, app.clientSecret!) };
 }
 
-export async function clientCredentialsToken(gh: TestGatehouse, slug: string, clientId: string, secret: string, resource = `${gh.url}/admin`) {
+export async function clientCredentialsToken(gh: TestGatehouse, slug: string, clientId: string, secret: string, resource = `${gh.url}/admin`, scope?: string) {
   const res = await fetch(`${gh.url}/t/${slug}/token`, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(secret)}`).toString('base64')}` },
-    body: new URLSearchParams({ grant_type: 'client_credentials', resource }),
+    body: new URLSearchParams({ grant_type: 'client_credentials', resource, ...(scope ? { scope } : {}) }),
   });
   const body = await res.json();
   if (!res.ok) throw Object.assign(new Error(`token request failed: ${JSON.stringify(body)}`), body);

@@ -3,8 +3,9 @@ import { recordAudit } from '../../audit/record.js';
 import { isUniqueViolation, type Db, type Trx } from '../../db/knex.js';
 import type { Actor, Deps } from '../../deps.js';
 import { checkPasswordPolicy } from '../../security/passwords.js';
-import { UnknownRoleError } from '../clients/clients.service.js';
-import { findRolesByNames, replaceRoleAssignments } from '../rbac/rbac.queries.js';
+import { announceChange } from '../changes.js';
+import { replaceRoleAssignments } from '../rbac/rbac.queries.js';
+import { resolveRoleNames } from '../rbac/rbac.service.js';
 import type { Tenant } from '../tenants/tenants.types.js';
 import { deleteOidcPayloadsOfAccount, deleteUser, findUserCredentialsByEmail, insertUser, updateUser } from './users.queries.js';
 import type { NewUser, User } from './users.types.js';
@@ -33,13 +34,11 @@ export async function createUser(deps: Pick<Deps, 'db' | 'passwords'>, tenant: T
 }
 
 export async function assignUserRoles(trx: Trx | Db, tenant: Tenant, userId: string, names: string[], actor: Actor) {
-  const unique = [...new Set(names)];
-  const roles = await findRolesByNames(trx as Db, tenant.id, unique);
-  const missing = unique.filter((n) => !roles.some((r) => r.name === n));
-  if (missing.length) throw new UnknownRoleError(missing);
-  await replaceRoleAssignments(trx as Db, 'user_roles', tenant.id, { user_id: userId }, roles.map((r) => r.id));
-  await recordAudit(trx, { tenantId: tenant.id, type: 'role.assigned', actor: actor.id, subject: `user:${userId}`, ip: actor.ip, userAgent: actor.userAgent, details: { roles: unique } });
-  return unique.sort();
+  const roles = await resolveRoleNames(trx, tenant.id, names);
+  await replaceRoleAssignments(trx, 'user_roles', tenant.id, { user_id: userId }, roles.ids);
+  await recordAudit(trx, { tenantId: tenant.id, type: 'role.assigned', actor: actor.id, subject: `user:${userId}`, ip: actor.ip, userAgent: actor.userAgent, details: { roles: roles.names } });
+  await announceChange(trx, tenant.id, 'rbac');
+  return roles.names;
 }
 
 export type AuthResult = { ok: true; user: User } | { ok: false; reason: 'unknown_user' | 'bad_password' | 'disabled' | 'no_password'; user?: User };

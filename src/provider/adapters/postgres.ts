@@ -1,4 +1,4 @@
-import type { Adapter, AdapterPayload } from 'oidc-provider';
+import Provider, { type Adapter, type AdapterPayload } from 'oidc-provider';
 import type { Db } from '../../db/knex.js';
 
 /** oidc-provider artifacts that must survive a restart, in table oidc_payloads. */
@@ -20,11 +20,13 @@ export class PostgresAdapter implements Adapter {
       uid: payload.uid ?? null,
       account_id: payload.accountId ?? null,
       expires_at: expiresIn ? new Date(Date.now() + expiresIn * 1000) : null,
+      updated_at: new Date(),
+      ...(this.model === 'Session' ? sessionClient() : {}),
     };
     await this.db('oidc_payloads')
       .insert(row)
       .onConflict(['tenant_id', 'model', 'id'])
-      .merge(['payload', 'grant_id', 'user_code', 'uid', 'account_id', 'expires_at']);
+      .merge(['payload', 'grant_id', 'user_code', 'uid', 'account_id', 'expires_at', 'updated_at', ...(row.ip ? ['ip', 'user_agent'] as const : [])]);
   }
 
   private async findWhere(where: Record<string, string>) {
@@ -60,6 +62,16 @@ export class PostgresAdapter implements Adapter {
   async revokeByGrantId(grantId: string) {
     await this.rows().where({ grant_id: grantId }).delete();
   }
+}
+
+/**
+ * Where a session was last used from, for the admin API's session list. The peer address, like
+ * the rest of Gatehouse: X-Forwarded-For is not trusted, since any client can send it.
+ */
+function sessionClient(): { ip?: string; user_agent?: string } {
+  const ctx = Provider.ctx;
+  if (!ctx) return {};
+  return { ip: ctx.req.socket.remoteAddress ?? undefined, user_agent: ctx.get('user-agent').slice(0, 512) || undefined };
 }
 
 /** Expired rows are dead weight; any node may sweep them. */

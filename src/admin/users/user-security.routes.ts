@@ -1,0 +1,55 @@
+import type Router from '@koa/router';
+import type { Deps } from '../../deps.js';
+import { resetMfa } from '../../domain/mfa/mfa.service.js';
+import { presentSession } from '../../domain/present.js';
+import { findSessionsOfUser } from '../../domain/sessions/sessions.queries.js';
+import { revokeUserSessions } from '../../domain/sessions/sessions.service.js';
+import { unlockAccount } from '../../domain/users/unlock.service.js';
+import { findUserById } from '../../domain/users/users.queries.js';
+import { requireAdmin } from '../access.js';
+import { uuidParam } from '../params.js';
+import { Problem } from '../problem.js';
+
+const userNotFound = () => new Problem(404, 'user_not_found', 'There is no user with this id in this tenant.');
+const sessionNotFound = () => new Problem(404, 'session_not_found', 'This user has no live session with this id.');
+
+/** A user's sessions, MFA reset and lockout release. */
+export function userSecurityRoutes(router: Router, deps: Deps) {
+  const admin = requireAdmin(deps);
+  const load = async (ctx: Parameters<typeof admin>[0]) => {
+    const user = await findUserById(deps.db, ctx.state.tenant.id, uuidParam(ctx, 'id', userNotFound));
+    if (!user) throw userNotFound();
+    return user;
+  };
+
+  router.get('/tenants/:slug/users/:id/sessions', admin, async (ctx) => {
+    const user = await load(ctx);
+    ctx.body = { items: (await findSessionsOfUser(deps.db, ctx.state.tenant.id, user.id)).map(presentSession), next_cursor: null };
+  });
+
+  router.delete('/tenants/:slug/users/:id/sessions', admin, async (ctx) => {
+    const user = await load(ctx);
+    await revokeUserSessions(deps, ctx.state.tenant, user.id, ctx.state.actor);
+    ctx.status = 204;
+  });
+
+  router.delete('/tenants/:slug/users/:id/sessions/:sid', admin, async (ctx) => {
+    const user = await load(ctx);
+    const sid = ctx.params.sid;
+    if (!/^[A-Za-z0-9_-]{1,128}$/.test(sid)) throw sessionNotFound();
+    if ((await revokeUserSessions(deps, ctx.state.tenant, user.id, ctx.state.actor, sid)) === undefined) throw sessionNotFound();
+    ctx.status = 204;
+  });
+
+  router.delete('/tenants/:slug/users/:id/mfa', admin, async (ctx) => {
+    const user = await load(ctx);
+    await resetMfa(deps, ctx.state.tenant, user.id, ctx.state.actor);
+    ctx.status = 204;
+  });
+
+  router.post('/tenants/:slug/users/:id/unlock', admin, async (ctx) => {
+    const user = await load(ctx);
+    await unlockAccount(deps, ctx.state.tenant, user.id, ctx.state.actor);
+    ctx.status = 204;
+  });
+}

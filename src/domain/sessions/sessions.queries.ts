@@ -1,0 +1,44 @@
+import type { Db } from '../../db/knex.js';
+import type { UserSession } from './sessions.types.js';
+
+function toSession(row: any): UserSession {
+  const payload = typeof row.payload === 'string' ? JSON.parse(row.payload) : row.payload;
+  const authorizations: Record<string, { grantId?: string }> = payload.authorizations ?? {};
+  const loginTs = Number(payload.loginTs ?? payload.iat);
+  return {
+    id: payload.uid ?? row.uid,
+    userId: row.account_id,
+    createdAt: Number.isFinite(loginTs) ? new Date(loginTs * 1000) : new Date(row.created_at),
+    lastUsedAt: new Date(row.updated_at ?? row.created_at),
+    ip: row.ip ?? null,
+    userAgent: row.user_agent ?? null,
+    clientIds: Object.keys(authorizations).sort(),
+    grantIds: Object.values(authorizations).map((a) => a.grantId).filter((g): g is string => typeof g === 'string'),
+  };
+}
+
+const liveSessions = (db: Db, tenantId: string, userId: string) =>
+  db('oidc_payloads')
+    .where({ tenant_id: tenantId, model: 'Session', account_id: userId })
+    .andWhere((q) => q.whereNull('expires_at').orWhere('expires_at', '>', new Date()));
+
+/** A user's live sessions, most recently used first. */
+export async function findSessionsOfUser(db: Db, tenantId: string, userId: string) {
+  const rows = await liveSessions(db, tenantId, userId).orderBy([{ column: 'updated_at', order: 'desc' }, { column: 'id', order: 'asc' }]);
+  return rows.map(toSession);
+}
+
+export async function findSessionOfUser(db: Db, tenantId: string, userId: string, uid: string) {
+  const row = await liveSessions(db, tenantId, userId).andWhere({ uid }).first();
+  return row ? toSession(row) : undefined;
+}
+
+/** Deletes sessions by uid and every artifact of their grants (refresh and access tokens included). */
+export async function deleteSessionsAndGrants(db: Db, tenantId: string, userId: string, sessions: UserSession[]) {
+  const grantIds = sessions.flatMap((s) => s.grantIds);
+  const uids = sessions.map((s) => s.id);
+  let removed = 0;
+  if (grantIds.length) removed += (await db('oidc_payloads').where({ tenant_id: tenantId }).whereIn('grant_id', grantIds).delete().returning('id')).length;
+  if (uids.length) removed += (await db('oidc_payloads').where({ tenant_id: tenantId, model: 'Session', account_id: userId }).whereIn('uid', uids).delete().returning('id')).length;
+  return removed;
+}
