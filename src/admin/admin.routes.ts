@@ -7,6 +7,7 @@ import { clientRoutes } from './clients/clients.routes.js';
 import { keyRoutes } from './keys/keys.routes.js';
 import { openApiDocument } from './openapi.js';
 import { problems } from './problem.js';
+import { samlConnectionBodyParser, samlConnectionRoutes } from './saml-connections/saml-connections.routes.js';
 import { tenantRoutes } from './tenants/tenants.routes.js';
 import { userRoutes } from './users/users.routes.js';
 import { groupRoutes } from './groups/groups.routes.js';
@@ -21,6 +22,7 @@ export function adminRoutes(deps: Deps, registry: TenantRegistry) {
   const router = new Router({ prefix: ADMIN_PREFIX });
   // Middleware first: @koa/router composes `use` layers in the order they were added.
   router.use(problems());
+  router.use(samlConnectionBodyParser()); // IdP metadata outgrows 64 kB: see there
   router.use(bodyParser({ enableTypes: ['json'], jsonLimit: '64kb', encoding: 'utf-8' }));
   router.use(async (ctx, next) => {
     ctx.set('Cache-Control', 'no-store');
@@ -38,5 +40,6 @@ export function adminRoutes(deps: Deps, registry: TenantRegistry) {
   groupRoutes(router, deps);
   keyRoutes(router, deps);
   auditRoutes(router, deps);
+  samlConnectionRoutes(router, deps);
   return router;
 }

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ClientRoles, CreateClient, PatchClient } from './clients/clients.schema.js';
 import { RotateKey } from './keys/keys.routes.js';
+import { CreateSamlConnection, PatchSamlConnection } from './saml-connections/saml-connections.schema.js';
 import { CreateTenant, PatchTenant } from './tenants/tenants.schema.js';
 import { CreateUser, PatchUser, UserPassword, UserRoles } from './users/users.schema.js';
 import { CreateGroup, GroupMembers, GroupRoles, PatchGroup } from './groups/groups.schema.js';
@@ -55,6 +56,11 @@ const OPERATIONS: Op[] = [
   ['post', '/tenants/{slug}/keys/rotate', 'Rotate the signing key', RotateKey, 201],
   ['get', '/tenants/{slug}/keys', 'List public signing keys'],
   ['get', '/tenants/{slug}/audit-events', 'List audit events, newest first (?type=&actor=&since=&until=)'],
+  ['post', '/tenants/{slug}/saml-connections', 'Federate a SAML IdP; the answer shows what was read from its metadata and the SP URLs to give it', CreateSamlConnection, 201],
+  ['get', '/tenants/{slug}/saml-connections', 'List SAML connections (without their metadata XML)'],
+  ['get', '/tenants/{slug}/saml-connections/{name}', 'Read a SAML connection'],
+  ['patch', '/tenants/{slug}/saml-connections/{name}', 'Replace any subset of a SAML connection\'s fields (not its name)', PatchSamlConnection],
+  ['delete', '/tenants/{slug}/saml-connections/{name}', 'Delete a SAML connection', undefined, 204],
   ['get', '/openapi.json', 'This document'],
 ];
 
@@ -72,7 +78,7 @@ export function openApiDocument(publicUrl: string) {
   const paths: Record<string, Record<string, unknown>> = {};
   for (const [method, path, summary, body, ok = 200] of OPERATIONS) {
     const pathParams = [...path.matchAll(/\{(\w+)\}/g)].map((m) => ({ name: m[1], in: 'path', required: true, schema: { type: 'string' } }));
-    const isList = method === 'get' && /\/(tenants|clients|users|audit-events|resources|roles|groups)$/.test(path);
+    const isList = method === 'get' && /\/(tenants|clients|users|audit-events|saml-connections|resources|roles|groups)$/.test(path);
     const query = isList ? [...LIST_PARAMS, ...(EXTRA_QUERY[path] ?? []).map((name) => ({ name, in: 'query', schema: { type: 'string' } }))] : [];
     paths[path] ??= {};
     paths[path][method] = {

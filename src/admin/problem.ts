@@ -3,6 +3,7 @@ import { ZodError } from 'zod';
 import { isUniqueViolation } from '../db/knex.js';
 import { ClientExistsError, UnknownRoleError } from '../domain/clients/clients.service.js';
 import { InvalidSlugError, SystemTenantError, TenantExistsError } from '../domain/tenants/tenants.service.js';
+import { EmailDomainTakenError, InvalidIdpMetadataError, SamlConnectionExistsError, UnknownMappedRoleError } from '../domain/saml-connections/saml-connections.service.js';
 import { PasswordPolicyError, UserExistsError } from '../domain/users/users.service.js';
 import { log } from '../log/logger.js';
 import { GroupExistsError, UnknownUserError } from '../domain/groups/groups.service.js';
@@ -54,6 +55,10 @@ function toProblem(err: unknown): Problem | undefined {
   if (err instanceof BuiltinRoleError) return new Problem(409, 'builtin_role', err.message);
   if (err instanceof UnknownPermissionError) return new Problem(400, 'unknown_permission', err.message, [{ field: 'permissions', message: err.message }]);
   if (err instanceof UnknownUserError) return new Problem(400, 'unknown_user', err.message, [{ field: 'user_ids', message: err.message }]);
+  if (err instanceof SamlConnectionExistsError) return new Problem(409, 'saml_connection_exists', 'A SAML connection with this name already exists.');
+  if (err instanceof EmailDomainTakenError) return new Problem(409, 'email_domain_taken', err.message, [{ field: 'email_domains', message: err.message }]);
+  if (err instanceof InvalidIdpMetadataError) return new Problem(400, 'invalid_idp_metadata', err.message, [{ field: 'idp_metadata_xml', message: err.message }]);
+  if (err instanceof UnknownMappedRoleError) return new Problem(400, 'unknown_role', err.message, [{ field: 'group_role_mapping', message: err.message }]);
   if (isUniqueViolation(err)) return new Problem(409, 'conflict', 'The change conflicts with an existing record.');
   // Body parser (raw-body / co-body) errors carry an HTTP status and a type.
   const e = err as { status?: number; type?: string };
