@@ -76,6 +76,8 @@ export async function startGatehouse(config: Config, options: { kvPrefix?: strin
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   if (!config.publicUrlFixed) config.publicUrl = `http://localhost:${port}`;
+  // Tenants, clients and keys are cached per node from here on, dropped by the change feed.
+  await registry.followChanges();
   await ensureSystemTenant(deps, SYSTEM_ACTOR);
   await bootstrapAdmins(deps);
   const sweeper = setInterval(() => deleteExpiredPayloads(deps.db).catch(() => {}), 10 * 60_000);
@@ -89,6 +91,7 @@ export async function startGatehouse(config: Config, options: { kvPrefix?: strin
       clearInterval(sweeper);
       server.closeIdleConnections?.();
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      await registry.close();
       await closeDeps(deps);
     },
   };

@@ -8,19 +8,20 @@ import { features } from './config/features.js';
 import { renderError } from './config/pages.js';
 import { ttl } from './config/ttl.js';
 import { forwardProviderEvents } from './events.js';
+import type { TenantCache } from './tenant-cache.js';
 
 /** One oidc-provider per tenant, configured from small pieces (STYLE.md). */
-export function createProvider(tenant: Tenant, jwks: Record<string, unknown>[], deps: Deps): Provider {
+export function createProvider(tenant: Tenant, jwks: Record<string, unknown>[], deps: Deps, cache?: TenantCache): Provider {
   const issuer = issuerOf(deps.config.publicUrl, tenant.slug);
   const algs = [...new Set(jwks.map((k) => String(k.alg)))];
   const currentAlg = () => algs[0] ?? 'RS256';
   const configuration: Configuration = {
-    adapter: adapterFactory(tenant.id, deps),
+    adapter: adapterFactory(tenant.id, deps, cache),
     findAccount: findAccount(tenant.id, deps),
     jwks: { keys: jwks as any },
     claims,
     scopes,
-    features: features(tenant, deps, currentAlg) as Configuration['features'],
+    features: features(tenant, deps, currentAlg, cache) as Configuration['features'],
     ttl: ttl(tenant.settings),
     interactions: { url: (_ctx, interaction) => `${issuer}/interaction/${interaction.uid}` },
     cookies: {

@@ -1,62 +1,116 @@
 import type Provider from 'oidc-provider';
 import type { Deps } from '../deps.js';
+import type { Change } from '../domain/changes.js';
 import { loadSigningJwks } from '../domain/keys/keys.service.js';
 import { findTenantBySlug } from '../domain/tenants/tenants.queries.js';
 import { TENANT_SLUG, type Tenant } from '../domain/tenants/tenants.types.js';
 import { createProvider } from '../provider/create-provider.js';
+import { TenantCache } from '../provider/tenant-cache.js';
+import { ChangeFeed } from './change-feed.js';
 
 export interface TenantEntry {
   tenant: Tenant;
   provider: Provider;
   handle: ReturnType<Provider['callback']>;
+  cache: TenantCache;
 }
 
 /**
- * slug → tenant and its provider, built on first use. Each request reads the tenant row (one
- * primary-key lookup); a changed `updated_at` (settings edited, key rotated — on any node, or by
- * the CLI) rebuilds the provider, so every node sees a change on its next request.
+ * slug → tenant, its provider (signing keys included) and its cache of clients and grants.
+ *
+ * Following the change feed (a server), an entry is kept until a change to its tenant is
+ * announced on any node or by the CLI (Postgres NOTIFY, delivered on commit), so a request costs
+ * no tenant query. Without a live feed (the CLI, or while the LISTEN connection is down) each
+ * request reads the tenant row and rebuilds the provider when `updated_at` moved, and nothing
+ * else is cached.
  */
 export class TenantRegistry {
   #entries = new Map<string, TenantEntry>();
   #building = new Map<string, Promise<TenantEntry>>();
+  /** Bumped by every drop, so an entry read before a change is not kept after it. */
+  #generation = 0;
+  #feed?: ChangeFeed;
 
   constructor(private readonly deps: Deps, private readonly maxEntries = 1000) {}
 
+  /** Starts trusting the change feed (startGatehouse). */
+  async followChanges() {
+    this.#feed = await ChangeFeed.follow(this.deps.db);
+    this.#feed.on('change', (change: Change) => this.#dropTenant(change));
+    this.#feed.on('live', () => this.#dropAll());
+  }
+
+  get changes() {
+    return this.#feed;
+  }
+
+  #live = () => this.#feed?.live === true;
+
   async resolve(slug: string): Promise<TenantEntry | undefined> {
     if (!TENANT_SLUG.test(slug)) return undefined;
+    const cached = this.#entries.get(slug);
+    if (cached && this.#live()) return this.#touch(slug, cached);
+    const generation = this.#generation;
     const tenant = await findTenantBySlug(this.deps.db, slug);
     if (!tenant) {
       this.#entries.delete(slug);
       return undefined;
     }
-    const cached = this.#entries.get(slug);
-    if (cached && cached.tenant.id === tenant.id && cached.tenant.updatedAt.getTime() === tenant.updatedAt.getTime()) {
-      // Refresh recency for LRU eviction.
-      this.#entries.delete(slug);
-      this.#entries.set(slug, cached);
-      return cached;
-    }
-    const key = `${tenant.id}@${tenant.updatedAt.getTime()}`;
+    if (cached && cached.tenant.id === tenant.id && cached.tenant.updatedAt.getTime() === tenant.updatedAt.getTime()) return this.#touch(slug, cached);
+    const key = `${tenant.id}@${tenant.updatedAt.getTime()}@${generation}`;
     let building = this.#building.get(key);
     if (!building) {
-      building = this.#build(tenant).finally(() => this.#building.delete(key));
+      building = this.#build(tenant, generation).finally(() => this.#building.delete(key));
       this.#building.set(key, building);
     }
     return building;
   }
 
-  async #build(tenant: Tenant): Promise<TenantEntry> {
+  #touch(slug: string, entry: TenantEntry) {
+    // Refresh recency for LRU eviction.
+    this.#entries.delete(slug);
+    this.#entries.set(slug, entry);
+    return entry;
+  }
+
+  async #build(tenant: Tenant, generation: number): Promise<TenantEntry> {
     const jwks = await loadSigningJwks(this.deps, tenant.id);
-    const provider = createProvider(tenant, jwks, this.deps);
-    const entry = { tenant, provider, handle: provider.callback() };
+    const cache = new TenantCache(this.#live);
+    const provider = createProvider(tenant, jwks, this.deps, cache);
+    const entry = { tenant, provider, handle: provider.callback(), cache };
+    // Read before a drop: serve this request with it, but do not keep it.
+    if (generation !== this.#generation) {
+      entry.cache.drop();
+      return entry;
+    }
     this.#entries.delete(tenant.slug);
     this.#entries.set(tenant.slug, entry);
     while (this.#entries.size > this.maxEntries) this.#entries.delete(this.#entries.keys().next().value!);
     return entry;
   }
 
+  #dropTenant(change: Change) {
+    this.#generation++;
+    for (const [slug, entry] of this.#entries) {
+      if (entry.tenant.id !== change.tenantId) continue;
+      entry.cache.drop();
+      // Settings and keys are built into the provider; clients and grants only into the cache.
+      if (change.area === 'tenant' || change.area === 'keys') this.#entries.delete(slug);
+    }
+  }
+
+  #dropAll() {
+    this.#generation++;
+    for (const entry of this.#entries.values()) entry.cache.drop();
+    this.#entries.clear();
+  }
+
   /** The provider of a tenant, for admin-side uses like client metadata validation. */
   async providerFor(tenant: Tenant) {
     return (await this.resolve(tenant.slug))?.provider;
+  }
+
+  async close() {
+    await this.#feed?.close();
   }
 }

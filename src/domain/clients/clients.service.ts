@@ -3,6 +3,7 @@ import { recordAudit } from '../../audit/record.js';
 import { isUniqueViolation, type Db, type Trx } from '../../db/knex.js';
 import type { Actor, Deps } from '../../deps.js';
 import { generateClientSecret } from '../../security/secrets.js';
+import { announceChange } from '../changes.js';
 import { findRolesByNames, replaceRoleAssignments } from '../rbac/rbac.queries.js';
 import type { Tenant } from '../tenants/tenants.types.js';
 import { deleteClient, findClient, insertClient, updateClient } from './clients.queries.js';
@@ -50,6 +51,7 @@ export async function registerClient(
   try {
     return await deps.db.transaction(async (trx) => {
       const client = await insertClient(trx, tenant.id, clientId, metadata, secret ? deps.secrets.hashClientSecret(secret) : null);
+      await announceChange(trx, tenant.id, 'clients');
       const roles = input.roles?.length ? await assignClientRoles(trx, tenant, clientId, input.roles, actor) : [];
       await recordAudit(trx, { tenantId: tenant.id, type: 'client.created', actor: actor.id, subject: clientId, ip: actor.ip, userAgent: actor.userAgent, details: { client_name: metadata.client_name ?? null, grant_types: metadata.grant_types } });
       return { client, secret, roles };
@@ -63,6 +65,7 @@ export async function registerClient(
 /** Registers a client with a caller-chosen secret (bootstrap from the environment). */
 export async function registerClientWithSecret(deps: Pick<Deps, 'db' | 'secrets'>, trx: Trx | Db, tenant: Tenant, clientId: string, secret: string, metadata: Record<string, unknown>, roles: string[], actor: Actor) {
   const client = await insertClient(trx as Db, tenant.id, clientId, withClientDefaults(metadata), deps.secrets.hashClientSecret(secret));
+  await announceChange(trx, tenant.id, 'clients');
   await assignClientRoles(trx, tenant, clientId, roles, actor);
   await recordAudit(trx, { tenantId: tenant.id, type: 'client.created', actor: actor.id, subject: clientId, ip: actor.ip, userAgent: actor.userAgent, details: { client_name: metadata.client_name ?? null } });
   return client;
@@ -74,6 +77,7 @@ export async function assignClientRoles(trx: Trx | Db, tenant: Tenant, clientId:
   const missing = unique.filter((n) => !roles.some((r) => r.name === n));
   if (missing.length) throw new UnknownRoleError(missing);
   await replaceRoleAssignments(trx as Db, 'client_roles', tenant.id, { client_id: clientId }, roles.map((r) => r.id));
+  await announceChange(trx, tenant.id, 'rbac');
   await recordAudit(trx, { tenantId: tenant.id, type: 'role.assigned', actor: actor.id, subject: `client:${clientId}`, ip: actor.ip, userAgent: actor.userAgent, details: { roles: unique } });
   return unique.sort();
 }
@@ -83,6 +87,7 @@ export async function rotateClientSecret(deps: Pick<Deps, 'db' | 'secrets'>, ten
     const secret = generateClientSecret();
     const updated = await updateClient(trx, tenant.id, clientId, { secretHash: deps.secrets.hashClientSecret(secret) });
     if (!updated) throw new UnknownClientError(`client ${clientId} does not exist`);
+    await announceChange(trx, tenant.id, 'clients');
     await recordAudit(trx, { tenantId: tenant.id, type: 'client.secret_rotated', actor: actor.id, subject: clientId, ip: actor.ip, userAgent: actor.userAgent });
     return secret;
   });
@@ -94,6 +99,7 @@ export async function changeClientMetadata(deps: Pick<Deps, 'db'>, tenant: Tenan
   await validate(tenant, { ...metadata, client_id: client.clientId, client_secret: needsSecret(metadata) ? 'validation-placeholder' : undefined });
   return deps.db.transaction(async (trx) => {
     const updated = await updateClient(trx, tenant.id, client.clientId, { metadata });
+    await announceChange(trx, tenant.id, 'clients');
     await recordAudit(trx, { tenantId: tenant.id, type: 'client.updated', actor: actor.id, subject: client.clientId, ip: actor.ip, userAgent: actor.userAgent, details: { fields: Object.keys(changes) } });
     return updated!;
   });
@@ -104,6 +110,7 @@ export async function removeClient(deps: Pick<Deps, 'db'>, tenant: Tenant, clien
     // Looked up first: knex-pglite answers delete() with a result object, pg with a count.
     if (!(await findClient(trx, tenant.id, clientId))) return false;
     await deleteClient(trx, tenant.id, clientId);
+    await announceChange(trx, tenant.id, 'clients');
     await recordAudit(trx, { tenantId: tenant.id, type: 'client.deleted', actor: actor.id, subject: clientId, ip: actor.ip, userAgent: actor.userAgent });
     return true;
   });

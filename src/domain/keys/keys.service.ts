@@ -4,6 +4,7 @@ import { recordAudit } from '../../audit/record.js';
 import type { Db, Trx } from '../../db/knex.js';
 import type { Actor, Deps } from '../../deps.js';
 import type { Tenant } from '../tenants/tenants.types.js';
+import { announceChange } from '../changes.js';
 import { touchTenant } from '../tenants/tenants.queries.js';
 import { findSigningKeys, insertSigningKey, updateCurrentKeysToPrevious, updateRetiredKeys } from './keys.queries.js';
 import type { SigningAlg, SigningKey } from './keys.types.js';
@@ -29,7 +30,10 @@ export async function rotateSigningKey(deps: Pick<Deps, 'db' | 'secrets'>, tenan
     // A previous key is published until every token it signed has expired.
     const longest = Math.max(tenant.settings.access_token_ttl, tenant.settings.id_token_ttl);
     await updateRetiredKeys(trx, tenant.id, new Date(Date.now() - longest * 1000 - 60_000));
+    // Nodes following the change feed rebuild the provider on the announcement; a node without
+    // a live feed compares the tenant row's updated_at (tenancy/registry.ts).
     await touchTenant(trx, tenant.id);
+    await announceChange(trx, tenant.id, 'keys');
     await recordAudit(trx, { tenantId: tenant.id, type: 'key.rotated', actor: actor.id, subject: kid, ip: actor.ip, userAgent: actor.userAgent, details: { alg: chosen } });
     return { kid, alg: chosen };
   });

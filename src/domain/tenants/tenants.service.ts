@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { recordAudit } from '../../audit/record.js';
 import { isUniqueViolation } from '../../db/knex.js';
 import type { Actor, Deps } from '../../deps.js';
+import { announceChange } from '../changes.js';
 import { createSigningKey } from '../keys/keys.service.js';
 import type { SigningAlg } from '../keys/keys.types.js';
 import { insertRole } from '../rbac/rbac.queries.js';
@@ -45,6 +46,7 @@ export async function ensureSystemTenant(deps: Pick<Deps, 'db' | 'secrets'>, act
 export async function changeTenantSettings(deps: Pick<Deps, 'db'>, tenant: Tenant, changes: { name?: string; settings?: Partial<TenantSettings> }, actor: Actor) {
   return deps.db.transaction(async (trx) => {
     const next = await updateTenant(trx, tenant.id, { name: changes.name, settings: changes.settings ? mergeSettings(tenant.settings, changes.settings) : undefined });
+    await announceChange(trx, tenant.id, 'tenant');
     await recordAudit(trx, { tenantId: tenant.id, type: 'tenant.updated', actor: actor.id, subject: tenant.slug, ip: actor.ip, userAgent: actor.userAgent, details: { fields: Object.keys({ ...changes.settings, ...(changes.name ? { name: 1 } : {}) }) } });
     return next!;
   });
@@ -61,6 +63,7 @@ export async function removeTenant(deps: Pick<Deps, 'db'>, tenant: Tenant, actor
   await deps.db.transaction(async (trx) => {
     const system = await findTenantBySlug(trx, SYSTEM_TENANT);
     await deleteTenant(trx, tenant.id);
+    await announceChange(trx, tenant.id, 'tenant');
     if (system) await recordAudit(trx, { tenantId: system.id, type: 'tenant.deleted', actor: actor.id, subject: tenant.slug, ip: actor.ip, userAgent: actor.userAgent, details: { tenant_id: tenant.id } });
   });
 }

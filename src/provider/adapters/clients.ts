@@ -1,18 +1,25 @@
-import type { Adapter } from 'oidc-provider';
+import type { Adapter, AdapterPayload } from 'oidc-provider';
 import type { Db } from '../../db/knex.js';
 import { findClient } from '../../domain/clients/clients.queries.js';
+import type { TenantCache } from '../tenant-cache.js';
 
 /**
- * Clients come from domain/clients on every lookup, so a change made on any node holds at
- * once. `client_secret` carries the keyed hash; create-provider.ts compares against it.
+ * Clients come from domain/clients, kept per node in the tenant's cache, which the change feed
+ * drops when a client changes on any node. `client_secret` carries the keyed hash;
+ * create-provider.ts compares against it.
  */
 export class ClientAdapter implements Adapter {
-  constructor(private readonly db: Db, private readonly tenantId: string) {}
+  constructor(private readonly db: Db, private readonly tenantId: string, private readonly cache?: TenantCache) {}
 
   async find(id: string) {
-    const client = await findClient(this.db, this.tenantId, id);
-    if (!client) return undefined;
-    return { ...client.metadata, client_id: client.clientId, ...(client.secretHash ? { client_secret: client.secretHash } : {}) };
+    const load = async () => {
+      const client = await findClient(this.db, this.tenantId, id);
+      if (!client) return undefined;
+      return JSON.stringify({ ...client.metadata, client_id: client.clientId, ...(client.secretHash ? { client_secret: client.secretHash } : {}) });
+    };
+    const json = this.cache ? await this.cache.remember(this.cache.clients, id, load) : await load();
+    // A fresh object each time: the provider must not be able to alter the cached copy.
+    return json === undefined ? undefined : (JSON.parse(json) as AdapterPayload);
   }
 
   async upsert() {

@@ -1,5 +1,6 @@
 import type { Adapter } from 'oidc-provider';
 import type { Deps } from '../../deps.js';
+import type { TenantCache } from '../tenant-cache.js';
 import { ClientAdapter } from './clients.js';
 import { KvAdapter } from './kv.js';
 import { PostgresAdapter } from './postgres.js';
@@ -10,9 +11,9 @@ import { PostgresAdapter } from './postgres.js';
  */
 const KV_MODELS = new Set(['Interaction', 'AuthorizationCode', 'ReplayDetection', 'PushedAuthorizationRequest']);
 
-export function adapterFactory(tenantId: string, deps: Pick<Deps, 'db' | 'kv' | 'kvPrefix'>) {
+export function adapterFactory(tenantId: string, deps: Pick<Deps, 'db' | 'kv' | 'kvPrefix'>, cache?: TenantCache) {
   return (model: string): Adapter => {
-    if (model === 'Client') return new ClientAdapter(deps.db, tenantId);
+    if (model === 'Client') return new ClientAdapter(deps.db, tenantId, cache);
     if (KV_MODELS.has(model)) return new KvAdapter(deps.kv, deps.kvPrefix, tenantId, model);
     return new PostgresAdapter(deps.db, tenantId, model);
   };

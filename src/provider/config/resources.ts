@@ -3,6 +3,7 @@ import type { Deps } from '../../deps.js';
 import { findGrantedOnResource, findResourceByIdentifier } from '../../domain/rbac/rbac.queries.js';
 import type { Tenant } from '../../domain/tenants/tenants.types.js';
 import type { GatehouseAccount } from '../account.js';
+import type { TenantCache } from '../tenant-cache.js';
 
 export const adminResource = (publicUrl: string) => `${publicUrl}/admin`;
 
@@ -11,7 +12,16 @@ export const adminResource = (publicUrl: string) => `${publicUrl}/admin`;
  * roles grant on it, evaluated at every issue (refresh included); oidc-provider intersects it with
  * the requested scope. The admin API takes no scope: it authorises by the principal's roles.
  */
-export function resourceIndicators(tenant: Tenant, deps: Pick<Deps, 'db' | 'config'>, signingAlg: () => string) {
+export function resourceIndicators(tenant: Tenant, deps: Pick<Deps, 'db' | 'config'>, signingAlg: () => string, cache?: TenantCache) {
+  const grantedToClient = (indicator: string, clientId: string) => {
+    const load = async () => {
+      const found = await findGrantedOnResource(deps.db, tenant.id, indicator, { clientId });
+      return found.exists ? found.granted : undefined;
+    };
+    // A client's grants change only through announced writes (roles, permissions, resources:
+    // area 'rbac' or 'clients'), so they are kept until the change feed drops them.
+    return cache ? cache.remember(cache.grants, `${clientId}\n${indicator}`, load) : load();
+  };
   return {
     enabled: true,
     defaultResource: async (_ctx: KoaContextWithOIDC, _client: unknown, oneOf?: string | string[]) => oneOf,
@@ -25,9 +35,14 @@ export function resourceIndicators(tenant: Tenant, deps: Pick<Deps, 'db' | 'conf
       };
       if (indicator === adminResource(deps.config.publicUrl)) return { ...base, scope: '' };
       const account = ctx.oidc.account as GatehouseAccount | undefined;
-      const subject = account ? { userId: account.accountId } : ctx.oidc.params?.grant_type === 'client_credentials' ? { clientId: client.clientId } : undefined;
-      if (subject) {
-        const { exists, granted } = await findGrantedOnResource(deps.db, tenant.id, indicator, subject);
+      if (!account && ctx.oidc.params?.grant_type === 'client_credentials') {
+        const granted = await grantedToClient(indicator, client.clientId);
+        if (!granted) throw new errors.InvalidTarget('unknown resource');
+        return { ...base, scope: granted.join(' ') };
+      }
+      if (account) {
+        // A user's roles also come through groups, which are not cached: read at every issue.
+        const { exists, granted } = await findGrantedOnResource(deps.db, tenant.id, indicator, { userId: account.accountId });
         if (!exists) throw new errors.InvalidTarget('unknown resource');
         return { ...base, scope: granted.join(' ') };
       }

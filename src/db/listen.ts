@@ -1,0 +1,92 @@
+import pg from 'pg';
+import { isEmbedded, type Db } from './knex.js';
+
+export interface ListenHandlers {
+  message(payload: string): void;
+  /**
+   * `false` when the listening connection is lost, `true` once LISTEN holds again. Notifications
+   * sent while it was down are gone, so whoever caches on the strength of them starts over.
+   */
+  live(isLive: boolean): void;
+}
+
+export interface Listening {
+  close(): Promise<void>;
+}
+
+/**
+ * LISTEN on `channel` (a plain lower-case identifier). PostgreSQL gets a connection of its own,
+ * outside the pool, which reconnects with backoff; PGlite delivers in process and cannot drop.
+ */
+export async function listen(db: Db, channel: string, on: ListenHandlers): Promise<Listening> {
+  if (!/^[a-z_][a-z0-9_]*$/.test(channel)) throw new Error(`bad channel name ${channel}`);
+  if (isEmbedded(db)) {
+    const pglite = (db.client as { pglite: { listen(c: string, cb: (p: string) => void): Promise<() => Promise<void>> } }).pglite;
+    const unlisten = await pglite.listen(channel, on.message);
+    on.live(true);
+    return { close: () => unlisten().catch(() => {}) };
+  }
+    // knex keeps the parsed settings (user, host, database...), which pg.Client takes as they are.
+  const connection = db.client.config.connection as string | pg.ClientConfig;
+  return PgListener.start(typeof connection === 'string' ? { connectionString: connection } : connection, channel, on);
+}
+
+class PgListener implements Listening {
+  #client?: pg.Client;
+  #closed = false;
+  #retry?: NodeJS.Timeout;
+  #attempt = 0;
+
+  private constructor(private readonly settings: pg.ClientConfig, private readonly channel: string, private readonly on: ListenHandlers) {}
+
+  static async start(settings: pg.ClientConfig, channel: string, on: ListenHandlers) {
+    const listener = new PgListener(settings, channel, on);
+    await listener.#connect();
+    return listener;
+  }
+
+  async #connect() {
+    if (this.#closed) return;
+    const client = new pg.Client({ ...this.settings, keepAlive: true });
+    this.#client = client;
+    let lost = false;
+    const onLost = () => {
+      if (lost) return;
+      lost = true;
+      this.on.live(false);
+      client.end().catch(() => {});
+      this.#schedule();
+    };
+    client.on('error', onLost);
+    client.on('end', onLost);
+    client.on('notification', (n) => n.channel === this.channel && n.payload !== undefined && this.on.message(n.payload));
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${this.channel}`);
+      if (this.#closed || lost) return;
+      this.#attempt = 0;
+      this.on.live(true);
+    } catch {
+      onLost();
+    }
+  }
+
+  #schedule() {
+    if (this.#closed || this.#retry) return;
+    const delay = Math.min(2000, 100 * 2 ** this.#attempt++);
+    this.#retry = setTimeout(() => {
+      this.#retry = undefined;
+      void this.#connect();
+    }, delay);
+    this.#retry.unref();
+  }
+
+  async close() {
+    this.#closed = true;
+    clearTimeout(this.#retry);
+    this.#client?.removeAllListeners('end');
+    this.#client?.removeAllListeners('error');
+    this.#client?.on('error', () => {});
+    await this.#client?.end().catch(() => {});
+  }
+}
