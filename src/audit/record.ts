@@ -18,12 +18,16 @@ export interface AuditEvent {
  * records, so the event exists exactly when the change does.
  */
 export async function recordAudit(trx: Trx | Db, event: AuditEvent): Promise<void> {
-  // Lock (or create) the chain head: appends of one tenant are serialised, other tenants run freely.
-  await trx.raw(
-    `insert into audit_heads (tenant_id, last_id, last_hash) values (?, 0, ?) on conflict (tenant_id) do nothing`,
+  // Lock (or create) the chain head in one statement: ON CONFLICT DO UPDATE takes the row lock
+  // (like SELECT ... FOR UPDATE) and returns the latest committed head once it has it, so appends
+  // of one tenant are serialised while other tenants run freely.
+  const locked = await trx.raw(
+    `insert into audit_heads (tenant_id, last_id, last_hash) values (?, 0, ?)
+     on conflict (tenant_id) do update set last_id = audit_heads.last_id
+     returning last_id, last_hash`,
     [event.tenantId, GENESIS_HASH],
   );
-  const head = await trx('audit_heads').where({ tenant_id: event.tenantId }).forUpdate().first();
+  const head = locked.rows[0];
   const row: AuditRow = {
     tenant_id: event.tenantId,
     id: Number(head.last_id) + 1,
@@ -39,8 +43,14 @@ export async function recordAudit(trx: Trx | Db, event: AuditEvent): Promise<voi
     prev_hash: head.last_hash,
   };
   const hash = hashAuditRow(row);
-  await trx('audit_events').insert({ ...row, details: JSON.stringify(row.details), hash });
-  await trx('audit_heads').where({ tenant_id: event.tenantId }).update({ last_id: row.id, last_hash: hash });
+  // The row and the new head in one round trip (a data-modifying CTE runs exactly once).
+  await trx.raw(
+    `with appended as (
+       insert into audit_events (tenant_id, id, at, type, actor, subject, ip, user_agent, outcome, details, prev_hash, hash)
+       values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb, ?, ?))
+     update audit_heads set last_id = ?, last_hash = ? where tenant_id = ?`,
+    [row.tenant_id, row.id, row.at, row.type, row.actor, row.subject, row.ip, row.user_agent, row.outcome, JSON.stringify(row.details), row.prev_hash, hash, row.id, hash, row.tenant_id],
+  );
 }
 
 /** Records outside a caller's transaction (e.g. a failed login, where nothing else is written). */

@@ -12,6 +12,8 @@ import { Lockout } from '../security/lockout.js';
 import { renderPage } from '../views/render.js';
 import { checkCsrf, csrfToken } from './csrf.js';
 
+type Interaction = Awaited<ReturnType<Provider['interactionDetails']>>;
+
 const GENERIC_LOGIN_ERROR = 'Email or password is incorrect.';
 const form = bodyParser({ enableTypes: ['form'], formLimit: '16kb' });
 
@@ -42,11 +44,16 @@ export function interactionRoutes(deps: Deps) {
     ctx.body = renderPage('error', { title: 'Forbidden', message: 'The form expired. Go back and try again.' });
   }
 
-  /** Stores the interaction's result and sends the browser back to the authorization endpoint. */
-  async function finish(ctx: Context, result: Record<string, unknown>, mergeWithLastSubmission: boolean) {
-    const to = await state(ctx).provider.interactionResult(ctx.req, ctx.res, result, { mergeWithLastSubmission });
+  /**
+   * Stores the interaction's result and sends the browser back to the authorization endpoint.
+   * What provider.interactionResult does, on the interaction this request already loaded (it
+   * would load it, and its session, a second time).
+   */
+  async function finish(ctx: Context, interaction: Interaction, result: Record<string, unknown>, mergeWithLastSubmission: boolean) {
+    interaction.result = mergeWithLastSubmission && !('error' in result) ? { ...interaction.lastSubmission, ...result } : result;
+    await interaction.save(interaction.exp - Math.floor(Date.now() / 1000));
     ctx.status = 303;
-    ctx.redirect(to);
+    ctx.redirect(interaction.returnTo);
   }
 
   function base(ctx: Context) {
@@ -112,7 +119,7 @@ export function interactionRoutes(deps: Deps) {
     await lockout.clear(tenant.id, result.user.id);
     await recordAuditNow(deps.db, { ...audit, type: 'login.succeeded', actor: `user:${result.user.id}`, subject: result.user.id, details: { client_id: interaction.params.client_id, amr: ['pwd'] } });
     log().info('login.succeeded', { user_id: result.user.id });
-    await finish(ctx, { login: { accountId: result.user.id, amr: ['pwd'] } }, false);
+    await finish(ctx, interaction, { login: { accountId: result.user.id, amr: ['pwd'] } }, false);
   });
 
   router.post('/confirm', form, async (ctx) => {
@@ -144,14 +151,14 @@ export function interactionRoutes(deps: Deps) {
       }
       result = { consent: { grantId: await grant.save() } };
     }
-    await finish(ctx, result, true);
+    await finish(ctx, interaction, result, true);
   });
 
   router.post('/abort', form, async (ctx) => {
     const interaction = await details(ctx);
     if (!interaction) return;
     if (!checkCsrf(csrfKey(state(ctx).tenant), interaction.uid, ((ctx.request as any).body ?? {}).csrf)) return refuseForm(ctx);
-    await finish(ctx, { error: 'access_denied', error_description: 'End-User aborted interaction' }, false);
+    await finish(ctx, interaction, { error: 'access_denied', error_description: 'End-User aborted interaction' }, false);
   });
 
   return router;
