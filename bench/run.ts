@@ -33,7 +33,8 @@ import { createUser } from '../src/domain/users/users.service.js';
 import { configureLogger } from '../src/log/logger.js';
 import { clientValidator } from '../src/tenancy/validate-client.js';
 import { freshDatabase } from '../test/support/database.js';
-import { Browser, csrfOf } from '../test/support/browser.js';
+import { csrfOf } from '../test/support/browser.js';
+import { HttpBrowser } from './http-browser.js';
 
 // ---------------------------------------------------------------------------------------------
 // Settings
@@ -258,19 +259,6 @@ async function checkAccessToken(label: string, tokenEndpoint: string, jwksUri: s
   return String(header.alg);
 }
 
-/** A Browser that counts the requests it makes. */
-class CountingBrowser extends Browser {
-  requests = 0;
-  override get(url: string) {
-    this.requests++;
-    return super.get(assertLoopback(url));
-  }
-  override post(url: string, form: Record<string, string>) {
-    this.requests++;
-    return super.post(assertLoopback(url), form);
-  }
-}
-
 interface Endpoints {
   issuer: string;
   origin: string;
@@ -292,7 +280,7 @@ async function discover(issuer: string): Promise<Endpoints> {
  * Returns the number of HTTP requests it took.
  */
 async function passwordLogin(ep: Endpoints, app: { clientId: string; secret: string }, user: { email: string; password: string }) {
-  const browser = new CountingBrowser();
+  const browser = new HttpBrowser();
   const verifier = randomBytes(32).toString('base64url');
   const state = randomBytes(16).toString('base64url');
   const authorize = new URL(ep.authorization);
@@ -308,27 +296,28 @@ async function passwordLogin(ep: Endpoints, app: { clientId: string; secret: str
   }).toString();
 
   const login = await browser.follow(authorize.toString(), ep.origin);
-  const loginHtml = login.res.status === 200 ? await login.res.text() : '';
+  const loginHtml = login.res.status === 200 ? login.res.text() : '';
   if (!loginHtml.includes('name="password"')) throw new Error(`no login page (status ${login.res.status})`);
   const loggedIn = await browser.post(`${login.url}/login`, { csrf: csrfOf(loginHtml), email: user.email, password: user.password });
-  await loggedIn.arrayBuffer();
   if (loggedIn.status !== 303) throw new Error(`login refused: ${loggedIn.status}`);
 
-  const consent = await browser.follow(new URL(loggedIn.headers.get('location')!, login.url).toString(), ep.origin);
-  const consentHtml = consent.res.status === 200 ? await consent.res.text() : '';
+  const consent = await browser.follow(new URL(loggedIn.location!, login.url).toString(), ep.origin);
+  const consentHtml = consent.res.status === 200 ? consent.res.text() : '';
   if (!consentHtml.includes('name="decision"')) throw new Error(`no consent page (status ${consent.res.status})`);
   const confirmed = await browser.post(`${consent.url}/confirm`, { csrf: csrfOf(consentHtml), decision: 'allow' });
-  await confirmed.arrayBuffer();
   if (confirmed.status !== 303) throw new Error(`consent refused: ${confirmed.status}`);
 
-  const done = await browser.follow(new URL(confirmed.headers.get('location')!, consent.url).toString(), ep.origin);
+  const done = await browser.follow(new URL(confirmed.location!, consent.url).toString(), ep.origin);
   if (!done.url.startsWith(REDIRECT_URI)) throw new Error(`login did not reach the callback: ${done.url}`);
   const callback = new URL(done.url);
   const code = callback.searchParams.get('code');
   if (!code || callback.searchParams.get('state') !== state) throw new Error(`bad callback: ${callback.searchParams.get('error') ?? 'no code or state mismatch'}`);
 
+  // The relying party's back-channel call: the same node:http client, without the cookies.
+  const answer = await new HttpBrowser().post(ep.token, { grant_type: 'authorization_code', code, redirect_uri: REDIRECT_URI, code_verifier: verifier }, basicAuth(app.clientId, app.secret));
   browser.requests++;
-  const tokens = await postToken(ep.token, basicAuth(app.clientId, app.secret), { grant_type: 'authorization_code', code, redirect_uri: REDIRECT_URI, code_verifier: verifier });
+  if (answer.status !== 200) throw new Error(`token endpoint answered ${answer.status}`);
+  const tokens = JSON.parse(answer.text()) as TokenResponse;
   if (!tokens.id_token || !tokens.access_token || !tokens.refresh_token) throw new Error('token response lacks id_token, access_token or refresh_token');
   return browser.requests;
 }

@@ -1,0 +1,80 @@
+import { Agent, request } from 'node:http';
+
+/**
+ * The load generator's browser for the login phase: a cookie jar and manual redirects, like
+ * test/support/browser.ts, but on node:http with keep-alive instead of fetch. It shares the
+ * process (and the 2 cores) with the server it measures, and undici's fetch cost it about as
+ * much main-thread time per request as some of the server's own work; the requests it sends are
+ * the same (same method, URL, cookies and form body, one connection reused per worker).
+ */
+export interface BenchResponse {
+  status: number;
+  location?: string;
+  text(): string;
+}
+
+const agent = new Agent({ keepAlive: true, maxSockets: 64 });
+
+export class HttpBrowser {
+  #cookies = new Map<string, string>();
+  requests = 0;
+
+  get(url: string) {
+    return this.#send('GET', url);
+  }
+
+  post(url: string, form: Record<string, string>, authorization?: string) {
+    return this.#send('POST', url, new URLSearchParams(form).toString(), authorization);
+  }
+
+  /** Follows redirects until one leaves `origin` (the relying party's callback) or a page answers. */
+  async follow(url: string, origin: string): Promise<{ res: BenchResponse; url: string }> {
+    let current = url;
+    for (let i = 0; i < 10; i++) {
+      if (!current.startsWith(origin)) return { res: { status: 302, text: () => '' }, url: current };
+      const res = await this.get(current);
+      if (res.status >= 300 && res.status < 400 && res.location) {
+        current = new URL(res.location, current).toString();
+        continue;
+      }
+      return { res, url: current };
+    }
+    throw new Error('too many redirects');
+  }
+
+  #send(method: string, url: string, body?: string, authorization?: string): Promise<BenchResponse> {
+    this.requests++;
+    const target = new URL(url);
+    if (target.hostname !== '127.0.0.1') throw new Error(`refusing to benchmark a non-loopback URL: ${url}`);
+    const headers: Record<string, string> = {};
+    if (this.#cookies.size) headers.cookie = [...this.#cookies].map(([k, v]) => `${k}=${v}`).join('; ');
+    if (authorization) headers.authorization = authorization;
+    if (body !== undefined) Object.assign(headers, { 'content-type': 'application/x-www-form-urlencoded', 'content-length': String(Buffer.byteLength(body)) });
+    return new Promise((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port: Number(target.port), path: target.pathname + target.search, method, headers, agent }, (res) => {
+        this.#store(res.headers['set-cookie'] ?? []);
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', reject);
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          resolve({ status: res.statusCode ?? 0, location: res.headers.location, text: () => text });
+        });
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+  }
+
+  #store(lines: string[]) {
+    for (const line of lines) {
+      const [pair, ...attrs] = line.split(';');
+      const eq = pair.indexOf('=');
+      const name = pair.slice(0, eq).trim();
+      const value = pair.slice(eq + 1).trim();
+      const expired = attrs.some((a) => /^\s*expires=/i.test(a) && new Date(a.split('=')[1]).getTime() < Date.now()) || attrs.some((a) => /^\s*max-age=0/i.test(a));
+      if (expired || value === '') this.#cookies.delete(name);
+      else this.#cookies.set(name, value);
+    }
+  }
+}
