@@ -28,3 +28,24 @@ export async function revokeUserSessions(deps: Pick<Deps, 'db'>, tenant: Tenant,
     return sessions.length;
   });
 }
+
+/**
+ * Keeps a user to `limit` live sessions (tenant setting max_sessions_per_user, 0 = no limit): the
+ * least recently created ones beyond it end with their grants, never the session `keepId`.
+ */
+export async function enforceSessionLimit(deps: Pick<Deps, 'db'>, tenant: Tenant, userId: string, keepId: string, limit: number) {
+  if (limit <= 0) return 0;
+  return deps.db.transaction(async (trx) => {
+    const sessions = (await findSessionsOfUser(trx, tenant.id, userId)).sort((x, y) => y.createdAt.getTime() - x.createdAt.getTime());
+    const kept = sessions.find((s) => s.id === keepId);
+    const others = sessions.filter((s) => s !== kept);
+    const evicted = others.slice(Math.max(0, limit - (kept ? 1 : 0)));
+    if (evicted.length === 0) return 0;
+    await deleteSessionsAndGrants(trx, tenant.id, userId, evicted);
+    await recordAudit(trx, {
+      tenantId: tenant.id, type: 'session.revoked', actor: 'system', subject: userId,
+      details: { reason: 'max_sessions_per_user', limit, sessions: evicted.map((s) => s.id) },
+    });
+    return evicted.length;
+  });
+}

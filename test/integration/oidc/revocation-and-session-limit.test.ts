@@ -1,0 +1,60 @@
+import { findTenantBySlug } from '../../../src/domain/tenants/tenants.queries.js';
+import type { Tenant } from '../../../src/domain/tenants/tenants.types.js';
+import { adminApi, adminToken, type ApiAnswer } from '../../support/admin.js';
+import { startTestGatehouse, type TestGatehouse } from '../../support/gatehouse.js';
+import { RelyingParty } from '../../support/relying-party.js';
+
+let gh: TestGatehouse;
+let tenant: Tenant;
+let api: (method: string, path: string, body?: unknown) => Promise<ApiAnswer>;
+let app: { clientId: string; clientSecret?: string; redirectUri: string };
+
+beforeAll(async () => {
+  gh = await startTestGatehouse();
+  tenant = await gh.tenant();
+  api = adminApi(gh, (await adminToken(gh, (await findTenantBySlug(gh.deps.db, 'system'))!, ['system-admin'])).token);
+  app = await gh.client(tenant);
+});
+afterAll(() => gh.stop());
+
+const rp = () => RelyingParty.discover({ issuer: `${gh.url}/t/${tenant.slug}`, ...app });
+const events = async (type: string) => (await api('GET', `/tenants/${tenant.slug}/audit-events?type=${type}`)).body.items;
+
+describe('token.revoked in the audit trail', () => {
+  it('records a refresh token revoked at the revocation endpoint, without the token', async () => {
+    const user = await gh.user(tenant);
+    const party = await rp();
+    const tokens = await party.login(user);
+    await party.revoke(tokens.refresh_token!);
+    await expect(party.refresh(tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+    const [event] = await events('token.revoked');
+    expect(event).toMatchObject({ actor: `client:${app.clientId}`, subject: user.id, details: { kinds: ['refresh_token'], via: 'revocation' } });
+    expect(JSON.stringify(event)).not.toContain(tokens.refresh_token);
+  });
+
+  it('records the grant revoked when a rotated refresh token is reused', async () => {
+    const user = await gh.user(tenant);
+    const party = await rp();
+    const first = await party.login(user);
+    await party.refresh(first.refresh_token!);
+    await expect(party.refresh(first.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+    const [event] = await events('token.revoked');
+    expect(event).toMatchObject({ outcome: 'failure', details: { via: 'refresh_token_reuse', grant_revoked: true } });
+  });
+});
+
+describe('max_sessions_per_user', () => {
+  it('ends the oldest session, with its refresh tokens, when a login goes past the limit', async () => {
+    expect((await api('PATCH', `/tenants/${tenant.slug}`, { max_sessions_per_user: 2 })).status).toBe(200);
+    const user = await gh.user(tenant);
+    const parties = [await rp(), await rp(), await rp()];
+    const tokens = [];
+    for (const party of parties) tokens.push(await party.login(user));
+    const sessions = (await api('GET', `/tenants/${tenant.slug}/users/${user.id}/sessions`)).body.items;
+    expect(sessions).toHaveLength(2);
+    await expect(parties[0].refresh(tokens[0].refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+    await expect(parties[2].refresh(tokens[2].refresh_token!)).resolves.toHaveProperty('access_token');
+    const [event] = await events('session.revoked');
+    expect(event).toMatchObject({ actor: 'system', subject: user.id, details: { reason: 'max_sessions_per_user', limit: 2 } });
+  });
+});
