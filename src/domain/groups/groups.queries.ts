@@ -1,3 +1,4 @@
+import { findTenantRowsPage } from '../../db/keyset.js';
 import type { Db } from '../../db/knex.js';
 import type { Group } from './groups.types.js';
 
@@ -26,11 +27,7 @@ export async function findGroupById(db: Db, tenantId: string, id: string) {
 
 /** One page of groups by name (keyset). */
 export async function findGroupsPage(db: Db, tenantId: string, options: { afterName?: string; limit: number }) {
-  const rows = await db('groups')
-    .where({ tenant_id: tenantId })
-    .modify((q) => { if (options.afterName !== undefined) q.where('name', '>', options.afterName); })
-    .orderBy('name')
-    .limit(options.limit);
+  const rows = await findTenantRowsPage(db, 'groups', tenantId, 'name', { after: options.afterName, limit: options.limit });
   return withRolesAndCounts(db, tenantId, rows);
 }
 

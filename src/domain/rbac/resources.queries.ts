@@ -1,3 +1,4 @@
+import { findTenantRowsPage } from '../../db/keyset.js';
 import type { Db } from '../../db/knex.js';
 import type { ApiResource, Permission } from './rbac.types.js';
 
@@ -17,11 +18,7 @@ export async function findResourceById(db: Db, tenantId: string, id: string) {
 
 /** One page of resources by identifier (keyset). */
 export async function findResourcesPage(db: Db, tenantId: string, options: { afterIdentifier?: string; limit: number }) {
-  const rows = await db('resources')
-    .where({ tenant_id: tenantId })
-    .modify((q) => { if (options.afterIdentifier !== undefined) q.where('identifier', '>', options.afterIdentifier); })
-    .orderBy('identifier')
-    .limit(options.limit);
+  const rows = await findTenantRowsPage(db, 'resources', tenantId, 'identifier', { after: options.afterIdentifier, limit: options.limit });
   return withPermissions(db, tenantId, rows);
 }
 

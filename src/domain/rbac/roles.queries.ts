@@ -1,3 +1,4 @@
+import { findTenantRowsPage } from '../../db/keyset.js';
 import type { Db } from '../../db/knex.js';
 import type { RolePermission, RoleRecord } from './rbac.types.js';
 
@@ -24,11 +25,7 @@ export async function findRoleById(db: Db, tenantId: string, id: string) {
 
 /** One page of roles by name (keyset). */
 export async function findRolesPage(db: Db, tenantId: string, options: { afterName?: string; limit: number }) {
-  const rows = await db('roles')
-    .where({ tenant_id: tenantId })
-    .modify((q) => { if (options.afterName !== undefined) q.where('name', '>', options.afterName); })
-    .orderBy('name')
-    .limit(options.limit);
+  const rows = await findTenantRowsPage(db, 'roles', tenantId, 'name', { after: options.afterName, limit: options.limit });
   return withPermissions(db, tenantId, rows);
 }
 
