@@ -7,6 +7,7 @@ import { clientRoutes } from './clients/clients.routes.js';
 import { keyRoutes } from './keys/keys.routes.js';
 import { openApiDocument } from './openapi.js';
 import { problems } from './problem.js';
+import { refuseNulText } from './text-guard.js';
 import { samlConnectionBodyParser, samlConnectionRoutes } from './saml-connections/saml-connections.routes.js';
 import { tenantRoutes } from './tenants/tenants.routes.js';
 import { userRoutes } from './users/users.routes.js';
@@ -24,6 +25,7 @@ export function adminRoutes(deps: Deps, registry: TenantRegistry) {
   router.use(problems());
   router.use(samlConnectionBodyParser()); // IdP metadata outgrows 64 kB: see there
   router.use(bodyParser({ enableTypes: ['json'], jsonLimit: '64kb', encoding: 'utf-8' }));
+  router.use(refuseNulText());
   router.use(async (ctx, next) => {
     ctx.set('Cache-Control', 'no-store');
     await next();

@@ -50,3 +50,11 @@ export const PG_FOREIGN_KEY_VIOLATION = '23503';
 export function isUniqueViolation(err: unknown): boolean {
   return typeof err === 'object' && err !== null && (err as { code?: string }).code === PG_UNIQUE_VIOLATION;
 }
+
+/**
+ * PostgreSQL text cannot hold U+0000; a value with one names no row. Lookups keyed by outside
+ * input check this first, so hostile input finds nothing instead of failing in the database.
+ */
+export function canNameRow(value: string) {
+  return !value.includes('\u0000');
+}

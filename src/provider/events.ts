@@ -4,6 +4,7 @@ import type { Deps } from '../deps.js';
 import { enforceSessionLimit } from '../domain/sessions/sessions.service.js';
 import type { Tenant } from '../domain/tenants/tenants.types.js';
 import { log } from '../log/logger.js';
+import { renderError } from './config/pages.js';
 
 /** What happened during one provider request that Gatehouse acts on once it is done. */
 interface Outcome {
@@ -48,7 +49,16 @@ export function forwardProviderEvents(provider: Provider, tenant: Tenant, deps: 
   provider.use(async (ctx, next) => {
     const outcome: Outcome = { revoked: [], grantRevoked: false };
     (ctx.state as { gatehouse?: Outcome }).gatehouse = outcome;
-    await next();
+    try {
+      await next();
+    } catch (err) {
+      // oidc-provider cannot persist the session a device-verification POST without a prior GET
+      // (no session yet) touched, and throws after its error handling: that request is a 400.
+      if (!(err instanceof TypeError) || (ctx as KoaContextWithOIDC).oidc?.route !== 'code_verification') throw err;
+      ctx.status = 400;
+      await renderError(ctx as KoaContextWithOIDC, { error: 'invalid_request', error_description: 'the verification form expired; open the verification page again' });
+      return;
+    }
     const oidc = (ctx as KoaContextWithOIDC).oidc;
     const route = oidc?.route;
     if (route === 'revocation' && outcome.revoked.length) {

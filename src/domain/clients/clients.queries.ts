@@ -1,4 +1,4 @@
-import type { Db } from '../../db/knex.js';
+import { canNameRow, type Db } from '../../db/knex.js';
 import type { ClientRecord } from './clients.types.js';
 
 export function toClient(row: any): ClientRecord {
@@ -13,6 +13,7 @@ export function toClient(row: any): ClientRecord {
 }
 
 export async function findClient(db: Db, tenantId: string, clientId: string) {
+  if (!canNameRow(clientId)) return undefined;
   const row = await db('clients').where({ tenant_id: tenantId, client_id: clientId }).first();
   return row ? toClient(row) : undefined;
 }

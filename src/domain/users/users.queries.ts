@@ -1,4 +1,4 @@
-import type { Db } from '../../db/knex.js';
+import { canNameRow, type Db } from '../../db/knex.js';
 import { normalizeEmail, type User } from './users.types.js';
 
 export function toUser(row: any): User {
@@ -23,6 +23,7 @@ export async function findUserById(db: Db, tenantId: string, id: string) {
 
 /** With the hash, for password checks only; never presented. */
 export async function findUserCredentialsByEmail(db: Db, tenantId: string, email: string) {
+  if (!canNameRow(email)) return undefined;
   const row = await db('users').where({ tenant_id: tenantId, email_normalized: normalizeEmail(email) }).first();
   return row ? { user: toUser(row), passwordHash: row.password_hash as string | null } : undefined;
 }

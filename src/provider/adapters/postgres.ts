@@ -1,5 +1,5 @@
 import Provider, { type Adapter, type AdapterPayload } from 'oidc-provider';
-import type { Db } from '../../db/knex.js';
+import { canNameRow, type Db } from '../../db/knex.js';
 
 /** oidc-provider artifacts that must survive a restart, in table oidc_payloads. */
 export class PostgresAdapter implements Adapter {
@@ -30,6 +30,7 @@ export class PostgresAdapter implements Adapter {
   }
 
   private async findWhere(where: Record<string, string>) {
+    if (!Object.values(where).every(canNameRow)) return undefined;
     const row = await this.rows()
       .where(where)
       .andWhere((q) => q.whereNull('expires_at').orWhere('expires_at', '>', new Date()))
@@ -52,10 +53,12 @@ export class PostgresAdapter implements Adapter {
   }
 
   async consume(id: string) {
+    if (!canNameRow(id)) return;
     await this.rows().where({ id }).whereNull('consumed_at').update({ consumed_at: new Date() });
   }
 
   async destroy(id: string) {
+    if (!canNameRow(id)) return;
     await this.rows().where({ id }).delete();
   }
 
