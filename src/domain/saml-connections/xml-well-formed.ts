@@ -11,16 +11,36 @@ const END_TAG = new RegExp(`</(${NAME})\\s*>`, 'y');
 const ATTRIBUTE = new RegExp(`\\s+(${NAME})\\s*=\\s*(?:"[^<"]*"|'[^<']*')`, 'g');
 /** Without a DTD only the five predefined entities and character references exist (XML 1.0 §4.6). */
 const BAD_AMPERSAND = /&(?!(?:lt|gt|amp|quot|apos|#[0-9]+|#x[0-9a-fA-F]+);)/;
-/** XML 1.0 §2.2: C0 controls other than tab, newline and carriage return are not characters. */
-const NOT_A_CHAR = /[\x00-\x08\x0B\x0C\x0E-\x1F\uFFFE\uFFFF]/;
+/** XML 1.0 §2.2: C0 controls other than tab, newline and carriage return are not characters, nor are lone surrogates. */
+const NOT_A_CHAR = /[\x00-\x08\x0B\x0C\x0E-\x1F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+const CHAR_REF = /&#(?:([0-9]+)|x([0-9a-fA-F]+));/g;
+/**
+ * samlify's reading of a descriptor costs time that grows with the square of its elements: real IdP
+ * metadata has a few hundred elements at most, so more is refused before it can stall the node.
+ */
+const MAX_ELEMENTS = 2000;
+const MAX_DESCRIPTOR_ELEMENTS = 300;
+
+/** XML 1.0 §4.1 (Legal Character): a character reference must name a character XML allows. */
+function badCharRef(text: string) {
+  for (const m of text.matchAll(CHAR_REF)) {
+    const code = m[1] !== undefined ? Number(m[1]) : parseInt(m[2], 16);
+    const legal = code === 0x9 || code === 0xA || code === 0xD || (code >= 0x20 && code <= 0xD7FF) || (code >= 0xE000 && code <= 0xFFFD) || (code >= 0x10000 && code <= 0x10FFFF);
+    if (!legal) return true;
+  }
+  return false;
+}
 
 /** Says what is wrong with the document, or undefined when it is well-formed and DTD-free. */
 export function xmlProblem(input: string): string | undefined {
   const xml = input.replace(/^\uFEFF/, '');
   if (/<!DOCTYPE|<!ENTITY/i.test(xml)) return 'a DOCTYPE or ENTITY declaration is not allowed';
   if (NOT_A_CHAR.test(xml)) return 'it contains a character XML does not allow';
+  if (badCharRef(xml)) return 'a character reference names a character XML does not allow';
   const open: string[] = [];
   let rootSeen = false;
+  let elements = 0;
+  let descriptorElements = 0;
   let i = 0;
   while (i < xml.length) {
     const lt = xml.indexOf('<', i);
@@ -55,6 +75,10 @@ export function xmlProblem(input: string): string | undefined {
       START_TAG.lastIndex = i;
       const start = START_TAG.exec(xml);
       if (!start) return 'a start tag is malformed';
+      if (++elements > MAX_ELEMENTS) return `it has more than ${MAX_ELEMENTS} elements`;
+      if (open.some((n) => n.endsWith('SSODescriptor')) && ++descriptorElements > MAX_DESCRIPTOR_ELEMENTS) {
+        return `a role descriptor has more than ${MAX_DESCRIPTOR_ELEMENTS} elements`;
+      }
       if (!open.length) {
         if (rootSeen) return 'there is more than one root element';
         rootSeen = true;

@@ -150,6 +150,10 @@ describe('SAML connections: refusals', () => {
       'broken certificate': idpMetadata({ keys: '<md:KeyDescriptor><ds:KeyInfo><ds:X509Data><ds:X509Certificate>AAAA</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>' }),
       'no entityID': idpMetadata({ entityId: '' }),
       'too large': idpMetadata({ extra: `<!-- ${'x'.repeat(300_000)} -->` }),
+      // samlify's reading grows with the square of a descriptor's elements: refused before it runs.
+      'element flood in the descriptor': idpMetadata({ sso: `${'<x/>'.repeat(20_000)}<md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="https://idp.example.com/sso"/>` }),
+      'NUL by character reference': idpMetadata({ entityId: 'https://idp.example.com/&#0;' }),
+      'surrogate by character reference': idpMetadata({ entityId: 'https://idp.example.com/&#xD800;' }),
     };
     for (const [label, xml] of Object.entries(cases)) {
       const res = await refused(connection({ name: 'bad', idp_metadata_xml: xml, email_domains: [] }));
