@@ -38,6 +38,16 @@ export class RelyingParty {
 
   /** Authorize → login page → consent page → callback → token endpoint. */
   async login(user: { email: string; password: string }, params: Record<string, string> = {}) {
+    const { callback, verifier, state } = await this.authorize(user, params);
+    return this.redeem(callback, verifier, state, params);
+  }
+
+  redeem(callback: URL, verifier: string, state: string, params: Record<string, string> = {}) {
+    return oidc.authorizationCodeGrant(this.config, callback, { pkceCodeVerifier: verifier, expectedState: state }, params.resource ? { resource: params.resource } : undefined);
+  }
+
+  /** Authorize → login page → consent page, stopping at the callback that carries the code. */
+  async authorize(user: { email: string; password: string }, params: Record<string, string> = {}) {
     const origin = new URL(this.options.issuer).origin;
     const start = await this.startLogin(params);
     let { html, at } = start;
@@ -54,7 +64,7 @@ export class RelyingParty {
       at = next.url;
     }
     if (!at.startsWith(this.options.redirectUri)) throw new Error(`login did not reach the callback: ${at}`);
-    return oidc.authorizationCodeGrant(this.config, new URL(at), { pkceCodeVerifier: start.verifier, expectedState: start.state }, params.resource ? { resource: params.resource } : undefined);
+    return { callback: new URL(at), verifier: start.verifier, state: start.state };
   }
 
   refresh(refreshToken: string, params?: Record<string, string>) {

@@ -38,7 +38,11 @@ export async function deleteSessionsAndGrants(db: Db, tenantId: string, userId: 
   const grantIds = sessions.flatMap((s) => s.grantIds);
   const uids = sessions.map((s) => s.id);
   let removed = 0;
-  if (grantIds.length) removed += (await db('oidc_payloads').where({ tenant_id: tenantId }).whereIn('grant_id', grantIds).delete().returning('id')).length;
+  if (grantIds.length) {
+    // Tokens and codes carry grant_id; the Grant itself is the row whose id it is.
+    removed += (await db('oidc_payloads').where({ tenant_id: tenantId }).whereIn('grant_id', grantIds).delete().returning('id')).length;
+    removed += (await db('oidc_payloads').where({ tenant_id: tenantId, model: 'Grant' }).whereIn('id', grantIds).delete().returning('id')).length;
+  }
   if (uids.length) removed += (await db('oidc_payloads').where({ tenant_id: tenantId, model: 'Session', account_id: userId }).whereIn('uid', uids).delete().returning('id')).length;
   return removed;
 }

@@ -59,6 +59,15 @@ describe('user sessions', () => {
     expect(again.html).toContain('name="password"');
   });
 
+  it('revoking a session refuses a code issued under it but not yet redeemed', async () => {
+    const user = await gh.user(tenant);
+    const party = await rp();
+    const pending = await party.authorize(user);
+    const [session] = (await api('GET', users(`/${user.id}/sessions`))).body.items;
+    expect((await api('DELETE', users(`/${user.id}/sessions/${session.id}`))).status).toBe(204);
+    await expect(party.redeem(pending.callback, pending.verifier, pending.state)).rejects.toMatchObject({ error: 'invalid_grant' });
+  });
+
   it('revoking all sessions signs the user out everywhere, offline refresh tokens included', async () => {
     const user = await gh.user(tenant);
     const a = await rp();
