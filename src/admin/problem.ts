@@ -1,6 +1,6 @@
 import type { Middleware } from 'koa';
 import { ZodError } from 'zod';
-import { isUniqueViolation } from '../db/knex.js';
+import { isForeignKeyViolation, isUniqueViolation } from '../db/knex.js';
 import { ClientExistsError, UnknownRoleError } from '../domain/clients/clients.service.js';
 import { InvalidSlugError, SystemTenantError, TenantExistsError } from '../domain/tenants/tenants.service.js';
 import { EmailDomainTakenError, InvalidIdpMetadataError, SamlConnectionExistsError, UnknownMappedRoleError } from '../domain/saml-connections/saml-connections.service.js';
@@ -60,6 +60,7 @@ function toProblem(err: unknown): Problem | undefined {
   if (err instanceof InvalidIdpMetadataError) return new Problem(400, 'invalid_idp_metadata', err.message, [{ field: 'idp_metadata_xml', message: err.message }]);
   if (err instanceof UnknownMappedRoleError) return new Problem(400, 'unknown_role', err.message, [{ field: 'group_role_mapping', message: err.message }]);
   if (isUniqueViolation(err)) return new Problem(409, 'conflict', 'The change conflicts with an existing record.');
+  if (isForeignKeyViolation(err)) return new Problem(409, 'conflict', 'A record this change refers to was removed meanwhile; try again.');
   // Body parser (raw-body / co-body) errors carry an HTTP status and a type.
   const e = err as { status?: number; type?: string };
   if (e?.status === 413) return new Problem(413, 'body_too_large', 'The request body is too large.');

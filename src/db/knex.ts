@@ -47,6 +47,19 @@ export function isEmbedded(db: Db) {
 export const PG_UNIQUE_VIOLATION = '23505';
 export const PG_FOREIGN_KEY_VIOLATION = '23503';
 
+export function isForeignKeyViolation(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && (err as { code?: string }).code === PG_FOREIGN_KEY_VIOLATION;
+}
+
+/**
+ * Locks one row of a tenant for the rest of the transaction, so replacing a set that hangs off
+ * it (members, roles, permissions) is serialised: concurrent replaces end as one of them, never
+ * as their union. True when the row exists.
+ */
+export async function lockTenantRow(trx: Db, table: string, tenantId: string, key: Record<string, string>) {
+  return Boolean(await trx(table).where({ tenant_id: tenantId, ...key }).forUpdate().first(trx.raw('1 as locked')));
+}
+
 export function isUniqueViolation(err: unknown): boolean {
   return typeof err === 'object' && err !== null && (err as { code?: string }).code === PG_UNIQUE_VIOLATION;
 }

@@ -1,21 +1,18 @@
 import { randomBytes } from 'node:crypto';
 import { recordAudit } from '../../audit/record.js';
-import { isUniqueViolation, type Db, type Trx } from '../../db/knex.js';
+import { isUniqueViolation, lockTenantRow, type Db, type Trx } from '../../db/knex.js';
 import type { Actor, Deps } from '../../deps.js';
 import { generateClientSecret } from '../../security/secrets.js';
 import { announceChange } from '../changes.js';
-import { findRolesByNames, replaceRoleAssignments } from '../rbac/rbac.queries.js';
+import { replaceRoleAssignments } from '../rbac/rbac.queries.js';
+import { resolveRoleNames } from '../rbac/rbac.service.js';
 import type { Tenant } from '../tenants/tenants.types.js';
 import { deleteClient, findClient, insertClient, updateClient } from './clients.queries.js';
 import { PUBLIC_AUTH_METHODS, type ClientRecord } from './clients.types.js';
 
 export class ClientExistsError extends Error {}
 export class UnknownClientError extends Error {}
-export class UnknownRoleError extends Error {
-  constructor(readonly roles: string[]) {
-    super(`unknown role(s): ${roles.join(', ')}`);
-  }
-}
+export { UnknownRoleError } from '../rbac/rbac.service.js';
 
 /** Checks metadata the way the tenant's provider would load it; supplied by tenancy/. */
 export type ClientValidator = (tenant: Tenant, metadata: Record<string, unknown>) => Promise<void>;
@@ -72,14 +69,12 @@ export async function registerClientWithSecret(deps: Pick<Deps, 'db' | 'secrets'
 }
 
 export async function assignClientRoles(trx: Trx | Db, tenant: Tenant, clientId: string, names: string[], actor: Actor) {
-  const unique = [...new Set(names)];
-  const roles = await findRolesByNames(trx as Db, tenant.id, unique);
-  const missing = unique.filter((n) => !roles.some((r) => r.name === n));
-  if (missing.length) throw new UnknownRoleError(missing);
-  await replaceRoleAssignments(trx as Db, 'client_roles', tenant.id, { client_id: clientId }, roles.map((r) => r.id));
+  await lockTenantRow(trx, 'clients', tenant.id, { client_id: clientId });
+  const { names: unique, ids } = await resolveRoleNames(trx, tenant.id, names);
+  await replaceRoleAssignments(trx as Db, 'client_roles', tenant.id, { client_id: clientId }, ids);
   await announceChange(trx, tenant.id, 'rbac');
   await recordAudit(trx, { tenantId: tenant.id, type: 'role.assigned', actor: actor.id, subject: `client:${clientId}`, ip: actor.ip, userAgent: actor.userAgent, details: { roles: unique } });
-  return unique.sort();
+  return unique;
 }
 
 export async function rotateClientSecret(deps: Pick<Deps, 'db' | 'secrets'>, tenant: Tenant, clientId: string, actor: Actor) {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { recordAudit } from '../../audit/record.js';
-import type { Trx } from '../../db/knex.js';
+import { lockTenantRow, type Trx } from '../../db/knex.js';
 import type { Actor, Deps } from '../../deps.js';
 import { replaceRoleAssignments } from '../rbac/rbac.queries.js';
 import { rbacChange, resolveRoleNames } from '../rbac/rbac.service.js';
@@ -49,7 +49,7 @@ export function removeGroup(deps: Pick<Deps, 'db'>, tenant: Tenant, id: string, 
 /** Replaces the member list; every id must name a user of this tenant. */
 export function setGroupMembers(deps: Pick<Deps, 'db'>, tenant: Tenant, id: string, userIds: string[], actor: Actor) {
   return groupChange(deps, tenant, async (trx) => {
-    if (!(await findGroupById(trx, tenant.id, id))) return undefined;
+    if (!(await lockTenantRow(trx, 'groups', tenant.id, { id }))) return undefined;
     const unique = [...new Set(userIds)];
     const existing = new Set(await findExistingUserIds(trx, tenant.id, unique));
     const unknown = unique.filter((u) => !existing.has(u));
@@ -62,7 +62,7 @@ export function setGroupMembers(deps: Pick<Deps, 'db'>, tenant: Tenant, id: stri
 
 export function setGroupRoles(deps: Pick<Deps, 'db'>, tenant: Tenant, id: string, names: string[], actor: Actor) {
   return groupChange(deps, tenant, async (trx) => {
-    if (!(await findGroupById(trx, tenant.id, id))) return undefined;
+    if (!(await lockTenantRow(trx, 'groups', tenant.id, { id }))) return undefined;
     const roles = await resolveRoleNames(trx, tenant.id, names);
     await replaceRoleAssignments(trx, 'group_roles', tenant.id, { group_id: id }, roles.ids);
     await audit(trx, tenant, actor, 'role.assigned', `group:${id}`, { roles: roles.names });

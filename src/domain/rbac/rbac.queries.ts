@@ -24,7 +24,8 @@ export async function insertRole(db: Db, tenantId: string, role: { name: string;
 
 export async function findRolesByNames(db: Db, tenantId: string, names: string[]) {
   if (names.length === 0) return [];
-  return (await db('roles').where({ tenant_id: tenantId }).whereIn('name', names)).map(toRole);
+  // Shared locks: a role being assigned cannot be deleted under the assignment.
+  return (await db('roles').where({ tenant_id: tenantId }).whereIn('name', names).forShare()).map(toRole);
 }
 
 /** Replaces a subject's role set; `table` is user_roles, client_roles or group_roles. */

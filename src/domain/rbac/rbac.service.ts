@@ -1,15 +1,19 @@
 import { randomUUID } from 'node:crypto';
 import { recordAudit } from '../../audit/record.js';
-import { isUniqueViolation, type Db, type Trx } from '../../db/knex.js';
+import { isUniqueViolation, lockTenantRow, type Db, type Trx } from '../../db/knex.js';
 import type { Actor, Deps } from '../../deps.js';
 import { announceChange } from '../changes.js';
 import type { Tenant } from '../tenants/tenants.types.js';
-import { UnknownRoleError } from '../clients/clients.service.js';
 import { findRolesByNames, insertRole } from './rbac.queries.js';
 import type { Permission, RolePermission } from './rbac.types.js';
 import { deleteResource, findResourceById, insertResource, replacePermissions, updateResourceName } from './resources.queries.js';
 import { deleteRole, findMissingPermissions, findRoleById, replaceRolePermissions, updateRole } from './roles.queries.js';
 
+export class UnknownRoleError extends Error {
+  constructor(readonly roles: string[]) {
+    super(`unknown role(s): ${roles.join(', ')}`);
+  }
+}
 export class ResourceExistsError extends Error {}
 export class RoleExistsError extends Error {}
 export class BuiltinRoleError extends Error {}
@@ -52,8 +56,8 @@ export async function createResource(deps: Pick<Deps, 'db'>, tenant: Tenant, inp
 /** Renames, or replaces the permission list (a dropped permission leaves every role that had it). */
 export async function changeResource(deps: Pick<Deps, 'db'>, tenant: Tenant, id: string, changes: { name?: string; permissions?: Permission[] }, actor: Actor) {
   return rbacChange(deps, tenant, resourceClash, async (trx) => {
-    const before = await findResourceById(trx, tenant.id, id);
-    if (!before) return undefined;
+    if (!(await lockTenantRow(trx, 'resources', tenant.id, { id }))) return undefined;
+    const before = (await findResourceById(trx, tenant.id, id))!;
     if (changes.name !== undefined) await updateResourceName(trx, tenant.id, id, changes.name);
     if (changes.permissions) await replacePermissions(trx, tenant.id, id, changes.permissions);
     await audit(trx, tenant, actor, 'resource.updated', before.identifier, { fields: Object.keys(changes), permissions: changes.permissions?.map((p) => p.name) });
@@ -89,8 +93,8 @@ export async function createRole(deps: Pick<Deps, 'db'>, tenant: Tenant, input: 
 /** Built-in roles keep their name: the admin API and the system tenant rely on it. */
 export async function changeRole(deps: Pick<Deps, 'db'>, tenant: Tenant, id: string, changes: { name?: string; description?: string | null; permissions?: RolePermission[] }, actor: Actor) {
   return rbacChange(deps, tenant, roleClash, async (trx) => {
-    const before = await findRoleById(trx, tenant.id, id);
-    if (!before) return undefined;
+    if (!(await lockTenantRow(trx, 'roles', tenant.id, { id }))) return undefined;
+    const before = (await findRoleById(trx, tenant.id, id))!;
     if (before.builtin && changes.name !== undefined && changes.name !== before.name) throw new BuiltinRoleError('a built-in role cannot be renamed');
     await updateRole(trx, tenant.id, id, { name: changes.name, description: changes.description });
     if (changes.permissions) await replaceRolePermissions(trx, tenant.id, id, await resolvePermissions(trx, tenant, changes.permissions));

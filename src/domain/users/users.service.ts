@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { recordAudit } from '../../audit/record.js';
-import { isUniqueViolation, type Db, type Trx } from '../../db/knex.js';
+import { isUniqueViolation, lockTenantRow, type Db, type Trx } from '../../db/knex.js';
 import type { Actor, Deps } from '../../deps.js';
 import { checkPasswordPolicy } from '../../security/passwords.js';
 import { announceChange } from '../changes.js';
@@ -22,6 +22,7 @@ export async function createUser(deps: Pick<Deps, 'db' | 'passwords'>, tenant: T
   const work = async (t: Trx) => {
     const user = await insertUser(t, tenant.id, { id: randomUUID(), ...input, passwordHash });
     await recordAudit(t, { tenantId: tenant.id, type: 'user.created', actor: actor.id, subject: user.id, ip: actor.ip, userAgent: actor.userAgent });
+    await announceChange(t, tenant.id, 'users');
     if (input.roles?.length) await assignUserRoles(t, tenant, user.id, input.roles, actor);
     return user;
   };
@@ -34,10 +35,12 @@ export async function createUser(deps: Pick<Deps, 'db' | 'passwords'>, tenant: T
 }
 
 export async function assignUserRoles(trx: Trx | Db, tenant: Tenant, userId: string, names: string[], actor: Actor) {
+  await lockTenantRow(trx, 'users', tenant.id, { id: userId });
   const roles = await resolveRoleNames(trx, tenant.id, names);
   await replaceRoleAssignments(trx, 'user_roles', tenant.id, { user_id: userId }, roles.ids);
   await recordAudit(trx, { tenantId: tenant.id, type: 'role.assigned', actor: actor.id, subject: `user:${userId}`, ip: actor.ip, userAgent: actor.userAgent, details: { roles: roles.names } });
   await announceChange(trx, tenant.id, 'rbac');
+  await announceChange(trx, tenant.id, 'users');
   return roles.names;
 }
 
@@ -69,6 +72,8 @@ export async function changeUser(deps: Pick<Deps, 'db'>, tenant: Tenant, userId:
     return await deps.db.transaction(async (trx) => {
       const user = await updateUser(trx, tenant.id, userId, changes);
       if (!user) return undefined;
+      // Cached accounts (provider/account.ts) drop on every node: a disabled user is refused next.
+      await announceChange(trx, tenant.id, 'users');
       await recordAudit(trx, { tenantId: tenant.id, type: 'user.updated', actor: actor.id, subject: userId, ip: actor.ip, userAgent: actor.userAgent, details: { fields: Object.keys(changes) } });
       if (changes.disabled) {
         const ended = await deleteOidcPayloadsOfAccount(trx, tenant.id, userId);
@@ -86,7 +91,10 @@ export async function removeUser(deps: Pick<Deps, 'db'>, tenant: Tenant, userId:
   return deps.db.transaction(async (trx) => {
     await deleteOidcPayloadsOfAccount(trx, tenant.id, userId);
     const deleted = await deleteUser(trx, tenant.id, userId);
-    if (deleted) await recordAudit(trx, { tenantId: tenant.id, type: 'user.deleted', actor: actor.id, subject: userId, ip: actor.ip, userAgent: actor.userAgent });
+    if (deleted) {
+      await recordAudit(trx, { tenantId: tenant.id, type: 'user.deleted', actor: actor.id, subject: userId, ip: actor.ip, userAgent: actor.userAgent });
+      await announceChange(trx, tenant.id, 'users');
+    }
     return deleted;
   });
 }
@@ -101,7 +109,11 @@ export async function setUserPassword(deps: Pick<Deps, 'db' | 'passwords'>, tena
   const passwordHash = await deps.passwords.hash(password);
   return deps.db.transaction(async (trx) => {
     const user = await updateUser(trx, tenant.id, userId, { passwordHash });
-    if (user) await recordAudit(trx, { tenantId: tenant.id, type: 'password.changed', actor: actor.id, subject: userId, ip: actor.ip, userAgent: actor.userAgent, details: { by: 'admin' } });
+    if (user) {
+      await recordAudit(trx, { tenantId: tenant.id, type: 'password.changed', actor: actor.id, subject: userId, ip: actor.ip, userAgent: actor.userAgent, details: { by: 'admin' } });
+      // No node caches a password hash (logins always read it); the record's updated_at moved.
+      await announceChange(trx, tenant.id, 'users');
+    }
     return user;
   });
 }

@@ -131,6 +131,17 @@ describe('groups', () => {
     expect((await api('PUT', `${path}/members`, { user_ids: [] })).status).toBe(404);
   });
 
+  it('serialises concurrent replacements: the members and roles end as one request set them, never their union', async () => {
+    const g = await api('POST', at('/groups'), { name: 'Racers' });
+    const members = await Promise.all(Array.from({ length: 6 }, (_, i) => api('POST', at('/users'), { email: `racer${i}@example.com` })));
+    const puts = await Promise.all(members.map((m) => api('PUT', at(`/groups/${g.body.id}/members`), { user_ids: [m.body.id] })));
+    expect(puts.map((p) => p.status)).toEqual(puts.map(() => 200));
+    expect((await api('GET', at(`/groups/${g.body.id}/members`))).body.user_ids).toHaveLength(1);
+    const roleNames = ['reader', 'writer'];
+    await Promise.all(roleNames.map((r) => api('PUT', at(`/groups/${g.body.id}/roles`), { roles: [r] })));
+    expect((await api('GET', at(`/groups/${g.body.id}`))).body.roles).toHaveLength(1);
+  });
+
   it('writes an audit event for every change', async () => {
     const { body } = await api('GET', at('/audit-events?limit=200'));
     const types = new Set(body.items.map((e: any) => e.type));
