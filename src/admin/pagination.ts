@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { Problem } from './problem.js';
+import { holdsUnstorableText } from './text-guard.js';
 
 /** `?limit=&cursor=` of every list (DESIGN.md "Admin API"). */
 export const ListQuery = z.object({
@@ -15,7 +16,9 @@ export function encodeCursor(key: unknown): string {
 export function decodeCursor<T>(cursor: string | undefined, schema: z.ZodType<T>): T | undefined {
   if (cursor === undefined) return undefined;
   try {
-    return schema.parse(JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')).k);
+    const key = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')).k;
+    if (holdsUnstorableText(key)) throw new Error('unstorable cursor');
+    return schema.parse(key);
   } catch {
     throw new Problem(400, 'invalid_cursor', 'The cursor is not one this API issued.', [{ field: 'cursor', message: 'invalid cursor' }]);
   }

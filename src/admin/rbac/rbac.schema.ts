@@ -3,11 +3,14 @@ import { PERMISSION_NAME, RESERVED_SCOPES, ROLE_NAME } from '../../domain/rbac/r
 
 const description = z.string().max(500).nullable().optional();
 
-/** RFC 8707 §2: an absolute URI without a fragment. */
+/** RFC 3986 characters only: no spaces, controls, quotes, backslashes or other unsafe ASCII. */
+const URI_CHARS = /^[A-Za-z0-9\-._~:/?[\]@!$&'()*+,;=%]+$/;
+
+/** RFC 8707 §2: an absolute URI without a fragment, stored exactly as tokens will carry it in `aud`. */
 const identifier = z.string().max(2000).refine((v) => {
   try {
     const u = new URL(v);
-    return !u.hash && !v.includes('#') && /^[a-z][a-z0-9+.-]*:/i.test(v);
+    return !u.hash && !v.includes('#') && /^[a-z][a-z0-9+.-]*:/i.test(v) && URI_CHARS.test(v);
   } catch {
     return false;
   }

@@ -19,9 +19,9 @@ export function resourceRoutes(router: Router, deps: Deps) {
 
   router.post('/tenants/:slug/resources', admin, async (ctx) => {
     const b = CreateResource.parse(ctx.request.body);
-    // The admin API is itself a resource, authorised by roles: it cannot be redefined.
-    if (b.identifier === adminResource(deps.config.publicUrl)) {
-      throw new Problem(400, 'reserved_resource', 'This identifier is reserved for the admin API.', [{ field: 'identifier', message: 'reserved' }]);
+    // Gatehouse's own URLs (the admin API resource among them) cannot name a tenant's API.
+    if (b.identifier.toLowerCase().startsWith(`${deps.config.publicUrl.toLowerCase()}/`) || b.identifier === adminResource(deps.config.publicUrl)) {
+      throw new Problem(400, 'reserved_resource', 'Identifiers under Gatehouse\'s own URL are reserved (the admin API is one).', [{ field: 'identifier', message: 'reserved' }]);
     }
     ctx.status = 201;
     ctx.body = presentResource(await createResource(deps, ctx.state.tenant, b, ctx.state.actor));

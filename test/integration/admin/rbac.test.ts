@@ -41,6 +41,9 @@ describe('API resources', () => {
     expect(await bad({ identifier: 'orders', name: 'x' })).toMatchObject({ status: 400, errors: [{ field: 'identifier' }] });
     expect(await bad({ identifier: 'https://a.example/#frag', name: 'x' })).toMatchObject({ status: 400 });
     expect(await bad({ identifier: `${gh.url}/admin`, name: 'x' })).toMatchObject({ status: 400, code: 'reserved_resource' });
+    expect(await bad({ identifier: `${gh.url.toUpperCase()}/ADMIN/`, name: 'x' })).toMatchObject({ status: 400, code: 'reserved_resource' });
+    expect(await bad({ identifier: 'https://a.example/a b', name: 'x' })).toMatchObject({ status: 400, errors: [{ field: 'identifier' }] });
+    expect(await bad({ identifier: 'https://a.example/\\x', name: 'x' })).toMatchObject({ status: 400, errors: [{ field: 'identifier' }] });
     expect(await bad({ identifier: 'https://a.example/', name: 'x', permissions: [{ name: 'openid' }] })).toMatchObject({ status: 400 });
     expect(await bad({ identifier: 'https://a.example/', name: 'x', permissions: [{ name: 'has space' }] })).toMatchObject({ status: 400 });
     expect(await bad({ identifier: 'https://a.example/', name: 'x', permissions: [{ name: 'p' }, { name: 'p' }] })).toMatchObject({ status: 400 });
