@@ -55,7 +55,8 @@ export async function createSamlConnection(deps: Pick<Deps, 'db'>, tenant: Tenan
     await replaceSamlConnectionDomains(trx, tenant.id, name, input.emailDomains);
     await recordAudit(trx, {
       tenantId: tenant.id, type: 'saml_connection.created', actor: actor.id, subject: name, ip: actor.ip, userAgent: actor.userAgent,
-      details: { idp_entity_id: idp.entityId, email_domains: input.emailDomains, allow_idp_initiated: input.allowIdpInitiated },
+      // The group mapping is a standing role grant: the trail keeps it like role.assigned does.
+      details: { idp_entity_id: idp.entityId, email_domains: input.emailDomains, allow_idp_initiated: input.allowIdpInitiated, group_role_mapping: input.groupRoleMapping ?? {} },
     });
     await announceChange(trx, tenant.id, 'tenant');
     return (await findSamlConnection(trx, tenant.id, name))!;
@@ -74,7 +75,7 @@ export async function changeSamlConnection(deps: Pick<Deps, 'db'>, tenant: Tenan
     const fields = (Object.keys(changes) as (keyof SamlConnectionInput)[]).filter((k) => changes[k] !== undefined).map((k) => FIELDS[k]);
     await recordAudit(trx, {
       tenantId: tenant.id, type: 'saml_connection.updated', actor: actor.id, subject: name, ip: actor.ip, userAgent: actor.userAgent,
-      details: { fields, ...(idp ? { idp_entity_id: idp.entityId } : {}), ...(changes.emailDomains ? { email_domains: changes.emailDomains } : {}) },
+      details: { fields, ...(idp ? { idp_entity_id: idp.entityId } : {}), ...(changes.emailDomains ? { email_domains: changes.emailDomains } : {}), ...(changes.groupRoleMapping ? { group_role_mapping: changes.groupRoleMapping } : {}) },
     });
     await announceChange(trx, tenant.id, 'tenant');
     return (await findSamlConnection(trx, tenant.id, name))!;
