@@ -1,9 +1,12 @@
 import { EventEmitter } from 'node:events';
 import type { Db, Trx } from '../db/knex.js';
 
-/** What changed in a tenant, so nodes that cache it drop their copy (tenancy/registry.ts). */
-export type ChangeArea = 'tenant' | 'clients' | 'keys' | 'rbac';
-export const CHANGE_AREAS: readonly ChangeArea[] = ['tenant', 'clients', 'keys', 'rbac'];
+/**
+ * What changed in a tenant, so nodes that cache it drop their copy (tenancy/registry.ts).
+ * 'users': a user's record (profile, email, disabled, deletion, password) or role assignments.
+ */
+export type ChangeArea = 'tenant' | 'clients' | 'keys' | 'rbac' | 'users';
+export const CHANGE_AREAS: readonly ChangeArea[] = ['tenant', 'clients', 'keys', 'rbac', 'users'];
 
 /** The Postgres channel every node LISTENs on (tenancy/change-feed.ts). */
 export const CHANGE_CHANNEL = 'gatehouse_changes';

@@ -17,7 +17,7 @@ export function createProvider(tenant: Tenant, jwks: Record<string, unknown>[], 
   const currentAlg = () => algs[0] ?? 'RS256';
   const configuration: Configuration = {
     adapter: adapterFactory(tenant.id, deps, cache),
-    findAccount: findAccount(tenant.id, deps),
+    findAccount: findAccount(tenant.id, deps, cache),
     jwks: { keys: jwks as any },
     claims,
     scopes,

@@ -1,14 +1,23 @@
+import type { ChangeArea } from '../domain/changes.js';
+import type { User } from '../domain/users/users.types.js';
+
 /**
- * What one node keeps of a tenant between requests: client rows and what a client's roles grant
- * on a resource. Only tenancy/registry.ts drops it, when the change feed says the tenant changed
- * (on any node) or when the feed itself was interrupted. While the feed is not live nothing is
- * kept, and every lookup goes to the database as before.
+ * What one node keeps of a tenant between requests: client rows, what a client's or a user's
+ * roles grant on a resource, user records (never their password hashes) and a user's role names.
+ * Only tenancy/registry.ts drops it, when the change feed says the tenant changed (on any node) or
+ * when the feed itself was interrupted. While the feed is not live nothing is kept, and every
+ * lookup goes to the database as before.
  */
 export class TenantCache {
   #generation = 0;
   readonly #maps = new Set<Map<string, unknown>>();
   readonly clients = this.#map<string>();
   readonly grants = this.#map<string[]>();
+  /** What depends on a user's row or role assignments: dropped by 'users' as well as by the rest. */
+  readonly users = this.#map<Readonly<User>>();
+  readonly userRoles = this.#map<readonly string[]>();
+  readonly userGrants = this.#map<readonly string[]>();
+  readonly #perUser = new Set<Map<string, unknown>>([this.users, this.userRoles, this.userGrants] as Map<string, unknown>[]);
 
   /** Max entries per map; past it the map starts over (a crude bound, no LRU bookkeeping per hit). */
   constructor(private readonly live: () => boolean, private readonly maxEntries = 10_000) {}
@@ -37,8 +46,13 @@ export class TenantCache {
     return value;
   }
 
-  drop() {
+  /**
+   * Forgets what `area` may have changed; everything when no area is given. A user's account,
+   * roles and grants depend on users, groups, roles and resources ('users', 'rbac'), so every
+   * area drops them; a change to users leaves clients and client grants alone.
+   */
+  drop(area?: ChangeArea) {
     this.#generation++;
-    for (const map of this.#maps) map.clear();
+    for (const map of area === 'users' ? this.#perUser : this.#maps) map.clear();
   }
 }

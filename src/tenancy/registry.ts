@@ -93,7 +93,7 @@ export class TenantRegistry {
     this.#generation++;
     for (const [slug, entry] of this.#entries) {
       if (entry.tenant.id !== change.tenantId) continue;
-      entry.cache.drop();
+      entry.cache.drop(change.area);
       // Settings and keys are built into the provider; clients and grants only into the cache.
       if (change.area === 'tenant' || change.area === 'keys') this.#entries.delete(slug);
     }

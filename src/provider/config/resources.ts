@@ -22,6 +22,15 @@ export function resourceIndicators(tenant: Tenant, deps: Pick<Deps, 'db' | 'conf
     // area 'rbac' or 'clients'), so they are kept until the change feed drops them.
     return cache ? cache.remember(cache.grants, `${clientId}\n${indicator}`, load) : load();
   };
+  const grantedToUser = (indicator: string, userId: string) => {
+    const load = async () => {
+      const found = await findGrantedOnResource(deps.db, tenant.id, indicator, { userId });
+      return found.exists ? Object.freeze(found.granted) : undefined;
+    };
+    // A user's roles come from their own assignments and their groups: every change to those, to
+    // roles or to resources is announced ('users' or 'rbac'), and any of them drops this.
+    return cache ? cache.remember(cache.userGrants, `${userId}\n${indicator}`, load) : load();
+  };
   return {
     enabled: true,
     defaultResource: async (_ctx: KoaContextWithOIDC, _client: unknown, oneOf?: string | string[]) => oneOf,
@@ -41,9 +50,8 @@ export function resourceIndicators(tenant: Tenant, deps: Pick<Deps, 'db' | 'conf
         return { ...base, scope: granted.join(' ') };
       }
       if (account) {
-        // A user's roles also come through groups, which are not cached: read at every issue.
-        const { exists, granted } = await findGrantedOnResource(deps.db, tenant.id, indicator, { userId: account.accountId });
-        if (!exists) throw new errors.InvalidTarget('unknown resource');
+        const granted = await grantedToUser(indicator, account.accountId);
+        if (!granted) throw new errors.InvalidTarget('unknown resource');
         return { ...base, scope: granted.join(' ') };
       }
       // Authorization endpoint before login: the consent step narrows to the user's permissions.
