@@ -24,10 +24,16 @@ export function interactionRoutes(deps: Deps) {
   const state = (ctx: Context) => ({ tenant: ctx.state.tenant as Tenant, provider: ctx.state.provider as Provider });
   const csrfKey = (tenant: Tenant) => deps.secrets.cookieKey(tenant.id);
 
-  async function details(ctx: Context) {
+  /**
+   * The interaction of this browser (oidc-provider's signed interaction cookie). Forms that act
+   * on it use provider.interactionDetails, which also checks that the session it started from
+   * still exists with the same account; a page that only shows it (`checkSession: false`) skips
+   * that read, since the form it shows is checked when posted.
+   */
+  async function details(ctx: Context, { checkSession = true } = {}) {
     const { provider } = state(ctx);
     try {
-      const interaction = await provider.interactionDetails(ctx.req, ctx.res);
+      const interaction = checkSession ? await provider.interactionDetails(ctx.req, ctx.res) : await interactionOfCookie(provider, ctx);
       if (interaction.uid !== ctx.params.uid) throw new Error('uid mismatch');
       return interaction;
     } catch {
@@ -78,7 +84,7 @@ export function interactionRoutes(deps: Deps) {
   }
 
   router.get('/', async (ctx) => {
-    const interaction = await details(ctx);
+    const interaction = await details(ctx, { checkSession: false });
     if (!interaction) return;
     const { tenant, provider } = state(ctx);
     if (interaction.prompt.name === 'login') return renderLogin(ctx, interaction);
@@ -105,7 +111,8 @@ export function interactionRoutes(deps: Deps) {
     const password = typeof body.password === 'string' ? body.password.slice(0, 1024) : '';
     const audit = { tenantId: tenant.id, ip: ctx.ip, userAgent: ctx.get('user-agent') };
     const result = await verifyPassword(deps, tenant, email, password);
-    const locked = result.user ? await lockout.isLocked(tenant.id, result.user.id) : false;
+    const lock = result.user ? await lockout.state(tenant.id, result.user.id) : undefined;
+    const locked = lock?.locked ?? false;
     if (!result.ok || locked) {
       const reason = locked || result.ok ? 'locked' : result.reason;
       log().info('login.failed', { reason, user_id: result.user?.id });
@@ -116,7 +123,8 @@ export function interactionRoutes(deps: Deps) {
       ctx.status = 401;
       return renderLogin(ctx, interaction, { error: GENERIC_LOGIN_ERROR, email });
     }
-    await lockout.clear(tenant.id, result.user.id);
+    // Nothing to clear unless failures were counted (most logins): no write to the store.
+    if (lock?.failures) await lockout.clear(tenant.id, result.user.id);
     await recordAuditNow(deps.db, { ...audit, type: 'login.succeeded', actor: `user:${result.user.id}`, subject: result.user.id, details: { client_id: interaction.params.client_id, amr: ['pwd'] } });
     log().info('login.succeeded', { user_id: result.user.id });
     await finish(ctx, interaction, { login: { accountId: result.user.id, amr: ['pwd'] } }, false);
@@ -162,4 +170,13 @@ export function interactionRoutes(deps: Deps) {
   });
 
   return router;
+}
+
+/** What provider.interactionDetails reads, without its session check (see details()). */
+async function interactionOfCookie(provider: Provider, ctx: Context): Promise<Interaction> {
+  // Koa's cookies on the provider (its cookie keys): the signature is checked, as oidc-provider does.
+  const id = provider.createContext(ctx.req, ctx.res).cookies.get(provider.cookieName('interaction'), { signed: true });
+  const interaction = id ? await provider.Interaction.find(id) : undefined;
+  if (!interaction) throw new Error('interaction not found');
+  return interaction;
 }

@@ -22,6 +22,16 @@ export class Lockout {
     return Boolean(await this.kv.get(this.keys(tenantId, userId).locked));
   }
 
+  /**
+   * Whether the account is locked, and whether it has failures on record (which a successful
+   * login clears). Both reads are issued together: one round trip to Redis.
+   */
+  async state(tenantId: string, userId: string) {
+    const k = this.keys(tenantId, userId);
+    const [locked, failures] = await Promise.all([this.kv.get(k.locked), this.kv.get(k.failures)]);
+    return { locked: Boolean(locked), failures: Boolean(failures) };
+  }
+
   /** Returns true when this failure locked the account. */
   async recordFailure(tenantId: string, userId: string, policy: LockoutPolicy) {
     if (policy.max_failed_attempts <= 0) return false;
