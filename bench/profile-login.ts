@@ -1,0 +1,93 @@
+/**
+ * The non-bcrypt cost of a password login, for profiling (docs/BENCHMARKS.md):
+ *
+ *   node --cpu-prof --cpu-prof-dir=/tmp/prof --import tsx bench/profile-login.ts
+ *
+ * Runs the bench's login (authorize → login page → POST login → consent → POST confirm →
+ * callback → token endpoint, bench/http-browser.ts) in a loop against Gatehouse with bcrypt cost 4,
+ * so the profile shows what surrounds the password check rather than the check itself, and prints
+ * the process CPU time per login. PGlite unless DATABASE_URL; in-process kv unless REDIS_URL.
+ * PROFILE_SECONDS (default 8), PROFILE_CONCURRENCY (default 4).
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import { performance } from 'node:perf_hooks';
+import { startGatehouse } from '../src/app.js';
+import type { Config } from '../src/config/load.js';
+import { CLI_ACTOR } from '../src/deps.js';
+import { registerClient } from '../src/domain/clients/clients.service.js';
+import { createTenant } from '../src/domain/tenants/tenants.service.js';
+import { createUser } from '../src/domain/users/users.service.js';
+import { configureLogger } from '../src/log/logger.js';
+import { clientValidator } from '../src/tenancy/validate-client.js';
+import { csrfOf } from '../test/support/browser.js';
+import { freshDatabase } from '../test/support/database.js';
+import { HttpBrowser } from './http-browser.js';
+
+const SECONDS = Number(process.env.PROFILE_SECONDS ?? 8);
+const CONCURRENCY = Number(process.env.PROFILE_CONCURRENCY ?? 4);
+const REDIRECT_URI = 'http://127.0.0.1:9/bench/callback';
+
+configureLogger({ silent: true });
+const db = await freshDatabase('gh_profile');
+const probe = createServer().listen(0, '127.0.0.1');
+await once(probe, 'listening');
+const port = (probe.address() as { port: number }).port;
+probe.close();
+const config: Config = {
+  production: false, port, publicUrl: `http://127.0.0.1:${port}`, publicUrlFixed: true, databaseUrl: db.url, redisUrl: process.env.REDIS_URL || undefined,
+  dataDir: db.dataDir!, masterKey: randomBytes(32).toString('base64'), bootstrap: {}, bcryptCost: Number(process.env.PROFILE_COST ?? 4), logLevel: 'error',
+};
+const gh = await startGatehouse(config, { kvPrefix: `ghprofile:${randomBytes(4).toString('hex')}:` });
+try {
+  const tenant = await createTenant(gh.deps, { slug: `profile-${randomBytes(3).toString('hex')}` }, CLI_ACTOR);
+  const web = await registerClient(gh.deps, tenant, { metadata: { redirect_uris: [REDIRECT_URI] } }, CLI_ACTOR, clientValidator(gh.registry));
+  const users = [];
+  for (let i = 0; i < CONCURRENCY; i++) {
+    const password = randomBytes(12).toString('base64url');
+    await createUser(gh.deps, tenant, { email: `p${i}@example.com`, password, name: 'P' }, CLI_ACTOR);
+    users.push({ email: `p${i}@example.com`, password });
+  }
+  const issuer = `${gh.url}/t/${tenant.slug}`;
+  const origin = new URL(issuer).origin;
+  const basic = `Basic ${Buffer.from(`${web.client.clientId}:${web.secret}`).toString('base64')}`;
+  let queries = 0;
+  gh.deps.db.on('query', () => queries++);
+
+  async function login(user: { email: string; password: string }) {
+    const b = new HttpBrowser();
+    const verifier = randomBytes(32).toString('base64url');
+    const q = new URLSearchParams({ client_id: web.client.clientId, redirect_uri: REDIRECT_URI, response_type: 'code', scope: 'openid profile email offline_access', prompt: 'consent', state: 'x', code_challenge: createHash('sha256').update(verifier).digest('base64url'), code_challenge_method: 'S256' });
+    const page = await b.follow(`${issuer}/auth?${q}`, origin);
+    const posted = await b.post(`${page.url}/login`, { csrf: csrfOf(page.res.text()), email: user.email, password: user.password });
+    const consent = await b.follow(new URL(posted.location!, origin).toString(), origin);
+    const confirmed = await b.post(`${consent.url}/confirm`, { csrf: csrfOf(consent.res.text()), decision: 'allow' });
+    const done = await b.follow(new URL(confirmed.location!, origin).toString(), origin);
+    const code = new URL(done.url).searchParams.get('code');
+    const answer = await new HttpBrowser().post(`${issuer}/token`, { grant_type: 'authorization_code', code: code!, redirect_uri: REDIRECT_URI, code_verifier: verifier }, basic);
+    if (answer.status !== 200 || !JSON.parse(answer.text()).id_token) throw new Error(`token: ${answer.status} ${answer.text()}`);
+  }
+
+  await login(users[0]);
+  const q0 = queries;
+  await login(users[0]);
+  console.log(`queries per login (warm): ${queries - q0}`);
+  let done = 0;
+  const end = performance.now() + SECONDS * 1000;
+  const cpu0 = process.cpuUsage();
+  const elu0 = performance.eventLoopUtilization();
+  await Promise.all(users.map(async (u) => {
+    while (performance.now() < end) {
+      await login(u);
+      done++;
+    }
+  }));
+  const cpu = process.cpuUsage(cpu0);
+  const elu = performance.eventLoopUtilization(elu0);
+  console.log(`${done} logins in ${SECONDS} s: ${(done / SECONDS).toFixed(1)}/s; CPU ${((cpu.user + cpu.system) / 1000 / done).toFixed(2)} ms per login (bcrypt cost 4, load generator included); main thread ${(elu.active / done).toFixed(2)} ms per login`);
+} finally {
+  gh.server.closeAllConnections?.();
+  await gh.close();
+  await db.drop();
+}
