@@ -1,4 +1,4 @@
-import type { Adapter, AdapterPayload } from 'oidc-provider';
+import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import { kvKey, type KvStore } from '../../kv/store.js';
 
 interface Stored {
@@ -45,9 +45,16 @@ export class KvAdapter implements Adapter {
     return id ? this.find(id) : undefined;
   }
 
+  /**
+   * oidc-provider checks `consumed`, then consumes: two redemptions at the same instant would both
+   * pass its check. The first to count here wins; the other is refused (RFC 6749 §4.1.2: a code
+   * is used once).
+   */
   async consume(id: string) {
     const stored = await this.read(id);
     if (!stored) return;
+    const ttl0 = Math.max(1, Math.ceil((stored.expiresAt - Date.now()) / 1000));
+    if ((await this.kv.incr(this.key(this.model, 'consumed', id), ttl0)) > 1) throw new errors.InvalidGrant('grant source already consumed');
     stored.payload.consumed = Math.floor(Date.now() / 1000);
     const ttl = Math.max(1, Math.ceil((stored.expiresAt - Date.now()) / 1000));
     await this.kv.set(this.key(this.model, id), JSON.stringify(stored), ttl);

@@ -1,4 +1,4 @@
-import Provider, { type Adapter, type AdapterPayload } from 'oidc-provider';
+import Provider, { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import { canNameRow, type Db } from '../../db/knex.js';
 
 /** oidc-provider artifacts that must survive a restart, in table oidc_payloads. */
@@ -52,9 +52,11 @@ export class PostgresAdapter implements Adapter {
     return this.findWhere({ user_code: userCode });
   }
 
+  /** Compare-and-set: of two concurrent uses (a code, a rotating refresh token) only one passes. */
   async consume(id: string) {
     if (!canNameRow(id)) return;
-    await this.rows().where({ id }).whereNull('consumed_at').update({ consumed_at: new Date() });
+    const rows = await this.rows().where({ id }).whereNull('consumed_at').update({ consumed_at: new Date() }).returning('id');
+    if (rows.length === 0) throw new errors.InvalidGrant('grant source already consumed');
   }
 
   async destroy(id: string) {

@@ -58,3 +58,22 @@ describe('max_sessions_per_user', () => {
     expect(event).toMatchObject({ actor: 'system', subject: user.id, details: { reason: 'max_sessions_per_user', limit: 2 } });
   });
 });
+
+describe('one use only, even at the same instant', () => {
+  it('redeems an authorization code once when token requests race with it (reproduces against PostgreSQL + Redis)', async () => {
+    const user = await gh.user(tenant);
+    const party = await rp();
+    const pending = await party.authorize(user);
+    const results = await Promise.allSettled(Array.from({ length: 12 }, () => party.redeem(pending.callback, pending.verifier, pending.state)));
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    for (const r of results.filter((x) => x.status === 'rejected')) expect((r as PromiseRejectedResult).reason).toMatchObject({ error: 'invalid_grant' });
+  });
+
+  it('rotates a refresh token once when refreshes race with it', async () => {
+    const user = await gh.user(tenant);
+    const party = await rp();
+    const tokens = await party.login(user);
+    const results = await Promise.allSettled(Array.from({ length: 12 }, () => party.refresh(tokens.refresh_token!)));
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+  });
+});
