@@ -1,4 +1,5 @@
 import { Agent, request } from 'node:http';
+import { CookieJar } from '../test/support/browser.js';
 
 /**
  * The load generator's browser for the login phase: a cookie jar and manual redirects, like
@@ -16,7 +17,7 @@ export interface BenchResponse {
 const agent = new Agent({ keepAlive: true, maxSockets: 64 });
 
 export class HttpBrowser {
-  #cookies = new Map<string, string>();
+  #jar = new CookieJar();
   requests = 0;
 
   get(url: string) {
@@ -47,12 +48,13 @@ export class HttpBrowser {
     const target = new URL(url);
     if (target.hostname !== '127.0.0.1') throw new Error(`refusing to benchmark a non-loopback URL: ${url}`);
     const headers: Record<string, string> = {};
-    if (this.#cookies.size) headers.cookie = [...this.#cookies].map(([k, v]) => `${k}=${v}`).join('; ');
+    const cookie = this.#jar.header();
+    if (cookie) headers.cookie = cookie;
     if (authorization) headers.authorization = authorization;
     if (body !== undefined) Object.assign(headers, { 'content-type': 'application/x-www-form-urlencoded', 'content-length': String(Buffer.byteLength(body)) });
     return new Promise((resolve, reject) => {
       const req = request({ host: '127.0.0.1', port: Number(target.port), path: target.pathname + target.search, method, headers, agent }, (res) => {
-        this.#store(res.headers['set-cookie'] ?? []);
+        this.#jar.storeLines(res.headers['set-cookie'] ?? []);
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('error', reject);
@@ -64,17 +66,5 @@ export class HttpBrowser {
       req.on('error', reject);
       req.end(body);
     });
-  }
-
-  #store(lines: string[]) {
-    for (const line of lines) {
-      const [pair, ...attrs] = line.split(';');
-      const eq = pair.indexOf('=');
-      const name = pair.slice(0, eq).trim();
-      const value = pair.slice(eq + 1).trim();
-      const expired = attrs.some((a) => /^\s*expires=/i.test(a) && new Date(a.split('=')[1]).getTime() < Date.now()) || attrs.some((a) => /^\s*max-age=0/i.test(a));
-      if (expired || value === '') this.#cookies.delete(name);
-      else this.#cookies.set(name, value);
-    }
   }
 }

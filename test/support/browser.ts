@@ -3,7 +3,12 @@ export class CookieJar {
   #cookies = new Map<string, string>();
 
   store(res: Response) {
-    for (const line of res.headers.getSetCookie()) {
+    this.storeLines(res.headers.getSetCookie());
+  }
+
+  /** Set-Cookie header lines, as any HTTP client hands them over. */
+  storeLines(lines: string[]) {
+    for (const line of lines) {
       const [pair, ...attrs] = line.split(';');
       const eq = pair.indexOf('=');
       const name = pair.slice(0, eq).trim();
