@@ -26,7 +26,7 @@ export async function listen(db: Db, channel: string, on: ListenHandlers): Promi
     on.live(true);
     return { close: () => unlisten().catch(() => {}) };
   }
-    // knex keeps the parsed settings (user, host, database...), which pg.Client takes as they are.
+  // knex keeps the parsed settings (user, host, database...), which pg.Client takes as they are.
   const connection = db.client.config.connection as string | pg.ClientConfig;
   return PgListener.start(typeof connection === 'string' ? { connectionString: connection } : connection, channel, on);
 }

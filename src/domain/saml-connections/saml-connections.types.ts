@@ -20,9 +20,8 @@ export interface IdpDescription {
   signingCertificates: string[];
 }
 
-export interface SamlConnection extends IdpDescription {
-  tenantId: string;
-  name: string;
+/** What an admin writes; everything else is derived from the metadata. */
+export interface SamlConnectionInput {
   displayName: string;
   idpMetadataXml: string;
   emailDomains: string[];
@@ -30,16 +29,11 @@ export interface SamlConnection extends IdpDescription {
   /** SAML group value → tenant role names. */
   groupRoleMapping: Record<string, string[]>;
   allowIdpInitiated: boolean;
-  createdAt: Date;
-  updatedAt: Date;
 }
 
-/** What an admin writes; everything else is derived from the metadata. */
-export interface SamlConnectionInput {
-  displayName: string;
-  idpMetadataXml: string;
-  emailDomains: string[];
-  attributeMapping: AttributeMapping;
-  groupRoleMapping: Record<string, string[]>;
-  allowIdpInitiated: boolean;
+export interface SamlConnection extends IdpDescription, SamlConnectionInput {
+  tenantId: string;
+  name: string;
+  createdAt: Date;
+  updatedAt: Date;
 }

@@ -39,7 +39,7 @@ export async function assignUserRoles(trx: Trx | Db, tenant: Tenant, userId: str
   const roles = await resolveRoleNames(trx, tenant.id, names);
   await replaceRoleAssignments(trx, 'user_roles', tenant.id, { user_id: userId }, roles.ids);
   await recordAudit(trx, { tenantId: tenant.id, type: 'role.assigned', actor: actor.id, subject: `user:${userId}`, ip: actor.ip, userAgent: actor.userAgent, details: { roles: roles.names } });
-  await announceChange(trx, tenant.id, 'rbac');
+  // A user's roles feed only per-user cache entries: 'users' drops those, and nothing else.
   await announceChange(trx, tenant.id, 'users');
   return roles.names;
 }

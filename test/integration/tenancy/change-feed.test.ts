@@ -1,15 +1,15 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import * as jose from 'jose';
-import { startGatehouse, type Gatehouse } from '../../../src/app.js';
+import type { Gatehouse } from '../../../src/app.js';
 import { createDb, type Db } from '../../../src/db/knex.js';
 import { CLI_ACTOR, type Deps } from '../../../src/deps.js';
 import { removeClient, rotateClientSecret, setClientRoles } from '../../../src/domain/clients/clients.service.js';
-import { CHANGE_CHANNEL, encodeChange, type Change } from '../../../src/domain/changes.js';
+import { CHANGE_CHANNEL, encodeChange } from '../../../src/domain/changes.js';
 import { rotateSigningKey } from '../../../src/domain/keys/keys.service.js';
 import { insertRole } from '../../../src/domain/rbac/rbac.queries.js';
 import type { Tenant } from '../../../src/domain/tenants/tenants.types.js';
-import type { TenantRegistry } from '../../../src/tenancy/registry.js';
 import { startTestGatehouse, type TestGatehouse } from '../../support/gatehouse.js';
+import { heard, startSecondNode } from '../../support/nodes.js';
 
 /**
  * Node A caches tenants, clients, keys and client grants; a change written elsewhere must hold
@@ -25,7 +25,7 @@ let nodeB: Gatehouse | undefined;
 beforeAll(async () => {
   gh = await startTestGatehouse();
   writer = gh.config.databaseUrl ? createDb({ databaseUrl: gh.config.databaseUrl, dataDir: gh.config.dataDir }) : gh.deps.db;
-  if (gh.config.databaseUrl) nodeB = await startGatehouse({ ...gh.config, port: 0, publicUrl: '', publicUrlFixed: false }, { kvPrefix: `ghtest:${randomBytes(4).toString('hex')}:` });
+  nodeB = await startSecondNode(gh);
 });
 afterAll(async () => {
   await nodeB?.close();
@@ -33,18 +33,6 @@ afterAll(async () => {
   await gh.stop();
 });
 
-/** Resolves when `registry` has heard of a change to `tenantId` (register before writing). */
-function heard(registry: TenantRegistry, tenantId: string, area: Change['area']) {
-  return new Promise<void>((resolve) => {
-    const feed = registry.changes!;
-    const on = (c: Change) => {
-      if (c.tenantId !== tenantId || c.area !== area) return;
-      feed.off('change', on);
-      resolve();
-    };
-    feed.on('change', on);
-  });
-}
 
 async function token(t: Tenant, clientId: string, secret: string) {
   const res = await fetch(`${gh.url}/t/${t.slug}/token`, {

@@ -1,13 +1,12 @@
-import { randomBytes } from 'node:crypto';
 import * as jose from 'jose';
-import { startGatehouse, type Gatehouse } from '../../../src/app.js';
+import type { Gatehouse } from '../../../src/app.js';
 import { CLI_ACTOR, type Deps } from '../../../src/deps.js';
-import { announceChange, type Change } from '../../../src/domain/changes.js';
+import { announceChange } from '../../../src/domain/changes.js';
 import { insertRole } from '../../../src/domain/rbac/rbac.queries.js';
 import type { Tenant } from '../../../src/domain/tenants/tenants.types.js';
 import { changeUser, removeUser, setUserRoles } from '../../../src/domain/users/users.service.js';
-import type { TenantRegistry } from '../../../src/tenancy/registry.js';
 import { startTestGatehouse, type TestGatehouse } from '../../support/gatehouse.js';
+import { heard, startSecondNode } from '../../support/nodes.js';
 import { RelyingParty } from '../../support/relying-party.js';
 
 /**
@@ -21,24 +20,13 @@ let nodeB: Gatehouse | undefined;
 
 beforeAll(async () => {
   gh = await startTestGatehouse();
-  if (gh.config.databaseUrl) nodeB = await startGatehouse({ ...gh.config, port: 0, publicUrl: '', publicUrlFixed: false }, { kvPrefix: `ghtest:${randomBytes(4).toString('hex')}:` });
+  nodeB = await startSecondNode(gh);
 });
 afterAll(async () => {
   await nodeB?.close();
   await gh.stop();
 });
 
-function heard(registry: TenantRegistry, tenantId: string, area: Change['area']) {
-  return new Promise<void>((resolve) => {
-    const feed = registry.changes!;
-    const on = (c: Change) => {
-      if (c.tenantId !== tenantId || c.area !== area) return;
-      feed.off('change', on);
-      resolve();
-    };
-    feed.on('change', on);
-  });
-}
 
 const SCOPE = 'openid profile email roles offline_access';
 
@@ -115,7 +103,7 @@ twoNodes('a user changed on node B (same PostgreSQL) holds on node A', () => {
     const renamed = heard(gh.registry, t.id, 'users');
     await changeUser(depsB(), t, user.id, { name: 'Ada King' }, CLI_ACTOR);
     await renamed;
-    const reassigned = heard(gh.registry, t.id, 'rbac');
+    const reassigned = heard(gh.registry, t.id, 'users');
     await setUserRoles(depsB(), t, user.id, ['auditor'], CLI_ACTOR);
     await reassigned;
     expect(claimsOf(await rp.refresh(refreshToken))).toMatchObject({ name: 'Ada King', roles: ['auditor'] });
