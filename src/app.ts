@@ -31,6 +31,7 @@ export async function openDeps(config: Config, options: { kvPrefix?: string } = 
 export async function closeDeps(deps: Deps) {
   await deps.kv.close();
   await deps.db.destroy();
+  await deps.passwords.close();
 }
 
 /** The composition root: the only place that wires every area together. */

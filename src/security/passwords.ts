@@ -1,25 +1,31 @@
-import bcrypt from 'bcrypt';
+import { HashPool } from './hash-pool.js';
 
 /** bcrypt only takes the first 72 bytes; longer inputs are refused by policy instead of silently cut. */
 export const MAX_PASSWORD_BYTES = 72;
 
 export class Passwords {
-  #dummy: Promise<string>;
+  readonly #pool = new HashPool();
+  readonly #dummy: Promise<string>;
   constructor(readonly cost: number) {
-    this.#dummy = bcrypt.hash('gatehouse-dummy-password', cost);
+    this.#dummy = this.#pool.hash('gatehouse-dummy-password', cost);
+    this.#dummy.catch(() => {}); // a closed pool refuses it; verify() reports that when it is awaited
   }
 
   hash(password: string): Promise<string> {
-    return bcrypt.hash(password, this.cost);
+    return this.#pool.hash(password, this.cost);
   }
 
   /** Compares against the stored hash, or a dummy one so an unknown user costs the same time. */
   async verify(password: string, hash: string | null | undefined): Promise<boolean> {
     if (!hash) {
-      await bcrypt.compare(password, await this.#dummy);
+      await this.#pool.compare(password, await this.#dummy);
       return false;
     }
-    return bcrypt.compare(password, hash);
+    return this.#pool.compare(password, hash);
+  }
+
+  close(): Promise<void> {
+    return this.#pool.close();
   }
 }
 

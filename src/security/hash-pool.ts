@@ -1,0 +1,120 @@
+import { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+
+/**
+ * bcrypt on worker threads of their own, one per core, at a lower scheduling priority than the
+ * event loop.
+ *
+ * `bcrypt.compare` runs on libuv's thread pool (4 threads by default), at the same priority as
+ * the event loop. Under a burst of logins those threads keep every core busy and the scheduler
+ * gives the event loop an equal share among five or more threads: on 2 cores about 40% of one,
+ * so every other request (token, JWKS, admin) waits behind password hashing. Here each worker
+ * lowers its own thread's nice value (per thread on Linux), so the event loop runs whenever it
+ * has work and hashing takes the CPU left over; with nothing else to do, hashing still gets every
+ * core. Where lowering the priority is refused, the workers run at normal priority.
+ */
+const WORKER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+try { require('node:os').setPriority(0, workerData.nice); } catch {}
+const bcrypt = require(workerData.bcrypt);
+parentPort.on('message', (job) => {
+  let answer;
+  try {
+    answer = { result: job.op === 'hash' ? bcrypt.hashSync(job.password, job.cost) : bcrypt.compareSync(job.password, job.hash) };
+  } catch (e) {
+    answer = { error: e instanceof Error ? e.message : String(e) };
+  }
+  parentPort.postMessage(answer);
+});
+`;
+
+/** Nice value of the hashing threads: below the event loop (0), above idle work (19). */
+const HASHING_NICE = 10;
+
+type Job = { op: 'hash'; password: string; cost: number } | { op: 'compare'; password: string; hash: string };
+type Pending = { job: Job; resolve: (value: unknown) => void; reject: (error: Error) => void };
+
+export class HashPool {
+  readonly #size: number;
+  readonly #idle: Worker[] = [];
+  readonly #busy = new Map<Worker, Pending>();
+  readonly #queue: Pending[] = [];
+  #workers = 0;
+  #closed = false;
+
+  constructor(size = availableParallelism()) {
+    this.#size = Math.max(1, size);
+  }
+
+  hash(password: string, cost: number): Promise<string> {
+    return this.#run({ op: 'hash', password, cost }) as Promise<string>;
+  }
+
+  compare(password: string, hash: string): Promise<boolean> {
+    return this.#run({ op: 'compare', password, hash }) as Promise<boolean>;
+  }
+
+  async close() {
+    this.#closed = true;
+    for (const pending of this.#queue.splice(0)) pending.reject(new Error('hash pool closed'));
+    const workers = [...this.#idle.splice(0), ...this.#busy.keys()];
+    await Promise.all(workers.map((w) => w.terminate()));
+  }
+
+  #run(job: Job): Promise<unknown> {
+    if (this.#closed) return Promise.reject(new Error('hash pool closed'));
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ job, resolve, reject });
+      this.#dispatch();
+    });
+  }
+
+  #dispatch() {
+    while (this.#queue.length > 0) {
+      const worker = this.#idle.pop() ?? (this.#workers < this.#size ? this.#spawn() : undefined);
+      if (!worker) return;
+      const pending = this.#queue.shift()!;
+      this.#busy.set(worker, pending);
+      worker.postMessage(pending.job);
+    }
+  }
+
+  #spawn(): Worker {
+    const worker = new Worker(WORKER_SOURCE, {
+      eval: true,
+      workerData: { bcrypt: createRequire(import.meta.url).resolve('bcrypt'), nice: HASHING_NICE },
+      // Hashing needs none of the loaders or flags the main thread was started with.
+      execArgv: [],
+    });
+    worker.unref();
+    this.#workers++;
+    worker.on('message', (answer: { result?: unknown; error?: string }) => {
+      const pending = this.#busy.get(worker);
+      this.#busy.delete(worker);
+      if (pending) {
+        if (answer.error !== undefined) pending.reject(new Error(answer.error));
+        else pending.resolve(answer.result);
+      }
+      if (!this.#closed) {
+        this.#idle.push(worker);
+        this.#dispatch();
+      }
+    });
+    let gone = false;
+    const lost = (error: Error) => {
+      if (gone) return;
+      gone = true;
+      this.#workers--;
+      const at = this.#idle.indexOf(worker);
+      if (at >= 0) this.#idle.splice(at, 1);
+      const pending = this.#busy.get(worker);
+      this.#busy.delete(worker);
+      pending?.reject(error);
+      if (!this.#closed) this.#dispatch();
+    };
+    worker.on('error', lost);
+    worker.on('exit', (code) => lost(new Error(`hash worker exited with code ${code}`)));
+    return worker;
+  }
+}
