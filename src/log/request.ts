@@ -29,8 +29,11 @@ export function requestContext(): Middleware {
           ctx.body = { error: 'server_error', error_description: 'An unexpected error occurred.', request_id: requestId };
         }
       } finally {
-        const ms = Number(process.hrtime.bigint() - started) / 1e6;
-        log().http('request.completed', { method: ctx.method, path: ctx.path, status: ctx.res.statusCode, ms: Math.round(ms * 10) / 10 });
+        // winston formats a line before its transport drops it by level: ask first, it is every request.
+        if (log().isLevelEnabled('http')) {
+          const ms = Number(process.hrtime.bigint() - started) / 1e6;
+          log().http('request.completed', { method: ctx.method, path: ctx.path, status: ctx.res.statusCode, ms: Math.round(ms * 10) / 10 });
+        }
       }
     });
   };
