@@ -29,6 +29,9 @@ export function createProvider(tenant: Tenant, jwks: Record<string, unknown>[], 
       names: { session: `_session.${tenant.slug}`, interaction: `_interaction`, resume: `_interaction_resume` },
       keys: [deps.secrets.cookieKey(tenant.id)],
     },
+    // Authorization code only: no implicit or hybrid flow hands tokens to the front channel
+    // (OAuth 2.0 Security BCP, RFC 9700 §2.1.2). A client registering another type is refused.
+    responseTypes: ['code'],
     clientDefaults: {
       grant_types: ['authorization_code', 'refresh_token'],
       response_types: ['code'],

@@ -66,6 +66,9 @@ describe('clients', () => {
     const res = await api('POST', `/tenants/${tenant.slug}/clients`, { grant_types: ['authorization_code'], redirect_uris: [] });
     expect(res.status).toBe(400);
     expect(res.body.code).toBe('invalid_client_metadata');
+    const implicit = await api('POST', `/tenants/${tenant.slug}/clients`, { redirect_uris: ['https://app.example/cb'], response_types: ['id_token'] });
+    expect(implicit.status).toBe(400);
+    expect(implicit.body.code).toBe('invalid_client_metadata');
   });
 
   it('lists client.created in the audit events, newest first', async () => {

@@ -28,6 +28,7 @@ describe('authorization code + PKCE through the pages', () => {
     expect(doc.token_endpoint).toBe(`${issuer}/token`);
     expect(doc.code_challenge_methods_supported).toEqual(['S256']);
     expect(doc.token_endpoint_auth_methods_supported).not.toContain('client_secret_jwt');
+    expect(doc.response_types_supported).toEqual(['code']); // no implicit or hybrid flow
   });
 
   it('logs in and returns an id_token that verifies against the JWKS', async () => {
