@@ -35,7 +35,8 @@ export function createProvider(tenant: Tenant, jwks: Record<string, unknown>[], 
     clientDefaults: {
       grant_types: ['authorization_code', 'refresh_token'],
       response_types: ['code'],
-      id_token_signed_response_alg: currentAlg() as any,
+      // OIDC Dynamic Client Registration §2: a client that names no ID Token algorithm gets RS256.
+      id_token_signed_response_alg: (algs.includes('RS256') ? 'RS256' : currentAlg()) as any,
       token_endpoint_auth_method: 'client_secret_basic',
     },
     // Secrets are kept only as hashes, so methods that need the plain secret are not offered.

@@ -13,12 +13,16 @@ export function toSigningKey(row: any): SigningKey {
   };
 }
 
-/** Current key first, then previous ones newest first. */
+/**
+ * Current keys first, the tenant's own algorithm before its RS256 companion (keys.service.ts),
+ * then previous ones newest first.
+ */
 export async function findSigningKeys(db: Db, tenantId: string) {
   const rows = await db('signing_keys')
     .where({ tenant_id: tenantId })
     .whereIn('status', ['current', 'previous'])
     .orderByRaw(`case status when 'current' then 0 else 1 end`)
+    .orderByRaw(`case when status = 'current' and alg = 'RS256' then 1 else 0 end`)
     .orderBy('created_at', 'desc');
   return rows.map((row) => ({ key: toSigningKey(row), sealed: row.private_jwk_encrypted as string }));
 }

@@ -11,13 +11,26 @@ import type { SigningAlg, SigningKey } from './keys.types.js';
 
 const aad = (tenantId: string, kid: string) => `signing-key:${tenantId}:${kid}`;
 
-/** Creates a new current key; the old current key stays published as `previous`. */
+/**
+ * Makes a new current key of `alg`; the old current keys stay published as `previous`.
+ *
+ * OpenID Connect requires RS256: every OP must sign ID Tokens with it (Core §15.1), discovery must
+ * list it, and it is the ID Token algorithm of every client that registers none (Dynamic Client
+ * Registration §2). So a tenant on ES256 or EdDSA also gets a new RS256 key with each rotation,
+ * current beside its own key and rotated with it; its own key stays the first, the one access
+ * tokens are signed with.
+ */
 export async function createSigningKey(deps: Pick<Deps, 'secrets'>, trx: Trx | Db, tenantId: string, alg: SigningAlg) {
+  await updateCurrentKeysToPrevious(trx as Db, tenantId);
+  if (alg !== 'RS256') await insertNewKey(deps, trx, tenantId, 'RS256');
+  return insertNewKey(deps, trx, tenantId, alg);
+}
+
+async function insertNewKey(deps: Pick<Deps, 'secrets'>, trx: Trx | Db, tenantId: string, alg: SigningAlg) {
   const { publicKey, privateKey } = await generateKeyPair(alg, alg === 'RS256' ? { modulusLength: 2048, extractable: true } : { extractable: true, crv: alg === 'EdDSA' ? 'Ed25519' : undefined });
   const kid = randomBytes(12).toString('base64url');
   const publicJwk = { ...(await exportJWK(publicKey)), kid, alg, use: 'sig' };
   const privateJwk = { ...(await exportJWK(privateKey)), kid, alg, use: 'sig' };
-  await updateCurrentKeysToPrevious(trx as Db, tenantId);
   await insertSigningKey(trx as Db, { tenantId, kid, alg, status: 'current', publicJwk }, deps.secrets.encrypt(JSON.stringify(privateJwk), aad(tenantId, kid)));
   return { kid, alg };
 }
@@ -25,7 +38,7 @@ export async function createSigningKey(deps: Pick<Deps, 'secrets'>, trx: Trx | D
 export async function rotateSigningKey(deps: Pick<Deps, 'db' | 'secrets'>, tenant: Tenant, alg: SigningAlg | undefined, actor: Actor) {
   return deps.db.transaction(async (trx) => {
     const existing = await findSigningKeys(trx, tenant.id);
-    const chosen = alg ?? existing[0]?.key.alg ?? 'RS256';
+    const chosen = alg ?? existing[0]?.key.alg ?? 'RS256'; // the first is the tenant's own (createSigningKey)
     const { kid } = await createSigningKey(deps, trx, tenant.id, chosen);
     // A previous key is published until every token it signed has expired.
     const longest = Math.max(tenant.settings.access_token_ttl, tenant.settings.id_token_ttl);

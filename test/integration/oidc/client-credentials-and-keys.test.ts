@@ -80,6 +80,34 @@ describe('key rotation', () => {
     const tokens = await rp.clientCredentials({ resource: API });
     expect(jose.decodeProtectedHeader(tokens.access_token)).toMatchObject({ kid, alg: 'ES256' });
   });
+
+  it('keeps RS256 for ID Tokens on an EdDSA tenant (OIDC Core 15.1), rotated with the tenant key', async () => {
+    const t = await gh.tenant();
+    const iss = `${gh.url}/t/${t.slug}`;
+    const jwks = async () => ((await (await fetch(`${iss}/jwks`)).json()).keys as { kid: string; alg: string }[]);
+    const [original] = await jwks();
+    const { kid } = await rotateSigningKey(gh.deps, t, 'EdDSA', CLI_ACTOR);
+    const keys = await jwks();
+    const companion = keys.find((k) => k.alg === 'RS256' && k.kid !== original.kid)!;
+    expect(keys.map((k) => k.kid)).toEqual([kid, companion.kid, original.kid]);
+    const discovery = await (await fetch(`${iss}/.well-known/openid-configuration`)).json();
+    expect(discovery.id_token_signing_alg_values_supported).toEqual(expect.arrayContaining(['RS256', 'EdDSA']));
+
+    const user = await gh.user(t);
+    const plain = await RelyingParty.discover({ issuer: iss, ...(await gh.client(t)) });
+    const tokens = await plain.login(user);
+    expect(jose.decodeProtectedHeader(tokens.id_token!)).toMatchObject({ kid: companion.kid, alg: 'RS256' });
+    await jose.jwtVerify(tokens.id_token!, jose.createRemoteJWKSet(new URL(`${iss}/jwks`)), { issuer: iss });
+    const modern = await RelyingParty.discover({ issuer: iss, ...(await gh.client(t, { id_token_signed_response_alg: 'EdDSA' })) });
+    expect(jose.decodeProtectedHeader((await modern.login(user)).id_token!)).toMatchObject({ kid, alg: 'EdDSA' });
+
+    const next = await rotateSigningKey(gh.deps, t, undefined, CLI_ACTOR);
+    expect(next.alg).toBe('EdDSA');
+    const after = await jwks();
+    expect(after.slice(0, 2).map((k) => k.alg)).toEqual(['EdDSA', 'RS256']);
+    expect(after.map((k) => k.kid)).toEqual(expect.arrayContaining([kid, companion.kid, original.kid]));
+    expect(jose.decodeProtectedHeader((await plain.login(user)).id_token!)).toMatchObject({ kid: after[1].kid, alg: 'RS256' });
+  });
 });
 
 describe('a restart', () => {
