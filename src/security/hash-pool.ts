@@ -34,13 +34,19 @@ const HASHING_NICE = 10;
 
 type Job = { op: 'hash'; password: string; cost: number } | { op: 'compare'; password: string; hash: string };
 type Pending = { job: Job; resolve: (value: unknown) => void; reject: (error: Error) => void };
+/** A worker and the jobs posted to it, answered in order. */
+type Slot = { worker: Worker; posted: Pending[] };
+
+/**
+ * Jobs posted to one worker ahead of its answers. With two, a worker finds its next job waiting
+ * when it finishes one, instead of idling until the (busy) event loop hands it another.
+ */
+const POSTED_PER_WORKER = 2;
 
 export class HashPool {
   readonly #size: number;
-  readonly #idle: Worker[] = [];
-  readonly #busy = new Map<Worker, Pending>();
+  readonly #slots: Slot[] = [];
   readonly #queue: Pending[] = [];
-  #workers = 0;
   #closed = false;
 
   constructor(size = availableParallelism()) {
@@ -57,9 +63,11 @@ export class HashPool {
 
   async close() {
     this.#closed = true;
-    for (const pending of this.#queue.splice(0)) pending.reject(new Error('hash pool closed'));
-    const workers = [...this.#idle.splice(0), ...this.#busy.keys()];
-    await Promise.all(workers.map((w) => w.terminate()));
+    const closed = new Error('hash pool closed');
+    for (const pending of this.#queue.splice(0)) pending.reject(closed);
+    const slots = this.#slots.splice(0);
+    for (const slot of slots) for (const pending of slot.posted.splice(0)) pending.reject(closed);
+    await Promise.all(slots.map((slot) => slot.worker.terminate()));
   }
 
   #run(job: Job): Promise<unknown> {
@@ -70,17 +78,19 @@ export class HashPool {
     });
   }
 
+  /** To the least loaded worker; a new one while a worker is busy and the pool is not full. */
   #dispatch() {
     while (this.#queue.length > 0) {
-      const worker = this.#idle.pop() ?? (this.#workers < this.#size ? this.#spawn() : undefined);
-      if (!worker) return;
+      let slot = this.#slots.reduce<Slot | undefined>((best, s) => (!best || s.posted.length < best.posted.length ? s : best), undefined);
+      if ((!slot || slot.posted.length > 0) && this.#slots.length < this.#size) slot = this.#spawn();
+      if (!slot || slot.posted.length >= POSTED_PER_WORKER) return;
       const pending = this.#queue.shift()!;
-      this.#busy.set(worker, pending);
-      worker.postMessage(pending.job);
+      slot.posted.push(pending);
+      slot.worker.postMessage(pending.job);
     }
   }
 
-  #spawn(): Worker {
+  #spawn(): Slot {
     const worker = new Worker(WORKER_SOURCE, {
       eval: true,
       workerData: { bcrypt: createRequire(import.meta.url).resolve('bcrypt'), nice: HASHING_NICE },
@@ -88,33 +98,27 @@ export class HashPool {
       execArgv: [],
     });
     worker.unref();
-    this.#workers++;
+    const slot: Slot = { worker, posted: [] };
+    this.#slots.push(slot);
     worker.on('message', (answer: { result?: unknown; error?: string }) => {
-      const pending = this.#busy.get(worker);
-      this.#busy.delete(worker);
+      const pending = slot.posted.shift();
       if (pending) {
         if (answer.error !== undefined) pending.reject(new Error(answer.error));
         else pending.resolve(answer.result);
       }
-      if (!this.#closed) {
-        this.#idle.push(worker);
-        this.#dispatch();
-      }
+      if (!this.#closed) this.#dispatch();
     });
     let gone = false;
     const lost = (error: Error) => {
       if (gone) return;
       gone = true;
-      this.#workers--;
-      const at = this.#idle.indexOf(worker);
-      if (at >= 0) this.#idle.splice(at, 1);
-      const pending = this.#busy.get(worker);
-      this.#busy.delete(worker);
-      pending?.reject(error);
+      const at = this.#slots.indexOf(slot);
+      if (at >= 0) this.#slots.splice(at, 1);
+      for (const pending of slot.posted.splice(0)) pending.reject(error);
       if (!this.#closed) this.#dispatch();
     };
     worker.on('error', lost);
     worker.on('exit', (code) => lost(new Error(`hash worker exited with code ${code}`)));
-    return worker;
+    return slot;
   }
 }
