@@ -29,9 +29,16 @@ export async function openDeps(config: Config, options: { kvPrefix?: string } = 
 }
 
 export async function closeDeps(deps: Deps) {
-  await deps.kv.close();
-  await deps.db.destroy();
-  await deps.passwords.close();
+  // Each is closed even when closing another failed: a worker or connection left open keeps the process alive.
+  try {
+    await deps.kv.close();
+  } finally {
+    try {
+      await deps.db.destroy();
+    } finally {
+      await deps.passwords.close();
+    }
+  }
 }
 
 /** The composition root: the only place that wires every area together. */

@@ -1,22 +1,25 @@
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 
 /**
- * bcrypt on worker threads of their own, one per core, at a lower scheduling priority than the
- * event loop.
+ * bcrypt on worker threads of their own, one per core (at most 4), at a lower scheduling priority
+ * than the event loop.
  *
  * `bcrypt.compare` runs on libuv's thread pool (4 threads by default), at the same priority as
  * the event loop. Under a burst of logins those threads keep every core busy and the scheduler
  * gives the event loop an equal share among five or more threads: on 2 cores about 40% of one,
  * so every other request (token, JWKS, admin) waits behind password hashing. Here each worker
- * lowers its own thread's nice value (per thread on Linux), so the event loop runs whenever it
- * has work and hashing takes the CPU left over; with nothing else to do, hashing still gets every
- * core. Where lowering the priority is refused, the workers run at normal priority.
+ * lowers its own thread's priority by HASHING_NICE steps below the thread that started it (nice
+ * is per thread on Linux), so the event loop runs whenever it has work and hashing takes the CPU
+ * left over; with nothing else to do, hashing still gets every core. Where lowering the priority
+ * is refused, the workers run at the process's priority.
  */
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
-try { require('node:os').setPriority(0, workerData.nice); } catch {}
+const os = require('node:os');
+try { os.setPriority(0, Math.min(19, os.getPriority(0) + workerData.niceSteps)); } catch {}
 const bcrypt = require(workerData.bcrypt);
 parentPort.on('message', (job) => {
   let answer;
@@ -29,19 +32,22 @@ parentPort.on('message', (job) => {
 });
 `;
 
-/** Nice value of the hashing threads: below the event loop (0), above idle work (19). */
-const HASHING_NICE = 10;
-
-type Job = { op: 'hash'; password: string; cost: number } | { op: 'compare'; password: string; hash: string };
-type Pending = { job: Job; resolve: (value: unknown) => void; reject: (error: Error) => void };
-/** A worker and the jobs posted to it, answered in order. */
-type Slot = { worker: Worker; posted: Pending[] };
-
+/** How much lower than the process the hashing threads run (nice steps, capped at 19). */
+export const HASHING_NICE = 10;
+/** libuv's default pool size, which bcrypt used before: more hashing threads buy no login latency. */
+const MAX_WORKERS = 4;
 /**
  * Jobs posted to one worker ahead of its answers. With two, a worker finds its next job waiting
  * when it finishes one, instead of idling until the (busy) event loop hands it another.
  */
 const POSTED_PER_WORKER = 2;
+
+export class HashPoolError extends Error {}
+
+type Job = { op: 'hash'; password: string; cost: number } | { op: 'compare'; password: string; hash: string };
+type Pending = { job: Job; resolve: (value: unknown) => void; reject: (error: Error) => void };
+/** A worker and the jobs posted to it, answered in order. */
+type Slot = { worker: Worker; posted: Pending[] };
 
 export class HashPool {
   readonly #size: number;
@@ -49,7 +55,7 @@ export class HashPool {
   readonly #queue: Pending[] = [];
   #closed = false;
 
-  constructor(size = availableParallelism()) {
+  constructor(size = Math.min(availableParallelism(), cgroupCpuLimit(), MAX_WORKERS)) {
     this.#size = Math.max(1, size);
   }
 
@@ -63,7 +69,7 @@ export class HashPool {
 
   async close() {
     this.#closed = true;
-    const closed = new Error('hash pool closed');
+    const closed = new HashPoolError('hash pool closed');
     for (const pending of this.#queue.splice(0)) pending.reject(closed);
     const slots = this.#slots.splice(0);
     for (const slot of slots) for (const pending of slot.posted.splice(0)) pending.reject(closed);
@@ -71,7 +77,10 @@ export class HashPool {
   }
 
   #run(job: Job): Promise<unknown> {
-    if (this.#closed) return Promise.reject(new Error('hash pool closed'));
+    if (this.#closed) return Promise.reject(new HashPoolError('hash pool closed'));
+    if (typeof job.password !== 'string' || (job.op === 'compare' && typeof job.hash !== 'string')) {
+      return Promise.reject(new TypeError('password and hash must be strings'));
+    }
     return new Promise((resolve, reject) => {
       this.#queue.push({ job, resolve, reject });
       this.#dispatch();
@@ -82,28 +91,44 @@ export class HashPool {
   #dispatch() {
     while (this.#queue.length > 0) {
       let slot = this.#slots.reduce<Slot | undefined>((best, s) => (!best || s.posted.length < best.posted.length ? s : best), undefined);
-      if ((!slot || slot.posted.length > 0) && this.#slots.length < this.#size) slot = this.#spawn();
+      if ((!slot || slot.posted.length > 0) && this.#slots.length < this.#size) {
+        try {
+          slot = this.#spawn();
+        } catch (err) {
+          if (!slot) {
+            for (const pending of this.#queue.splice(0)) pending.reject(new HashPoolError(`cannot start a hash worker: ${(err as Error).message}`));
+            return;
+          }
+        }
+      }
       if (!slot || slot.posted.length >= POSTED_PER_WORKER) return;
       const pending = this.#queue.shift()!;
+      try {
+        slot.worker.postMessage(pending.job);
+      } catch (err) {
+        pending.reject(err as Error);
+        continue;
+      }
+      // Posted only once sent: the worker answers in order, and answers are matched by position.
       slot.posted.push(pending);
-      slot.worker.postMessage(pending.job);
+      if (slot.posted.length === 1) slot.worker.ref();
     }
   }
 
   #spawn(): Slot {
     const worker = new Worker(WORKER_SOURCE, {
       eval: true,
-      workerData: { bcrypt: createRequire(import.meta.url).resolve('bcrypt'), nice: HASHING_NICE },
+      workerData: { bcrypt: createRequire(import.meta.url).resolve('bcrypt'), niceSteps: HASHING_NICE },
       // Hashing needs none of the loaders or flags the main thread was started with.
       execArgv: [],
     });
-    worker.unref();
     const slot: Slot = { worker, posted: [] };
     this.#slots.push(slot);
     worker.on('message', (answer: { result?: unknown; error?: string }) => {
       const pending = slot.posted.shift();
+      if (slot.posted.length === 0) worker.unref();
       if (pending) {
-        if (answer.error !== undefined) pending.reject(new Error(answer.error));
+        if (answer.error !== undefined) pending.reject(new HashPoolError(answer.error));
         else pending.resolve(answer.result);
       }
       if (!this.#closed) this.#dispatch();
@@ -114,11 +139,29 @@ export class HashPool {
       gone = true;
       const at = this.#slots.indexOf(slot);
       if (at >= 0) this.#slots.splice(at, 1);
-      for (const pending of slot.posted.splice(0)) pending.reject(error);
+      // The job it was running fails; the ones still waiting behind it go to another worker.
+      const [running, ...waiting] = slot.posted.splice(0);
+      running?.reject(error);
+      this.#queue.unshift(...waiting);
+      void worker.terminate();
       if (!this.#closed) this.#dispatch();
     };
     worker.on('error', lost);
-    worker.on('exit', (code) => lost(new Error(`hash worker exited with code ${code}`)));
+    worker.on('messageerror', () => lost(new HashPoolError('hash worker sent an unreadable answer')));
+    worker.on('exit', (code) => lost(new HashPoolError(`hash worker exited with code ${code}`)));
+    // Idle workers do not keep the process alive; a worker with jobs does (ref() in #dispatch).
+    worker.unref();
     return slot;
+  }
+}
+
+/** CPUs a cgroup v2 quota allows (`cpu.max`), which Node 20 does not count; Infinity when none. */
+function cgroupCpuLimit(): number {
+  try {
+    const [quota, period] = readFileSync('/sys/fs/cgroup/cpu.max', 'utf8').trim().split(/\s+/);
+    const cpus = Number(quota) / Number(period);
+    return quota !== 'max' && cpus > 0 ? Math.ceil(cpus) : Infinity;
+  } catch {
+    return Infinity;
   }
 }

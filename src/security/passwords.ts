@@ -5,10 +5,18 @@ export const MAX_PASSWORD_BYTES = 72;
 
 export class Passwords {
   readonly #pool = new HashPool();
-  readonly #dummy: Promise<string>;
+  #dummy: Promise<string> | undefined;
   constructor(readonly cost: number) {
-    this.#dummy = this.#pool.hash('gatehouse-dummy-password', cost);
-    this.#dummy.catch(() => {}); // a closed pool refuses it; verify() reports that when it is awaited
+    this.#dummy = this.#dummyHash();
+  }
+
+  /** Made ahead of the first unknown user; if making it failed, the next unknown user makes it. */
+  #dummyHash(): Promise<string> {
+    const made = this.#pool.hash('gatehouse-dummy-password', this.cost);
+    made.catch(() => {
+      if (this.#dummy === made) this.#dummy = undefined;
+    });
+    return made;
   }
 
   hash(password: string): Promise<string> {
@@ -18,7 +26,7 @@ export class Passwords {
   /** Compares against the stored hash, or a dummy one so an unknown user costs the same time. */
   async verify(password: string, hash: string | null | undefined): Promise<boolean> {
     if (!hash) {
-      await this.#pool.compare(password, await this.#dummy);
+      await this.#pool.compare(password, await (this.#dummy ??= this.#dummyHash()));
       return false;
     }
     return this.#pool.compare(password, hash);
