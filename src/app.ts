@@ -5,6 +5,7 @@ import { createDb } from './db/knex.js';
 import { migrateLatest } from './db/migrate.js';
 import type { Deps } from './deps.js';
 import { SYSTEM_ACTOR } from './deps.js';
+import { ensureRs256Keys } from './domain/keys/keys.service.js';
 import { ensureSystemTenant } from './domain/tenants/tenants.service.js';
 import { interactionRoutes } from './interactions/interactions.routes.js';
 import { createKv } from './kv/index.js';
@@ -87,6 +88,7 @@ export async function startGatehouse(config: Config, options: { kvPrefix?: strin
   // Tenants, clients and keys are cached per node from here on, dropped by the change feed.
   await registry.followChanges();
   await ensureSystemTenant(deps, SYSTEM_ACTOR);
+  await ensureRs256Keys(deps, SYSTEM_ACTOR);
   await bootstrapAdmins(deps);
   const sweeper = setInterval(() => deleteExpiredPayloads(deps.db).catch(() => {}), 10 * 60_000);
   sweeper.unref();

@@ -53,7 +53,7 @@ const OPERATIONS: Op[] = [
   ['get', '/tenants/{slug}/groups/{id}/members', 'The user ids of a group\'s members'],
   ['put', '/tenants/{slug}/groups/{id}/members', 'Replace a group\'s members', GroupMembers],
   ['put', '/tenants/{slug}/groups/{id}/roles', 'Replace a group\'s roles (members hold them)', GroupRoles],
-  ['post', '/tenants/{slug}/keys/rotate', 'Rotate the signing key', RotateKey, 201],
+  ['post', '/tenants/{slug}/keys/rotate', 'Rotate the signing key (on ES256 or EdDSA also a new RS256 key for ID Tokens, in rs256_key)', RotateKey, 201],
   ['get', '/tenants/{slug}/keys', 'List public signing keys'],
   ['get', '/tenants/{slug}/audit-events', 'List audit events, newest first (?type=&actor=&since=&until=)'],
   ['post', '/tenants/{slug}/saml-connections', 'Federate a SAML IdP; the answer shows what was read from its metadata and the SP URLs to give it', CreateSamlConnection, 201],

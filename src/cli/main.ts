@@ -119,7 +119,8 @@ async function run(argv: string[]) {
         const tenant = await tenantOf(deps, values.tenant);
         if (values.alg && !SIGNING_ALGS.includes(values.alg as SigningAlg)) throw new UsageError('--alg must be RS256, ES256 or EdDSA');
         const key = await rotateSigningKey(deps, tenant, values.alg as SigningAlg | undefined, CLI_ACTOR);
-        return out(json, key, `New current key ${key.kid} (${key.alg}); the previous key stays in JWKS until its tokens expire.`);
+        const companion = key.rs256Kid ? ` and RS256 key ${key.rs256Kid} for ID Tokens (OpenID Connect requires RS256)` : '';
+        return out(json, key, `New current key ${key.kid} (${key.alg})${companion}; the previous keys stay in JWKS until their tokens expire.`);
       }
       case 'audit verify': {
         const tenants = values.tenant ? [await tenantOf(deps, values.tenant)] : (await deps.db('tenants').select('id', 'slug')).map((t: any) => ({ id: t.id, slug: t.slug }));

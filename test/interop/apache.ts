@@ -5,7 +5,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
-/** Debian's layout: `apt-get install apache2 libapache2-mod-auth-openidc`. */
+/** Debian's layout: `apt-get install apache2-bin libapache2-mod-auth-openidc`. */
 export const APACHE_BIN = process.env.APACHE_BIN ?? '/usr/sbin/apache2';
 export const MODULES_DIR = process.env.APACHE_MODULES_DIR ?? '/usr/lib/apache2/modules';
 const MODULES = ['mpm_event', 'authn_core', 'authz_core', 'authz_user', 'dir', 'include', 'auth_openidc'];

@@ -17,10 +17,12 @@ export function keyRoutes(router: Router, deps: Deps) {
 
   router.post('/tenants/:slug/keys/rotate', admin, async (ctx) => {
     const { alg } = RotateKey.parse(ctx.request.body ?? {});
-    const { kid } = await rotateSigningKey(deps, ctx.state.tenant, alg as SigningKey['alg'] | undefined, ctx.state.actor);
-    const key = (await listPublicKeys(deps, ctx.state.tenant.id)).find((k) => k.kid === kid)!;
+    const { kid, rs256Kid } = await rotateSigningKey(deps, ctx.state.tenant, alg as SigningKey['alg'] | undefined, ctx.state.actor);
+    const keys = await listPublicKeys(deps, ctx.state.tenant.id);
+    const companion = keys.find((k) => k.kid === rs256Kid);
     ctx.status = 201;
-    ctx.body = presentKey(key);
+    // The new key; on ES256 or EdDSA also the RS256 key made with it for ID Tokens.
+    ctx.body = { ...presentKey(keys.find((k) => k.kid === kid)!), ...(companion ? { rs256_key: presentKey(companion) } : {}) };
   });
 
   router.get('/tenants/:slug/keys', admin, async (ctx) => {

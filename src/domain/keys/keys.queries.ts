@@ -46,3 +46,25 @@ export async function updateCurrentKeysToPrevious(db: Db, tenantId: string) {
 export async function updateRetiredKeys(db: Db, tenantId: string, before: Date) {
   await db('signing_keys').where({ tenant_id: tenantId, status: 'previous' }).andWhere('rotated_at', '<', before).update({ status: 'retired' });
 }
+
+/** Tenants with no current RS256 key: on ES256 or EdDSA since before RS256 companion keys. */
+export async function findTenantsWithoutCurrentRs256(db: Db): Promise<string[]> {
+  const rows = await db('tenants')
+    .whereNotExists(db('signing_keys').whereRaw('signing_keys.tenant_id = tenants.id').where({ alg: 'RS256', status: 'current' }))
+    .select('id');
+  return rows.map((r: { id: string }) => r.id);
+}
+
+/** Locks the tenant's row, so two nodes starting at once add one key, not two. */
+export async function lockTenant(trx: Db, tenantId: string) {
+  return Boolean(await trx('tenants').where({ id: tenantId }).forUpdate().first(trx.raw('1 as locked')));
+}
+
+export async function hasCurrentKey(db: Db, tenantId: string, alg: string) {
+  return Boolean(await db('signing_keys').where({ tenant_id: tenantId, alg, status: 'current' }).first(db.raw('1 as found')));
+}
+
+/** Restarts the retirement clock of previous keys of `alg`: they signed until a moment ago. */
+export async function updatePreviousKeysRotatedNow(db: Db, tenantId: string, alg: string) {
+  await db('signing_keys').where({ tenant_id: tenantId, alg, status: 'previous' }).update({ rotated_at: db.fn.now() });
+}

@@ -6,7 +6,10 @@ import type { Actor, Deps } from '../../deps.js';
 import type { Tenant } from '../tenants/tenants.types.js';
 import { announceChange } from '../changes.js';
 import { touchTenant } from '../tenants/tenants.queries.js';
-import { findSigningKeys, insertSigningKey, updateCurrentKeysToPrevious, updateRetiredKeys } from './keys.queries.js';
+import {
+  findSigningKeys, findTenantsWithoutCurrentRs256, hasCurrentKey, insertSigningKey, lockTenant, updateCurrentKeysToPrevious,
+  updatePreviousKeysRotatedNow, updateRetiredKeys,
+} from './keys.queries.js';
 import type { SigningAlg, SigningKey } from './keys.types.js';
 
 const aad = (tenantId: string, kid: string) => `signing-key:${tenantId}:${kid}`;
@@ -22,8 +25,8 @@ const aad = (tenantId: string, kid: string) => `signing-key:${tenantId}:${kid}`;
  */
 export async function createSigningKey(deps: Pick<Deps, 'secrets'>, trx: Trx | Db, tenantId: string, alg: SigningAlg) {
   await updateCurrentKeysToPrevious(trx as Db, tenantId);
-  if (alg !== 'RS256') await insertNewKey(deps, trx, tenantId, 'RS256');
-  return insertNewKey(deps, trx, tenantId, alg);
+  const companion = alg !== 'RS256' ? await insertNewKey(deps, trx, tenantId, 'RS256') : undefined;
+  return { ...(await insertNewKey(deps, trx, tenantId, alg)), rs256Kid: companion?.kid };
 }
 
 async function insertNewKey(deps: Pick<Deps, 'secrets'>, trx: Trx | Db, tenantId: string, alg: SigningAlg) {
@@ -39,7 +42,7 @@ export async function rotateSigningKey(deps: Pick<Deps, 'db' | 'secrets'>, tenan
   return deps.db.transaction(async (trx) => {
     const existing = await findSigningKeys(trx, tenant.id);
     const chosen = alg ?? existing[0]?.key.alg ?? 'RS256'; // the first is the tenant's own (createSigningKey)
-    const { kid } = await createSigningKey(deps, trx, tenant.id, chosen);
+    const { kid, rs256Kid } = await createSigningKey(deps, trx, tenant.id, chosen);
     // A previous key is published until every token it signed has expired.
     const longest = Math.max(tenant.settings.access_token_ttl, tenant.settings.id_token_ttl);
     await updateRetiredKeys(trx, tenant.id, new Date(Date.now() - longest * 1000 - 60_000));
@@ -47,9 +50,27 @@ export async function rotateSigningKey(deps: Pick<Deps, 'db' | 'secrets'>, tenan
     // a live feed compares the tenant row's updated_at (tenancy/registry.ts).
     await touchTenant(trx, tenant.id);
     await announceChange(trx, tenant.id, 'keys');
-    await recordAudit(trx, { tenantId: tenant.id, type: 'key.rotated', actor: actor.id, subject: kid, ip: actor.ip, userAgent: actor.userAgent, details: { alg: chosen } });
-    return { kid, alg: chosen };
+    await recordAudit(trx, { tenantId: tenant.id, type: 'key.rotated', actor: actor.id, subject: kid, ip: actor.ip, userAgent: actor.userAgent, details: { alg: chosen, ...(rs256Kid ? { rs256_kid: rs256Kid } : {}) } });
+    return { kid, alg: chosen, rs256Kid };
   });
+}
+
+/**
+ * Gives every tenant a current RS256 key, as createSigningKey does at each rotation: tenants that
+ * moved to ES256 or EdDSA before that have none. Runs at start; safe on several nodes at once.
+ */
+export async function ensureRs256Keys(deps: Pick<Deps, 'db' | 'secrets'>, actor: Actor) {
+  for (const tenantId of await findTenantsWithoutCurrentRs256(deps.db)) {
+    await deps.db.transaction(async (trx) => {
+      if (!(await lockTenant(trx, tenantId)) || (await hasCurrentKey(trx, tenantId, 'RS256'))) return;
+      // The old RS256 keys signed ID Tokens until now: they stay published a full token lifetime.
+      await updatePreviousKeysRotatedNow(trx, tenantId, 'RS256');
+      const { kid } = await insertNewKey(deps, trx, tenantId, 'RS256');
+      await touchTenant(trx, tenantId);
+      await announceChange(trx, tenantId, 'keys');
+      await recordAudit(trx, { tenantId, type: 'key.created', actor: actor.id, subject: kid, details: { alg: 'RS256', reason: 'rs256_required' } });
+    });
+  }
 }
 
 /** Private JWKs for the provider, current first. */

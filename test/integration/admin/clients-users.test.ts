@@ -127,7 +127,8 @@ describe('users', () => {
   it('rotates keys and lists public parts only', async () => {
     const rotated = await api('POST', `/tenants/${tenant.slug}/keys/rotate`, { alg: 'ES256' });
     expect(rotated.status).toBe(201);
-    expect(rotated.body).toMatchObject({ alg: 'ES256', status: 'current' });
+    expect(rotated.body).toMatchObject({ alg: 'ES256', status: 'current', rs256_key: { alg: 'RS256', status: 'current' } });
+    expect(JSON.stringify(rotated.body)).not.toMatch(/"d":/);
     const keys = await api('GET', `/tenants/${tenant.slug}/keys`);
     expect(keys.body.items.map((k: { alg: string; status: string }) => `${k.alg} ${k.status}`)).toEqual(['ES256 current', 'RS256 current', 'RS256 previous']);
     expect(keys.body.items.every((k: { public_jwk: Record<string, unknown> }) => !('d' in k.public_jwk))).toBe(true);

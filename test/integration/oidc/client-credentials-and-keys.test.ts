@@ -107,6 +107,35 @@ describe('key rotation', () => {
     expect(after.slice(0, 2).map((k) => k.alg)).toEqual(['EdDSA', 'RS256']);
     expect(after.map((k) => k.kid)).toEqual(expect.arrayContaining([kid, companion.kid, original.kid]));
     expect(jose.decodeProtectedHeader((await plain.login(user)).id_token!)).toMatchObject({ kid: after[1].kid, alg: 'RS256' });
+    const [audited] = await gh.deps.db('audit_events').where({ tenant_id: t.id, type: 'key.rotated' }).orderBy('id', 'desc').limit(1);
+    expect(audited).toMatchObject({ subject: after[0].kid, details: { alg: 'EdDSA', rs256_kid: after[1].kid } });
+  });
+
+  it('gives a tenant that moved to EdDSA before RS256 companions a current RS256 key at start', async () => {
+    const t = await gh.tenant();
+    const iss = `${gh.url}/t/${t.slug}`;
+    await rotateSigningKey(gh.deps, t, 'EdDSA', CLI_ACTOR);
+    // As such a tenant was: EdDSA current, its RS256 key previous since long ago, no companion.
+    let db = gh.deps.db;
+    await db('signing_keys').where({ tenant_id: t.id, alg: 'RS256', status: 'current' }).delete();
+    await db('signing_keys').where({ tenant_id: t.id, status: 'previous' }).update({ rotated_at: new Date(Date.now() - 86_400_000) });
+    const old = await db('signing_keys').where({ tenant_id: t.id, alg: 'RS256', status: 'previous' }).first();
+
+    await gh.restart();
+    db = gh.deps.db;
+    const keys = await db('signing_keys').where({ tenant_id: t.id }).whereIn('status', ['current', 'previous']);
+    const added = keys.find((k: { alg: string; status: string }) => k.alg === 'RS256' && k.status === 'current');
+    expect(added).toBeTruthy();
+    expect(keys.filter((k: { alg: string; status: string }) => k.alg === 'RS256' && k.status === 'current')).toHaveLength(1);
+    // The old RS256 key signed ID Tokens until now: its retirement clock starts again.
+    expect(Date.now() - new Date(keys.find((k: { kid: string }) => k.kid === old.kid).rotated_at).getTime()).toBeLessThan(60_000);
+    const tokens = await (await RelyingParty.discover({ issuer: iss, ...(await gh.client(t)) })).login(await gh.user(t));
+    expect(jose.decodeProtectedHeader(tokens.id_token!)).toMatchObject({ kid: added.kid, alg: 'RS256' });
+    expect(await db('audit_events').where({ tenant_id: t.id, type: 'key.created', subject: added.kid }).first()).toMatchObject({ details: { alg: 'RS256', reason: 'rs256_required' } });
+
+    await gh.restart(); // idempotent
+    db = gh.deps.db;
+    expect(await db('signing_keys').where({ tenant_id: t.id, alg: 'RS256', status: 'current' })).toHaveLength(1);
   });
 });
 
