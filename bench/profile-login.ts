@@ -7,7 +7,9 @@
  * callback → token endpoint, bench/http-browser.ts) in a loop against Gatehouse with bcrypt cost 4,
  * so the profile shows what surrounds the password check rather than the check itself, and prints
  * the process CPU time per login. PGlite unless DATABASE_URL; in-process kv unless REDIS_URL.
- * PROFILE_SECONDS (default 8), PROFILE_CONCURRENCY (default 4).
+ * PROFILE_SECONDS (default 8), PROFILE_CONCURRENCY (default 4). PROFILE_PER_REQUEST=1 also prints
+ * the server's CPU per request kind (exact only with PROFILE_CONCURRENCY=1: the process then
+ * serves one request at a time).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
@@ -54,6 +56,29 @@ try {
   const basic = `Basic ${Buffer.from(`${web.client.clientId}:${web.secret}`).toString('base64')}`;
   let queries = 0;
   gh.deps.db.on('query', () => queries++);
+  const perRequest = new Map<string, { n: number; us: number; sql: number }>();
+  let sqlMs = 0;
+  if (process.env.PROFILE_PER_REQUEST) {
+    const started = new Map<string, number>();
+    gh.deps.db.on('query', (q: { __knexQueryUid: string }) => started.set(q.__knexQueryUid, performance.now()));
+    gh.deps.db.on('query-response', (_r: unknown, q: { __knexQueryUid: string }) => {
+      sqlMs += performance.now() - (started.get(q.__knexQueryUid) ?? performance.now());
+      started.delete(q.__knexQueryUid);
+    });
+    gh.server.prependListener('request', (req, res) => {
+      const start = process.cpuUsage();
+      const sql0 = sqlMs;
+      const kind = `${req.method} ${req.url!.split('?')[0].replace(/\/t\/[^/]+/, '').replace(/\/[A-Za-z0-9_-]{20,}/g, '/:uid')}`;
+      res.once('finish', () => {
+        const used = process.cpuUsage(start);
+        const entry = perRequest.get(kind) ?? { n: 0, us: 0, sql: 0 };
+        entry.n++;
+        entry.us += used.user + used.system;
+        entry.sql += sqlMs - sql0;
+        perRequest.set(kind, entry);
+      });
+    });
+  }
 
   async function login(user: { email: string; password: string }) {
     const b = new HttpBrowser();
@@ -85,6 +110,7 @@ try {
   }));
   const cpu = process.cpuUsage(cpu0);
   const elu = performance.eventLoopUtilization(elu0);
+  for (const [kind, { n, us, sql }] of perRequest) console.log(`${kind.padEnd(40)} ${(us / n / 1000).toFixed(2)} ms CPU, ${(sql / n).toFixed(2)} ms in queries (${n})`);
   console.log(`${done} logins in ${SECONDS} s: ${(done / SECONDS).toFixed(1)}/s; CPU ${((cpu.user + cpu.system) / 1000 / done).toFixed(2)} ms per login (bcrypt cost 4, load generator included); main thread ${(elu.active / done).toFixed(2)} ms per login`);
 } finally {
   gh.server.closeAllConnections?.();
