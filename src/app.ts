@@ -90,6 +90,7 @@ export async function startGatehouse(config: Config, options: { kvPrefix?: strin
   await ensureSystemTenant(deps, SYSTEM_ACTOR);
   await ensureRs256Keys(deps, SYSTEM_ACTOR);
   await bootstrapAdmins(deps);
+  deps.passwords.warm();
   const sweeper = setInterval(() => deleteExpiredPayloads(deps.db).catch(() => {}), 10 * 60_000);
   sweeper.unref();
   return {

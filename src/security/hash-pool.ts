@@ -22,6 +22,7 @@ const os = require('node:os');
 try { os.setPriority(0, Math.min(19, os.getPriority(0) + workerData.niceSteps)); } catch {}
 const bcrypt = require(workerData.bcrypt);
 parentPort.on('message', (job) => {
+  if (job.op === 'stop') return parentPort.close(); // nothing left to wait for: the thread ends
   let answer;
   try {
     answer = { result: job.op === 'hash' ? bcrypt.hashSync(job.password, job.cost) : bcrypt.compareSync(job.password, job.hash) };
@@ -41,6 +42,9 @@ const MAX_WORKERS = 4;
  * when it finishes one, instead of idling until the (busy) event loop hands it another.
  */
 const POSTED_PER_WORKER = 2;
+
+/** How long close() waits for a worker to finish its hash and end before terminating it. */
+const STOP_GRACE_MS = 5_000;
 
 export class HashPoolError extends Error {}
 
@@ -67,13 +71,26 @@ export class HashPool {
     return this.#run({ op: 'compare', password, hash }) as Promise<boolean>;
   }
 
+  /**
+   * Workers are asked to stop and end on their own once their current hash is done; only one that
+   * has not ended after STOP_GRACE_MS is terminated. (Terminating a worker that is still loading
+   * bcrypt's native module can abort the whole process.)
+   */
   async close() {
     this.#closed = true;
     const closed = new HashPoolError('hash pool closed');
     for (const pending of this.#queue.splice(0)) pending.reject(closed);
     const slots = this.#slots.splice(0);
     for (const slot of slots) for (const pending of slot.posted.splice(0)) pending.reject(closed);
-    await Promise.all(slots.map((slot) => slot.worker.terminate()));
+    await Promise.all(slots.map(async ({ worker }) => {
+      const ended = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+      worker.ref();
+      worker.postMessage({ op: 'stop' });
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<'late'>((resolve) => { timer = setTimeout(() => resolve('late'), STOP_GRACE_MS); });
+      if ((await Promise.race([ended, late])) === 'late') await worker.terminate();
+      clearTimeout(timer);
+    }));
   }
 
   #run(job: Job): Promise<unknown> {

@@ -6,11 +6,17 @@ export const MAX_PASSWORD_BYTES = 72;
 export class Passwords {
   readonly #pool = new HashPool();
   #dummy: Promise<string> | undefined;
-  constructor(readonly cost: number) {
-    this.#dummy = this.#dummyHash();
+  constructor(readonly cost: number) {}
+
+  /**
+   * Makes the dummy hash ahead of the first unknown user (the server calls this at start; a CLI
+   * command that hashes nothing starts no hashing thread).
+   */
+  warm() {
+    this.#dummy ??= this.#dummyHash();
   }
 
-  /** Made ahead of the first unknown user; if making it failed, the next unknown user makes it. */
+  /** If making it failed, the next unknown user makes it. */
   #dummyHash(): Promise<string> {
     const made = this.#pool.hash('gatehouse-dummy-password', this.cost);
     made.catch(() => {
