@@ -1,3 +1,4 @@
+import { findTenantBySlug } from '../../src/domain/tenants/tenants.queries.js';
 import type { Tenant } from '../../src/domain/tenants/tenants.types.js';
 import type { TestGatehouse } from './gatehouse.js';
 
@@ -36,4 +37,10 @@ export function adminApi(gh: TestGatehouse, token?: string) {
     const text = await res.text();
     return { status: res.status, type: res.headers.get('content-type') ?? '', headers: res.headers, body: text ? JSON.parse(text) : undefined };
   };
+}
+
+/** The admin API as a system-admin client of the system tenant. */
+export async function systemAdminApi(gh: TestGatehouse) {
+  const system = (await findTenantBySlug(gh.deps.db, 'system'))!;
+  return adminApi(gh, (await adminToken(gh, system, ['system-admin'])).token);
 }

@@ -5,22 +5,16 @@ import { presentSession } from '../../domain/present.js';
 import { findSessionsOfUser } from '../../domain/sessions/sessions.queries.js';
 import { revokeUserSessions } from '../../domain/sessions/sessions.service.js';
 import { unlockAccount } from '../../domain/users/unlock.service.js';
-import { findUserById } from '../../domain/users/users.queries.js';
 import { requireAdmin } from '../access.js';
-import { uuidParam } from '../params.js';
 import { Problem } from '../problem.js';
+import { loadUser } from './users.routes.js';
 
-const userNotFound = () => new Problem(404, 'user_not_found', 'There is no user with this id in this tenant.');
 const sessionNotFound = () => new Problem(404, 'session_not_found', 'This user has no live session with this id.');
 
 /** A user's sessions, MFA reset and lockout release. */
 export function userSecurityRoutes(router: Router, deps: Deps) {
   const admin = requireAdmin(deps);
-  const load = async (ctx: Parameters<typeof admin>[0]) => {
-    const user = await findUserById(deps.db, ctx.state.tenant.id, uuidParam(ctx, 'id', userNotFound));
-    if (!user) throw userNotFound();
-    return user;
-  };
+  const load = (ctx: Parameters<typeof admin>[0]) => loadUser(deps, ctx);
 
   router.get('/tenants/:slug/users/:id/sessions', admin, async (ctx) => {
     const user = await load(ctx);

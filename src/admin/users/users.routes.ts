@@ -7,24 +7,25 @@ import { findUserById, findUsersPage } from '../../domain/users/users.queries.js
 import { changeUser, createUser, removeUser, setUserPassword, setUserRoles } from '../../domain/users/users.service.js';
 import { assertMayGrant, requireAdmin } from '../access.js';
 import { decodeCursor, ListQuery, page } from '../pagination.js';
+import { uuidParam } from '../params.js';
 import { Problem } from '../problem.js';
 import { CreateUser, PatchUser, UserList, UserPassword, UserRoles } from './users.schema.js';
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const notFound = () => new Problem(404, 'user_not_found', 'There is no user with this id in this tenant.');
+const userNotFound = () => new Problem(404, 'user_not_found', 'There is no user with this id in this tenant.');
+
+/** The id of the addressed user; anything that is not a UUID cannot name one. */
+const userId = (ctx: Context) => uuidParam(ctx, 'id', userNotFound);
+
+/** The addressed user of this tenant, or 404. */
+export async function loadUser(deps: Pick<Deps, 'db'>, ctx: Context) {
+  const user = await findUserById(deps.db, ctx.state.tenant.id, userId(ctx));
+  if (!user) throw userNotFound();
+  return user;
+}
 
 export function userRoutes(router: Router, deps: Deps) {
   const admin = requireAdmin(deps);
-  /** The id of the addressed user; anything that is not a UUID cannot name one. */
-  const userId = (ctx: Context & { params: Record<string, string> }) => {
-    if (!UUID.test(ctx.params.id)) throw notFound();
-    return ctx.params.id;
-  };
-  const load = async (ctx: Context & { params: Record<string, string> }) => {
-    const user = await findUserById(deps.db, ctx.state.tenant.id, userId(ctx));
-    if (!user) throw notFound();
-    return user;
-  };
+  const load = (ctx: Context) => loadUser(deps, ctx);
 
   router.post('/tenants/:slug/users', admin, async (ctx) => {
     const b = CreateUser.parse(ctx.request.body);
@@ -52,12 +53,12 @@ export function userRoutes(router: Router, deps: Deps) {
     const user = await changeUser(deps, ctx.state.tenant, userId(ctx), {
       email: b.email, name: b.name, givenName: b.given_name, familyName: b.family_name, emailVerified: b.email_verified, disabled: b.disabled,
     }, ctx.state.actor);
-    if (!user) throw notFound();
+    if (!user) throw userNotFound();
     ctx.body = presentUser(user);
   });
 
   router.delete('/tenants/:slug/users/:id', admin, async (ctx) => {
-    if (!(await removeUser(deps, ctx.state.tenant, userId(ctx), ctx.state.actor))) throw notFound();
+    if (!(await removeUser(deps, ctx.state.tenant, userId(ctx), ctx.state.actor))) throw userNotFound();
     ctx.status = 204;
   });
 
@@ -70,7 +71,7 @@ export function userRoutes(router: Router, deps: Deps) {
 
   router.put('/tenants/:slug/users/:id/password', admin, async (ctx) => {
     const { password } = UserPassword.parse(ctx.request.body);
-    if (!(await setUserPassword(deps, ctx.state.tenant, userId(ctx), password, ctx.state.actor))) throw notFound();
+    if (!(await setUserPassword(deps, ctx.state.tenant, userId(ctx), password, ctx.state.actor))) throw userNotFound();
     ctx.status = 204;
   });
 }

@@ -1,3 +1,4 @@
+import { findTenantRowsPage } from '../../db/keyset.js';
 import { canNameRow, type Db } from '../../db/knex.js';
 import type { ClientRecord } from './clients.types.js';
 
@@ -43,10 +44,6 @@ export async function deleteClient(db: Db, tenantId: string, clientId: string) {
 
 /** One page of a tenant's clients by client_id (keyset). */
 export async function findClientsPage(db: Db, tenantId: string, options: { afterClientId?: string; limit: number }): Promise<ClientRecord[]> {
-  const rows = await db('clients')
-    .where({ tenant_id: tenantId })
-    .modify((q) => { if (options.afterClientId !== undefined) q.where('client_id', '>', options.afterClientId); })
-    .orderBy('client_id')
-    .limit(options.limit);
+  const rows = await findTenantRowsPage(db, 'clients', tenantId, 'client_id', { after: options.afterClientId, limit: options.limit });
   return rows.map(toClient);
 }

@@ -1,3 +1,4 @@
+import { findTenantRowsPage } from '../../db/keyset.js';
 import type { Db } from '../../db/knex.js';
 import type { SamlConnection, SamlConnectionInput, IdpDescription } from './saml-connections.types.js';
 
@@ -55,11 +56,7 @@ export async function findSamlConnection(db: Db, tenantId: string, name: string)
 
 /** One page of a tenant's connections by name (keyset). */
 export async function findSamlConnectionsPage(db: Db, tenantId: string, options: { afterName?: string; limit: number }): Promise<SamlConnection[]> {
-  const rows = await db('saml_connections')
-    .where({ tenant_id: tenantId })
-    .modify((q) => { if (options.afterName !== undefined) q.where('name', '>', options.afterName); })
-    .orderBy('name')
-    .limit(options.limit);
+  const rows = await findTenantRowsPage(db, 'saml_connections', tenantId, 'name', { after: options.afterName, limit: options.limit });
   const domains = await findDomainsByConnection(db, tenantId, rows.map((r: any) => r.name));
   return rows.map((r: any) => toSamlConnection(r, domains.get(r.name)!));
 }

@@ -1,6 +1,5 @@
-import { findTenantBySlug } from '../../../src/domain/tenants/tenants.queries.js';
 import type { Tenant } from '../../../src/domain/tenants/tenants.types.js';
-import { adminApi, adminToken, clientCredentialsToken, type ApiAnswer } from '../../support/admin.js';
+import { adminApi, clientCredentialsToken, type ApiAnswer, systemAdminApi } from '../../support/admin.js';
 import { logLines, startTestGatehouse, type TestGatehouse } from '../../support/gatehouse.js';
 
 let gh: TestGatehouse;
@@ -11,8 +10,7 @@ const secrets: string[] = [];
 beforeAll(async () => {
   gh = await startTestGatehouse();
   tenant = await gh.tenant();
-  const system = (await findTenantBySlug(gh.deps.db, 'system'))!;
-  api = adminApi(gh, (await adminToken(gh, system, ['system-admin'])).token);
+  api = await systemAdminApi(gh);
 });
 afterAll(() => gh.stop());
 

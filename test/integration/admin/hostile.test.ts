@@ -1,7 +1,7 @@
 import { decodeJwt } from 'jose';
 import { findTenantBySlug } from '../../../src/domain/tenants/tenants.queries.js';
 import type { Tenant } from '../../../src/domain/tenants/tenants.types.js';
-import { adminApi, adminToken, type ApiAnswer } from '../../support/admin.js';
+import { adminApi, adminToken, systemAdminApi, type ApiAnswer } from '../../support/admin.js';
 import { logLines, startTestGatehouse, type TestGatehouse } from '../../support/gatehouse.js';
 
 let gh: TestGatehouse;
@@ -15,7 +15,7 @@ const records: Record<string, string> = {};
 beforeAll(async () => {
   gh = await startTestGatehouse();
   tenant = await gh.tenant();
-  api = adminApi(gh, (await adminToken(gh, (await findTenantBySlug(gh.deps.db, 'system'))!, ['system-admin'])).token);
+  api = await systemAdminApi(gh);
   const doc = (await api('GET', '/openapi.json')).body;
   operations = Object.entries(doc.paths as Record<string, Record<string, unknown>>)
     .flatMap(([path, methods]) => Object.keys(methods).map((m) => [m.toUpperCase(), path] as [string, string]));

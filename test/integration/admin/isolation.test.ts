@@ -1,6 +1,5 @@
-import { findTenantBySlug } from '../../../src/domain/tenants/tenants.queries.js';
 import type { Tenant } from '../../../src/domain/tenants/tenants.types.js';
-import { adminApi, adminToken, type ApiAnswer } from '../../support/admin.js';
+import { adminApi, adminToken, systemAdminApi, type ApiAnswer } from '../../support/admin.js';
 import { startTestGatehouse, type TestGatehouse } from '../../support/gatehouse.js';
 import { RelyingParty } from '../../support/relying-party.js';
 
@@ -19,7 +18,7 @@ beforeAll(async () => {
   a = await gh.tenant();
   b = await gh.tenant();
   asAdminOfA = adminApi(gh, (await adminToken(gh, a, ['tenant-admin'])).token);
-  asSystem = adminApi(gh, (await adminToken(gh, (await findTenantBySlug(gh.deps.db, 'system'))!, ['system-admin'])).token);
+  asSystem = await systemAdminApi(gh);
   const doc = (await asSystem('GET', '/openapi.json')).body;
   operations = Object.entries(doc.paths as Record<string, Record<string, unknown>>)
     .filter(([path]) => path.startsWith('/tenants/{slug}'))

@@ -1,6 +1,5 @@
-import { findTenantBySlug } from '../../../src/domain/tenants/tenants.queries.js';
 import type { Tenant } from '../../../src/domain/tenants/tenants.types.js';
-import { adminApi, adminToken, type ApiAnswer } from '../../support/admin.js';
+import { systemAdminApi, type ApiAnswer } from '../../support/admin.js';
 import { startTestGatehouse, type TestGatehouse } from '../../support/gatehouse.js';
 
 let gh: TestGatehouse;
@@ -10,7 +9,7 @@ let api: (method: string, path: string, body?: unknown) => Promise<ApiAnswer>;
 beforeAll(async () => {
   gh = await startTestGatehouse();
   tenant = await gh.tenant();
-  api = adminApi(gh, (await adminToken(gh, (await findTenantBySlug(gh.deps.db, 'system'))!, ['system-admin'])).token);
+  api = await systemAdminApi(gh);
 });
 afterAll(() => gh.stop());
 

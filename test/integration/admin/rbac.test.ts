@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import * as jose from 'jose';
-import { findTenantBySlug } from '../../../src/domain/tenants/tenants.queries.js';
-import { adminApi, adminToken, clientCredentialsToken, type ApiAnswer } from '../../support/admin.js';
+import { clientCredentialsToken, type ApiAnswer, systemAdminApi } from '../../support/admin.js';
 import { startTestGatehouse, type TestGatehouse } from '../../support/gatehouse.js';
 import { RelyingParty } from '../../support/relying-party.js';
 
@@ -12,8 +11,7 @@ const API = 'https://api.example.com/orders';
 
 beforeAll(async () => {
   gh = await startTestGatehouse();
-  const system = (await findTenantBySlug(gh.deps.db, 'system'))!;
-  api = adminApi(gh, (await adminToken(gh, system, ['system-admin'])).token);
+  api = await systemAdminApi(gh);
   slug = `rbac-${randomBytes(3).toString('hex')}`;
   expect((await api('POST', '/tenants', { slug, name: 'RBAC' })).status).toBe(201);
 });

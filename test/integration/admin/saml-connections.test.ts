@@ -1,7 +1,6 @@
 import { insertRole } from '../../../src/domain/rbac/rbac.queries.js';
-import { findTenantBySlug } from '../../../src/domain/tenants/tenants.queries.js';
 import type { Tenant } from '../../../src/domain/tenants/tenants.types.js';
-import { adminApi, adminToken, type ApiAnswer } from '../../support/admin.js';
+import { adminApi, adminToken, systemAdminApi, type ApiAnswer } from '../../support/admin.js';
 import { startTestGatehouse, type TestGatehouse } from '../../support/gatehouse.js';
 import { fingerprint, IDP_CERT_PEM, IDP_NEXT_CERT_PEM, idpMetadata, keyDescriptor } from '../../support/saml/idp-metadata.js';
 
@@ -18,8 +17,7 @@ beforeAll(async () => {
   tenant = await gh.tenant();
   other = await gh.tenant();
   await insertRole(gh.deps.db, tenant.id, { name: 'auditor' });
-  const system = (await findTenantBySlug(gh.deps.db, 'system'))!;
-  api = adminApi(gh, (await adminToken(gh, system, ['system-admin'])).token);
+  api = await systemAdminApi(gh);
   ownAdmin = adminApi(gh, (await adminToken(gh, tenant, ['tenant-admin'])).token);
   otherAdmin = adminApi(gh, (await adminToken(gh, other, ['tenant-admin'])).token);
 });

@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { findTenantBySlug } from '../../../src/domain/tenants/tenants.queries.js';
 import type { Tenant } from '../../../src/domain/tenants/tenants.types.js';
-import { adminApi, adminToken, type ApiAnswer } from '../../support/admin.js';
+import { systemAdminApi, type ApiAnswer } from '../../support/admin.js';
 import { csrfOf } from '../../support/browser.js';
 import { startTestGatehouse, type TestGatehouse } from '../../support/gatehouse.js';
 import { RelyingParty } from '../../support/relying-party.js';
@@ -14,8 +13,7 @@ let app: { clientId: string; clientSecret?: string; redirectUri: string };
 beforeAll(async () => {
   gh = await startTestGatehouse();
   tenant = await gh.tenant();
-  const system = (await findTenantBySlug(gh.deps.db, 'system'))!;
-  api = adminApi(gh, (await adminToken(gh, system, ['system-admin'])).token);
+  api = await systemAdminApi(gh);
   app = await gh.client(tenant);
 });
 afterAll(() => gh.stop());

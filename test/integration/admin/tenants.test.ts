@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { findTenantBySlug } from '../../../src/domain/tenants/tenants.queries.js';
-import { adminApi, adminToken, type ApiAnswer } from '../../support/admin.js';
+import { systemAdminApi, type ApiAnswer } from '../../support/admin.js';
 import { startTestGatehouse, type TestGatehouse } from '../../support/gatehouse.js';
 
 let gh: TestGatehouse;
@@ -9,8 +8,7 @@ const slug = () => `adm-${randomBytes(4).toString('hex')}`;
 
 beforeAll(async () => {
   gh = await startTestGatehouse();
-  const system = (await findTenantBySlug(gh.deps.db, 'system'))!;
-  api = adminApi(gh, (await adminToken(gh, system, ['system-admin'])).token);
+  api = await systemAdminApi(gh);
 });
 afterAll(() => gh.stop());
 

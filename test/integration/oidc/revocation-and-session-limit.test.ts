@@ -1,6 +1,5 @@
-import { findTenantBySlug } from '../../../src/domain/tenants/tenants.queries.js';
 import type { Tenant } from '../../../src/domain/tenants/tenants.types.js';
-import { adminApi, adminToken, type ApiAnswer } from '../../support/admin.js';
+import { systemAdminApi, type ApiAnswer } from '../../support/admin.js';
 import { startTestGatehouse, type TestGatehouse } from '../../support/gatehouse.js';
 import { RelyingParty } from '../../support/relying-party.js';
 
@@ -12,7 +11,7 @@ let app: { clientId: string; clientSecret?: string; redirectUri: string };
 beforeAll(async () => {
   gh = await startTestGatehouse();
   tenant = await gh.tenant();
-  api = adminApi(gh, (await adminToken(gh, (await findTenantBySlug(gh.deps.db, 'system'))!, ['system-admin'])).token);
+  api = await systemAdminApi(gh);
   app = await gh.client(tenant);
 });
 afterAll(() => gh.stop());
