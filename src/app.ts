@@ -87,9 +87,9 @@ export async function startGatehouse(config: Config, options: { kvPrefix?: strin
   if (!config.publicUrlFixed) config.publicUrl = `http://localhost:${port}`;
   // Tenants, clients and keys are cached per node from here on, dropped by the change feed.
   await registry.followChanges();
-  await ensureSystemTenant(deps, SYSTEM_ACTOR);
+  const system = await ensureSystemTenant(deps, SYSTEM_ACTOR);
   await ensureRs256Keys(deps, SYSTEM_ACTOR);
-  await bootstrapAdmins(deps);
+  await bootstrapAdmins(deps, system);
   deps.passwords.warm();
   const sweeper = setInterval(() => deleteExpiredPayloads(deps.db).catch(() => {}), 10 * 60_000);
   sweeper.unref();

@@ -1,26 +1,34 @@
+import { isUniqueViolation } from './db/knex.js';
 import { SYSTEM_ACTOR, type Deps } from './deps.js';
 import { findClient } from './domain/clients/clients.queries.js';
-import { registerClientWithSecret } from './domain/clients/clients.service.js';
-import { findTenantBySlug } from './domain/tenants/tenants.queries.js';
-import { SYSTEM_ADMIN_ROLE, SYSTEM_TENANT } from './domain/tenants/tenants.types.js';
+import { ClientExistsError, registerClientWithSecret } from './domain/clients/clients.service.js';
+import { SYSTEM_ADMIN_ROLE, type Tenant } from './domain/tenants/tenants.types.js';
 import { findUserCredentialsByEmail } from './domain/users/users.queries.js';
-import { createUser } from './domain/users/users.service.js';
+import { createUser, UserExistsError } from './domain/users/users.service.js';
 import { log } from './log/logger.js';
 
-
-/** GATEHOUSE_BOOTSTRAP_ADMIN_*: the system tenant's admin client and admin user, if absent. */
-export async function bootstrapAdmins(deps: Deps) {
-  const system = (await findTenantBySlug(deps.db, SYSTEM_TENANT))!;
+/**
+ * GATEHOUSE_BOOTSTRAP_ADMIN_*: the system tenant's admin client and admin user, if absent. Nodes
+ * starting together may race to create them; the one that finds them created carries on.
+ */
+export async function bootstrapAdmins(deps: Deps, system: Tenant) {
   const { clientId, clientSecret, email, password } = deps.config.bootstrap;
   if (clientId && clientSecret && !(await findClient(deps.db, system.id, clientId))) {
-    await deps.db.transaction((trx) =>
+    const created = await deps.db.transaction((trx) =>
       registerClientWithSecret(deps, trx, system, clientId, clientSecret,
         { client_name: 'Bootstrap admin', grant_types: ['client_credentials'], response_types: [], redirect_uris: [], token_endpoint_auth_method: 'client_secret_basic' },
-        [SYSTEM_ADMIN_ROLE], SYSTEM_ACTOR));
-    log().info('bootstrap.client_created', { client_id: clientId });
+        [SYSTEM_ADMIN_ROLE], SYSTEM_ACTOR)).then(() => true, (err) => alreadyThere(err, ClientExistsError));
+    if (created) log().info('bootstrap.client_created', { client_id: clientId });
   }
   if (email && password && !(await findUserCredentialsByEmail(deps.db, system.id, email))) {
-    await createUser(deps, system, { email, password, emailVerified: true, roles: [SYSTEM_ADMIN_ROLE] }, SYSTEM_ACTOR);
-    log().info('bootstrap.user_created', { email });
+    const created = await createUser(deps, system, { email, password, emailVerified: true, roles: [SYSTEM_ADMIN_ROLE] }, SYSTEM_ACTOR)
+      .then(() => true, (err) => alreadyThere(err, UserExistsError));
+    if (created) log().info('bootstrap.user_created', { email });
   }
+}
+
+/** False when another node created it meanwhile; any other error stops the start. */
+function alreadyThere(err: unknown, existsError: new (...args: never[]) => Error): false {
+  if (err instanceof existsError || isUniqueViolation(err)) return false;
+  throw err;
 }

@@ -1,7 +1,7 @@
 import type { Middleware } from 'koa';
 import { ZodError } from 'zod';
 import { isForeignKeyViolation, isUniqueViolation } from '../db/knex.js';
-import { ClientExistsError, UnknownRoleError } from '../domain/clients/clients.service.js';
+import { ClientExistsError, UnknownClientError, UnknownRoleError } from '../domain/clients/clients.service.js';
 import { InvalidSlugError, SystemTenantError, TenantExistsError } from '../domain/tenants/tenants.service.js';
 import { EmailDomainTakenError, InvalidIdpMetadataError, SamlConnectionExistsError, UnknownMappedRoleError } from '../domain/saml-connections/saml-connections.service.js';
 import { PasswordPolicyError, UserExistsError } from '../domain/users/users.service.js';
@@ -42,6 +42,7 @@ function toProblem(err: unknown): Problem | undefined {
   if (err instanceof Problem) return err;
   if (err instanceof ZodError) return new Problem(400, 'invalid_request', 'The request has invalid fields.', fieldErrors(err));
   if (err instanceof TenantExistsError) return new Problem(409, 'tenant_exists', 'A tenant with this slug already exists.');
+  if (err instanceof UnknownClientError) return new Problem(404, 'client_not_found', 'There is no client with this client_id in this tenant.');
   if (err instanceof ClientExistsError) return new Problem(409, 'client_exists', 'A client with this client_id already exists.');
   if (err instanceof UserExistsError) return new Problem(409, 'user_exists', 'A user with this email already exists.');
   if (err instanceof SystemTenantError) return new Problem(409, 'system_tenant', 'The system tenant cannot be deleted.');

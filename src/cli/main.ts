@@ -5,6 +5,7 @@ import { ConfigError, loadConfig } from '../config/load.js';
 import { dataDirHolder } from '../db/lock.js';
 import { CLI_ACTOR, type Deps } from '../deps.js';
 import { ClientExistsError, registerClient, UnknownRoleError } from '../domain/clients/clients.service.js';
+import { CLIENT_AUTH_METHODS } from '../domain/clients/clients.types.js';
 import { rotateSigningKey } from '../domain/keys/keys.service.js';
 import { SIGNING_ALGS, type SigningAlg } from '../domain/keys/keys.types.js';
 import { findTenantBySlug } from '../domain/tenants/tenants.queries.js';
@@ -91,7 +92,7 @@ async function run(argv: string[]) {
         const tenant = await tenantOf(deps, values.tenant);
         if (!values.name) throw new UsageError('--name is required');
         const authMethod = values['auth-method'] ?? 'client_secret_basic';
-        if (!['client_secret_basic', 'client_secret_post', 'none', 'private_key_jwt'].includes(authMethod)) throw new UsageError(`--auth-method must be one of client_secret_basic, client_secret_post, none, private_key_jwt`);
+        if (!(CLIENT_AUTH_METHODS as readonly string[]).includes(authMethod)) throw new UsageError(`--auth-method must be one of ${CLIENT_AUTH_METHODS.join(', ')}`);
         const metadata: Record<string, unknown> = {
           client_name: values.name,
           redirect_uris: values['redirect-uri'] ?? [],

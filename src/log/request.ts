@@ -15,6 +15,7 @@ export function requestContext(): Middleware {
     ctx.set('X-Request-Id', requestId);
     ctx.state.requestId = requestId;
     const started = process.hrtime.bigint();
+    const path = ctx.path; // before tenancy/mount.ts strips /t/:slug for the provider
     await withLogContext({ request_id: requestId }, async () => {
       try {
         await next();
@@ -24,7 +25,7 @@ export function requestContext(): Middleware {
           ctx.status = e.status;
           ctx.body = { error: 'invalid_request', error_description: e.message };
         } else {
-          log().error('request.failed', { error: { name: (err as Error).name, message: (err as Error).message, stack: (err as Error).stack }, method: ctx.method, path: ctx.path });
+          log().error('request.failed', { error: { name: (err as Error).name, message: (err as Error).message, stack: (err as Error).stack }, method: ctx.method, path });
           ctx.status = 500;
           ctx.body = { error: 'server_error', error_description: 'An unexpected error occurred.', request_id: requestId };
         }
@@ -32,7 +33,7 @@ export function requestContext(): Middleware {
         // winston formats a line before its transport drops it by level: ask first, it is every request.
         if (log().isLevelEnabled('http')) {
           const ms = Number(process.hrtime.bigint() - started) / 1e6;
-          log().http('request.completed', { method: ctx.method, path: ctx.path, status: ctx.res.statusCode, ms: Math.round(ms * 10) / 10 });
+          log().http('request.completed', { method: ctx.method, path, status: ctx.res.statusCode, ms: Math.round(ms * 10) / 10 });
         }
       }
     });

@@ -46,7 +46,7 @@ const POSTED_PER_WORKER = 2;
 /** How long close() waits for a worker to finish its hash and end before terminating it. */
 const STOP_GRACE_MS = 5_000;
 
-export class HashPoolError extends Error {}
+class HashPoolError extends Error {}
 
 type Job = { op: 'hash'; password: string; cost: number } | { op: 'compare'; password: string; hash: string };
 type Pending = { job: Job; resolve: (value: unknown) => void; reject: (error: Error) => void };

@@ -38,6 +38,8 @@ export class TenantRegistry {
     this.#feed = await ChangeFeed.follow(this.deps.db);
     this.#feed.on('change', (change: Change) => this.#dropTenant(change));
     this.#feed.on('live', () => this.#dropAll());
+    // Entries built before the feed was followed were never checked against it.
+    this.#dropAll();
   }
 
   get changes() {

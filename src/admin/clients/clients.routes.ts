@@ -5,7 +5,7 @@ import { presentClient } from '../../domain/present.js';
 import type { Deps } from '../../deps.js';
 import { findClient, findClientsPage } from '../../domain/clients/clients.queries.js';
 import { changeClientMetadata, needsSecret, registerClient, removeClient, rotateClientSecret, setClientRoles } from '../../domain/clients/clients.service.js';
-import { findClientRoleNames } from '../../domain/rbac/rbac.queries.js';
+import { findClientRoleNames, findRoleNamesOfClients } from '../../domain/rbac/rbac.queries.js';
 import type { TenantRegistry } from '../../tenancy/registry.js';
 import { clientValidator } from '../../tenancy/validate-client.js';
 import { assertMayGrant, requireAdmin } from '../access.js';
@@ -33,8 +33,8 @@ export function clientRoutes(router: Router, deps: Deps, registry: TenantRegistr
   router.get('/tenants/:slug/clients', admin, async (ctx) => {
     const { limit, cursor } = ListQuery.parse(ctx.query);
     const rows = await findClientsPage(deps.db, ctx.state.tenant.id, { afterClientId: decodeCursor(cursor, z.string()), limit: limit + 1 });
-    const roles = await Promise.all(rows.slice(0, limit).map((c) => findClientRoleNames(deps.db, c.tenantId, c.clientId)));
-    ctx.body = page(rows, limit, (c) => c.clientId, (c) => presentClient(c, roles[rows.indexOf(c)]));
+    const roles = await findRoleNamesOfClients(deps.db, ctx.state.tenant.id, rows.slice(0, limit).map((c) => c.clientId));
+    ctx.body = page(rows, limit, (c) => c.clientId, (c) => presentClient(c, roles.get(c.clientId) ?? []));
   });
 
   router.get('/tenants/:slug/clients/:client_id', admin, async (ctx) => {

@@ -51,14 +51,23 @@ export async function findUserRoleNames(db: Db, tenantId: string, userId: string
 }
 
 export async function findClientRoleNames(db: Db, tenantId: string, clientId: string): Promise<string[]> {
+  return (await findRoleNamesOfClients(db, tenantId, [clientId])).get(clientId) ?? [];
+}
+
+/** Role names of several clients in one query (a page of clients), by client_id. */
+export async function findRoleNamesOfClients(db: Db, tenantId: string, clientIds: string[]): Promise<Map<string, string[]>> {
+  const byClient = new Map<string, string[]>();
+  if (clientIds.length === 0) return byClient;
   const rows = await db('roles as r')
     .join('client_roles as cr', function () {
       this.on('cr.tenant_id', 'r.tenant_id').andOn('cr.role_id', 'r.id');
     })
-    .where({ 'r.tenant_id': tenantId, 'cr.client_id': clientId })
+    .where({ 'r.tenant_id': tenantId })
+    .whereIn('cr.client_id', clientIds)
     .orderBy('r.name')
-    .select('r.name');
-  return rows.map((r: any) => r.name);
+    .select('cr.client_id', 'r.name');
+  for (const row of rows as { client_id: string; name: string }[]) byClient.set(row.client_id, [...(byClient.get(row.client_id) ?? []), row.name]);
+  return byClient;
 }
 
 /** Permissions on one resource granted by the named roles. */

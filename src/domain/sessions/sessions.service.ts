@@ -1,4 +1,5 @@
 import { recordAudit } from '../../audit/record.js';
+import { lockTenantRow } from '../../db/knex.js';
 import type { Actor, Deps } from '../../deps.js';
 import type { Tenant } from '../tenants/tenants.types.js';
 import { deleteOidcPayloadsOfAccount } from '../users/users.queries.js';
@@ -36,6 +37,8 @@ export async function revokeUserSessions(deps: Pick<Deps, 'db'>, tenant: Tenant,
 export async function enforceSessionLimit(deps: Pick<Deps, 'db'>, tenant: Tenant, userId: string, keepId: string, limit: number) {
   if (limit <= 0) return 0;
   return deps.db.transaction(async (trx) => {
+    // Two logins of one user at once: the second waits, then sees the first's session.
+    await lockTenantRow(trx, 'users', tenant.id, { id: userId });
     const sessions = (await findSessionsOfUser(trx, tenant.id, userId)).sort((x, y) => y.createdAt.getTime() - x.createdAt.getTime());
     const kept = sessions.find((s) => s.id === keepId);
     const others = sessions.filter((s) => s !== kept);

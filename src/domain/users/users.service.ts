@@ -66,6 +66,9 @@ export interface UserChanges {
   disabled?: boolean;
 }
 
+/** The fields a change sets: a PATCH body's absent fields arrive as undefined. */
+const changedFields = (changes: UserChanges) => Object.entries(changes).filter(([, v]) => v !== undefined).map(([k]) => k);
+
 /** Disabling a user also ends their sessions, grants and refresh tokens. */
 export async function changeUser(deps: Pick<Deps, 'db'>, tenant: Tenant, userId: string, changes: UserChanges, actor: Actor) {
   try {
@@ -74,7 +77,7 @@ export async function changeUser(deps: Pick<Deps, 'db'>, tenant: Tenant, userId:
       if (!user) return undefined;
       // Cached accounts (provider/account.ts) drop on every node: a disabled user is refused next.
       await announceChange(trx, tenant.id, 'users');
-      await recordAudit(trx, { tenantId: tenant.id, type: 'user.updated', actor: actor.id, subject: userId, ip: actor.ip, userAgent: actor.userAgent, details: { fields: Object.keys(changes) } });
+      await recordAudit(trx, { tenantId: tenant.id, type: 'user.updated', actor: actor.id, subject: userId, ip: actor.ip, userAgent: actor.userAgent, details: { fields: changedFields(changes) } });
       if (changes.disabled) {
         const ended = await deleteOidcPayloadsOfAccount(trx, tenant.id, userId);
         await recordAudit(trx, { tenantId: tenant.id, type: 'session.revoked', actor: actor.id, subject: userId, ip: actor.ip, userAgent: actor.userAgent, details: { reason: 'user_disabled', artifacts: ended } });

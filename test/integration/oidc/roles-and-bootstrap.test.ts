@@ -50,9 +50,9 @@ describe('bootstrap from the environment', () => {
     const { bootstrapAdmins } = await import('../../../src/bootstrap.js');
     const secret = 'x'.repeat(40);
     gh.deps.config.bootstrap = { clientId: 'boot-admin', clientSecret: secret, email: 'root@example.com', password: 'root password 123' };
-    await bootstrapAdmins(gh.deps);
-    await bootstrapAdmins(gh.deps); // idempotent
     const system = (await findTenantBySlug(gh.deps.db, 'system'))!;
+    await bootstrapAdmins(gh.deps, system);
+    await bootstrapAdmins(gh.deps, system); // idempotent
     const issuer = `${gh.url}/t/system`;
     const rp = await RelyingParty.discover({ issuer, clientId: 'boot-admin', clientSecret: secret, redirectUri: 'http://127.0.0.1:9/cb' });
     const tokens = await rp.clientCredentials({ resource: `${gh.url}/admin` });
@@ -60,5 +60,11 @@ describe('bootstrap from the environment', () => {
     const users = await gh.deps.db('users').where({ tenant_id: system.id, email_normalized: 'root@example.com' });
     expect(users).toHaveLength(1);
     expect(users[0].password_hash).toMatch(/^\$2[aby]\$/);
+
+    // Two nodes starting together with new bootstrap settings: both start, one of each is made.
+    gh.deps.config.bootstrap = { clientId: 'boot-admin-2', clientSecret: secret, email: 'root2@example.com', password: 'root password 123' };
+    await Promise.all([bootstrapAdmins(gh.deps, system), bootstrapAdmins(gh.deps, system)]);
+    expect(await gh.deps.db('clients').where({ tenant_id: system.id, client_id: 'boot-admin-2' })).toHaveLength(1);
+    expect(await gh.deps.db('users').where({ tenant_id: system.id, email_normalized: 'root2@example.com' })).toHaveLength(1);
   });
 });
