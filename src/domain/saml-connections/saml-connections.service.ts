@@ -2,7 +2,7 @@ import { recordAudit } from '../../audit/record.js';
 import type { Trx } from '../../db/knex.js';
 import type { Actor, Deps } from '../../deps.js';
 import { announceChange } from '../changes.js';
-import { findRolesByNames } from '../rbac/rbac.queries.js';
+import { resolveRoleNames, UnknownRoleError } from '../rbac/rbac.service.js';
 import type { Tenant } from '../tenants/tenants.types.js';
 import { describeIdpMetadata } from './idp-metadata.js';
 import {
@@ -33,10 +33,12 @@ const FIELDS: Record<keyof SamlConnectionInput, string> = {
 
 /** Roles are checked by name when mapped; a role deleted later is skipped at login, not here. */
 async function assertRolesExist(trx: Trx, tenantId: string, mapping: Record<string, string[]> | undefined) {
-  const names = [...new Set(Object.values(mapping ?? {}).flat())];
-  const found = await findRolesByNames(trx, tenantId, names);
-  const missing = names.filter((n) => !found.some((r) => r.name === n)).sort();
-  if (missing.length) throw new UnknownMappedRoleError(missing);
+  try {
+    await resolveRoleNames(trx, tenantId, Object.values(mapping ?? {}).flat());
+  } catch (err) {
+    if (err instanceof UnknownRoleError) throw new UnknownMappedRoleError([...err.roles].sort());
+    throw err;
+  }
 }
 
 /** Checked first to name the conflict; the (tenant_id, domain) key still holds under a race. */
