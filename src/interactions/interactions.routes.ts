@@ -4,7 +4,7 @@ import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
 import { recordAuditNow } from '../audit/record.js';
 import type { Deps } from '../deps.js';
-import { findUserRoleNames, findPermissionsForRoles, findResourceByIdentifier } from '../domain/rbac/rbac.queries.js';
+import { findGrantedOnResource } from '../domain/rbac/rbac.queries.js';
 import type { Tenant } from '../domain/tenants/tenants.types.js';
 import { verifyPassword } from '../domain/users/users.service.js';
 import { log } from '../log/logger.js';
@@ -148,10 +148,8 @@ export function interactionRoutes(deps: Deps) {
       if (details.missingOIDCScope) grant.addOIDCScope(details.missingOIDCScope.join(' '));
       if (details.missingOIDCClaims) grant.addOIDCClaims(details.missingOIDCClaims);
       // RBAC: a resource gets only the requested permissions the user's roles grant.
-      const roles = details.missingResourceScopes ? await findUserRoleNames(deps.db, tenant.id, accountId) : [];
       for (const [indicator, scopes] of Object.entries(details.missingResourceScopes ?? {})) {
-        const resource = await findResourceByIdentifier(deps.db, tenant.id, indicator);
-        const allowed = resource ? new Set(await findPermissionsForRoles(deps.db, tenant.id, resource.id, roles)) : new Set<string>();
+        const allowed = new Set((await findGrantedOnResource(deps.db, tenant.id, indicator, { userId: accountId })).granted);
         grant.addResourceScope(indicator, scopes.filter((s) => allowed.has(s)).join(' '));
         // Recorded as rejected so the consent prompt does not ask for them again.
         const refused = scopes.filter((s) => !allowed.has(s));

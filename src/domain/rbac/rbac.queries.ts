@@ -70,20 +70,6 @@ export async function findRoleNamesOfClients(db: Db, tenantId: string, clientIds
   return byClient;
 }
 
-/** Permissions on one resource granted by the named roles. */
-export async function findPermissionsForRoles(db: Db, tenantId: string, resourceId: string, roleNames: string[]): Promise<string[]> {
-  if (roleNames.length === 0) return [];
-  const rows = await db('role_permissions as rp')
-    .join('roles as r', function () {
-      this.on('r.tenant_id', 'rp.tenant_id').andOn('r.id', 'rp.role_id');
-    })
-    .where({ 'rp.tenant_id': tenantId, 'rp.resource_id': resourceId })
-    .whereIn('r.name', roleNames)
-    .distinct('rp.permission')
-    .orderBy('rp.permission');
-  return rows.map((r: any) => r.permission);
-}
-
 export interface Resource {
   id: string;
   identifier: string;
