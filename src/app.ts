@@ -15,7 +15,7 @@ import { opsRoutes } from './ops/ops.routes.js';
 import { deleteExpiredPayloads } from './provider/adapters/postgres.js';
 import { Passwords } from './security/passwords.js';
 import { resolveMasterKey, Secrets } from './security/secrets.js';
-import { adminRoutes } from './admin/admin.routes.js';
+import { adminApi } from './admin/admin.routes.js';
 import { bootstrapAdmins } from './bootstrap.js';
 import { mountTenants } from './tenancy/mount.js';
 import { TenantRegistry } from './tenancy/registry.js';
@@ -57,7 +57,7 @@ export function createApp(deps: Deps) {
   app.use(mountTenants(registry, deps.config));
   const interactions = interactionRoutes(deps);
   app.use(interactions.routes()).use(interactions.allowedMethods());
-  app.use(adminRoutes(deps, registry).routes());
+  app.use(adminApi(deps, registry));
   app.use(async (ctx) => {
     ctx.status = 404;
     ctx.body = { error: 'not_found', error_description: 'no such route' };

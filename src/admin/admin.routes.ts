@@ -1,4 +1,5 @@
 import Router from '@koa/router';
+import type { Middleware } from 'koa';
 import { bodyParser } from '@koa/bodyparser';
 import type { Deps } from '../deps.js';
 import type { TenantRegistry } from '../tenancy/registry.js';
@@ -6,7 +7,7 @@ import { auditRoutes } from './audit/audit-events.routes.js';
 import { clientRoutes } from './clients/clients.routes.js';
 import { keyRoutes } from './keys/keys.routes.js';
 import { openApiDocument } from './openapi.js';
-import { problems } from './problem.js';
+import { Problem, problems } from './problem.js';
 import { refuseNulText } from './text-guard.js';
 import { samlConnectionBodyParser, samlConnectionRoutes } from './saml-connections/saml-connections.routes.js';
 import { tenantRoutes } from './tenants/tenants.routes.js';
@@ -44,4 +45,27 @@ export function adminRoutes(deps: Deps, registry: TenantRegistry) {
   auditRoutes(router, deps);
   samlConnectionRoutes(router, deps);
   return router;
+}
+
+/**
+ * The admin API with its answers for what no route serves: an unknown path is a 404 and a known
+ * path with another method a 405 (with Allow), both problem+json like every admin error.
+ */
+export function adminApi(deps: Deps, registry: TenantRegistry): Middleware {
+  const router = adminRoutes(deps, registry);
+  const routes = router.routes();
+  const allowed = router.allowedMethods();
+  const guard = problems();
+  const unserved: Record<number, () => Problem> = {
+    404: () => new Problem(404, 'not_found', 'The admin API has no such route.'),
+    405: () => new Problem(405, 'method_not_allowed', 'This route does not take this method.'),
+    501: () => new Problem(501, 'not_implemented', 'This method is not implemented.'),
+  };
+  return (ctx, next) => {
+    if (ctx.path !== ADMIN_PREFIX && !ctx.path.startsWith(`${ADMIN_PREFIX}/`)) return next();
+    return guard(ctx, async () => {
+      await allowed(ctx as never, () => routes(ctx as never, async () => {}));
+      if (ctx.body === undefined && unserved[ctx.status]) throw unserved[ctx.status]();
+    });
+  };
 }

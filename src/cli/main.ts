@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { z } from 'zod';
 import { closeDeps, openDeps } from '../app.js';
 import { verifyAuditChain } from '../audit/verify.js';
 import { ConfigError, loadConfig } from '../config/load.js';
@@ -6,7 +7,7 @@ import { dataDirHolder } from '../db/lock.js';
 import { CLI_ACTOR, type Deps } from '../deps.js';
 import { ClientExistsError, registerClient, UnknownRoleError } from '../domain/clients/clients.service.js';
 import { CLIENT_AUTH_METHODS } from '../domain/clients/clients.types.js';
-import { rotateSigningKey } from '../domain/keys/keys.service.js';
+import { listPublicKeys, rotateSigningKey } from '../domain/keys/keys.service.js';
 import { SIGNING_ALGS, type SigningAlg } from '../domain/keys/keys.types.js';
 import { findTenantBySlug } from '../domain/tenants/tenants.queries.js';
 import { issuerOf } from '../domain/tenants/tenants.types.js';
@@ -15,7 +16,7 @@ import { createUser, PasswordPolicyError, UserExistsError } from '../domain/user
 import { configureLogger } from '../log/logger.js';
 import { TenantRegistry } from '../tenancy/registry.js';
 import { clientValidator, InvalidClientMetadataError } from '../tenancy/validate-client.js';
-import { presentClient, presentTenant, presentUser } from '../domain/present.js';
+import { presentClient, presentRotation, presentTenant, presentUser } from '../domain/present.js';
 
 class UsageError extends Error {}
 class Refused extends Error {}
@@ -92,7 +93,7 @@ async function run(argv: string[]) {
         const tenant = await tenantOf(deps, values.tenant);
         if (!values.name) throw new UsageError('--name is required');
         const authMethod = values['auth-method'] ?? 'client_secret_basic';
-        if (!(CLIENT_AUTH_METHODS as readonly string[]).includes(authMethod)) throw new UsageError(`--auth-method must be one of ${CLIENT_AUTH_METHODS.join(', ')}`);
+        if (!(CLIENT_AUTH_METHODS as readonly string[]).includes(authMethod)) throw new Refused(`--auth-method must be one of ${CLIENT_AUTH_METHODS.join(', ')}`);
         const metadata: Record<string, unknown> = {
           client_name: values.name,
           redirect_uris: values['redirect-uri'] ?? [],
@@ -108,6 +109,7 @@ async function run(argv: string[]) {
       case 'user create': {
         const tenant = await tenantOf(deps, values.tenant);
         if (!values.email) throw new UsageError('--email is required');
+        if (!z.email().max(320).safeParse(values.email).success) throw new Refused('--email must be an email address');
         if (values.password !== undefined && values['password-stdin']) throw new UsageError('use either --password or --password-stdin');
         const password = values['password-stdin'] ? await readStdin() : values.password;
         const user = await createUser(deps, tenant, {
@@ -118,10 +120,10 @@ async function run(argv: string[]) {
       }
       case 'keys rotate': {
         const tenant = await tenantOf(deps, values.tenant);
-        if (values.alg && !SIGNING_ALGS.includes(values.alg as SigningAlg)) throw new UsageError('--alg must be RS256, ES256 or EdDSA');
+        if (values.alg && !SIGNING_ALGS.includes(values.alg as SigningAlg)) throw new Refused('--alg must be RS256, ES256 or EdDSA');
         const key = await rotateSigningKey(deps, tenant, values.alg as SigningAlg | undefined, CLI_ACTOR);
         const companion = key.rs256Kid ? ` and RS256 key ${key.rs256Kid} for ID Tokens (OpenID Connect requires RS256)` : '';
-        return out(json, key, `New current key ${key.kid} (${key.alg})${companion}; the previous keys stay in JWKS until their tokens expire.`);
+        return out(json, presentRotation(await listPublicKeys(deps, tenant.id), key), `New current key ${key.kid} (${key.alg})${companion}; the previous keys stay in JWKS until their tokens expire.`);
       }
       case 'audit verify': {
         const tenants = values.tenant ? [await tenantOf(deps, values.tenant)] : (await deps.db('tenants').select('id', 'slug')).map((t: any) => ({ id: t.id, slug: t.slug }));

@@ -1,4 +1,5 @@
 import type { ClientRecord } from './clients/clients.types.js';
+import type { SigningKey } from './keys/keys.types.js';
 import type { Group } from './groups/groups.types.js';
 import type { ApiResource, RoleRecord } from './rbac/rbac.types.js';
 import type { UserSession } from './sessions/sessions.types.js';
@@ -36,4 +37,15 @@ export function presentGroup(g: Group) {
 /** Never the session's id: that is the value of its cookie. */
 export function presentSession(s: UserSession) {
   return { id: s.id, created_at: s.createdAt.toISOString(), last_used_at: s.lastUsedAt.toISOString(), ip: s.ip, user_agent: s.userAgent, client_ids: s.clientIds };
+}
+
+/** Public parts only: the private JWK never leaves keys.service. */
+export function presentKey(k: SigningKey) {
+  return { kid: k.kid, alg: k.alg, status: k.status, public_jwk: k.publicJwk, created_at: k.createdAt.toISOString(), rotated_at: k.rotatedAt?.toISOString() ?? null };
+}
+
+/** The key a rotation made; on ES256 or EdDSA also the RS256 key made with it for ID Tokens. */
+export function presentRotation(keys: SigningKey[], rotated: { kid: string; rs256Kid?: string }) {
+  const companion = keys.find((k) => k.kid === rotated.rs256Kid);
+  return { ...presentKey(keys.find((k) => k.kid === rotated.kid)!), ...(companion ? { rs256_key: presentKey(companion) } : {}) };
 }

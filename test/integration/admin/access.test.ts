@@ -30,6 +30,18 @@ describe('admin API access', () => {
     expect(res.headers.get('www-authenticate')).toMatch(/^Bearer/);
   });
 
+  it('answers an unknown route 404 and another method 405, as problem+json', async () => {
+    const api = adminApi(gh, systemAdmin);
+    const unknown = await api('GET', '/no-such-thing');
+    expect(unknown).toMatchObject({ status: 404, body: { status: 404, code: 'not_found' } });
+    expect(unknown.type).toContain('application/problem+json');
+    const wrongMethod = await api('PUT', '/tenants');
+    expect(wrongMethod).toMatchObject({ status: 405, body: { status: 405, code: 'method_not_allowed' } });
+    expect(wrongMethod.type).toContain('application/problem+json');
+    expect(wrongMethod.headers.get('allow')).toContain('POST');
+    expect((await fetch(`${gh.url}/no-such-thing`)).status).toBe(404); // outside the admin API: unchanged
+  });
+
   it('refuses a forged token with 401 invalid_token', async () => {
     const { privateKey } = await jose.generateKeyPair('RS256');
     const forged = await new jose.SignJWT({ client_id: 'x' })

@@ -38,7 +38,11 @@ describe('gatehouse CLI', () => {
     expect(u).toMatchObject({ email: 'Bob@Example.com', name: 'Bob', disabled: false });
     expect(JSON.stringify(u)).not.toMatch(/hash|password/);
 
-    expect(gatehouse(['keys', 'rotate', '--tenant', 'cli-acme', '--alg', 'EdDSA']).code).toBe(0);
+    const rotated = gatehouse(['keys', 'rotate', '--tenant', 'cli-acme', '--alg', 'EdDSA', '--json']);
+    expect(rotated.code).toBe(0);
+    // As the admin API answers it: public parts only, and the RS256 key made with it.
+    expect(JSON.parse(rotated.stdout)).toMatchObject({ alg: 'EdDSA', status: 'current', public_jwk: { kty: 'OKP' }, rs256_key: { alg: 'RS256', status: 'current' } });
+    expect(rotated.stdout).not.toMatch(/"d":/);
     const verify = gatehouse(['audit', 'verify', '--tenant', 'cli-acme']);
     expect(verify.code).toBe(0);
     expect(verify.stdout).toMatch(/cli-acme: ok \(\d+ events\)/);
@@ -56,6 +60,8 @@ describe('gatehouse CLI', () => {
   it('answers bad usage with exit 2', () => {
     expect(gatehouse(['frobnicate']).code).toBe(2);
     expect(gatehouse(['tenant', 'create', 'x-y', '--bogus']).code).toBe(2);
-    expect(gatehouse(['keys', 'rotate', '--tenant', 'cli-acme', '--alg', 'HS256']).code).toBe(2);
+    // DESIGN.md: a bad value is a refused command (exit 1, one line); 2 is for bad usage.
+    expect(gatehouse(['keys', 'rotate', '--tenant', 'cli-acme', '--alg', 'HS256'])).toMatchObject({ code: 1, stderr: 'gatehouse: --alg must be RS256, ES256 or EdDSA' });
+    expect(gatehouse(['user', 'create', '--tenant', 'cli-acme', '--email', 'not-an-email', '--password', 'long enough pw'])).toMatchObject({ code: 1, stderr: 'gatehouse: --email must be an email address' });
   });
 });
