@@ -11,6 +11,7 @@ import { interactionRoutes } from './interactions/interactions.routes.js';
 import { createKv } from './kv/index.js';
 import { log } from './log/logger.js';
 import { requestContext } from './log/request.js';
+import { securityHeaders } from './security/headers.js';
 import { opsRoutes } from './ops/ops.routes.js';
 import { deleteExpiredPayloads } from './provider/adapters/postgres.js';
 import { Passwords } from './security/passwords.js';
@@ -47,11 +48,7 @@ export function createApp(deps: Deps) {
   const registry = new TenantRegistry(deps);
   const app = new Koa();
   app.use(requestContext());
-  app.use(async (ctx, next) => {
-    ctx.set('X-Content-Type-Options', 'nosniff');
-    ctx.set('Referrer-Policy', 'no-referrer');
-    await next();
-  });
+  app.use(securityHeaders());
   const ops = opsRoutes(deps);
   app.use(ops.routes()).use(ops.allowedMethods());
   app.use(mountTenants(registry, deps.config));

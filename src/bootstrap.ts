@@ -16,7 +16,7 @@ export async function bootstrapAdmins(deps: Deps, system: Tenant) {
   if (clientId && clientSecret && !(await findClient(deps.db, system.id, clientId))) {
     const created = await deps.db.transaction((trx) =>
       registerClientWithSecret(deps, trx, system, clientId, clientSecret,
-        { client_name: 'Bootstrap admin', grant_types: ['client_credentials'], response_types: [], redirect_uris: [], token_endpoint_auth_method: 'client_secret_basic' },
+        { client_name: 'Bootstrap admin', grant_types: ['client_credentials'], response_types: [], redirect_uris: [], token_endpoint_auth_method: 'client_secret_basic', admin_access: true },
         [SYSTEM_ADMIN_ROLE], SYSTEM_ACTOR)).then(() => true, (err) => alreadyThere(err, ClientExistsError));
     if (created) log().info('bootstrap.client_created', { client_id: clientId });
   }

@@ -7,7 +7,7 @@ import { findClientRoleNames, findUserRoleNames } from '../domain/rbac/rbac.quer
 import { findTenantBySlug } from '../domain/tenants/tenants.queries.js';
 import { SYSTEM_ADMIN_ROLE, SYSTEM_TENANT, TENANT_ADMIN_ROLE, type Tenant } from '../domain/tenants/tenants.types.js';
 import { findUserById } from '../domain/users/users.queries.js';
-import { adminResource } from '../provider/config/resources.js';
+import { adminResource, hasAdminAccess } from '../provider/config/resources.js';
 import { Problem } from './problem.js';
 
 /** Who is calling, and from which tenant their token comes. */
@@ -51,10 +51,13 @@ async function authenticate(deps: Deps, ctx: Context): Promise<AdminPrincipal> {
     throw invalidToken('The access token is invalid or expired.');
   }
   const sub = String(payload.sub ?? '');
-  const clientId = payload.client_id;
-  if (sub && sub === clientId) {
-    const client = await findClient(deps.db, tenant.id, sub);
-    if (!client) throw invalidToken('The client of this token no longer exists.');
+  const clientId = typeof payload.client_id === 'string' ? payload.client_id : '';
+  // Whoever the principal is, the token must come from a client that still exists and still has
+  // admin_access: removing it (or the client) ends that client's admin tokens at once.
+  const client = clientId ? await findClient(deps.db, tenant.id, clientId) : undefined;
+  if (!client) throw invalidToken('The client of this token no longer exists.');
+  if (!hasAdminAccess(client.metadata)) throw invalidToken('The client of this token may not use the admin API.');
+  if (sub === clientId) {
     const roles = await findClientRoleNames(deps.db, tenant.id, sub);
     return { tenant, kind: 'client', id: sub, roles, system: tenant.slug === SYSTEM_TENANT && roles.includes(SYSTEM_ADMIN_ROLE) };
   }

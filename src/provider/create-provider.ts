@@ -1,4 +1,4 @@
-import Provider, { type Configuration } from 'oidc-provider';
+import Provider, { errors, type Configuration } from 'oidc-provider';
 import type { Deps } from '../deps.js';
 import { issuerOf, type Tenant } from '../domain/tenants/tenants.types.js';
 import { findAccount } from './account.js';
@@ -6,6 +6,7 @@ import { adapterFactory } from './adapters/index.js';
 import { claims, scopes } from './config/claims.js';
 import { features } from './config/features.js';
 import { renderError } from './config/pages.js';
+import { ACR_VALUES, interactionPolicyFor } from './config/policy.js';
 import { ttl } from './config/ttl.js';
 import { forwardProviderEvents } from './events.js';
 import type { TenantCache } from './tenant-cache.js';
@@ -23,7 +24,9 @@ export function createProvider(tenant: Tenant, jwks: Record<string, unknown>[], 
     scopes,
     features: features(tenant, deps, currentAlg, cache) as Configuration['features'],
     ttl: ttl(tenant.settings),
-    interactions: { url: (_ctx, interaction) => `${issuer}/interaction/${interaction.uid}` },
+    interactions: { url: (_ctx, interaction) => `${issuer}/interaction/${interaction.uid}`, policy: interactionPolicyFor(tenant) },
+    // DESIGN.md "Interaction pages": one factor or multi-factor; discovery lists them.
+    acrValues: ACR_VALUES,
     cookies: {
       // The session cookie is per tenant: tenants share one host name.
       names: { session: `_session.${tenant.slug}`, interaction: `_interaction`, resume: `_interaction_resume` },
@@ -41,6 +44,8 @@ export function createProvider(tenant: Tenant, jwks: Record<string, unknown>[], 
     },
     // Secrets are kept only as hashes, so methods that need the plain secret are not offered.
     clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
+    // DESIGN.md "Admin API": only a client with `admin_access: true` may obtain admin-API tokens.
+    extraClientMetadata: { properties: ['admin_access'], validator: validateAdminAccess },
     enabledJWA: {
       idTokenSigningAlgValues: algs as any,
       userinfoSigningAlgValues: algs as any,
@@ -63,6 +68,10 @@ export function createProvider(tenant: Tenant, jwks: Record<string, unknown>[], 
   hashedClientSecrets(provider, deps);
   forwardProviderEvents(provider, tenant, deps);
   return provider;
+}
+
+function validateAdminAccess(_ctx: unknown, key: string, value: unknown) {
+  if (key === 'admin_access' && value !== undefined && typeof value !== 'boolean') throw new errors.InvalidClientMetadata('admin_access must be a boolean');
 }
 
 /** `client_secret` holds the keyed hash (adapters/clients.ts); compare the presented secret's hash. */

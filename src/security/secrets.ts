@@ -8,6 +8,7 @@ export class Secrets {
   readonly #encKey: Buffer;
   readonly #clientSecretKey: Buffer;
   readonly #cookieKey: Buffer;
+  readonly #codeKey: Buffer;
 
   constructor(masterKey: Buffer) {
     if (masterKey.length !== 32) throw new Error('master key must be 32 bytes');
@@ -15,6 +16,7 @@ export class Secrets {
     this.#encKey = derive(masterKey, 'gatehouse/encryption/v1');
     this.#clientSecretKey = derive(masterKey, 'gatehouse/client-secret/v1');
     this.#cookieKey = derive(masterKey, 'gatehouse/cookies/v1');
+    this.#codeKey = derive(masterKey, 'gatehouse/one-time-codes/v1');
   }
 
   /** AES-256-GCM; output `v1.<iv>.<tag>.<ciphertext>` in base64url. `aad` binds the value to its owner. */
@@ -44,6 +46,14 @@ export class Secrets {
     const a = Buffer.from(this.hashClientSecret(secret));
     const b = Buffer.from(storedHash);
     return a.length === b.length && timingSafeEqual(a, b);
+  }
+
+  /**
+   * Keyed SHA-256 of a random one-time value (recovery codes, mailed tokens), bound to its
+   * purpose: only the hash is stored, and a leaked table cannot be tried offline without the key.
+   */
+  hashOneTimeCode(purpose: string, value: string): string {
+    return createHmac('sha256', this.#codeKey).update(`${purpose}\n${value}`, 'utf8').digest('base64url');
   }
 
   /** Per-tenant key for signing oidc-provider cookies. */

@@ -4,7 +4,7 @@ import type { TestGatehouse } from './gatehouse.js';
 
 /** A real admin access token: a client_credentials client with `roles`, at the tenant's token endpoint. */
 export async function adminToken(gh: TestGatehouse, tenant: Tenant, roles: string[]) {
-  const app = await gh.client(tenant, { grant_types: ['client_credentials'], redirect_uris: [], post_logout_redirect_uris: [] }, roles);
+  const app = await gh.client(tenant, { grant_types: ['client_credentials'], redirect_uris: [], post_logout_redirect_uris: [], admin_access: true }, roles);
   return { ...app, token: await clientCredentialsToken(gh, tenant.slug, app.clientId, app.clientSecret!) };
 }
 

@@ -28,6 +28,8 @@ const metadata = {
   backchannel_logout_session_required: z.boolean().optional(),
   require_pushed_authorization_requests: z.boolean().optional(),
   dpop_bound_access_tokens: z.boolean().optional(),
+  // Gatehouse's own: may this client obtain tokens for the admin API (DESIGN.md "Admin API").
+  admin_access: z.boolean().optional(),
 };
 
 export const CreateClient = z.object({

@@ -7,6 +7,9 @@ import type { TenantCache } from '../tenant-cache.js';
 
 export const adminResource = (publicUrl: string) => `${publicUrl}/admin`;
 
+/** DESIGN.md "Admin API": the admin resource is for clients an admin marked `admin_access: true`. */
+export const hasAdminAccess = (metadata: { admin_access?: unknown } | undefined) => metadata?.admin_access === true;
+
 /**
  * RFC 8707 resource indicators. The scope a resource server may receive is what the subject's
  * roles grant on it, evaluated at every issue (refresh included); oidc-provider intersects it with
@@ -35,14 +38,19 @@ export function resourceIndicators(tenant: Tenant, deps: Pick<Deps, 'db' | 'conf
     enabled: true,
     defaultResource: async (_ctx: KoaContextWithOIDC, _client: unknown, oneOf?: string | string[]) => oneOf,
     useGrantedResource: async () => false,
-    getResourceServerInfo: async (ctx: KoaContextWithOIDC, indicator: string, client: { clientId: string }) => {
+    getResourceServerInfo: async (ctx: KoaContextWithOIDC, indicator: string, client: { clientId: string; admin_access?: unknown }) => {
       const base = {
         audience: indicator,
         accessTokenFormat: 'jwt' as const,
         accessTokenTTL: tenant.settings.access_token_ttl,
         jwt: { sign: { alg: signingAlg() } },
       };
-      if (indicator === adminResource(deps.config.publicUrl)) return { ...base, scope: '' };
+      if (indicator === adminResource(deps.config.publicUrl)) {
+        // Asked at the authorization endpoint and again at every token issue (code, refresh,
+        // client_credentials): a client whose admin_access was removed gets no new admin token.
+        if (!hasAdminAccess(client)) throw new errors.InvalidTarget('this client may not obtain tokens for the admin API');
+        return { ...base, scope: '' };
+      }
       const account = ctx.oidc.account as GatehouseAccount | undefined;
       if (!account && ctx.oidc.params?.grant_type === 'client_credentials') {
         const granted = await grantedToClient(indicator, client.clientId);

@@ -15,7 +15,7 @@ beforeAll(async () => {
 afterAll(() => gh.stop());
 
 describe('clients', () => {
-  const machine = { client_name: 'Billing', grant_types: ['client_credentials'], redirect_uris: [], post_logout_redirect_uris: [], roles: ['tenant-admin'] };
+  const machine = { client_name: 'Billing', grant_types: ['client_credentials'], redirect_uris: [], post_logout_redirect_uris: [], roles: ['tenant-admin'], admin_access: true };
 
   it('returns the secret once at creation and never on GET; the client works at once', async () => {
     const created = await api('POST', `/tenants/${tenant.slug}/clients`, machine);

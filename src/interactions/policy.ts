@@ -1,0 +1,45 @@
+import { recordAuditNow } from '../audit/record.js';
+import { hasSecondFactor } from '../domain/mfa/mfa.service.js';
+import { log } from '../log/logger.js';
+import { asksLoa2, LOA1, LOA2, STEP_UP_REASON } from '../provider/config/policy.js';
+import { Lockout } from '../security/lockout.js';
+import type { Pending, StepContext } from './flow.js';
+
+/**
+ * The one place that decides what follows a proven credential: the second factor when the user has
+ * one; enrollment when the tenant or the client (acr_values) needs one and the user has none; else
+ * the login is complete.
+ */
+export async function nextStep(sc: StepContext, accountId: string, amr: string[]): Promise<void> {
+  const proven = amr.includes('mfa');
+  if (!proven) {
+    if (await hasSecondFactor(sc.deps, sc.tenant, accountId)) return sc.savePending({ accountId, amr, step: 'second_factor' }).then(() => redirectToStep(sc));
+    if (sc.tenant.settings.mfa_required || asksLoa2(sc.interaction.params.acr_values)) {
+      return sc.savePending({ accountId, amr, step: 'enroll' }).then(() => redirectToStep(sc));
+    }
+  }
+  return completeLogin(sc, accountId, amr);
+}
+
+function redirectToStep(sc: StepContext) {
+  sc.ctx.status = 303;
+  sc.ctx.redirect(sc.base);
+}
+
+/** Ends the login: failures on record are cleared, the event audited, the session made. */
+export async function completeLogin(sc: StepContext, accountId: string, amr: string[]) {
+  const lockout = new Lockout(sc.deps.kv, sc.deps.kvPrefix);
+  // Failures are cleared only now: a correct password must not reset the count of wrong codes.
+  if ((await lockout.state(sc.tenant.id, accountId)).failures) await lockout.clear(sc.tenant.id, accountId);
+  const acr = amr.includes('mfa') ? LOA2 : LOA1;
+  await recordAuditNow(sc.deps.db, { ...sc.audit, type: 'login.succeeded', actor: `user:${accountId}`, subject: accountId, details: { client_id: sc.interaction.params.client_id, amr, acr } });
+  log().info('login.succeeded', { user_id: accountId, acr });
+  await sc.finish({ login: { accountId, amr, acr } });
+}
+
+/** A step-up (the session's user, asked for a second factor): the password is not asked again. */
+export function stepUpOf(sc: StepContext): Pick<Pending, 'accountId' | 'amr'> | undefined {
+  const { prompt, session } = sc.interaction;
+  if (prompt.name !== 'login' || !session?.accountId) return undefined;
+  return prompt.reasons.length === 1 && prompt.reasons[0] === STEP_UP_REASON ? { accountId: session.accountId, amr: ['pwd'] } : undefined;
+}

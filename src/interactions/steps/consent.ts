@@ -1,0 +1,64 @@
+import { findResourceByIdentifier } from '../../domain/rbac/rbac.queries.js';
+import { adminResource } from '../../provider/config/resources.js';
+import { clientNameOf, type StepContext } from '../flow.js';
+
+const listOf = (value: unknown) => (Array.isArray(value) ? value.map(String) : typeof value === 'string' && value ? [value] : []);
+
+/**
+ * The resources of this request with the permissions asked of each, as the consent page names
+ * them. The admin API takes no permissions: it acts with all of the user's roles, and says so.
+ */
+async function requestedResources(sc: StepContext) {
+  const scopes = String(sc.interaction.params.scope ?? '').split(' ').filter(Boolean);
+  const admin = adminResource(sc.deps.config.publicUrl);
+  const out: { identifier: string; name: string; permissions: string[]; admin: boolean }[] = [];
+  for (const identifier of listOf(sc.interaction.params.resource)) {
+    if (identifier === admin) {
+      out.push({ identifier, name: `the admin API of ${sc.tenant.name}`, permissions: [], admin: true });
+      continue;
+    }
+    const resource = await findResourceByIdentifier(sc.deps.db, sc.tenant.id, identifier);
+    if (resource) out.push({ identifier, name: resource.name, permissions: scopes.filter((s) => resource.permissions.includes(s)), admin: false });
+  }
+  return out;
+}
+
+export async function renderConsent(sc: StepContext) {
+  const scopes = String(sc.interaction.params.scope ?? '').split(' ').filter(Boolean);
+  const resources = await requestedResources(sc);
+  const permissionNames = new Set(resources.flatMap((r) => r.permissions));
+  sc.render('consent', {
+    title: 'Allow access',
+    clientName: await clientNameOf(sc),
+    scopes: scopes.filter((s) => !permissionNames.has(s)),
+    resources,
+    action: `${sc.base}/confirm`,
+  });
+}
+
+/**
+ * The grant records what the user consented to: every requested permission of each requested
+ * resource. Whether a token carries one is decided by RBAC at each issue (provider/config/
+ * resources.ts), so a role granted later holds from the next token, and a role taken away
+ * drops the permission at the next refresh (DESIGN.md "RBAC").
+ */
+export async function submitConsent(sc: StepContext) {
+  const { interaction, provider } = sc;
+  if (interaction.prompt.name !== 'consent' || !interaction.session?.accountId) {
+    sc.render('error', { title: 'Forbidden', message: 'The form expired. Go back and try again.' }, 403);
+    return;
+  }
+  if ((sc.ctx.request as { body?: { decision?: string } }).body?.decision !== 'allow') {
+    await sc.finish({ error: 'access_denied', error_description: 'End-User denied the request' }, true);
+    return;
+  }
+  const accountId = interaction.session.accountId;
+  const clientId = String(interaction.params.client_id);
+  const grant = interaction.grantId ? await provider.Grant.find(interaction.grantId) : new provider.Grant({ accountId, clientId });
+  if (!grant) throw new Error('grant vanished');
+  const details = interaction.prompt.details as { missingOIDCScope?: string[]; missingOIDCClaims?: string[] };
+  if (details.missingOIDCScope) grant.addOIDCScope(details.missingOIDCScope.join(' '));
+  if (details.missingOIDCClaims) grant.addOIDCClaims(details.missingOIDCClaims);
+  for (const resource of await requestedResources(sc)) grant.addResourceScope(resource.identifier, resource.permissions.join(' '));
+  await sc.finish({ consent: { grantId: await grant.save() } }, true);
+}

@@ -1,0 +1,51 @@
+import QRCode from 'qrcode';
+import { recordAuditNow } from '../../audit/record.js';
+import { beginTotpEnrollment, confirmTotpEnrollment, openTotpEnrollment } from '../../domain/mfa/mfa.service.js';
+import { findUserById } from '../../domain/users/users.queries.js';
+import { field, type Pending, type StepContext } from '../flow.js';
+import { throttleAttempt } from '../throttle.js';
+import { countFailure } from './password.js';
+
+/** Shows the seed as a QR code (an inline image: no outside fetch) and as base32 text. */
+export async function renderEnroll(sc: StepContext, pending: Pending, extra: { error?: string; status?: number } = {}) {
+  const user = await findUserById(sc.deps.db, sc.tenant.id, pending.accountId);
+  if (!user) throw new Error('user vanished during enrollment');
+  const enrollment = pending.totpSeal ? openTotpEnrollment(sc.deps, sc.tenant, user, pending.totpSeal) : beginTotpEnrollment(sc.deps, sc.tenant, user);
+  if (!pending.totpSeal) await sc.savePending({ ...pending, totpSeal: enrollment.sealed });
+  sc.render('mfa-enroll', {
+    title: 'Set up two-step verification',
+    qr: await QRCode.toDataURL(enrollment.uri, { margin: 1, width: 220 }),
+    secret: enrollment.secret,
+    action: `${sc.base}/enroll`,
+    abort: `${sc.base}/abort`,
+    error: extra.error,
+  }, extra.status);
+}
+
+/** The first code proves the seed; the recovery codes are shown once, in this answer only. */
+export async function submitEnroll(sc: StepContext, pending: Pending) {
+  const userId = pending.accountId;
+  const throttled = await throttleAttempt(sc, userId);
+  if (throttled) return renderEnroll(sc, pending, { error: throttled, status: 429 });
+  const codes = pending.totpSeal
+    ? await confirmTotpEnrollment(sc.deps, sc.tenant, userId, pending.totpSeal, field(sc.ctx, 'code', 64).replace(/\s/g, ''), { id: `user:${userId}`, ip: sc.audit.ip, userAgent: sc.audit.userAgent })
+    : undefined;
+  if (!codes) {
+    await recordAuditNow(sc.deps.db, { ...sc.audit, type: 'mfa.failed', actor: `user:${userId}`, subject: userId, outcome: 'failure', details: { reason: 'enrollment_code_mismatch' } });
+    await countFailure(sc, userId);
+    return renderEnroll(sc, pending, { error: 'The code is incorrect. Check the time on your device and try the next code.', status: 401 });
+  }
+  const next: Pending = { accountId: userId, amr: [...new Set([...pending.amr, 'otp', 'mfa'])], step: 'recovery_codes' };
+  await sc.savePending(next);
+  renderRecoveryCodes(sc, next, codes);
+}
+
+/** The recovery sheet (right after enrollment) or how many codes remain (after one was used). */
+export function renderRecoveryCodes(sc: StepContext, pending: Pending, codes?: string[]) {
+  sc.render('recovery-codes', {
+    title: codes ? 'Save your recovery codes' : 'Recovery code used',
+    codes,
+    remaining: pending.remaining,
+    action: `${sc.base}/continue`,
+  });
+}

@@ -1,0 +1,54 @@
+import { recordAuditNow } from '../../audit/record.js';
+import { verifyPassword } from '../../domain/users/users.service.js';
+import { log } from '../../log/logger.js';
+import { Lockout } from '../../security/lockout.js';
+import { field, type StepContext } from '../flow.js';
+import { nextStep } from '../policy.js';
+import { throttleAttempt } from '../throttle.js';
+
+export const GENERIC_LOGIN_ERROR = 'Email or password is incorrect.';
+
+export async function renderLogin(sc: StepContext, extra: { error?: string; email?: string; status?: number } = {}) {
+  const { params } = sc.interaction;
+  const client = await sc.provider.Client.find(String(params.client_id));
+  sc.render('login', {
+    title: 'Sign in',
+    clientName: client?.clientName ?? client?.clientId,
+    action: `${sc.base}/login`,
+    abort: `${sc.base}/abort`,
+    email: extra.email ?? (typeof params.login_hint === 'string' ? params.login_hint : ''),
+    error: extra.error,
+  }, extra.status);
+}
+
+/**
+ * The password form. Every attempt is counted against the source address and the account
+ * (rate limits), and a wrong password against the account's lockout; a locked account answers
+ * exactly as a wrong password does (DESIGN.md: errors never reveal whether an account exists).
+ */
+export async function submitPassword(sc: StepContext) {
+  const { deps, tenant } = sc;
+  const email = field(sc.ctx, 'email', 320);
+  const password = field(sc.ctx, 'password', 1024);
+  const throttled = await throttleAttempt(sc, email.trim().toLowerCase());
+  if (throttled) return renderLogin(sc, { error: throttled, email, status: 429 });
+  const lockout = new Lockout(deps.kv, deps.kvPrefix);
+  const result = await verifyPassword(deps, tenant, email, password);
+  const locked = result.user ? (await lockout.state(tenant.id, result.user.id)).locked : false;
+  if (!result.ok || locked) {
+    const reason = locked ? 'locked' : !result.ok ? result.reason : 'locked';
+    log().info('login.failed', { reason, user_id: result.user?.id });
+    await recordAuditNow(deps.db, { ...sc.audit, type: 'login.failed', actor: result.user ? `user:${result.user.id}` : null, subject: result.user?.id ?? null, outcome: 'failure', details: { reason, client_id: sc.interaction.params.client_id } });
+    if (result.user && !locked && reason === 'bad_password') await countFailure(sc, result.user.id);
+    return renderLogin(sc, { error: GENERIC_LOGIN_ERROR, email, status: 401 });
+  }
+  await nextStep(sc, result.user.id, ['pwd']);
+}
+
+/** One failed credential of a known account (password, TOTP or recovery code) toward its lockout. */
+export async function countFailure(sc: StepContext, userId: string) {
+  const lockout = new Lockout(sc.deps.kv, sc.deps.kvPrefix);
+  if (await lockout.recordFailure(sc.tenant.id, userId, sc.tenant.settings.lockout)) {
+    await recordAuditNow(sc.deps.db, { ...sc.audit, type: 'account.locked', actor: 'system', subject: userId, details: { duration_seconds: sc.tenant.settings.lockout.duration_seconds } });
+  }
+}

@@ -1,0 +1,27 @@
+import type { Middleware } from 'koa';
+
+/**
+ * DESIGN.md "Interaction pages": no page may be framed (clickjacking on the password form) and
+ * none runs inline script. Set before anything answers, so oidc-provider's own pages get them too:
+ * its form_post page adds the hash of its one script to `script-src` (helpers/script_src_sha.js).
+ * Styles are the layout's inline block; images are the inline QR code. `form-action` is left out:
+ * browsers apply it to the redirect to the client after a form, which would break every login.
+ */
+export const CONTENT_SECURITY_POLICY = [
+  "default-src 'none'",
+  "script-src 'self'",
+  "style-src 'unsafe-inline'",
+  "img-src 'self' data:",
+  "frame-ancestors 'none'",
+  "base-uri 'none'",
+].join('; ');
+
+export function securityHeaders(): Middleware {
+  return async (ctx, next) => {
+    ctx.set('X-Content-Type-Options', 'nosniff');
+    ctx.set('Referrer-Policy', 'no-referrer');
+    ctx.set('X-Frame-Options', 'DENY');
+    ctx.set('Content-Security-Policy', CONTENT_SECURITY_POLICY);
+    await next();
+  };
+}
