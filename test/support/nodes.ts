@@ -8,9 +8,11 @@ import type { TestGatehouse } from './gatehouse.js';
  * A second Gatehouse on the same PostgreSQL, with a kv prefix of its own, as another node
  * would be. Only with DATABASE_URL: PGlite belongs to one process.
  */
-export async function startSecondNode(gh: TestGatehouse): Promise<Gatehouse | undefined> {
+export async function startSecondNode(gh: TestGatehouse, options: { sharedKv?: boolean } = {}): Promise<Gatehouse | undefined> {
   if (!gh.config.databaseUrl) return undefined;
-  return startGatehouse({ ...gh.config, port: 0, publicUrl: '', publicUrlFixed: false }, { kvPrefix: `ghtest:${randomBytes(4).toString('hex')}:` });
+  // With sharedKv (and REDIS_URL) the nodes share their Redis keys, as a real cluster's nodes do.
+  const kvPrefix = options.sharedKv ? gh.deps.kvPrefix : `ghtest:${randomBytes(4).toString('hex')}:`;
+  return startGatehouse({ ...gh.config, port: 0, publicUrl: '', publicUrlFixed: false }, { kvPrefix });
 }
 
 /** Resolves when `registry` has heard of a change to `tenantId` (register before writing). */

@@ -8,6 +8,18 @@ export interface RpOptions {
   redirectUri: string;
 }
 
+/** How a test answers the steps after the password. */
+export interface MfaAnswers {
+  /** The code for the code form (TOTP or recovery code). */
+  code?: () => string;
+  /** Called with the base32 seed shown on the enrollment page. */
+  enrolled?: (secret: string) => void;
+  /** The code that proves the seed at enrollment. */
+  enrollCode?: (secret: string) => string;
+  /** Called with the recovery codes shown (empty after a recovery login) and the page. */
+  recoveryCodes?: (codes: string[], html: string) => void;
+}
+
 /** openid-client as the relying party, with a browser that fills in Gatehouse's pages. */
 export class RelyingParty {
   browser = new Browser();
@@ -37,8 +49,8 @@ export class RelyingParty {
   }
 
   /** Authorize → login page → consent page → callback → token endpoint. */
-  async login(user: { email: string; password: string }, params: Record<string, string> = {}) {
-    const { callback, verifier, state } = await this.authorize(user, params);
+  async login(user: { email: string; password: string }, params: Record<string, string> = {}, mfa: MfaAnswers = {}) {
+    const { callback, verifier, state } = await this.authorize(user, params, mfa);
     return this.redeem(callback, verifier, state, params);
   }
 
@@ -46,17 +58,39 @@ export class RelyingParty {
     return oidc.authorizationCodeGrant(this.config, callback, { pkceCodeVerifier: verifier, expectedState: state }, params.resource ? { resource: params.resource } : undefined);
   }
 
-  /** Authorize → login page → consent page, stopping at the callback that carries the code. */
-  async authorize(user: { email: string; password: string }, params: Record<string, string> = {}) {
+  /**
+   * Authorize → login page → second-factor steps → consent page, stopping at the callback that
+   * carries the code. `mfa` answers the steps after the password (see MfaAnswers).
+   */
+  async authorize(user: { email: string; password: string }, params: Record<string, string> = {}, mfa: MfaAnswers = {}) {
     const origin = new URL(this.options.issuer).origin;
     const start = await this.startLogin(params);
     let { html, at } = start;
-    if (html.includes('name="password"')) {
-      const res = await this.browser.post(`${at}/login`, { csrf: csrfOf(html), email: user.email, password: user.password });
-      if (res.status !== 303) throw new Error(`login refused: ${res.status}`);
+    const go = async (res: Response) => {
+      if (res.status !== 303) throw Object.assign(new Error(`step refused: ${res.status}`), { status: res.status, html: await res.text() });
       const next = await this.browser.follow(new URL(res.headers.get('location')!, at).toString(), origin);
       at = next.url;
       html = next.res.status === 200 ? await next.res.text() : '';
+    };
+    if (html.includes('name="password"')) await go(await this.browser.post(`${at}/login`, { csrf: csrfOf(html), email: user.email, password: user.password }));
+    for (let i = 0; i < 4; i++) {
+      const secret = /data-testid="totp-secret">([A-Z2-7]+)</.exec(html)?.[1];
+      if (secret) {
+        mfa.enrolled?.(secret);
+        const res = await this.browser.post(`${at}/enroll`, { csrf: csrfOf(html), code: mfa.enrollCode ? mfa.enrollCode(secret) : '' });
+        if (res.status !== 200) throw Object.assign(new Error(`enrollment refused: ${res.status}`), { status: res.status });
+        html = await res.text();
+      }
+      if (html.includes('data-testid="recovery-codes"') || html.includes('name="continue"')) {
+        mfa.recoveryCodes?.([...html.matchAll(/<li><code>([a-z0-9-]+)<\/code><\/li>/g)].map((m) => m[1]), html);
+        await go(await this.browser.post(`${at}/continue`, { csrf: csrfOf(html), continue: '1' }));
+        continue;
+      }
+      if (html.includes('action="') && /interaction\/[^"]+\/mfa"/.test(html)) {
+        await go(await this.browser.post(`${at}/mfa`, { csrf: csrfOf(html), code: mfa.code ? mfa.code() : '' }));
+        continue;
+      }
+      break;
     }
     if (html.includes('name="decision"')) {
       const res = await this.browser.post(`${at}/confirm`, { csrf: csrfOf(html), decision: 'allow' });

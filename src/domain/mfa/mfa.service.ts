@@ -40,8 +40,9 @@ export function openTotpEnrollment(deps: Pick<Deps, 'secrets'>, tenant: Tenant, 
 async function acceptTotp(deps: MfaDeps, tenant: Tenant, userId: string, sealed: string, code: string) {
   const step = await matchTotp(deps.secrets.decrypt(sealed, seedAad(tenant.id, userId)), code);
   if (step === undefined) return false;
-  // RFC 6238 §5.2: a code verified once must not be accepted again. Kept past the ±1 step window.
-  const uses = await deps.kv.incr(kvKey(deps.kvPrefix, tenant.id, 'totp-used', userId, String(step)), TOTP_PERIOD * 4);
+  // RFC 6238 §5.2: a code verified once must not be accepted again (kept past the ±1 step window).
+  // The code is part of the key, so a new seed's first code (after a reset) is not taken for a replay.
+  const uses = await deps.kv.incr(kvKey(deps.kvPrefix, tenant.id, 'totp-used', userId, `${step}.${code}`), TOTP_PERIOD * 4);
   return uses === 1;
 }
 
