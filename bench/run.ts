@@ -355,6 +355,7 @@ async function startBenchGatehouse(): Promise<BenchGatehouse> {
     bootstrap: {},
     bcryptCost: BCRYPT_COST,
     logLevel: 'error',
+    outboundAllow: [],
   };
   let gh: Gatehouse;
   try {

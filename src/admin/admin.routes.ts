@@ -36,8 +36,8 @@ export function adminRoutes(deps: Deps, registry: TenantRegistry) {
   });
   tenantRoutes(router, deps);
   clientRoutes(router, deps, registry);
-  userRoutes(router, deps);
-  userSecurityRoutes(router, deps);
+  userRoutes(router, deps, registry);
+  userSecurityRoutes(router, deps, registry);
   resourceRoutes(router, deps);
   roleRoutes(router, deps);
   groupRoutes(router, deps);

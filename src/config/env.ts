@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseCidr } from './cidr.js';
 
 const port = z.coerce.number().int().min(1).max(65535);
 const url = (protocols: string[]) =>
@@ -9,6 +10,15 @@ const url = (protocols: string[]) =>
       return false;
     }
   }, `must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`);
+
+/** Comma-separated address blocks, parsed; a bad entry is named in the error. */
+const cidrList = z.string().transform((value, ctx) => {
+  const entries = value.split(',').map((e) => e.trim()).filter(Boolean);
+  const bad = entries.find((e) => !parseCidr(e));
+  if (bad === undefined) return entries.map((e) => parseCidr(e)!);
+  ctx.addIssue({ code: 'custom', message: `must be comma-separated CIDRs such as 10.0.0.0/8,fd00::/8 ("${bad}" is not one)` });
+  return z.NEVER;
+});
 
 /** Exactly the variables of DESIGN.md "Configuration"; everything else in the environment is ignored. */
 export const EnvSchema = z.object({
@@ -30,6 +40,7 @@ export const EnvSchema = z.object({
   GATEHOUSE_BOOTSTRAP_ADMIN_EMAIL: z.string().email('must be an email address').optional(),
   GATEHOUSE_BOOTSTRAP_ADMIN_PASSWORD: z.string().min(8, 'must be at least 8 characters').optional(),
   SMTP_URL: url(['smtp:', 'smtps:']).optional(),
+  OUTBOUND_ALLOW: cidrList.optional(),
   BCRYPT_COST: z.coerce.number().int().min(4).max(31).default(12),
   LOG_LEVEL: z.enum(['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly']).default('info'),
 });

@@ -1,3 +1,4 @@
+import type { Cidr } from './cidr.js';
 import { EnvSchema } from './env.js';
 
 export interface Config {
@@ -17,6 +18,8 @@ export interface Config {
     password?: string;
   };
   smtpUrl?: string;
+  /** Special-use addresses (loopback, private ranges) that outbound calls may reach anyway. */
+  outboundAllow: Cidr[];
   bcryptCost: number;
   logLevel: string;
 }
@@ -55,6 +58,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       password: e.GATEHOUSE_BOOTSTRAP_ADMIN_PASSWORD,
     },
     smtpUrl: e.SMTP_URL,
+    outboundAllow: e.OUTBOUND_ALLOW ?? [],
     bcryptCost: e.BCRYPT_COST,
     logLevel: e.LOG_LEVEL,
   };

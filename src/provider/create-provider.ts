@@ -1,6 +1,7 @@
 import Provider, { errors, type Configuration } from 'oidc-provider';
 import type { Deps } from '../deps.js';
 import { issuerOf, type Tenant } from '../domain/tenants/tenants.types.js';
+import { outboundFetch } from '../security/outbound-fetch.js';
 import { findAccount } from './account.js';
 import { adapterFactory } from './adapters/index.js';
 import { claims, scopes } from './config/claims.js';
@@ -61,6 +62,8 @@ export function createProvider(tenant: Tenant, jwks: Record<string, unknown>[], 
     renderError,
     clockTolerance: 5,
     allowOmittingSingleRegisteredRedirectUri: false,
+    // Back-channel logout, jwks_uri and sector_identifier_uri reach special-use addresses only inside OUTBOUND_ALLOW.
+    fetch: outboundFetch(deps.config.outboundAllow),
   };
   const provider = new Provider(issuer, configuration);
   // The issuer's host and scheme come from PUBLIC_URL (tenancy/mount.ts sets the forwarded headers).

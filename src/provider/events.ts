@@ -4,6 +4,7 @@ import type { Deps } from '../deps.js';
 import { enforceSessionLimit } from '../domain/sessions/sessions.service.js';
 import type { Tenant } from '../domain/tenants/tenants.types.js';
 import { log } from '../log/logger.js';
+import { logBackchannelFailure, logBackchannelSent } from './backchannel-logout.js';
 import { renderError } from './config/pages.js';
 
 /** What happened during one provider request that Gatehouse acts on once it is done. */
@@ -20,11 +21,14 @@ export function forwardProviderEvents(provider: Provider, tenant: Tenant, deps: 
   provider.on('server_error', (_ctx, err) => {
     log().error('provider.server_error', { tenant: tenant.slug, error: { name: err.name, message: err.message, stack: err.stack } });
   });
-  for (const event of ['grant.error', 'introspection.error', 'revocation.error', 'authorization.error', 'end_session.error', 'userinfo.error', 'backchannel.error']) {
+  for (const event of ['grant.error', 'introspection.error', 'revocation.error', 'authorization.error', 'end_session.error', 'userinfo.error']) {
     (provider as any).on(event, (_ctx: unknown, err: { error?: string; error_description?: string }) => {
       log().info('oidc.request_refused', { tenant: tenant.slug, event, error: err.error, description: err.error_description });
     });
   }
+  // RP-initiated logout's deliveries (end_session), logged as those of sessions Gatehouse ends.
+  (provider as any).on('backchannel.success', (_ctx: unknown, client: { clientId: string }, accountId: string) => logBackchannelSent(tenant, client.clientId, accountId));
+  (provider as any).on('backchannel.error', (_ctx: unknown, err: unknown, client: { clientId: string } | undefined, accountId: string) => logBackchannelFailure(tenant, client?.clientId, accountId, err));
   // Events carry no promise to wait for: they note what happened, the middleware below records it.
   for (const kind of ['access_token', 'refresh_token', 'client_credentials']) {
     (provider as any).on(`${kind}.destroyed`, () => {

@@ -34,7 +34,8 @@ export interface TestGatehouse extends Gatehouse {
   stop(): Promise<void>;
 }
 
-export async function startTestGatehouse(): Promise<TestGatehouse> {
+/** `overrides` set configuration a test needs, e.g. `outboundAllow` for a relying party on 127.0.0.1. */
+export async function startTestGatehouse(overrides: Partial<Config> = {}): Promise<TestGatehouse> {
   const db = await freshDatabase();
   const config: Config = {
     production: false,
@@ -48,6 +49,8 @@ export async function startTestGatehouse(): Promise<TestGatehouse> {
     bootstrap: {},
     bcryptCost: 4,
     logLevel: 'debug',
+    outboundAllow: [],
+    ...overrides,
   };
   const kvPrefix = `ghtest:${randomBytes(4).toString('hex')}:`;
   let gh = await startGatehouse(config, { kvPrefix });

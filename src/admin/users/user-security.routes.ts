@@ -5,6 +5,8 @@ import { presentSession } from '../../domain/present.js';
 import { findSessionsOfUser } from '../../domain/sessions/sessions.queries.js';
 import { revokeUserSessions } from '../../domain/sessions/sessions.service.js';
 import { unlockAccount } from '../../domain/users/unlock.service.js';
+import { backchannelLogout } from '../../tenancy/backchannel-logout.js';
+import type { TenantRegistry } from '../../tenancy/registry.js';
 import { requireAdmin } from '../access.js';
 import { Problem } from '../problem.js';
 import { loadUser } from './users.routes.js';
@@ -12,8 +14,9 @@ import { loadUser } from './users.routes.js';
 const sessionNotFound = () => new Problem(404, 'session_not_found', 'This user has no live session with this id.');
 
 /** A user's sessions, MFA reset and lockout release. */
-export function userSecurityRoutes(router: Router, deps: Deps) {
+export function userSecurityRoutes(router: Router, deps: Deps, registry: TenantRegistry) {
   const admin = requireAdmin(deps);
+  const ended = backchannelLogout(registry);
   const load = (ctx: Parameters<typeof admin>[0]) => loadUser(deps, ctx);
 
   router.get('/tenants/:slug/users/:id/sessions', admin, async (ctx) => {
@@ -23,7 +26,7 @@ export function userSecurityRoutes(router: Router, deps: Deps) {
 
   router.delete('/tenants/:slug/users/:id/sessions', admin, async (ctx) => {
     const user = await load(ctx);
-    await revokeUserSessions(deps, ctx.state.tenant, user.id, ctx.state.actor);
+    await revokeUserSessions(deps, ctx.state.tenant, user.id, ctx.state.actor, undefined, ended);
     ctx.status = 204;
   });
 
@@ -31,7 +34,7 @@ export function userSecurityRoutes(router: Router, deps: Deps) {
     const user = await load(ctx);
     const sid = ctx.params.sid;
     if (!/^[A-Za-z0-9_-]{1,128}$/.test(sid)) throw sessionNotFound();
-    if ((await revokeUserSessions(deps, ctx.state.tenant, user.id, ctx.state.actor, sid)) === undefined) throw sessionNotFound();
+    if ((await revokeUserSessions(deps, ctx.state.tenant, user.id, ctx.state.actor, sid, ended)) === undefined) throw sessionNotFound();
     ctx.status = 204;
   });
 

@@ -5,6 +5,8 @@ import { presentUser } from '../../domain/present.js';
 import type { Deps } from '../../deps.js';
 import { findUserById, findUsersPage } from '../../domain/users/users.queries.js';
 import { changeUser, createUser, removeUser, setUserPassword, setUserRoles } from '../../domain/users/users.service.js';
+import { backchannelLogout } from '../../tenancy/backchannel-logout.js';
+import type { TenantRegistry } from '../../tenancy/registry.js';
 import { assertMayGrant, requireAdmin } from '../access.js';
 import { decodeCursor, ListQuery, page } from '../pagination.js';
 import { uuidParam } from '../params.js';
@@ -23,8 +25,9 @@ export async function loadUser(deps: Pick<Deps, 'db'>, ctx: Context) {
   return user;
 }
 
-export function userRoutes(router: Router, deps: Deps) {
+export function userRoutes(router: Router, deps: Deps, registry: TenantRegistry) {
   const admin = requireAdmin(deps);
+  const ended = backchannelLogout(registry);
   const load = (ctx: Context) => loadUser(deps, ctx);
 
   router.post('/tenants/:slug/users', admin, async (ctx) => {
@@ -52,13 +55,13 @@ export function userRoutes(router: Router, deps: Deps) {
     const b = PatchUser.parse(ctx.request.body);
     const user = await changeUser(deps, ctx.state.tenant, userId(ctx), {
       email: b.email, name: b.name, givenName: b.given_name, familyName: b.family_name, emailVerified: b.email_verified, disabled: b.disabled,
-    }, ctx.state.actor);
+    }, ctx.state.actor, ended);
     if (!user) throw userNotFound();
     ctx.body = presentUser(user);
   });
 
   router.delete('/tenants/:slug/users/:id', admin, async (ctx) => {
-    if (!(await removeUser(deps, ctx.state.tenant, userId(ctx), ctx.state.actor))) throw userNotFound();
+    if (!(await removeUser(deps, ctx.state.tenant, userId(ctx), ctx.state.actor, ended))) throw userNotFound();
     ctx.status = 204;
   });
 

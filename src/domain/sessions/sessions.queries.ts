@@ -3,7 +3,7 @@ import type { UserSession } from './sessions.types.js';
 
 function toSession(row: any): UserSession {
   const payload = typeof row.payload === 'string' ? JSON.parse(row.payload) : row.payload;
-  const authorizations: Record<string, { grantId?: string }> = payload.authorizations ?? {};
+  const authorizations: Record<string, { grantId?: string; sid?: string }> = payload.authorizations ?? {};
   const loginTs = Number(payload.loginTs ?? payload.iat);
   return {
     id: payload.uid ?? row.uid,
@@ -14,6 +14,7 @@ function toSession(row: any): UserSession {
     userAgent: row.user_agent ?? null,
     clientIds: Object.keys(authorizations).sort(),
     grantIds: Object.values(authorizations).map((a) => a.grantId).filter((g): g is string => typeof g === 'string'),
+    sids: Object.fromEntries(Object.entries(authorizations).flatMap(([clientId, a]) => (typeof a.sid === 'string' ? [[clientId, a.sid]] : []))),
   };
 }
 

@@ -4,15 +4,18 @@ import type { Actor, Deps } from '../../deps.js';
 import type { Tenant } from '../tenants/tenants.types.js';
 import { deleteOidcPayloadsOfAccount } from '../users/users.queries.js';
 import { deleteSessionsAndGrants, findSessionOfUser, findSessionsOfUser } from './sessions.queries.js';
+import type { SessionsEnded, UserSession } from './sessions.types.js';
 
 /**
  * Ends sessions of a user: one (`sessionId`) or all. Their grants go with them, so refresh tokens
  * issued under them stop working at once, and a code not yet redeemed finds no grant.
  * Returns how many sessions ended, or undefined when the named session does not exist.
+ * `ended` hears of the sessions once that has committed.
  */
-export async function revokeUserSessions(deps: Pick<Deps, 'db'>, tenant: Tenant, userId: string, actor: Actor, sessionId?: string) {
-  return deps.db.transaction(async (trx) => {
-    const sessions = sessionId === undefined
+export async function revokeUserSessions(deps: Pick<Deps, 'db'>, tenant: Tenant, userId: string, actor: Actor, sessionId?: string, ended?: SessionsEnded) {
+  let sessions: UserSession[] = [];
+  const count = await deps.db.transaction(async (trx) => {
+    sessions = sessionId === undefined
       ? await findSessionsOfUser(trx, tenant.id, userId)
       : [await findSessionOfUser(trx, tenant.id, userId, sessionId)].filter((s) => s !== undefined);
     if (sessionId !== undefined && sessions.length === 0) return undefined;
@@ -28,6 +31,8 @@ export async function revokeUserSessions(deps: Pick<Deps, 'db'>, tenant: Tenant,
     }
     return sessions.length;
   });
+  if (sessions.length) ended?.(tenant, sessions);
+  return count;
 }
 
 /**

@@ -6,6 +6,8 @@ import { checkPasswordPolicy } from '../../security/passwords.js';
 import { announceChange } from '../changes.js';
 import { replaceRoleAssignments } from '../rbac/rbac.queries.js';
 import { resolveRoleNames } from '../rbac/rbac.service.js';
+import { findSessionsOfUser } from '../sessions/sessions.queries.js';
+import type { SessionsEnded, UserSession } from '../sessions/sessions.types.js';
 import type { Tenant } from '../tenants/tenants.types.js';
 import { deleteOidcPayloadsOfAccount, deleteUser, findUserCredentialsByEmail, insertUser, updateUser } from './users.queries.js';
 import type { NewUser, User } from './users.types.js';
@@ -69,29 +71,36 @@ export interface UserChanges {
 /** The fields a change sets: a PATCH body's absent fields arrive as undefined. */
 const changedFields = (changes: UserChanges) => Object.entries(changes).filter(([, v]) => v !== undefined).map(([k]) => k);
 
-/** Disabling a user also ends their sessions, grants and refresh tokens. */
-export async function changeUser(deps: Pick<Deps, 'db'>, tenant: Tenant, userId: string, changes: UserChanges, actor: Actor) {
+/** Disabling a user also ends their sessions, grants and refresh tokens; `ended` hears of the sessions once committed. */
+export async function changeUser(deps: Pick<Deps, 'db'>, tenant: Tenant, userId: string, changes: UserChanges, actor: Actor, ended?: SessionsEnded) {
+  let sessions: UserSession[] = [];
   try {
-    return await deps.db.transaction(async (trx) => {
+    const changed = await deps.db.transaction(async (trx) => {
       const user = await updateUser(trx, tenant.id, userId, changes);
       if (!user) return undefined;
       // Cached accounts (provider/account.ts) drop on every node: a disabled user is refused next.
       await announceChange(trx, tenant.id, 'users');
       await recordAudit(trx, { tenantId: tenant.id, type: 'user.updated', actor: actor.id, subject: userId, ip: actor.ip, userAgent: actor.userAgent, details: { fields: changedFields(changes) } });
       if (changes.disabled) {
-        const ended = await deleteOidcPayloadsOfAccount(trx, tenant.id, userId);
-        await recordAudit(trx, { tenantId: tenant.id, type: 'session.revoked', actor: actor.id, subject: userId, ip: actor.ip, userAgent: actor.userAgent, details: { reason: 'user_disabled', artifacts: ended } });
+        sessions = await findSessionsOfUser(trx, tenant.id, userId);
+        const artifacts = await deleteOidcPayloadsOfAccount(trx, tenant.id, userId);
+        await recordAudit(trx, { tenantId: tenant.id, type: 'session.revoked', actor: actor.id, subject: userId, ip: actor.ip, userAgent: actor.userAgent, details: { reason: 'user_disabled', artifacts } });
       }
       return user;
     });
+    if (sessions.length) ended?.(tenant, sessions);
+    return changed;
   } catch (err) {
     if (isUniqueViolation(err)) throw new UserExistsError('a user with this email already exists');
     throw err;
   }
 }
 
-export async function removeUser(deps: Pick<Deps, 'db'>, tenant: Tenant, userId: string, actor: Actor) {
-  return deps.db.transaction(async (trx) => {
+/** Deleting a user ends their sessions first; `ended` hears of them once committed. */
+export async function removeUser(deps: Pick<Deps, 'db'>, tenant: Tenant, userId: string, actor: Actor, ended?: SessionsEnded) {
+  let sessions: UserSession[] = [];
+  const deleted = await deps.db.transaction(async (trx) => {
+    sessions = await findSessionsOfUser(trx, tenant.id, userId);
     await deleteOidcPayloadsOfAccount(trx, tenant.id, userId);
     const deleted = await deleteUser(trx, tenant.id, userId);
     if (deleted) {
@@ -100,6 +109,8 @@ export async function removeUser(deps: Pick<Deps, 'db'>, tenant: Tenant, userId:
     }
     return deleted;
   });
+  if (deleted && sessions.length) ended?.(tenant, sessions);
+  return deleted;
 }
 
 export async function setUserRoles(deps: Pick<Deps, 'db'>, tenant: Tenant, userId: string, names: string[], actor: Actor) {
