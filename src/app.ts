@@ -15,6 +15,7 @@ import { securityHeaders } from './security/headers.js';
 import { opsRoutes } from './ops/ops.routes.js';
 import { deleteExpiredPayloads } from './provider/adapters/postgres.js';
 import { Passwords } from './security/passwords.js';
+import { RateLimits } from './security/rate-limit.js';
 import { resolveMasterKey, Secrets } from './security/secrets.js';
 import { adminApi } from './admin/admin.routes.js';
 import { bootstrapAdmins } from './bootstrap.js';
@@ -27,7 +28,8 @@ export async function openDeps(config: Config, options: { kvPrefix?: string } = 
   const db = createDb({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
   await migrateLatest(db);
   const kv = await createKv(config.redisUrl);
-  return { config, db, kv, secrets: new Secrets(masterKey), passwords: new Passwords(config.bcryptCost), kvPrefix: options.kvPrefix ?? 'gh:' };
+  const kvPrefix = options.kvPrefix ?? 'gh:';
+  return { config, db, kv, secrets: new Secrets(masterKey), passwords: new Passwords(config.bcryptCost), kvPrefix, rateLimits: new RateLimits(kv, kvPrefix) };
 }
 
 export async function closeDeps(deps: Deps) {

@@ -2,6 +2,7 @@ import type { Config } from './config/load.js';
 import type { Db } from './db/knex.js';
 import type { KvStore } from './kv/store.js';
 import type { Passwords } from './security/passwords.js';
+import type { RateLimits } from './security/rate-limit.js';
 import type { Secrets } from './security/secrets.js';
 
 /** What services need from the outside world; built once by app.ts (or the CLI). */
@@ -13,6 +14,8 @@ export interface Deps {
   passwords: Passwords;
   /** Key prefix separating deployments or test runs sharing one Redis. */
   kvPrefix: string;
+  /** Counters in `kv` under `kvPrefix`, shared by every node on Redis. */
+  rateLimits: RateLimits;
 }
 
 /** Who did it, for the audit trail. */

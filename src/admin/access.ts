@@ -9,6 +9,7 @@ import { SYSTEM_ADMIN_ROLE, SYSTEM_TENANT, TENANT_ADMIN_ROLE, type Tenant } from
 import { findUserById } from '../domain/users/users.queries.js';
 import { adminResource, hasAdminAccess } from '../provider/config/resources.js';
 import { Problem } from './problem.js';
+import { limitAdminPrincipal } from './rate-limit.js';
 
 /** Who is calling, and from which tenant their token comes. */
 export interface AdminPrincipal {
@@ -75,6 +76,7 @@ async function authenticate(deps: Deps, ctx: Context): Promise<AdminPrincipal> {
 export function requireAdmin(deps: Deps, options: { systemOnly?: boolean } = {}): Middleware {
   return async (ctx: Context, next: Next) => {
     const principal = await authenticate(deps, ctx);
+    await limitAdminPrincipal(deps, principal);
     const slug = (ctx as Context & { params?: Record<string, string> }).params?.slug;
     // The system tenant holds the system-admin principals: a tenant-admin there could rotate their
     // secrets or passwords and become system-admin, so only system-admin administers it.

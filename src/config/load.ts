@@ -22,6 +22,11 @@ export interface Config {
   outboundAllow: Cidr[];
   bcryptCost: number;
   logLevel: string;
+  /**
+   * Admin API requests per principal, instead of admin/rate-limit.ts's ADMIN_RATE_LIMIT. Not read
+   * from the environment (DESIGN.md names no variable for it): for tests and embedders.
+   */
+  adminRateLimit?: { limit: number; window_seconds: number };
 }
 
 export class ConfigError extends Error {}

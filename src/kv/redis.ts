@@ -7,7 +7,8 @@ export class RedisStore implements KvStore {
   readonly kind = 'redis' as const;
   #subscriber?: Client;
 
-  private constructor(private readonly client: Client) {}
+  /** `client`: the node-redis client, for libraries that speak Redis themselves (security/rate-limit.ts). */
+  private constructor(readonly client: Client) {}
 
   static async connect(url: string): Promise<RedisStore> {
     const client = createClient({ url, socket: { reconnectStrategy: (n) => Math.min(n * 100, 2000), connectTimeout: 5000 } });

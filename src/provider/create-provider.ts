@@ -9,6 +9,7 @@ import { features } from './config/features.js';
 import { renderError } from './config/pages.js';
 import { ACR_VALUES, interactionPolicyFor } from './config/policy.js';
 import { ttl } from './config/ttl.js';
+import { limitClientAuthFailures } from './client-auth-limit.js';
 import { forwardProviderEvents } from './events.js';
 import type { TenantCache } from './tenant-cache.js';
 
@@ -70,6 +71,7 @@ export function createProvider(tenant: Tenant, jwks: Record<string, unknown>[], 
   provider.proxy = true;
   hashedClientSecrets(provider, deps);
   forwardProviderEvents(provider, tenant, deps);
+  limitClientAuthFailures(provider, tenant, deps);
   return provider;
 }
 

@@ -4,6 +4,12 @@ import { TENANT_SLUG } from '../../domain/tenants/tenants.types.js';
 const count = z.number().int().min(0);
 const seconds = z.number().int().min(1);
 
+/** limit 0 turns a limit off; the bounds keep every value a valid Redis expiry and counter. */
+const rateLimit = z.object({
+  limit: count.max(1_000_000).optional(),
+  window_seconds: seconds.max(30 * 24 * 3600).optional(),
+}).strict();
+
 export const CreateTenant = z.object({
   slug: z.string().regex(TENANT_SLUG, 'must match ^[a-z0-9][a-z0-9-]{1,62}$'),
   name: z.string().min(1).max(200).optional(),
@@ -20,4 +26,10 @@ export const PatchTenant = z.object({
   password_policy: z.object({ min_length: count.optional() }).strict().optional(),
   mfa_required: z.boolean().optional(),
   max_sessions_per_user: count.optional(),
+  rate_limits: z.object({
+    login_per_ip: rateLimit.optional(),
+    login_per_account: rateLimit.optional(),
+    client_auth_failures: rateLimit.optional(),
+    mail_per_address: rateLimit.optional(),
+  }).strict().optional(),
 }).strict();

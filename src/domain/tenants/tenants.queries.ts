@@ -13,11 +13,20 @@ export function toTenant(row: any): Tenant {
   };
 }
 
+/**
+ * Nested objects merge at every depth (`rate_limits.login_per_ip.limit` alone keeps its
+ * window_seconds), so a PATCH may name any subset and a stored row written before a setting
+ * existed reads with that setting's defaults. Anything else replaces.
+ */
 export function mergeSettings(base: TenantSettings, patch: Partial<TenantSettings> | Record<string, any>): TenantSettings {
-  const out: any = { ...base };
-  for (const [k, v] of Object.entries(patch ?? {})) {
-    out[k] = v && typeof v === 'object' && !Array.isArray(v) ? { ...(base as any)[k], ...v } : v;
-  }
+  return mergeObjects(base as unknown as Record<string, unknown>, patch) as unknown as TenantSettings;
+}
+
+const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+function mergeObjects(base: Record<string, unknown>, patch: Record<string, unknown> | undefined): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(patch ?? {})) out[k] = isPlainObject(v) && isPlainObject(base[k]) ? mergeObjects(base[k], v) : v;
   return out;
 }
 

@@ -1,3 +1,5 @@
+import type { RateLimitSettings } from '../../security/rate-limit.js';
+
 export interface TenantSettings {
   access_token_ttl: number;
   id_token_ttl: number;
@@ -7,6 +9,8 @@ export interface TenantSettings {
   password_policy: { min_length: number };
   mfa_required: boolean;
   max_sessions_per_user: number;
+  /** DESIGN.md "Admin API": each `{limit, window_seconds}`, limit 0 = off (security/rate-limit.ts). */
+  rate_limits: RateLimitSettings;
 }
 
 export interface Tenant {
@@ -27,6 +31,12 @@ export const DEFAULT_TENANT_SETTINGS: TenantSettings = {
   password_policy: { min_length: 8 },
   mfa_required: false,
   max_sessions_per_user: 0,
+  rate_limits: {
+    login_per_ip: { limit: 20, window_seconds: 60 },
+    login_per_account: { limit: 10, window_seconds: 60 },
+    client_auth_failures: { limit: 20, window_seconds: 60 },
+    mail_per_address: { limit: 3, window_seconds: 900 },
+  },
 };
 
 export const SYSTEM_TENANT = 'system';

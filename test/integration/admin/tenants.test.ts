@@ -57,6 +57,48 @@ describe('tenants', () => {
     expect((await api('GET', `/tenants/${s}`)).body.access_token_ttl).toBe(600);
   });
 
+  it('answers rate_limits with their defaults, patches any part of them, and validates every number', async () => {
+    const s = slug();
+    const created = await api('POST', '/tenants', { slug: s });
+    expect(created.body.rate_limits).toEqual({
+      login_per_ip: { limit: 20, window_seconds: 60 },
+      login_per_account: { limit: 10, window_seconds: 60 },
+      client_auth_failures: { limit: 20, window_seconds: 60 },
+      mail_per_address: { limit: 3, window_seconds: 900 },
+    });
+    const patched = await api('PATCH', `/tenants/${s}`, { rate_limits: { login_per_ip: { limit: 5 }, mail_per_address: { window_seconds: 3600 } } });
+    expect(patched.status).toBe(200);
+    expect(patched.body.rate_limits).toEqual({
+      login_per_ip: { limit: 5, window_seconds: 60 },
+      login_per_account: { limit: 10, window_seconds: 60 },
+      client_auth_failures: { limit: 20, window_seconds: 60 },
+      mail_per_address: { limit: 3, window_seconds: 3600 },
+    });
+    expect((await api('PATCH', `/tenants/${s}`, { rate_limits: { login_per_account: { limit: 0 } } })).body.rate_limits.login_per_account).toEqual({ limit: 0, window_seconds: 60 });
+    for (const bad of [
+      { login_per_ip: { limit: -1 } }, { login_per_ip: { window_seconds: 0 } }, { client_auth_failures: { limit: 2.5 } },
+      { mail_per_address: { window_seconds: -60 } }, { login_per_ip: { limit: '5' } }, { login_per_ip: { burst: 1 } }, { per_planet: { limit: 1 } },
+    ]) {
+      const res = await api('PATCH', `/tenants/${s}`, { rate_limits: bad });
+      expect(res.status).toBe(400);
+      expect(res.body.errors[0].field).toMatch(/^rate_limits/);
+    }
+    expect((await api('GET', `/tenants/${s}`)).body.rate_limits.login_per_ip).toEqual({ limit: 5, window_seconds: 60 });
+  });
+
+  it('gives a tenant stored before rate_limits existed their defaults', async () => {
+    const s = slug();
+    await api('POST', '/tenants', { slug: s });
+    const row = await gh.deps.db('tenants').where({ slug: s }).first();
+    const { rate_limits: _dropped, ...older } = typeof row.settings === 'string' ? JSON.parse(row.settings) : row.settings;
+    await gh.deps.db('tenants').where({ slug: s }).update({ settings: JSON.stringify({ ...older, lockout: { max_failed_attempts: 4 } }) });
+    const res = await api('GET', `/tenants/${s}`);
+    expect(res.body.rate_limits.client_auth_failures).toEqual({ limit: 20, window_seconds: 60 });
+    expect(res.body.lockout).toEqual({ max_failed_attempts: 4, window_seconds: 900, duration_seconds: 900 });
+    const patched = await api('PATCH', `/tenants/${s}`, { rate_limits: { client_auth_failures: { limit: 7 } } });
+    expect(patched.body.rate_limits).toMatchObject({ client_auth_failures: { limit: 7, window_seconds: 60 }, login_per_ip: { limit: 20, window_seconds: 60 } });
+  });
+
   it('pages the tenant list with next_cursor', async () => {
     for (let i = 0; i < 3; i++) await api('POST', '/tenants', { slug: slug() });
     const first = await api('GET', '/tenants?limit=2');
