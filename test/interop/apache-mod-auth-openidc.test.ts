@@ -4,7 +4,7 @@ import type { Tenant } from '../../src/domain/tenants/tenants.types.js';
 import { csrfOf, type Browser } from '../support/browser.js';
 import { startTestGatehouse, type TestGatehouse } from '../support/gatehouse.js';
 import { apacheMissing, freePort, redirectUriFor, startApache, type Apache } from './apache.js';
-import { NavigatingBrowser } from './navigating-browser.js';
+import { NavigatingBrowser } from '../support/navigating-browser.js';
 
 /**
  * An outside relying party: Apache httpd with Debian's mod_auth_openidc logs a user in against

@@ -25,7 +25,7 @@ export async function renderEnroll(sc: StepContext, pending: Pending, extra: { e
 /** The first code proves the seed; the recovery codes are shown once, in this answer only. */
 export async function submitEnroll(sc: StepContext, pending: Pending) {
   const userId = pending.accountId;
-  const throttled = await throttleAttempt(sc, userId);
+  const throttled = await throttleAttempt(sc, { userId });
   if (throttled) return renderEnroll(sc, pending, { error: throttled, status: 429 });
   const codes = pending.totpSeal
     ? await confirmTotpEnrollment(sc.deps, sc.tenant, userId, pending.totpSeal, field(sc.ctx, 'code', 64).replace(/\s/g, ''), { id: `user:${userId}`, ip: sc.audit.ip, userAgent: sc.audit.userAgent })

@@ -30,7 +30,7 @@ export async function submitPassword(sc: StepContext) {
   const { deps, tenant } = sc;
   const email = field(sc.ctx, 'email', 320);
   const password = field(sc.ctx, 'password', 1024);
-  const throttled = await throttleAttempt(sc, email.trim().toLowerCase());
+  const throttled = await throttleAttempt(sc, { email });
   if (throttled) return renderLogin(sc, { error: throttled, email, status: 429 });
   const lockout = new Lockout(deps.kv, deps.kvPrefix);
   const result = await verifyPassword(deps, tenant, email, password);

@@ -20,7 +20,7 @@ export function renderSecondFactor(sc: StepContext, extra: { error?: string; sta
 export async function submitSecondFactor(sc: StepContext, pending: Pending) {
   const { deps, tenant } = sc;
   const userId = pending.accountId;
-  const throttled = await throttleAttempt(sc, userId);
+  const throttled = await throttleAttempt(sc, { userId });
   if (throttled) return renderSecondFactor(sc, { error: throttled, status: 429 });
   if ((await new Lockout(deps.kv, deps.kvPrefix).state(tenant.id, userId)).locked) {
     await recordAuditNow(deps.db, { ...sc.audit, type: 'mfa.failed', actor: `user:${userId}`, subject: userId, outcome: 'failure', details: { reason: 'locked' } });
