@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
 
 const port = z.coerce.number().int().min(1).max(65535);
@@ -10,6 +11,26 @@ const url = (protocols: string[]) =>
     }
   }, `must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`);
 
+const LOOPBACK = ['127.0.0.0/8', '::1/128'];
+
+/** `address/prefix` of one CIDR (a bare address is one host), or undefined when it is not one. */
+function cidr(item: string) {
+  const [address, prefix, ...rest] = item.split('/');
+  const family = isIP(address);
+  const max = family === 4 ? 32 : 128;
+  if (!family || rest.length || (prefix !== undefined && !(/^\d{1,3}$/.test(prefix) && Number(prefix) <= max))) return undefined;
+  return `${address}/${prefix === undefined ? max : Number(prefix)}`;
+}
+
+/** Comma-separated CIDRs, IPv4 and IPv6, where the word `loopback` stands for 127.0.0.0/8 and ::1. */
+const cidrList = z.string().transform((value, ctx) => {
+  const items = value.split(',').map((item) => item.trim());
+  const bad = items.find((item) => item !== 'loopback' && !cidr(item));
+  if (bad === undefined) return [...new Set(items.flatMap((item) => (item === 'loopback' ? LOOPBACK : [cidr(item)!])))];
+  ctx.addIssue({ code: 'custom', message: `must be comma-separated CIDRs (e.g. 10.0.0.0/8,fd00::/8) or loopback; "${bad}" is neither` });
+  return z.NEVER;
+});
+
 /** Exactly the variables of DESIGN.md "Configuration"; everything else in the environment is ignored. */
 export const EnvSchema = z.object({
   NODE_ENV: z.string().optional(),
@@ -18,6 +39,7 @@ export const EnvSchema = z.object({
     .refine((v) => !v.endsWith('/'), 'must not end with a slash')
     .refine((v) => !new URL(v).search && !new URL(v).hash, 'must not carry a query or fragment')
     .optional(),
+  TRUST_PROXY: cidrList.optional(),
   DATABASE_URL: url(['postgres:', 'postgresql:']).optional(),
   REDIS_URL: url(['redis:', 'rediss:']).optional(),
   GATEHOUSE_DATA_DIR: z.string().min(1).default('./data'),

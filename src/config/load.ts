@@ -6,6 +6,8 @@ export interface Config {
   /** Set once the listening port is known when PUBLIC_URL is absent. */
   publicUrl: string;
   publicUrlFixed: boolean;
+  /** CIDRs of reverse proxies whose X-Forwarded-For / -Proto are believed (security/client-address.ts). */
+  trustProxy: string[];
   databaseUrl?: string;
   redisUrl?: string;
   dataDir: string;
@@ -44,6 +46,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     port: e.PORT,
     publicUrl: e.PUBLIC_URL ?? `http://localhost:${e.PORT}`,
     publicUrlFixed: Boolean(e.PUBLIC_URL),
+    trustProxy: e.TRUST_PROXY ?? [],
     databaseUrl: e.DATABASE_URL,
     redisUrl: e.REDIS_URL,
     dataDir: e.GATEHOUSE_DATA_DIR,

@@ -34,13 +34,15 @@ export interface TestGatehouse extends Gatehouse {
   stop(): Promise<void>;
 }
 
-export async function startTestGatehouse(): Promise<TestGatehouse> {
+/** `overrides` sets configuration the environment would (TRUST_PROXY: `trustProxy`). */
+export async function startTestGatehouse(overrides: Partial<Config> = {}): Promise<TestGatehouse> {
   const db = await freshDatabase();
   const config: Config = {
     production: false,
     port: 0,
     publicUrl: '',
     publicUrlFixed: false,
+    trustProxy: [],
     databaseUrl: db.url,
     redisUrl: process.env.REDIS_URL || undefined,
     dataDir: db.dataDir!,
@@ -48,6 +50,7 @@ export async function startTestGatehouse(): Promise<TestGatehouse> {
     bootstrap: {},
     bcryptCost: 4,
     logLevel: 'debug',
+    ...overrides,
   };
   const kvPrefix = `ghtest:${randomBytes(4).toString('hex')}:`;
   let gh = await startGatehouse(config, { kvPrefix });
