@@ -13,6 +13,7 @@ import { log } from './log/logger.js';
 import { requestContext } from './log/request.js';
 import { opsRoutes } from './ops/ops.routes.js';
 import { deleteExpiredPayloads } from './provider/adapters/postgres.js';
+import { clientAddresses } from './security/client-address.js';
 import { Passwords } from './security/passwords.js';
 import { resolveMasterKey, Secrets } from './security/secrets.js';
 import { adminApi } from './admin/admin.routes.js';
@@ -47,6 +48,7 @@ export function createApp(deps: Deps) {
   const registry = new TenantRegistry(deps);
   const app = new Koa();
   app.use(requestContext());
+  app.use(clientAddresses(deps.config.trustProxy));
   app.use(async (ctx, next) => {
     ctx.set('X-Content-Type-Options', 'nosniff');
     ctx.set('Referrer-Policy', 'no-referrer');
