@@ -38,7 +38,7 @@ await once(probe, 'listening');
 const port = (probe.address() as { port: number }).port;
 probe.close();
 const config: Config = {
-  production: false, port, publicUrl: `http://127.0.0.1:${port}`, publicUrlFixed: true, databaseUrl: db.url, redisUrl: process.env.REDIS_URL || undefined,
+  production: false, port, publicUrl: `http://127.0.0.1:${port}`, publicUrlFixed: true, trustProxy: [], databaseUrl: db.url, redisUrl: process.env.REDIS_URL || undefined,
   dataDir: db.dataDir!, masterKey: randomBytes(32).toString('base64'), bootstrap: {}, bcryptCost: Number(process.env.PROFILE_COST ?? 4), logLevel: 'error',
   outboundAllow: [],
 };

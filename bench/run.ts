@@ -348,6 +348,7 @@ async function startBenchGatehouse(): Promise<BenchGatehouse> {
     port,
     publicUrl: `http://127.0.0.1:${port}`,
     publicUrlFixed: true,
+    trustProxy: [],
     databaseUrl: db.url,
     redisUrl,
     dataDir: db.dataDir!,

@@ -18,7 +18,7 @@ import { Browser, csrfOf } from '../test/support/browser.js';
 configureLogger({ silent: true });
 const db = await freshDatabase('gh_trace');
 const config: Config = {
-  production: false, port: 0, publicUrl: '', publicUrlFixed: false, databaseUrl: db.url, redisUrl: process.env.REDIS_URL || undefined,
+  production: false, port: 0, publicUrl: '', publicUrlFixed: false, trustProxy: [], databaseUrl: db.url, redisUrl: process.env.REDIS_URL || undefined,
   dataDir: db.dataDir!, masterKey: randomBytes(32).toString('base64'), bootstrap: {}, bcryptCost: 4, logLevel: 'error',
   outboundAllow: [],
 };

@@ -14,6 +14,7 @@ import { requestContext } from './log/request.js';
 import { securityHeaders } from './security/headers.js';
 import { opsRoutes } from './ops/ops.routes.js';
 import { deleteExpiredPayloads } from './provider/adapters/postgres.js';
+import { clientAddresses } from './security/client-address.js';
 import { Passwords } from './security/passwords.js';
 import { RateLimits } from './security/rate-limit.js';
 import { resolveMasterKey, Secrets } from './security/secrets.js';
@@ -50,6 +51,7 @@ export function createApp(deps: Deps) {
   const registry = new TenantRegistry(deps);
   const app = new Koa();
   app.use(requestContext());
+  app.use(clientAddresses(deps.config.trustProxy));
   app.use(securityHeaders());
   const ops = opsRoutes(deps);
   app.use(ops.routes()).use(ops.allowedMethods());

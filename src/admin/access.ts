@@ -8,6 +8,7 @@ import { findTenantBySlug } from '../domain/tenants/tenants.queries.js';
 import { SYSTEM_ADMIN_ROLE, SYSTEM_TENANT, TENANT_ADMIN_ROLE, type Tenant } from '../domain/tenants/tenants.types.js';
 import { findUserById } from '../domain/users/users.queries.js';
 import { adminResource, hasAdminAccess } from '../provider/config/resources.js';
+import { checkTokenBinding, DPOP_ALGS } from './dpop.js';
 import { Problem } from './problem.js';
 import { limitAdminPrincipal } from './rate-limit.js';
 
@@ -24,11 +25,12 @@ export interface AdminPrincipal {
 const invalidToken = (detail: string) =>
   new Problem(401, 'invalid_token', detail, undefined, { 'WWW-Authenticate': 'Bearer error="invalid_token"' });
 
-/** RFC 6750 bearer token → principal; every failure is the same 401 to the caller. */
+/** RFC 6750 bearer or RFC 9449 DPoP-bound token → principal; every failure is the same 401 to the caller. */
 async function authenticate(deps: Deps, ctx: Context): Promise<AdminPrincipal> {
-  const match = /^Bearer ([A-Za-z0-9._~+/-]+=*)$/.exec(ctx.get('authorization'));
-  if (!match) throw new Problem(401, 'unauthorized', 'A bearer access token is required.', undefined, { 'WWW-Authenticate': 'Bearer' });
-  const token = match[1];
+  const match = /^(Bearer|DPoP) ([A-Za-z0-9._~+/-]+=*)$/i.exec(ctx.get('authorization'));
+  if (!match) throw new Problem(401, 'unauthorized', 'A bearer access token is required.', undefined, { 'WWW-Authenticate': `Bearer, DPoP algs="${DPOP_ALGS.join(' ')}"` });
+  const scheme = match[1].toLowerCase() as 'bearer' | 'dpop';
+  const token = match[2];
   let iss: unknown;
   try {
     iss = decodeJwt(token).iss;
@@ -51,6 +53,7 @@ async function authenticate(deps: Deps, ctx: Context): Promise<AdminPrincipal> {
   } catch {
     throw invalidToken('The access token is invalid or expired.');
   }
+  await checkTokenBinding(deps, ctx, tenant.id, scheme, token, payload);
   const sub = String(payload.sub ?? '');
   const clientId = typeof payload.client_id === 'string' ? payload.client_id : '';
   // Whoever the principal is, the token must come from a client that still exists and still has

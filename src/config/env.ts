@@ -11,12 +11,19 @@ const url = (protocols: string[]) =>
     }
   }, `must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`);
 
-/** Comma-separated address blocks, parsed; a bad entry is named in the error. */
-const cidrList = z.string().transform((value, ctx) => {
-  const entries = value.split(',').map((e) => e.trim()).filter(Boolean);
+const LOOPBACK = ['127.0.0.0/8', '::1/128'];
+
+/**
+ * Comma-separated address blocks (IPv4 and IPv6; a bare address is one host), parsed; a bad entry
+ * is named in the error. With `loopback`, that word stands for 127.0.0.0/8 and ::1 (TRUST_PROXY).
+ */
+const cidrList = ({ loopback = false } = {}) => z.string().transform((value, ctx) => {
+  const entries = value.split(',').map((e) => e.trim()).filter(Boolean).flatMap((e) => (loopback && e === 'loopback' ? LOOPBACK : [e]));
   const bad = entries.find((e) => !parseCidr(e));
   if (bad === undefined) return entries.map((e) => parseCidr(e)!);
-  ctx.addIssue({ code: 'custom', message: `must be comma-separated CIDRs such as 10.0.0.0/8,fd00::/8 ("${bad}" is not one)` });
+  ctx.addIssue({ code: 'custom', message: loopback
+    ? `must be comma-separated CIDRs (e.g. 10.0.0.0/8,fd00::/8) or loopback; "${bad}" is neither`
+    : `must be comma-separated CIDRs such as 10.0.0.0/8,fd00::/8 ("${bad}" is not one)` });
   return z.NEVER;
 });
 
@@ -28,6 +35,7 @@ export const EnvSchema = z.object({
     .refine((v) => !v.endsWith('/'), 'must not end with a slash')
     .refine((v) => !new URL(v).search && !new URL(v).hash, 'must not carry a query or fragment')
     .optional(),
+  TRUST_PROXY: cidrList({ loopback: true }).optional(),
   DATABASE_URL: url(['postgres:', 'postgresql:']).optional(),
   REDIS_URL: url(['redis:', 'rediss:']).optional(),
   GATEHOUSE_DATA_DIR: z.string().min(1).default('./data'),
@@ -40,7 +48,7 @@ export const EnvSchema = z.object({
   GATEHOUSE_BOOTSTRAP_ADMIN_EMAIL: z.string().email('must be an email address').optional(),
   GATEHOUSE_BOOTSTRAP_ADMIN_PASSWORD: z.string().min(8, 'must be at least 8 characters').optional(),
   SMTP_URL: url(['smtp:', 'smtps:']).optional(),
-  OUTBOUND_ALLOW: cidrList.optional(),
+  OUTBOUND_ALLOW: cidrList().optional(),
   BCRYPT_COST: z.coerce.number().int().min(4).max(31).default(12),
   LOG_LEVEL: z.enum(['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly']).default('info'),
 });

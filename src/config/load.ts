@@ -1,4 +1,5 @@
 import type { Cidr } from './cidr.js';
+import { formatCidr } from './cidr.js';
 import { EnvSchema } from './env.js';
 
 export interface Config {
@@ -7,6 +8,8 @@ export interface Config {
   /** Set once the listening port is known when PUBLIC_URL is absent. */
   publicUrl: string;
   publicUrlFixed: boolean;
+  /** CIDRs of reverse proxies whose X-Forwarded-For / -Proto are believed (security/client-address.ts). */
+  trustProxy: string[];
   databaseUrl?: string;
   redisUrl?: string;
   dataDir: string;
@@ -52,6 +55,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     port: e.PORT,
     publicUrl: e.PUBLIC_URL ?? `http://localhost:${e.PORT}`,
     publicUrlFixed: Boolean(e.PUBLIC_URL),
+    trustProxy: [...new Set((e.TRUST_PROXY ?? []).map(formatCidr))],
     databaseUrl: e.DATABASE_URL,
     redisUrl: e.REDIS_URL,
     dataDir: e.GATEHOUSE_DATA_DIR,

@@ -67,7 +67,8 @@ export function createProvider(tenant: Tenant, jwks: Record<string, unknown>[], 
     fetch: outboundFetch(deps.config.outboundAllow),
   };
   const provider = new Provider(issuer, configuration);
-  // The issuer's host and scheme come from PUBLIC_URL (tenancy/mount.ts sets the forwarded headers).
+  // The issuer's host and scheme come from PUBLIC_URL (tenancy/mount.ts sets the forwarded headers);
+  // ctx.ip is the client address security/client-address.ts wrote into X-Forwarded-For.
   provider.proxy = true;
   hashedClientSecrets(provider, deps);
   forwardProviderEvents(provider, tenant, deps);

@@ -25,9 +25,6 @@ export function mountTenants(registry: TenantRegistry, config: Config): Middlewa
     const pub = new URL(config.publicUrl);
     ctx.req.headers['x-forwarded-host'] = pub.host;
     ctx.req.headers['x-forwarded-proto'] = pub.protocol.slice(0, -1);
-    // provider.proxy trusts X-Forwarded-For for ctx.ip (audit events of the provider): any client
-    // can send one, so the provider sees the peer address, as the rest of Gatehouse records.
-    ctx.req.headers['x-forwarded-for'] = ctx.req.socket.remoteAddress ?? '';
     const rest = match[2] ?? '/';
     if (OWN_PATHS.test(rest)) return next();
     // oidc-provider finds its mount path in req.baseUrl (the Express convention).

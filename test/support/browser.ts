@@ -31,14 +31,17 @@ export class CookieJar {
 export class Browser {
   jar = new CookieJar();
 
+  /** `send` replaces fetch, e.g. to send from another client address (from-address.ts). */
+  constructor(private readonly send: typeof fetch = fetch) {}
+
   async get(url: string) {
-    const res = await fetch(url, { redirect: 'manual', headers: { cookie: this.jar.header() } });
+    const res = await this.send(url, { redirect: 'manual', headers: { cookie: this.jar.header() } });
     this.jar.store(res);
     return res;
   }
 
   async post(url: string, form: Record<string, string>) {
-    const res = await fetch(url, {
+    const res = await this.send(url, {
       method: 'POST',
       redirect: 'manual',
       headers: { cookie: this.jar.header(), 'content-type': 'application/x-www-form-urlencoded' },

@@ -34,7 +34,7 @@ export interface TestGatehouse extends Gatehouse {
   stop(): Promise<void>;
 }
 
-/** `overrides` set configuration a test needs, e.g. `outboundAllow` for a relying party on 127.0.0.1. */
+/** `overrides` set configuration a test needs, e.g. `outboundAllow` for a relying party on 127.0.0.1, `trustProxy`. */
 export async function startTestGatehouse(overrides: Partial<Config> = {}): Promise<TestGatehouse> {
   const db = await freshDatabase();
   const config: Config = {
@@ -42,6 +42,7 @@ export async function startTestGatehouse(overrides: Partial<Config> = {}): Promi
     port: 0,
     publicUrl: '',
     publicUrlFixed: false,
+    trustProxy: [],
     databaseUrl: db.url,
     redisUrl: process.env.REDIS_URL || undefined,
     dataDir: db.dataDir!,

@@ -85,13 +85,13 @@ const DESTROY = `delete from oidc_payloads where ${OF_MODEL} id = ?`;
 const REVOKE_BY_GRANT = `delete from oidc_payloads where ${OF_MODEL} grant_id = ?`;
 
 /**
- * Where a session was last used from, for the admin API's session list. The peer address, like
- * the rest of Gatehouse: X-Forwarded-For is not trusted, since any client can send it.
+ * Where a session was last used from, for the admin API's session list: the client address, as
+ * everywhere in Gatehouse (security/client-address.ts; X-Forwarded-For only from TRUST_PROXY).
  */
 function sessionClient(): { ip?: string; user_agent?: string } {
   const ctx = Provider.ctx;
   if (!ctx) return {};
-  return { ip: ctx.req.socket.remoteAddress ?? undefined, user_agent: ctx.get('user-agent').slice(0, 512) || undefined };
+  return { ip: ctx.ip || undefined, user_agent: ctx.get('user-agent').slice(0, 512) || undefined };
 }
 
 /** Expired rows are dead weight; any node may sweep them. */

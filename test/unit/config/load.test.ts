@@ -5,6 +5,14 @@ describe('configuration', () => {
     const c = loadConfig({});
     expect(c).toMatchObject({ port: 3000, publicUrl: 'http://localhost:3000', dataDir: './data', bcryptCost: 12, logLevel: 'info' });
     expect(c.databaseUrl).toBeUndefined();
+    expect(c.trustProxy).toEqual([]); // no proxy: the peer address is the client
+  });
+  it.each([
+    ['loopback', ['127.0.0.0/8', '::1/128']],
+    ['10.0.0.0/8, 192.168.1.7 ,fd00::/8', ['10.0.0.0/8', '192.168.1.7/32', 'fd00::/8']],
+    ['2001:db8::1,loopback', ['2001:db8::1/128', '127.0.0.0/8', '::1/128']],
+  ])('reads TRUST_PROXY %j as CIDRs', (value, cidrs) => {
+    expect(loadConfig({ TRUST_PROXY: value }).trustProxy).toEqual(cidrs);
   });
   it.each([
     [{ PORT: 'abc' }, /PORT/],
@@ -14,6 +22,13 @@ describe('configuration', () => {
     [{ NODE_ENV: 'production' }, /GATEHOUSE_MASTER_KEY is required/],
     [{ BCRYPT_COST: '3' }, /BCRYPT_COST/],
     [{ GATEHOUSE_BOOTSTRAP_ADMIN_EMAIL: 'a@b.co' }, /GATEHOUSE_BOOTSTRAP_ADMIN_PASSWORD/],
+    [{ TRUST_PROXY: 'proxy.example.com' }, /^Invalid configuration: TRUST_PROXY must be comma-separated CIDRs .*"proxy\.example\.com" is neither$/],
+    [{ TRUST_PROXY: '10.0.0.0/33' }, /TRUST_PROXY .*"10\.0\.0\.0\/33"/],
+    [{ TRUST_PROXY: '10.0.0/8' }, /TRUST_PROXY/],
+    [{ TRUST_PROXY: '::1/129' }, /TRUST_PROXY/],
+    [{ TRUST_PROXY: '10.0.0.0/8,' }, /TRUST_PROXY/],
+    [{ TRUST_PROXY: '10.0.0.0/8/1' }, /TRUST_PROXY/],
+    [{ TRUST_PROXY: 'loopback6' }, /TRUST_PROXY/],
   ])('stops with one line naming the variable for %j', (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(message);
