@@ -1,3 +1,4 @@
+import { Console } from 'node:console';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { closeDeps, openDeps } from '../app.js';
@@ -71,7 +72,6 @@ async function run(argv: string[]) {
   if (command !== 'tenant create' && positionals.length) throw new UsageError(`unexpected argument: ${positionals[0]}`);
 
   const config = loadConfig();
-  configureLogger({ level: 'warn' });
   if (!config.databaseUrl) {
     const holder = dataDirHolder(config.dataDir);
     if (holder) throw new Refused(`the embedded database in ${config.dataDir} is held by a running server (pid ${holder}): stop the server, or set DATABASE_URL`);
@@ -145,6 +145,11 @@ async function run(argv: string[]) {
     await closeDeps(deps);
   }
 }
+
+// DESIGN.md "CLI": stdout carries only the command's output, so `gatehouse … --json | jq` works.
+// Our logs and any library's console notices (oidc-provider prints some with console.info) go to stderr.
+globalThis.console = new Console({ stdout: process.stderr, stderr: process.stderr });
+configureLogger({ level: 'warn', stderr: true });
 
 run(process.argv.slice(2)).then(
   () => process.exit(0),
