@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { freshDatabase } from '../../support/gatehouse.js';
@@ -33,5 +33,10 @@ describe('gatehouse CLI on a fresh checkout', () => {
     expect(JSON.parse(res.stdout)).toMatchObject({ slug: 'fresh-acme' });
     expect(res.stderr).toContain('GATEHOUSE_MASTER_KEY is not set');
     expect(res.stdout).not.toContain('master');
+  });
+
+  it('keeps the data folder it made private to its owner', () => {
+    expect(statSync(dataDir()).mode & 0o777).toBe(0o700);
+    expect(statSync(path.join(dataDir(), 'master.key')).mode & 0o777).toBe(0o600);
   });
 });
