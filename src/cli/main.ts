@@ -6,7 +6,7 @@ import { verifyAuditChain } from '../audit/verify.js';
 import { ConfigError, loadConfig } from '../config/load.js';
 import { dataDirHolder } from '../db/lock.js';
 import { CLI_ACTOR, type Deps } from '../deps.js';
-import { ClientExistsError, registerClient, UnknownRoleError } from '../domain/clients/clients.service.js';
+import { ClientExistsError, ClientMetadataRefusedError, registerClient, UnknownRoleError } from '../domain/clients/clients.service.js';
 import { CLIENT_AUTH_METHODS } from '../domain/clients/clients.types.js';
 import { listPublicKeys, rotateSigningKey } from '../domain/keys/keys.service.js';
 import { SIGNING_ALGS, type SigningAlg } from '../domain/keys/keys.types.js';
@@ -158,7 +158,7 @@ run(process.argv.slice(2)).then(
       process.stderr.write(`gatehouse: ${err.message}\n${USAGE}\n`);
       process.exit(2);
     }
-    const refused = [Refused, ConfigError, TenantExistsError, InvalidSlugError, ClientExistsError, UnknownRoleError, UserExistsError, PasswordPolicyError, InvalidClientMetadataError];
+    const refused = [Refused, ConfigError, TenantExistsError, InvalidSlugError, ClientExistsError, UnknownRoleError, UserExistsError, PasswordPolicyError, InvalidClientMetadataError, ClientMetadataRefusedError];
     if (refused.some((k) => err instanceof k)) {
       process.stderr.write(`gatehouse: ${err.message}\n`);
       process.exit(1);
