@@ -49,7 +49,7 @@ function toProblem(err: unknown): Problem | undefined {
   if (err instanceof InvalidSlugError) return new Problem(400, 'invalid_request', 'The request has invalid fields.', [{ field: 'slug', message: err.message }]);
   if (err instanceof PasswordPolicyError) return new Problem(400, 'password_policy', err.message, [{ field: 'password', message: err.message }]);
   if (err instanceof UnknownRoleError) return new Problem(400, 'unknown_role', err.message, [{ field: 'roles', message: err.message }]);
-  if (err instanceof InvalidClientMetadataError) return new Problem(400, 'invalid_client_metadata', err.message);
+  if (err instanceof InvalidClientMetadataError) return new Problem(400, 'invalid_client_metadata', err.message, err.fields.length ? err.fields : undefined);
   if (err instanceof ClientMetadataRefusedError) return new Problem(400, 'invalid_client_metadata', err.message, [{ field: err.field, message: err.message }]);
   if (err instanceof ResourceExistsError) return new Problem(409, 'resource_exists', 'A resource with this identifier already exists.');
   if (err instanceof RoleExistsError) return new Problem(409, 'role_exists', 'A role with this name already exists.');
