@@ -1,7 +1,7 @@
 import type { Middleware } from 'koa';
 import { ZodError } from 'zod';
 import { isForeignKeyViolation, isUniqueViolation } from '../db/knex.js';
-import { ClientExistsError, UnknownClientError, UnknownRoleError } from '../domain/clients/clients.service.js';
+import { ClientExistsError, ClientMetadataRefusedError, UnknownClientError, UnknownRoleError } from '../domain/clients/clients.service.js';
 import { InvalidSlugError, SystemTenantError, TenantExistsError } from '../domain/tenants/tenants.service.js';
 import { EmailDomainTakenError, InvalidIdpMetadataError, SamlConnectionExistsError, UnknownMappedRoleError } from '../domain/saml-connections/saml-connections.service.js';
 import { PasswordPolicyError, UserExistsError } from '../domain/users/users.service.js';
@@ -49,7 +49,8 @@ function toProblem(err: unknown): Problem | undefined {
   if (err instanceof InvalidSlugError) return new Problem(400, 'invalid_request', 'The request has invalid fields.', [{ field: 'slug', message: err.message }]);
   if (err instanceof PasswordPolicyError) return new Problem(400, 'password_policy', err.message, [{ field: 'password', message: err.message }]);
   if (err instanceof UnknownRoleError) return new Problem(400, 'unknown_role', err.message, [{ field: 'roles', message: err.message }]);
-  if (err instanceof InvalidClientMetadataError) return new Problem(400, 'invalid_client_metadata', err.message);
+  if (err instanceof InvalidClientMetadataError) return new Problem(400, 'invalid_client_metadata', err.message, err.fields.length ? err.fields : undefined);
+  if (err instanceof ClientMetadataRefusedError) return new Problem(400, 'invalid_client_metadata', err.message, [{ field: err.field, message: err.message }]);
   if (err instanceof ResourceExistsError) return new Problem(409, 'resource_exists', 'A resource with this identifier already exists.');
   if (err instanceof RoleExistsError) return new Problem(409, 'role_exists', 'A role with this name already exists.');
   if (err instanceof GroupExistsError) return new Problem(409, 'group_exists', 'A group with this name already exists.');

@@ -1,3 +1,4 @@
+import { Console } from 'node:console';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { closeDeps, openDeps } from '../app.js';
@@ -5,7 +6,7 @@ import { verifyAuditChain } from '../audit/verify.js';
 import { ConfigError, loadConfig } from '../config/load.js';
 import { dataDirHolder } from '../db/lock.js';
 import { CLI_ACTOR, type Deps } from '../deps.js';
-import { ClientExistsError, registerClient, UnknownRoleError } from '../domain/clients/clients.service.js';
+import { ClientExistsError, ClientMetadataRefusedError, registerClient, UnknownRoleError } from '../domain/clients/clients.service.js';
 import { CLIENT_AUTH_METHODS } from '../domain/clients/clients.types.js';
 import { listPublicKeys, rotateSigningKey } from '../domain/keys/keys.service.js';
 import { SIGNING_ALGS, type SigningAlg } from '../domain/keys/keys.types.js';
@@ -71,7 +72,6 @@ async function run(argv: string[]) {
   if (command !== 'tenant create' && positionals.length) throw new UsageError(`unexpected argument: ${positionals[0]}`);
 
   const config = loadConfig();
-  configureLogger({ level: 'warn' });
   if (!config.databaseUrl) {
     const holder = dataDirHolder(config.dataDir);
     if (holder) throw new Refused(`the embedded database in ${config.dataDir} is held by a running server (pid ${holder}): stop the server, or set DATABASE_URL`);
@@ -146,6 +146,11 @@ async function run(argv: string[]) {
   }
 }
 
+// DESIGN.md "CLI": stdout carries only the command's output, so `gatehouse … --json | jq` works.
+// Our logs and any library's console notices (oidc-provider prints some with console.info) go to stderr.
+globalThis.console = new Console({ stdout: process.stderr, stderr: process.stderr });
+configureLogger({ level: 'warn', stderr: true });
+
 run(process.argv.slice(2)).then(
   () => process.exit(0),
   (err) => {
@@ -153,7 +158,7 @@ run(process.argv.slice(2)).then(
       process.stderr.write(`gatehouse: ${err.message}\n${USAGE}\n`);
       process.exit(2);
     }
-    const refused = [Refused, ConfigError, TenantExistsError, InvalidSlugError, ClientExistsError, UnknownRoleError, UserExistsError, PasswordPolicyError, InvalidClientMetadataError];
+    const refused = [Refused, ConfigError, TenantExistsError, InvalidSlugError, ClientExistsError, UnknownRoleError, UserExistsError, PasswordPolicyError, InvalidClientMetadataError, ClientMetadataRefusedError];
     if (refused.some((k) => err instanceof k)) {
       process.stderr.write(`gatehouse: ${err.message}\n`);
       process.exit(1);

@@ -1,8 +1,8 @@
-import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import knexFactory, { type Knex } from 'knex';
 import ClientPgLite from 'knex-pglite';
 import pg from 'pg';
+import { ensurePrivateDir } from './data-dir.js';
 
 export type Db = Knex;
 export type Trx = Knex.Transaction;
@@ -28,8 +28,8 @@ export function createDb(options: DbOptions): Db {
   const memory = options.dataDir === 'memory://';
   let filename: string | undefined;
   if (!memory) {
-    filename = path.resolve(options.dataDir, 'pg');
-    mkdirSync(filename, { recursive: true });
+    ensurePrivateDir(options.dataDir);
+    filename = ensurePrivateDir(path.resolve(options.dataDir, 'pg'));
   }
   return knexFactory({
     client: ClientPgLite as unknown as typeof Knex.Client,

@@ -1,5 +1,6 @@
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { ensurePrivateDir } from './data-dir.js';
 
 /** The embedded database belongs to one process; a pid file says which. */
 export function dataDirHolder(dataDir: string): number | undefined {
@@ -18,7 +19,7 @@ export function dataDirHolder(dataDir: string): number | undefined {
 export function holdDataDir(dataDir: string) {
   const holder = dataDirHolder(dataDir);
   if (holder) throw new Error(`the embedded database in ${dataDir} is in use by process ${holder}`);
-  mkdirSync(dataDir, { recursive: true });
+  ensurePrivateDir(dataDir);
   const file = path.join(dataDir, 'server.pid');
   writeFileSync(file, String(process.pid));
   process.on('exit', () => rmSync(file, { force: true }));

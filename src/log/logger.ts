@@ -36,12 +36,14 @@ let root = winston.createLogger({
   transports: [new winston.transports.Console()],
 });
 
-export function configureLogger(options: { level?: string; transport?: winston.transport; silent?: boolean }) {
+/** `stderr`: every level goes to stderr, so stdout carries only a command's output (the CLI). */
+export function configureLogger(options: { level?: string; transport?: winston.transport; silent?: boolean; stderr?: boolean }) {
+  const stderrLevels = options.stderr ? Object.keys(winston.config.npm.levels) : [];
   root = winston.createLogger({
     level: options.level ?? root.level,
     silent: options.silent,
     format: winston.format.combine(winston.format.timestamp(), redactFormat(), winston.format.json()),
-    transports: [options.transport ?? new winston.transports.Console()],
+    transports: [options.transport ?? new winston.transports.Console({ stderrLevels })],
   });
 }
 

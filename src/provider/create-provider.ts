@@ -1,5 +1,6 @@
 import Provider, { errors, type Configuration } from 'oidc-provider';
 import type { Deps } from '../deps.js';
+import { CONFIDENTIAL_ONLY_GRANTS } from '../domain/clients/clients.types.js';
 import { issuerOf, type Tenant } from '../domain/tenants/tenants.types.js';
 import { outboundFetch } from '../security/outbound-fetch.js';
 import { findAccount } from './account.js';
@@ -71,6 +72,7 @@ export function createProvider(tenant: Tenant, jwks: Record<string, unknown>[], 
   // ctx.ip is the client address security/client-address.ts wrote into X-Forwarded-For.
   provider.proxy = true;
   hashedClientSecrets(provider, deps);
+  confidentialOnlyGrants(provider);
   forwardProviderEvents(provider, tenant, deps);
   limitClientAuthFailures(provider, tenant, deps);
   return provider;
@@ -85,5 +87,18 @@ function hashedClientSecrets(provider: Provider, deps: Pick<Deps, 'secrets'>) {
   const proto = provider.Client.prototype as unknown as { compareClientSecret(actual: string): boolean; clientSecret?: string };
   proto.compareClientSecret = function compareClientSecret(this: { clientSecret?: string }, actual: string) {
     return typeof actual === 'string' && !!this.clientSecret && deps.secrets.verifyClientSecret(actual, this.clientSecret);
+  };
+}
+
+/**
+ * RFC 6749 §4.4: registration refuses client_credentials to a public client, and a client stored
+ * with it before that rule is refused here too (the token endpoint answers invalid_request).
+ */
+function confidentialOnlyGrants(provider: Provider) {
+  const proto = provider.Client.prototype as unknown as { grantTypeAllowed(type: string): boolean; clientAuthMethod: string };
+  const grantTypeAllowed = proto.grantTypeAllowed;
+  proto.grantTypeAllowed = function confidentialGrantTypeAllowed(this: typeof proto, type: string) {
+    if (this.clientAuthMethod === 'none' && CONFIDENTIAL_ONLY_GRANTS.has(type)) return false;
+    return grantTypeAllowed.call(this, type);
   };
 }

@@ -1,6 +1,7 @@
 import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { ensurePrivateDir } from '../db/data-dir.js';
 
 /** Holds the master key and the keys derived from it; nothing here is ever logged. */
 export class Secrets {
@@ -87,9 +88,13 @@ export function constantTimeEqual(a: string, b: string): boolean {
  */
 export function resolveMasterKey(base64: string | undefined, dataDir: string, warn: (m: string) => void): Buffer {
   if (base64) return Buffer.from(base64, 'base64');
+  ensurePrivateDir(dataDir);
   const file = path.join(dataDir, 'master.key');
-  if (existsSync(file)) return Buffer.from(readFileSync(file, 'utf8').trim(), 'base64');
-  mkdirSync(dataDir, { recursive: true });
+  if (existsSync(file)) {
+    // Only its owner reads it, also when it was copied in with a looser mode.
+    if (statSync(file).mode & 0o077) chmodSync(file, 0o600);
+    return Buffer.from(readFileSync(file, 'utf8').trim(), 'base64');
+  }
   const key = randomBytes(32);
   writeFileSync(file, key.toString('base64') + '\n', { mode: 0o600 });
   warn(`GATEHOUSE_MASTER_KEY is not set: generated one into ${file}. Set GATEHOUSE_MASTER_KEY in production.`);

@@ -8,10 +8,16 @@ import { replaceRoleAssignments } from '../rbac/rbac.queries.js';
 import { resolveRoleNames } from '../rbac/rbac.service.js';
 import type { Tenant } from '../tenants/tenants.types.js';
 import { deleteClient, findClient, insertClient, updateClient } from './clients.queries.js';
-import { PUBLIC_AUTH_METHODS, type ClientRecord } from './clients.types.js';
+import { CONFIDENTIAL_ONLY_GRANTS, PUBLIC_AUTH_METHODS, type ClientRecord } from './clients.types.js';
 
 export class ClientExistsError extends Error {}
 export class UnknownClientError extends Error {}
+/** Metadata refused by Gatehouse's own rules; `field` names the metadata at fault. */
+export class ClientMetadataRefusedError extends Error {
+  constructor(readonly field: string, message: string) {
+    super(`${field}: ${message}`);
+  }
+}
 export { UnknownRoleError } from '../rbac/rbac.service.js';
 
 /** Checks metadata the way the tenant's provider would load it; supplied by tenancy/. */
@@ -19,6 +25,14 @@ export type ClientValidator = (tenant: Tenant, metadata: Record<string, unknown>
 
 export function needsSecret(metadata: Record<string, unknown>) {
   return !PUBLIC_AUTH_METHODS.has(String(metadata.token_endpoint_auth_method ?? 'client_secret_basic'));
+}
+
+/** Rules of Gatehouse's own that oidc-provider does not check, on the metadata as it will be stored. */
+function checkClientRules(metadata: Record<string, unknown>) {
+  if (metadata.token_endpoint_auth_method !== 'none') return;
+  const grantTypes = Array.isArray(metadata.grant_types) ? (metadata.grant_types as unknown[]) : [];
+  const refused = grantTypes.filter((g) => CONFIDENTIAL_ONLY_GRANTS.has(g as string));
+  if (refused.length) throw new ClientMetadataRefusedError('grant_types', `${refused.join(', ')} is for confidential clients only; this client authenticates with token_endpoint_auth_method none`);
 }
 
 /** Fills the defaults oidc-provider would assume, so what is stored is what is served. */
@@ -43,6 +57,7 @@ export async function registerClient(
 ): Promise<{ client: ClientRecord; secret?: string; roles: string[] }> {
   const clientId = input.clientId ?? randomBytes(16).toString('base64url');
   const metadata = withClientDefaults(input.metadata);
+  checkClientRules(metadata);
   await validate(tenant, { ...metadata, client_id: clientId, client_secret: needsSecret(metadata) ? 'validation-placeholder' : undefined });
   const secret = needsSecret(metadata) ? generateClientSecret() : undefined;
   try {
@@ -91,6 +106,7 @@ export async function rotateClientSecret(deps: Pick<Deps, 'db' | 'secrets'>, ten
 /** Merges metadata (top-level names replaced) and re-checks it as the provider will load it. */
 export async function changeClientMetadata(deps: Pick<Deps, 'db'>, tenant: Tenant, client: ClientRecord, changes: Record<string, unknown>, actor: Actor, validate: ClientValidator) {
   const metadata = withClientDefaults({ ...client.metadata, ...changes });
+  checkClientRules(metadata);
   await validate(tenant, { ...metadata, client_id: client.clientId, client_secret: needsSecret(metadata) ? 'validation-placeholder' : undefined });
   return deps.db.transaction(async (trx) => {
     const updated = await updateClient(trx, tenant.id, client.clientId, { metadata });

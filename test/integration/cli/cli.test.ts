@@ -57,6 +57,12 @@ describe('gatehouse CLI', () => {
     expect(gatehouse(['client', 'create', '--tenant', 'cli-acme', '--name', 'X', '--redirect-uri', 'not a url']).code).toBe(1);
   });
 
+  it('refuses client_credentials to a public client with exit 1 and one line (RFC 6749 §4.4)', () => {
+    const res = gatehouse(['client', 'create', '--tenant', 'cli-acme', '--name', 'SPA', '--auth-method', 'none', '--grant-types', 'client_credentials', '--json']);
+    expect(res).toMatchObject({ code: 1, stdout: '' });
+    expect(res.stderr).toMatch(/^gatehouse: grant_types: client_credentials is for confidential clients only[^\n]*$/);
+  });
+
   it('answers bad usage with exit 2', () => {
     expect(gatehouse(['frobnicate']).code).toBe(2);
     expect(gatehouse(['tenant', 'create', 'x-y', '--bogus']).code).toBe(2);

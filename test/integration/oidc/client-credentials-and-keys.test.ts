@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import * as jose from 'jose';
 import { CLI_ACTOR } from '../../../src/deps.js';
+import { insertClient } from '../../../src/domain/clients/clients.queries.js';
+import { assignClientRoles } from '../../../src/domain/clients/clients.service.js';
 import { rotateSigningKey } from '../../../src/domain/keys/keys.service.js';
 import { insertRole } from '../../../src/domain/rbac/rbac.queries.js';
 import type { Tenant } from '../../../src/domain/tenants/tenants.types.js';
@@ -155,5 +157,24 @@ describe('a restart', () => {
     const { payload } = await jose.jwtVerify(refreshed.id_token!, jose.createRemoteJWKSet(new URL(`${iss}/jwks`)), { issuer: iss });
     expect(payload.sub).toBe(user.id);
     await expect(rp2.login(user)).resolves.toHaveProperty('access_token');
+  });
+});
+
+describe('a public client stored with client_credentials (before registration refused it)', () => {
+  it('gets no token: anyone knowing its client_id could mint one with its roles (RFC 6749 §4.4)', async () => {
+    const clientId = `legacy-${randomUUID()}`;
+    await insertClient(gh.deps.db, tenant.id, clientId, { client_name: 'Legacy SPA', token_endpoint_auth_method: 'none', grant_types: ['client_credentials'], response_types: [], redirect_uris: [] }, null);
+    await assignClientRoles(gh.deps.db, tenant, clientId, ['tenant-admin'], CLI_ACTOR);
+    for (const resource of [`${gh.url}/admin`, API]) {
+      const res = await fetch(`${issuer}/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ grant_type: 'client_credentials', client_id: clientId, resource }),
+      });
+      const body = await res.json();
+      expect(res.status).toBe(400);
+      expect(body).not.toHaveProperty('access_token');
+      expect(body.error).toEqual(expect.any(String));
+    }
   });
 });
