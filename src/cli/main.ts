@@ -26,7 +26,8 @@ const USAGE = `usage:
   gatehouse migrate
   gatehouse tenant create SLUG [--name NAME] [--json]
   gatehouse client create --tenant SLUG --name NAME [--redirect-uri URI]... [--post-logout-redirect-uri URI]...
-        [--grant-types a,b] [--auth-method client_secret_basic|client_secret_post|none|private_key_jwt] [--roles a,b] [--json]
+        [--grant-types a,b] [--auth-method client_secret_basic|client_secret_post|none|private_key_jwt] [--roles a,b]
+        [--admin-access] [--json]
   gatehouse user create --tenant SLUG --email EMAIL [--password-stdin | --password PW] [--name N]
         [--given-name G] [--family-name F] [--email-verified] [--roles a,b] [--json]
   gatehouse keys rotate --tenant SLUG [--alg RS256|ES256|EdDSA]
@@ -62,7 +63,7 @@ async function run(argv: string[]) {
       'grant-types': { type: 'string' }, 'auth-method': { type: 'string' }, roles: { type: 'string' },
       email: { type: 'string' }, password: { type: 'string' }, 'password-stdin': { type: 'boolean' },
       'given-name': { type: 'string' }, 'family-name': { type: 'string' }, 'email-verified': { type: 'boolean' },
-      alg: { type: 'string' },
+      alg: { type: 'string' }, 'admin-access': { type: 'boolean' },
     },
   });
   const known = ['migrate', 'tenant create', 'client create', 'user create', 'keys rotate', 'audit verify'];
@@ -100,6 +101,8 @@ async function run(argv: string[]) {
           post_logout_redirect_uris: values['post-logout-redirect-uri'] ?? [],
           token_endpoint_auth_method: authMethod,
           ...(values['grant-types'] ? { grant_types: list(values['grant-types']) } : {}),
+          // DESIGN.md "Admin API": only such a client may obtain tokens for the admin API.
+          ...(values['admin-access'] ? { admin_access: true } : {}),
         };
         const registry = new TenantRegistry(deps);
         const { client, secret, roles } = await registerClient(deps, tenant, { metadata, roles: list(values.roles) }, CLI_ACTOR, clientValidator(registry));

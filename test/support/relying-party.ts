@@ -67,7 +67,7 @@ export class RelyingParty {
     const start = await this.startLogin(params);
     let { html, at } = start;
     const go = async (res: Response) => {
-      if (res.status !== 303) throw Object.assign(new Error(`step refused: ${res.status}`), { status: res.status, html: await res.text() });
+      if (res.status !== 303) throw Object.assign(new Error(`login refused: ${res.status}`), { status: res.status, html: await res.text() });
       const next = await this.browser.follow(new URL(res.headers.get('location')!, at).toString(), origin);
       at = next.url;
       html = next.res.status === 200 ? await next.res.text() : '';

@@ -74,7 +74,7 @@ describe('registration metadata (RFC 7591) the provider supports', () => {
     const { ec, rsa, jwks } = await keys();
     const created = await api('POST', `/tenants/${tenant.slug}/clients`, {
       client_name: 'Signed', token_endpoint_auth_method: 'private_key_jwt', token_endpoint_auth_signing_alg: 'ES256', jwks,
-      grant_types: ['client_credentials'], redirect_uris: [], roles: ['tenant-admin'],
+      grant_types: ['client_credentials'], redirect_uris: [], roles: ['tenant-admin'], admin_access: true,
     });
     expect(created.status).toBe(201);
     expect(created.body).toMatchObject({ token_endpoint_auth_method: 'private_key_jwt', token_endpoint_auth_signing_alg: 'ES256', roles: ['tenant-admin'] });

@@ -19,7 +19,7 @@ let jwk: jose.JWK;
 beforeAll(async () => {
   gh = await startTestGatehouse();
   const system = (await findTenantBySlug(gh.deps.db, 'system'))!;
-  const app = await gh.client(system, { grant_types: ['client_credentials'], redirect_uris: [], post_logout_redirect_uris: [] }, ['system-admin']);
+  const app = await gh.client(system, { grant_types: ['client_credentials'], redirect_uris: [], post_logout_redirect_uris: [], admin_access: true }, ['system-admin']);
   config = await oidc.discovery(new URL(`${gh.url}/t/system`), app.clientId, app.clientSecret, oidc.ClientSecretBasic(app.clientSecret!), { execute: [oidc.allowInsecureRequests] });
   keyPair = await oidc.randomDPoPKeyPair('ES256');
   dpop = oidc.getDPoPHandle(config, keyPair);

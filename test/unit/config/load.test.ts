@@ -26,7 +26,7 @@ describe('configuration', () => {
     [{ TRUST_PROXY: '10.0.0.0/33' }, /TRUST_PROXY .*"10\.0\.0\.0\/33"/],
     [{ TRUST_PROXY: '10.0.0/8' }, /TRUST_PROXY/],
     [{ TRUST_PROXY: '::1/129' }, /TRUST_PROXY/],
-    [{ TRUST_PROXY: '10.0.0.0/8,' }, /TRUST_PROXY/],
+    [{ TRUST_PROXY: '10.0.0.0/8,,x' }, /TRUST_PROXY .*"x"/],
     [{ TRUST_PROXY: '10.0.0.0/8/1' }, /TRUST_PROXY/],
     [{ TRUST_PROXY: 'loopback6' }, /TRUST_PROXY/],
   ])('stops with one line naming the variable for %j', (env, message) => {
