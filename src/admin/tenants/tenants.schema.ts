@@ -23,9 +23,11 @@ export const PatchTenant = z.object({
   refresh_token_ttl: seconds.optional(),
   session_ttl: seconds.optional(),
   lockout: z.object({ max_failed_attempts: count.optional(), window_seconds: count.optional(), duration_seconds: count.optional() }).strict().optional(),
-  password_policy: z.object({ min_length: count.optional() }).strict().optional(),
+  password_policy: z.object({ min_length: count.max(1024).optional(), block_common: z.boolean().optional() }).strict().optional(),
   mfa_required: z.boolean().optional(),
   max_sessions_per_user: count.optional(),
+  registration: z.object({ enabled: z.boolean().optional() }).strict().optional(),
+  require_verified_email: z.boolean().optional(),
   rate_limits: z.object({
     login_per_ip: rateLimit.optional(),
     login_per_account: rateLimit.optional(),

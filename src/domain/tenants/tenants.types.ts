@@ -6,9 +6,14 @@ export interface TenantSettings {
   refresh_token_ttl: number;
   session_ttl: number;
   lockout: { max_failed_attempts: number; window_seconds: number; duration_seconds: number };
-  password_policy: { min_length: number };
+  /** `block_common`: refuse the most common passwords (security/common-passwords). */
+  password_policy: { min_length: number; block_common: boolean };
   mfa_required: boolean;
   max_sessions_per_user: number;
+  /** Self-service sign-up (prompt=create). */
+  registration: { enabled: boolean };
+  /** An unverified email stops a login before tokens are issued. */
+  require_verified_email: boolean;
   /** DESIGN.md "Admin API": each `{limit, window_seconds}`, limit 0 = off (security/rate-limit.ts). */
   rate_limits: RateLimitSettings;
 }
@@ -28,9 +33,11 @@ export const DEFAULT_TENANT_SETTINGS: TenantSettings = {
   refresh_token_ttl: 30 * 24 * 3600,
   session_ttl: 14 * 24 * 3600,
   lockout: { max_failed_attempts: 5, window_seconds: 900, duration_seconds: 900 },
-  password_policy: { min_length: 8 },
+  password_policy: { min_length: 8, block_common: true },
   mfa_required: false,
   max_sessions_per_user: 0,
+  registration: { enabled: false },
+  require_verified_email: false,
   rate_limits: {
     login_per_ip: { limit: 20, window_seconds: 60 },
     login_per_account: { limit: 10, window_seconds: 60 },
