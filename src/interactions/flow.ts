@@ -9,7 +9,7 @@ import { checkCsrf, csrfToken } from './csrf.js';
 export type Interaction = Awaited<ReturnType<Provider['interactionDetails']>>;
 
 /** The steps after the password, kept on the interaction itself until the login completes. */
-export type Step = 'second_factor' | 'enroll' | 'recovery_codes';
+export type Step = 'second_factor' | 'enroll' | 'recovery_codes' | 'verify_email';
 export interface Pending {
   accountId: string;
   /** RFC 8176 methods proven so far in this login. */

@@ -2,11 +2,16 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import type { Deps } from '../deps.js';
 import { form, stepContext, type Pending, type StepContext } from './flow.js';
-import { completeLogin, nextStep, stepUpOf } from './policy.js';
+import { completeUnlessUnverified, nextStep, stepUpOf } from './policy.js';
 import { renderConsent, submitConsent } from './steps/consent.js';
 import { renderEnroll, renderRecoveryCodes, submitEnroll } from './steps/enroll.js';
 import { renderLogin, submitPassword } from './steps/password.js';
 import { renderSecondFactor, submitSecondFactor } from './steps/second-factor.js';
+import { renderSignUp, signUpOpen, submitSignUp } from './steps/sign-up.js';
+import { renderVerifyEmail, submitVerifyEmail } from './steps/verify-email.js';
+
+/** The login (or sign-up, prompt=create) part of the flow, before consent. */
+const signingIn = (sc: StepContext) => sc.interaction.prompt.name === 'login' || sc.interaction.prompt.name === 'create';
 
 /**
  * The pages of a login at `${issuer}/interaction/:uid` (DESIGN.md "Interaction pages"): one file a
@@ -22,7 +27,7 @@ export function interactionRoutes(deps: Deps) {
   };
   /** A form of a step after the password: only while the flow is at that step. */
   const at = (expected: Pending['step'], handler: (sc: StepContext, pending: Pending) => Promise<void>) => step(true, async (sc) => {
-    if (sc.interaction.prompt.name !== 'login' || sc.pending?.step !== expected) {
+    if (!signingIn(sc) || sc.pending?.step !== expected) {
       sc.render('error', { title: 'Forbidden', message: 'The form expired. Go back and try again.' }, 403);
       return;
     }
@@ -30,23 +35,29 @@ export function interactionRoutes(deps: Deps) {
   });
 
   router.get('/', step(false, async (sc) => {
-    if (sc.interaction.prompt.name !== 'login') return renderConsent(sc);
+    if (!signingIn(sc)) return renderConsent(sc);
     const pending = sc.pending;
     if (pending?.step === 'second_factor') return renderSecondFactor(sc);
     if (pending?.step === 'enroll') return renderEnroll(sc, pending);
     if (pending?.step === 'recovery_codes') return renderRecoveryCodes(sc, pending);
+    if (pending?.step === 'verify_email') return renderVerifyEmail(sc);
     const stepUp = stepUpOf(sc);
     if (stepUp) return nextStep(sc, stepUp.accountId, stepUp.amr);
+    if (sc.interaction.prompt.name === 'create' && signUpOpen(sc)) return renderSignUp(sc);
     return renderLogin(sc);
   }));
 
   router.post('/login', form, step(true, async (sc) => {
-    if (sc.interaction.prompt.name !== 'login') return renderConsent(sc);
+    if (!signingIn(sc)) return renderConsent(sc);
     await submitPassword(sc);
   }));
+  // Sign-up: opened by prompt=create, or from the login page's "Create account" link.
+  router.get('/signup', step(false, async (sc) => (signingIn(sc) && signUpOpen(sc) ? renderSignUp(sc) : renderLogin(sc))));
+  router.post('/signup', form, step(true, async (sc) => (signingIn(sc) && signUpOpen(sc) ? submitSignUp(sc) : renderLogin(sc, { status: 403 }))));
+  router.post('/verify-email', form, at('verify_email', submitVerifyEmail));
   router.post('/mfa', form, at('second_factor', submitSecondFactor));
   router.post('/enroll', form, at('enroll', submitEnroll));
-  router.post('/continue', form, at('recovery_codes', (sc, pending) => completeLogin(sc, pending.accountId, pending.amr)));
+  router.post('/continue', form, at('recovery_codes', (sc, pending) => completeUnlessUnverified(sc, pending.accountId, pending.amr)));
   router.post('/confirm', form, step(true, submitConsent));
   router.post('/abort', form, step(true, (sc) => sc.finish({ error: 'access_denied', error_description: 'End-User aborted interaction' })));
 

@@ -1,5 +1,6 @@
 import { recordAuditNow } from '../audit/record.js';
 import { hasSecondFactor } from '../domain/mfa/mfa.service.js';
+import { findUserById } from '../domain/users/users.queries.js';
 import { log } from '../log/logger.js';
 import { asksLoa2, LOA1, LOA2, STEP_UP_REASON } from '../provider/config/policy.js';
 import { Lockout } from '../security/lockout.js';
@@ -18,10 +19,19 @@ export async function nextStep(sc: StepContext, accountId: string, amr: string[]
       return sc.savePending({ accountId, amr, step: 'enroll' }).then(() => redirectToStep(sc));
     }
   }
+  return completeUnlessUnverified(sc, accountId, amr);
+}
+
+/** With `require_verified_email`, an unverified user waits on the verification page (no tokens). */
+export async function completeUnlessUnverified(sc: StepContext, accountId: string, amr: string[]) {
+  if (sc.tenant.settings.require_verified_email && !(await findUserById(sc.deps.db, sc.tenant.id, accountId))?.emailVerified) {
+    await sc.savePending({ accountId, amr, step: 'verify_email' });
+    return redirectToStep(sc);
+  }
   return completeLogin(sc, accountId, amr);
 }
 
-function redirectToStep(sc: StepContext) {
+export function redirectToStep(sc: StepContext) {
   sc.ctx.status = 303;
   sc.ctx.redirect(sc.base);
 }
@@ -34,7 +44,9 @@ export async function completeLogin(sc: StepContext, accountId: string, amr: str
   const acr = amr.includes('mfa') ? LOA2 : LOA1;
   await recordAuditNow(sc.deps.db, { ...sc.audit, type: 'login.succeeded', actor: `user:${accountId}`, subject: accountId, details: { client_id: sc.interaction.params.client_id, amr, acr } });
   log().info('login.succeeded', { user_id: accountId, acr });
-  await sc.finish({ login: { accountId, amr, acr } });
+  // prompt=create is resolved by any completed login, a sign-up's or (an existing user's) a sign-in's.
+  const created = String(sc.interaction.params.prompt ?? '').split(' ').includes('create') ? { create: {} } : {};
+  await sc.finish({ login: { accountId, amr, acr }, ...created });
 }
 
 /** A step-up (the session's user, asked for a second factor): the password is not asked again. */

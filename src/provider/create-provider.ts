@@ -30,6 +30,7 @@ export function createProvider(tenant: Tenant, jwks: Record<string, unknown>[], 
     interactions: { url: (_ctx, interaction) => `${issuer}/interaction/${interaction.uid}`, policy: interactionPolicyFor(tenant) },
     // DESIGN.md "Interaction pages": one factor or multi-factor; discovery lists them.
     acrValues: ACR_VALUES,
+    ...(tenant.settings.registration.enabled ? { discovery: { prompt_values_supported: ['none', 'login', 'consent', 'create'] } } : {}),
     cookies: {
       // The session cookie is per tenant: tenants share one host name.
       names: { session: `_session.${tenant.slug}`, interaction: `_interaction`, resume: `_interaction_resume` },

@@ -81,7 +81,7 @@ export class RelyingParty {
         if (res.status !== 200) throw Object.assign(new Error(`enrollment refused: ${res.status}`), { status: res.status });
         html = await res.text();
       }
-      if (html.includes('data-testid="recovery-codes"') || html.includes('name="continue"')) {
+      if (/interaction\/[^"]+\/continue"/.test(html)) {
         mfa.recoveryCodes?.([...html.matchAll(/<li><code>([a-z0-9-]+)<\/code><\/li>/g)].map((m) => m[1]), html);
         await go(await this.browser.post(`${at}/continue`, { csrf: csrfOf(html), continue: '1' }));
         continue;

@@ -16,6 +16,7 @@ export async function renderLogin(sc: StepContext, extra: { error?: string; emai
     clientName: client?.clientName ?? client?.clientId,
     action: `${sc.base}/login`,
     abort: `${sc.base}/abort`,
+    signup: sc.tenant.settings.registration.enabled ? `${sc.base}/signup` : undefined,
     email: extra.email ?? (typeof params.login_hint === 'string' ? params.login_hint : ''),
     error: extra.error,
   }, extra.status);

@@ -3,7 +3,7 @@ import { verifySecondFactor } from '../../domain/mfa/mfa.service.js';
 import { log } from '../../log/logger.js';
 import { Lockout } from '../../security/lockout.js';
 import { field, type Pending, type StepContext } from '../flow.js';
-import { completeLogin } from '../policy.js';
+import { completeUnlessUnverified } from '../policy.js';
 import { throttleAttempt } from '../throttle.js';
 import { countFailure } from './password.js';
 
@@ -42,5 +42,5 @@ export async function submitSecondFactor(sc: StepContext, pending: Pending) {
     sc.ctx.redirect(sc.base);
     return;
   }
-  await completeLogin(sc, userId, amr);
+  await completeUnlessUnverified(sc, userId, amr);
 }

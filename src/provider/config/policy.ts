@@ -16,6 +16,9 @@ export const asksLoa2 = (acrValues: unknown) => typeof acrValues === 'string' &&
  */
 export function interactionPolicyFor(tenant: Tenant) {
   const policy = interactionPolicy.base();
+  // OpenID Connect "Initiating User Registration" 1.0: prompt=create opens the sign-up page, only
+  // where the tenant lets users sign up (elsewhere the prompt value is refused as unsupported).
+  if (tenant.settings.registration.enabled) policy.add(new interactionPolicy.Prompt({ name: 'create', requestable: true }), 0);
   const login = policy.get('login')!;
   login.checks.add(new interactionPolicy.Check(STEP_UP_REASON, 'a second factor is required', 'login_required', (ctx: KoaContextWithOIDC) => {
     const session = ctx.oidc.session;
