@@ -7,11 +7,6 @@ import { Browser } from './browser.js';
  * and answers 401 instead of redirecting to the provider; node:http lets us send `navigate`.
  */
 export class NavigatingBrowser extends Browser {
-  /** `localAddress` (e.g. 127.0.0.2) makes requests come from another address of 127/8: another user. */
-  constructor(private readonly localAddress?: string) {
-    super();
-  }
-
   override get(url: string) {
     return this.navigate('GET', url);
   }
@@ -31,7 +26,7 @@ export class NavigatingBrowser extends Browser {
     if (cookie) headers.cookie = cookie;
     if (body !== undefined) headers['content-type'] = 'application/x-www-form-urlencoded';
     const res = await new Promise<Response>((resolve, reject) => {
-      const req = http.request(url, { method, headers, localAddress: this.localAddress }, (incoming) => {
+      const req = http.request(url, { method, headers }, (incoming) => {
         const chunks: Buffer[] = [];
         incoming.on('data', (c: Buffer) => chunks.push(c));
         incoming.on('error', reject);

@@ -2,9 +2,9 @@ import type { Gatehouse } from '../../../src/app.js';
 import { findTenantBySlug } from '../../../src/domain/tenants/tenants.queries.js';
 import type { Tenant } from '../../../src/domain/tenants/tenants.types.js';
 import { systemAdminApi, type ApiAnswer } from '../../support/admin.js';
-import { csrfOf } from '../../support/browser.js';
+import { Browser, csrfOf } from '../../support/browser.js';
+import { fetchFrom } from '../../support/from-address.js';
 import { startTestGatehouse, type TestGatehouse } from '../../support/gatehouse.js';
-import { NavigatingBrowser } from '../../support/navigating-browser.js';
 import { startSecondNode } from '../../support/nodes.js';
 import { RelyingParty } from '../../support/relying-party.js';
 import { oathtoolCode } from '../../support/totp.js';
@@ -36,7 +36,7 @@ async function from(tenant: Tenant, address: string, node: 'a' | 'b' = 'a') {
   const base = node === 'b' && nodeB ? nodeB.url : gh.url;
   const app = await gh.client(tenant);
   const rp = await RelyingParty.discover({ issuer: `${base}/t/${tenant.slug}`, ...app });
-  rp.browser = new NavigatingBrowser(address);
+  rp.browser = new Browser(fetchFrom(address));
   return { rp, base };
 }
 
