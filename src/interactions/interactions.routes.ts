@@ -41,7 +41,7 @@ export function interactionRoutes(deps: Deps) {
     if (pending?.step === 'enroll') return renderEnroll(sc, pending);
     if (pending?.step === 'recovery_codes') return renderRecoveryCodes(sc, pending);
     if (pending?.step === 'verify_email') return renderVerifyEmail(sc);
-    const stepUp = stepUpOf(sc);
+    const stepUp = await stepUpOf(sc);
     if (stepUp) return nextStep(sc, stepUp.accountId, stepUp.amr);
     if (sc.interaction.prompt.name === 'create' && signUpOpen(sc)) return renderSignUp(sc);
     return renderLogin(sc);

@@ -49,9 +49,16 @@ export async function completeLogin(sc: StepContext, accountId: string, amr: str
   await sc.finish({ login: { accountId, amr, acr }, ...created });
 }
 
-/** A step-up (the session's user, asked for a second factor): the password is not asked again. */
-export function stepUpOf(sc: StepContext): Pick<Pending, 'accountId' | 'amr'> | undefined {
+/**
+ * A step-up (the session's user, asked for a second factor they have): the password is not asked
+ * again, and the methods of the session carry over. A user without a factor signs in with the
+ * password in this interaction before enrolling one: a session alone never binds a new factor.
+ */
+export async function stepUpOf(sc: StepContext): Promise<Pick<Pending, 'accountId' | 'amr'> | undefined> {
   const { prompt, session } = sc.interaction;
   if (prompt.name !== 'login' || !session?.accountId) return undefined;
-  return prompt.reasons.length === 1 && prompt.reasons[0] === STEP_UP_REASON ? { accountId: session.accountId, amr: ['pwd'] } : undefined;
+  if (prompt.reasons.length !== 1 || prompt.reasons[0] !== STEP_UP_REASON) return undefined;
+  if (!(await hasSecondFactor(sc.deps, sc.tenant, session.accountId))) return undefined;
+  const amr = Array.isArray(session.amr) && session.amr.length ? session.amr.map(String) : ['pwd'];
+  return { accountId: session.accountId, amr };
 }

@@ -27,7 +27,7 @@ export function createProvider(tenant: Tenant, jwks: Record<string, unknown>[], 
     scopes,
     features: features(tenant, deps, currentAlg, cache) as Configuration['features'],
     ttl: ttl(tenant.settings),
-    interactions: { url: (_ctx, interaction) => `${issuer}/interaction/${interaction.uid}`, policy: interactionPolicyFor(tenant) },
+    interactions: { url: (_ctx, interaction) => `${issuer}/interaction/${interaction.uid}`, policy: interactionPolicyFor(tenant, deps.config.publicUrl) },
     // DESIGN.md "Interaction pages": one factor or multi-factor; discovery lists them.
     acrValues: ACR_VALUES,
     ...(tenant.settings.registration.enabled ? { discovery: { prompt_values_supported: ['none', 'login', 'consent', 'create'] } } : {}),

@@ -40,7 +40,7 @@ export function userSecurityRoutes(router: Router, deps: Deps, registry: TenantR
 
   router.delete('/tenants/:slug/users/:id/mfa', admin, async (ctx) => {
     const user = await load(ctx);
-    await resetMfa(deps, ctx.state.tenant, user.id, ctx.state.actor);
+    await resetMfa(deps, ctx.state.tenant, user.id, ctx.state.actor, ended);
     ctx.status = 204;
   });
 

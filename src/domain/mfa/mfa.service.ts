@@ -2,6 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { recordAudit } from '../../audit/record.js';
 import type { Actor, Deps } from '../../deps.js';
 import { kvKey } from '../../kv/store.js';
+import { revokeUserSessions } from '../sessions/sessions.service.js';
+import type { SessionsEnded } from '../sessions/sessions.types.js';
 import type { Tenant } from '../tenants/tenants.types.js';
 import {
   countUnusedRecoveryCodes, deleteMfaOfUser, deleteTotpFactor, findTotpFactor, insertConfirmedTotp, replaceRecoveryCodes, useRecoveryCode,
@@ -115,9 +117,12 @@ export async function removeTotp(deps: Pick<Deps, 'db'>, tenant: Tenant, userId:
   });
 }
 
-/** An admin reset: the user enrols again at the next login (when the tenant requires MFA). */
-export async function resetMfa(deps: Pick<Deps, 'db'>, tenant: Tenant, userId: string, actor: Actor) {
-  return deps.db.transaction(async (trx) => {
+/**
+ * An admin reset (a lost or stolen phone): the user enrols again at the next login that needs a
+ * factor. Sessions and refresh tokens made with the old factor end with it (`ended` tells clients).
+ */
+export async function resetMfa(deps: Pick<Deps, 'db'>, tenant: Tenant, userId: string, actor: Actor, ended?: SessionsEnded) {
+  const removed = await deps.db.transaction(async (trx) => {
     const removed = await deleteMfaOfUser(trx, tenant.id, userId);
     await recordAudit(trx, {
       tenantId: tenant.id, type: 'mfa.reset', actor: actor.id, subject: userId, ip: actor.ip, userAgent: actor.userAgent,
@@ -125,4 +130,6 @@ export async function resetMfa(deps: Pick<Deps, 'db'>, tenant: Tenant, userId: s
     });
     return removed;
   });
+  await revokeUserSessions(deps, tenant, userId, actor, undefined, ended);
+  return removed;
 }

@@ -1,5 +1,5 @@
 import { findResourceByIdentifier } from '../../domain/rbac/rbac.queries.js';
-import { adminResource } from '../../provider/config/resources.js';
+import { ADMIN_CONSENT, adminResource } from '../../provider/config/resources.js';
 import { clientNameOf, type StepContext } from '../flow.js';
 
 const listOf = (value: unknown) => (Array.isArray(value) ? value.map(String) : typeof value === 'string' && value ? [value] : []);
@@ -59,6 +59,8 @@ export async function submitConsent(sc: StepContext) {
   const details = interaction.prompt.details as { missingOIDCScope?: string[]; missingOIDCClaims?: string[] };
   if (details.missingOIDCScope) grant.addOIDCScope(details.missingOIDCScope.join(' '));
   if (details.missingOIDCClaims) grant.addOIDCClaims(details.missingOIDCClaims);
-  for (const resource of await requestedResources(sc)) grant.addResourceScope(resource.identifier, resource.permissions.join(' '));
+  for (const resource of await requestedResources(sc)) {
+    grant.addResourceScope(resource.identifier, (resource.admin ? [ADMIN_CONSENT] : resource.permissions).join(' '));
+  }
   await sc.finish({ consent: { grantId: await grant.save() } }, true);
 }

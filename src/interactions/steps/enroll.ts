@@ -2,6 +2,7 @@ import QRCode from 'qrcode';
 import { recordAuditNow } from '../../audit/record.js';
 import { beginTotpEnrollment, confirmTotpEnrollment, openTotpEnrollment } from '../../domain/mfa/mfa.service.js';
 import { findUserById } from '../../domain/users/users.queries.js';
+import { Lockout } from '../../security/lockout.js';
 import { field, type Pending, type StepContext } from '../flow.js';
 import { throttleAttempt } from '../throttle.js';
 import { countFailure } from './password.js';
@@ -27,12 +28,13 @@ export async function submitEnroll(sc: StepContext, pending: Pending) {
   const userId = pending.accountId;
   const throttled = await throttleAttempt(sc, { userId });
   if (throttled) return renderEnroll(sc, pending, { error: throttled, status: 429 });
-  const codes = pending.totpSeal
+  const locked = (await new Lockout(sc.deps.kv, sc.deps.kvPrefix).state(sc.tenant.id, userId)).locked;
+  const codes = pending.totpSeal && !locked
     ? await confirmTotpEnrollment(sc.deps, sc.tenant, userId, pending.totpSeal, field(sc.ctx, 'code', 64).replace(/\s/g, ''), { id: `user:${userId}`, ip: sc.audit.ip, userAgent: sc.audit.userAgent })
     : undefined;
   if (!codes) {
-    await recordAuditNow(sc.deps.db, { ...sc.audit, type: 'mfa.failed', actor: `user:${userId}`, subject: userId, outcome: 'failure', details: { reason: 'enrollment_code_mismatch' } });
-    await countFailure(sc, userId);
+    await recordAuditNow(sc.deps.db, { ...sc.audit, type: 'mfa.failed', actor: `user:${userId}`, subject: userId, outcome: 'failure', details: { reason: locked ? 'locked' : 'enrollment_code_mismatch' } });
+    if (!locked) await countFailure(sc, userId);
     return renderEnroll(sc, pending, { error: 'The code is incorrect. Check the time on your device and try the next code.', status: 401 });
   }
   const next: Pending = { accountId: userId, amr: [...new Set([...pending.amr, 'otp', 'mfa'])], step: 'recovery_codes' };

@@ -7,6 +7,13 @@ import type { TenantCache } from '../tenant-cache.js';
 
 export const adminResource = (publicUrl: string) => `${publicUrl}/admin`;
 
+/**
+ * What a grant records once the user consented to the admin API. The admin resource server offers
+ * no scope, so no token ever carries it; oidc-provider drops a resource with no scope from a grant,
+ * hence a value at all.
+ */
+export const ADMIN_CONSENT = 'gatehouse:admin';
+
 /** DESIGN.md "Admin API": the admin resource is for clients an admin marked `admin_access: true`. */
 export const hasAdminAccess = (metadata: { admin_access?: unknown } | undefined) => metadata?.admin_access === true;
 

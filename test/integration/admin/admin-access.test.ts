@@ -62,7 +62,9 @@ describe('only clients with admin_access obtain admin-API tokens', () => {
     const start = await rp.startLogin({ scope: 'openid', resource: adminResource() });
     expect(start.html).toContain('name="password"');
     const tokens = await rp.login(admin, { scope: 'openid', resource: adminResource() });
-    expect(jose.decodeJwt(tokens.access_token)).toMatchObject({ aud: adminResource(), client_id: app.clientId, sub: admin.id });
+    const claims = jose.decodeJwt(tokens.access_token);
+    expect(claims).toMatchObject({ aud: adminResource(), client_id: app.clientId, sub: admin.id });
+    expect(String(claims.scope ?? '')).not.toContain('gatehouse:admin'); // the consent mark stays in the grant
     const asUser = adminApi(gh, tokens.access_token);
     expect((await asUser('GET', `/tenants/${tenant.slug}`)).status).toBe(200);
     // A tenant-admin may take admin_access away from a client of its tenant; its tokens stop at once.
@@ -85,6 +87,14 @@ describe('only clients with admin_access obtain admin-API tokens', () => {
     const html = await next.res.text();
     expect(html).toContain('name="decision"');
     expect(html).toMatch(/admin API/);
+  });
+
+  it('asks consent for the admin API once per grant, even with prompt=none', async () => {
+    const { rp, app } = await rpFor(tenant, { admin_access: true });
+    await rp.login(admin, { scope: 'openid' });
+    const silent = await rp.startLogin({ scope: 'openid', resource: adminResource(), prompt: 'none' });
+    expect(silent.at.startsWith(app.redirectUri)).toBe(true);
+    expect(new URL(silent.at).searchParams.get('error')).toBe('consent_required');
   });
 
   it('refuses an admin token whose client was deleted', async () => {

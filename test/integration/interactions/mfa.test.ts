@@ -146,16 +146,16 @@ describe('step-up and claims', () => {
     expect(discovery.acr_values_supported).toEqual([LOA1, LOA2]);
   });
 
-  it('gives loa:1 and amr pwd to a password login, and makes acr_values loa:2 enroll a second factor without asking the password again', async () => {
+  it('gives loa:1 and amr pwd to a password login; acr_values loa:2 asks the password again before a first factor is enrolled', async () => {
     const tenant = await gh.tenant();
     const user = await gh.user(tenant);
     const rp = await rpOf(tenant);
     const first = await rp.login(user, { scope: 'openid' });
     expect(jose.decodeJwt(first.id_token!)).toMatchObject({ acr: LOA1, amr: ['pwd'] });
-    let secret = '';
+    // A session alone never binds a new factor: whoever holds it must know the password.
     const start = await rp.startLogin({ scope: 'openid', acr_values: LOA2 });
-    expect(start.html).not.toContain('name="password"');
-    expect(start.html).toContain('data-testid="totp-secret"');
+    expect(start.html).toContain('name="password"');
+    let secret = '';
     const stepped = await rp.login(user, { scope: 'openid', acr_values: LOA2 }, { enrolled: (s) => { secret = s; }, enrollCode: (s) => oathtoolCode(s) });
     expect(secret).not.toBe('');
     const claims = jose.decodeJwt(stepped.id_token!);
@@ -164,6 +164,24 @@ describe('step-up and claims', () => {
     // The session is now at loa:2: asking again needs no further step.
     const again = await rp.startLogin({ scope: 'openid', acr_values: LOA2, prompt: 'none' });
     expect(new URL(again.at).searchParams.get('code')).toBeTruthy();
+  });
+
+  it('steps a loa:1 session of a user with a factor up with the code alone', async () => {
+    const tenant = await gh.tenant();
+    const user = await gh.user(tenant);
+    const setup = await rpOf(tenant);
+    let secret = '';
+    await setup.login(user, { scope: 'openid', acr_values: LOA2 }, { enrolled: (s) => { secret = s; }, enrollCode: (s) => oathtoolCode(s) });
+    // A fresh browser with a one-factor session: an admin turned the factor requirement on later.
+    const rp = await rpOf(tenant);
+    await gh.deps.db('user_mfa_factors').where({ tenant_id: tenant.id, user_id: user.id }).update({ confirmed_at: null });
+    await rp.login(user, { scope: 'openid' });
+    await gh.deps.db('user_mfa_factors').where({ tenant_id: tenant.id, user_id: user.id }).update({ confirmed_at: new Date() });
+    const start = await rp.startLogin({ scope: 'openid', acr_values: LOA2 });
+    expect(start.html).not.toContain('name="password"');
+    expect(start.html).toContain('name="code"');
+    const stepped = await rp.login(user, { scope: 'openid', acr_values: LOA2 }, { code: () => oathtoolCode(secret, 30) });
+    expect(jose.decodeJwt(stepped.id_token!)).toMatchObject({ acr: LOA2, amr: expect.arrayContaining(['pwd', 'otp', 'mfa']) });
   });
 });
 
@@ -192,7 +210,11 @@ describe('lockout on every credential', () => {
     expect(types).toContain('account.locked');
 
     expect((await api('POST', `/tenants/${tenant.slug}/users/${user.id}/unlock`)).status).toBeLessThan(300);
+    // A lost phone: the reset also ends the sessions and refresh tokens made with the old factor.
+    const before = await rpOf(tenant);
+    const held = await before.login(user, { scope: 'openid offline_access' }, { code: () => oathtoolCode(secret, 30) });
     expect((await api('DELETE', `/tenants/${tenant.slug}/users/${user.id}/mfa`)).status).toBeLessThan(300);
+    await expect(before.refresh(held.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
     // With the factor reset, the next login enrolls anew.
     const after = await enroll(tenant, user);
     expect(after.secret).not.toBe(secret);
