@@ -4,7 +4,9 @@ import type { Deps } from '../deps.js';
 import { backchannelLogout } from '../tenancy/backchannel-logout.js';
 import type { TenantRegistry } from '../tenancy/registry.js';
 import { form, loadAccount, type Account } from './page.js';
+import { renderPassword, submitPassword } from './pages/password.js';
 import { renderProfile, submitProfile } from './pages/profile.js';
+import { renderSessions, submitRevoke } from './pages/sessions.js';
 import { finishSignIn, signOut, startSignIn } from './sign-in.js';
 
 /**
@@ -33,5 +35,9 @@ export function accountRoutes(deps: Deps, registry: TenantRegistry) {
 
   router.get('/', page((a) => renderProfile(a)));
   router.post('/profile', ...action(submitProfile));
+  router.get('/password', page((a) => renderPassword(a)));
+  router.post('/password', ...action((a) => submitPassword(a, ended)));
+  router.get('/sessions', page((a) => renderSessions(a)));
+  router.post('/sessions/revoke', ...action((a) => submitRevoke(a, ended)));
   return router;
 }
