@@ -4,6 +4,7 @@ import type { Deps } from '../deps.js';
 import { backchannelLogout } from '../tenancy/backchannel-logout.js';
 import type { TenantRegistry } from '../tenancy/registry.js';
 import { form, loadAccount, type Account } from './page.js';
+import { submitBeginEnroll, submitConfirmEnroll, submitRemove, submitRenewRecovery, renderMfa } from './pages/mfa.js';
 import { renderPassword, submitPassword } from './pages/password.js';
 import { renderProfile, submitProfile } from './pages/profile.js';
 import { renderSessions, submitRevoke } from './pages/sessions.js';
@@ -37,6 +38,15 @@ export function accountRoutes(deps: Deps, registry: TenantRegistry) {
   router.post('/profile', ...action(submitProfile));
   router.get('/password', page((a) => renderPassword(a)));
   router.post('/password', ...action((a) => submitPassword(a, ended)));
+  router.get('/mfa', page((a) => renderMfa(a)));
+  router.post('/mfa/totp', ...action(submitBeginEnroll));
+  router.post('/mfa/totp/confirm', ...action(submitConfirmEnroll));
+  router.post('/mfa/totp/remove', ...action(submitRemove));
+  router.post('/mfa/recovery', ...action(submitRenewRecovery));
+  router.post('/mfa/done', ...action((a) => {
+    a.ctx.status = 303;
+    a.ctx.redirect(`${a.base}/mfa`);
+  }));
   router.get('/sessions', page((a) => renderSessions(a)));
   router.post('/sessions/revoke', ...action((a) => submitRevoke(a, ended)));
   return router;
