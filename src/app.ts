@@ -7,6 +7,7 @@ import type { Deps } from './deps.js';
 import { SYSTEM_ACTOR } from './deps.js';
 import { ensureRs256Keys } from './domain/keys/keys.service.js';
 import { ensureSystemTenant } from './domain/tenants/tenants.service.js';
+import { accountRoutes } from './account/account.routes.js';
 import { interactionRoutes } from './interactions/interactions.routes.js';
 import { createKv } from './kv/index.js';
 import { log } from './log/logger.js';
@@ -58,6 +59,7 @@ export function createApp(deps: Deps) {
   app.use(mountTenants(registry, deps.config));
   const interactions = interactionRoutes(deps);
   app.use(interactions.routes()).use(interactions.allowedMethods());
+  app.use(accountRoutes(deps, registry).routes());
   app.use(adminApi(deps, registry));
   app.use(async (ctx) => {
     ctx.status = 404;

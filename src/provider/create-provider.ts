@@ -1,10 +1,12 @@
 import Provider, { errors, type Configuration } from 'oidc-provider';
 import type { Deps } from '../deps.js';
+import { builtinClients } from '../domain/clients/builtin-clients.js';
 import { CONFIDENTIAL_ONLY_GRANTS } from '../domain/clients/clients.types.js';
 import { issuerOf, type Tenant } from '../domain/tenants/tenants.types.js';
 import { outboundFetch } from '../security/outbound-fetch.js';
 import { findAccount } from './account.js';
 import { adapterFactory } from './adapters/index.js';
+import { accountClientSid, loadExistingGrant } from './config/account-client.js';
 import { claims, scopes } from './config/claims.js';
 import { features } from './config/features.js';
 import { renderError } from './config/pages.js';
@@ -20,7 +22,7 @@ export function createProvider(tenant: Tenant, jwks: Record<string, unknown>[], 
   const algs = [...new Set(jwks.map((k) => String(k.alg)))];
   const currentAlg = () => algs[0] ?? 'RS256';
   const configuration: Configuration = {
-    adapter: adapterFactory(tenant.id, deps, cache),
+    adapter: adapterFactory(tenant.id, deps, cache, builtinClients(issuer)),
     findAccount: findAccount(tenant.id, deps, cache),
     jwks: { keys: jwks as any },
     claims,
@@ -63,6 +65,7 @@ export function createProvider(tenant: Tenant, jwks: Record<string, unknown>[], 
     conformIdTokenClaims: false,
     pkce: { required: (_ctx, client) => client.clientAuthMethod === 'none' },
     renderError,
+    loadExistingGrant,
     clockTolerance: 5,
     allowOmittingSingleRegisteredRedirectUri: false,
     // Back-channel logout, jwks_uri and sector_identifier_uri reach special-use addresses only inside OUTBOUND_ALLOW.
@@ -74,6 +77,7 @@ export function createProvider(tenant: Tenant, jwks: Record<string, unknown>[], 
   provider.proxy = true;
   hashedClientSecrets(provider, deps);
   confidentialOnlyGrants(provider);
+  accountClientSid(provider);
   forwardProviderEvents(provider, tenant, deps);
   limitClientAuthFailures(provider, tenant, deps);
   return provider;

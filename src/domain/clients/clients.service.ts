@@ -7,6 +7,7 @@ import { announceChange } from '../changes.js';
 import { replaceRoleAssignments } from '../rbac/rbac.queries.js';
 import { resolveRoleNames } from '../rbac/rbac.service.js';
 import type { Tenant } from '../tenants/tenants.types.js';
+import { isBuiltinClientId } from './builtin-clients.js';
 import { deleteClient, findClient, insertClient, updateClient } from './clients.queries.js';
 import { CONFIDENTIAL_ONLY_GRANTS, PUBLIC_AUTH_METHODS, type ClientRecord } from './clients.types.js';
 
@@ -56,6 +57,7 @@ export async function registerClient(
   validate: ClientValidator,
 ): Promise<{ client: ClientRecord; secret?: string; roles: string[] }> {
   const clientId = input.clientId ?? randomBytes(16).toString('base64url');
+  if (isBuiltinClientId(clientId)) throw new ClientExistsError(`client ${clientId} is built in`);
   const metadata = withClientDefaults(input.metadata);
   checkClientRules(metadata);
   await validate(tenant, { ...metadata, client_id: clientId, client_secret: needsSecret(metadata) ? 'validation-placeholder' : undefined });
@@ -76,6 +78,7 @@ export async function registerClient(
 
 /** Registers a client with a caller-chosen secret (bootstrap from the environment). */
 export async function registerClientWithSecret(deps: Pick<Deps, 'db' | 'secrets'>, trx: Trx | Db, tenant: Tenant, clientId: string, secret: string, metadata: Record<string, unknown>, roles: string[], actor: Actor) {
+  if (isBuiltinClientId(clientId)) throw new ClientExistsError(`client ${clientId} is built in`);
   const client = await insertClient(trx as Db, tenant.id, clientId, withClientDefaults(metadata), deps.secrets.hashClientSecret(secret));
   await announceChange(trx, tenant.id, 'clients');
   await assignClientRoles(trx, tenant, clientId, roles, actor);

@@ -19,8 +19,10 @@ export async function insertConfirmedTotp(db: Db, tenantId: string, userId: stri
   return rows.length > 0;
 }
 
+/** How many factors went (returning rows: knex-pglite and pg disagree on delete()'s count). */
 export async function deleteTotpFactor(db: Db, tenantId: string, userId: string) {
-  return db('user_mfa_factors').where({ tenant_id: tenantId, user_id: userId, type: 'totp' }).delete();
+  const rows = await db('user_mfa_factors').where({ tenant_id: tenantId, user_id: userId, type: 'totp' }).delete().returning('type');
+  return rows.length;
 }
 
 export async function replaceRecoveryCodes(db: Db, tenantId: string, userId: string, hashes: string[]) {

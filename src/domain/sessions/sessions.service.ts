@@ -36,6 +36,25 @@ export async function revokeUserSessions(deps: Pick<Deps, 'db'>, tenant: Tenant,
 }
 
 /**
+ * Ends every session of a user but `keepId` (after a password change: whoever else held the old
+ * password is signed out), with their grants and refresh tokens. Returns how many ended.
+ */
+export async function revokeOtherSessions(deps: Pick<Deps, 'db'>, tenant: Tenant, userId: string, keepId: string, actor: Actor, reason: string, ended?: SessionsEnded) {
+  let others: UserSession[] = [];
+  await deps.db.transaction(async (trx) => {
+    others = (await findSessionsOfUser(trx, tenant.id, userId)).filter((s) => s.id !== keepId);
+    if (others.length === 0) return;
+    await deleteSessionsAndGrants(trx, tenant.id, userId, others);
+    await recordAudit(trx, {
+      tenantId: tenant.id, type: 'session.revoked', actor: actor.id, subject: userId, ip: actor.ip, userAgent: actor.userAgent,
+      details: { reason, sessions: others.map((s) => s.id), grants: others.reduce((n, s) => n + s.grantIds.length, 0) },
+    });
+  });
+  if (others.length) ended?.(tenant, others);
+  return others.length;
+}
+
+/**
  * Keeps a user to `limit` live sessions (tenant setting max_sessions_per_user, 0 = no limit): the
  * least recently created ones beyond it end with their grants, never the session `keepId`.
  */

@@ -117,14 +117,15 @@ export async function setUserRoles(deps: Pick<Deps, 'db'>, tenant: Tenant, userI
   return deps.db.transaction((trx) => assignUserRoles(trx, tenant, userId, names, actor));
 }
 
-export async function setUserPassword(deps: Pick<Deps, 'db' | 'passwords'>, tenant: Tenant, userId: string, password: string, actor: Actor) {
+/** `by` says who set it in the audit event: an admin, or the user on the account page. */
+export async function setUserPassword(deps: Pick<Deps, 'db' | 'passwords'>, tenant: Tenant, userId: string, password: string, actor: Actor, options: { by?: 'admin' | 'self' } = {}) {
   const problem = checkPasswordPolicy(password, tenant.settings.password_policy.min_length);
   if (problem) throw new PasswordPolicyError(`password ${problem}`);
   const passwordHash = await deps.passwords.hash(password);
   return deps.db.transaction(async (trx) => {
     const user = await updateUser(trx, tenant.id, userId, { passwordHash });
     if (user) {
-      await recordAudit(trx, { tenantId: tenant.id, type: 'password.changed', actor: actor.id, subject: userId, ip: actor.ip, userAgent: actor.userAgent, details: { by: 'admin' } });
+      await recordAudit(trx, { tenantId: tenant.id, type: 'password.changed', actor: actor.id, subject: userId, ip: actor.ip, userAgent: actor.userAgent, details: { by: options.by ?? 'admin' } });
       // No node caches a password hash (logins always read it); the record's updated_at moved.
       await announceChange(trx, tenant.id, 'users');
     }

@@ -9,9 +9,17 @@ import type { TenantCache } from '../tenant-cache.js';
  * create-provider.ts compares against it.
  */
 export class ClientAdapter implements Adapter {
-  constructor(private readonly db: Db, private readonly tenantId: string, private readonly cache?: TenantCache) {}
+  constructor(
+    private readonly db: Db,
+    private readonly tenantId: string,
+    private readonly cache?: TenantCache,
+    /** Gatehouse's own clients (domain/clients/builtin-clients.ts): they win over any stored row. */
+    private readonly builtins: Record<string, Record<string, unknown>> = {},
+  ) {}
 
   async find(id: string) {
+    const builtin = Object.hasOwn(this.builtins, id) ? this.builtins[id] : undefined;
+    if (builtin) return structuredClone(builtin) as AdapterPayload;
     const load = async () => {
       const client = await findClient(this.db, this.tenantId, id);
       if (!client) return undefined;
