@@ -17,7 +17,7 @@ export class PasswordPolicyError extends Error {}
 
 export async function createUser(deps: Pick<Deps, 'db' | 'passwords'>, tenant: Tenant, input: NewUser, actor: Actor, trx?: Trx): Promise<User> {
   if (input.password !== undefined) {
-    const problem = checkPasswordPolicy(input.password, tenant.settings.password_policy.min_length);
+    const problem = checkPasswordPolicy(input.password, tenant.settings.password_policy);
     if (problem) throw new PasswordPolicyError(`password ${problem}`);
   }
   const passwordHash = input.password !== undefined ? await deps.passwords.hash(input.password) : null;
@@ -118,7 +118,7 @@ export async function setUserRoles(deps: Pick<Deps, 'db'>, tenant: Tenant, userI
 }
 
 export async function setUserPassword(deps: Pick<Deps, 'db' | 'passwords'>, tenant: Tenant, userId: string, password: string, actor: Actor) {
-  const problem = checkPasswordPolicy(password, tenant.settings.password_policy.min_length);
+  const problem = checkPasswordPolicy(password, tenant.settings.password_policy);
   if (problem) throw new PasswordPolicyError(`password ${problem}`);
   const passwordHash = await deps.passwords.hash(password);
   return deps.db.transaction(async (trx) => {
