@@ -11,8 +11,11 @@ import { accountRoutes } from './account/account.routes.js';
 import { interactionRoutes } from './interactions/interactions.routes.js';
 import { createKv } from './kv/index.js';
 import { log } from './log/logger.js';
+import { Mailer } from './mail/mailer.js';
+import { deleteExpiredMailTokens } from './mail/tokens.js';
 import { requestContext } from './log/request.js';
 import { securityHeaders } from './security/headers.js';
+import { selfServiceRoutes } from './self-service/self-service.routes.js';
 import { opsRoutes } from './ops/ops.routes.js';
 import { deleteExpiredPayloads } from './provider/adapters/postgres.js';
 import { clientAddresses } from './security/client-address.js';
@@ -31,12 +34,14 @@ export async function openDeps(config: Config, options: { kvPrefix?: string } = 
   await migrateLatest(db);
   const kv = await createKv(config.redisUrl);
   const kvPrefix = options.kvPrefix ?? 'gh:';
-  return { config, db, kv, secrets: new Secrets(masterKey), passwords: new Passwords(config.bcryptCost), kvPrefix, rateLimits: new RateLimits(kv, kvPrefix) };
+  return { config, db, kv, secrets: new Secrets(masterKey), passwords: new Passwords(config.bcryptCost), kvPrefix, rateLimits: new RateLimits(kv, kvPrefix), mailer: new Mailer(config) };
 }
 
 export async function closeDeps(deps: Deps) {
   // Each is closed even when closing another failed: a worker or connection left open keeps the process alive.
   try {
+    // Mails still being sent need the database (their tokens are stored first) and the store.
+    await deps.mailer.close();
     await deps.kv.close();
   } finally {
     try {
@@ -60,6 +65,8 @@ export function createApp(deps: Deps) {
   const interactions = interactionRoutes(deps);
   app.use(interactions.routes()).use(interactions.allowedMethods());
   app.use(accountRoutes(deps, registry).routes());
+  const selfService = selfServiceRoutes(deps, registry);
+  app.use(selfService.routes()).use(selfService.allowedMethods());
   app.use(adminApi(deps, registry));
   app.use(async (ctx) => {
     ctx.status = 404;
@@ -94,7 +101,10 @@ export async function startGatehouse(config: Config, options: { kvPrefix?: strin
   await ensureRs256Keys(deps, SYSTEM_ACTOR);
   await bootstrapAdmins(deps, system);
   deps.passwords.warm();
-  const sweeper = setInterval(() => deleteExpiredPayloads(deps.db).catch(() => {}), 10 * 60_000);
+  const sweeper = setInterval(() => {
+    deleteExpiredPayloads(deps.db).catch(() => {});
+    deleteExpiredMailTokens(deps.db).catch(() => {});
+  }, 10 * 60_000);
   sweeper.unref();
   return {
     server,

@@ -1,6 +1,7 @@
 import type { Config } from './config/load.js';
 import type { Db } from './db/knex.js';
 import type { KvStore } from './kv/store.js';
+import type { Mailer } from './mail/mailer.js';
 import type { Passwords } from './security/passwords.js';
 import type { RateLimits } from './security/rate-limit.js';
 import type { Secrets } from './security/secrets.js';
@@ -16,6 +17,8 @@ export interface Deps {
   kvPrefix: string;
   /** Counters in `kv` under `kvPrefix`, shared by every node on Redis. */
   rateLimits: RateLimits;
+  /** Outgoing mail (SMTP_URL, or logged), and the tasks that run after an answer. */
+  mailer: Mailer;
 }
 
 /** Who did it, for the audit trail. */

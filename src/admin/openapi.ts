@@ -26,7 +26,7 @@ const OPERATIONS: Op[] = [
   ['post', '/tenants/{slug}/users', 'Create a user', CreateUser, 201],
   ['get', '/tenants/{slug}/users', 'List users; ?search= matches an email or name prefix'],
   ['get', '/tenants/{slug}/users/{id}', 'Read a user'],
-  ['patch', '/tenants/{slug}/users/{id}', 'Change a user; disabled=true ends their sessions', PatchUser],
+  ['patch', '/tenants/{slug}/users/{id}', 'Change a user; disabled=true ends their sessions; a new email is unverified (unless email_verified is given) and gets a verification mail', PatchUser],
   ['delete', '/tenants/{slug}/users/{id}', 'Delete a user', undefined, 204],
   ['put', '/tenants/{slug}/users/{id}/roles', 'Replace a user\'s roles', UserRoles],
   ['put', '/tenants/{slug}/users/{id}/password', 'Set a user\'s password', UserPassword, 204],

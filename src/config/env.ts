@@ -11,6 +11,9 @@ const url = (protocols: string[]) =>
     }
   }, `must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`);
 
+/** `addr@domain` or `Display Name <addr@domain>`, one line (it becomes a mail header). */
+const MAILBOX = /^(?:[^<>\r\n@]*<[^\s<>@]+@[^\s<>@]+>|[^\s<>@]+@[^\s<>@]+)$/;
+
 const LOOPBACK = ['127.0.0.0/8', '::1/128'];
 
 /**
@@ -48,6 +51,7 @@ export const EnvSchema = z.object({
   GATEHOUSE_BOOTSTRAP_ADMIN_EMAIL: z.string().email('must be an email address').optional(),
   GATEHOUSE_BOOTSTRAP_ADMIN_PASSWORD: z.string().min(8, 'must be at least 8 characters').optional(),
   SMTP_URL: url(['smtp:', 'smtps:']).optional(),
+  MAIL_FROM: z.string().trim().regex(MAILBOX, 'must be an address such as no-reply@example.com or "Gatehouse <no-reply@example.com>"').default('Gatehouse <no-reply@localhost>'),
   OUTBOUND_ALLOW: cidrList().optional(),
   BCRYPT_COST: z.coerce.number().int().min(4).max(31).default(12),
   LOG_LEVEL: z.enum(['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly']).default('info'),

@@ -21,6 +21,13 @@ export interface Config {
     password?: string;
   };
   smtpUrl?: string;
+  /** Sender of every mail (MAIL_FROM); mail/ falls back to DEFAULT_MAIL_FROM when absent. */
+  mailFrom?: string;
+  /**
+   * PEM certificates the SMTP client trusts besides the system's. Not read from the environment
+   * (a deployment with a private CA sets NODE_EXTRA_CA_CERTS): for tests and embedders.
+   */
+  smtpCa?: string;
   /** Special-use addresses (loopback, private ranges) that outbound calls may reach anyway. */
   outboundAllow: Cidr[];
   bcryptCost: number;
@@ -31,6 +38,8 @@ export interface Config {
    */
   adminRateLimit?: { limit: number; window_seconds: number };
 }
+
+export const DEFAULT_MAIL_FROM = 'Gatehouse <no-reply@localhost>';
 
 export class ConfigError extends Error {}
 
@@ -67,6 +76,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       password: e.GATEHOUSE_BOOTSTRAP_ADMIN_PASSWORD,
     },
     smtpUrl: e.SMTP_URL,
+    mailFrom: e.MAIL_FROM,
     outboundAllow: e.OUTBOUND_ALLOW ?? [],
     bcryptCost: e.BCRYPT_COST,
     logLevel: e.LOG_LEVEL,

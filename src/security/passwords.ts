@@ -1,3 +1,6 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { HashPool } from './hash-pool.js';
 
 /** bcrypt only takes the first 72 bytes; longer inputs are refused by policy instead of silently cut. */
@@ -43,8 +46,42 @@ export class Passwords {
   }
 }
 
-export function checkPasswordPolicy(password: string, minLength: number): string | undefined {
-  if (password.length < minLength) return `must be at least ${minLength} characters`;
+/** A tenant's `password_policy` (DESIGN.md "Admin API"). */
+export interface PasswordPolicy {
+  min_length: number;
+  /** Refuse the most common passwords (common-passwords.txt); on when left out. */
+  block_common?: boolean;
+}
+
+/** Longer inputs are refused before anything else looks at them. */
+export const MAX_PASSWORD_LENGTH = 1024;
+
+let common: Set<string> | undefined;
+
+/** The shipped list, read once on first use (about 10,000 entries, lower case). */
+function commonPasswords(): Set<string> {
+  if (!common) {
+    const file = path.join(path.dirname(fileURLToPath(import.meta.url)), 'common-passwords.txt');
+    common = new Set(readFileSync(file, 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#')));
+  }
+  return common;
+}
+
+export function isCommonPassword(password: string): boolean {
+  return commonPasswords().has(password.toLowerCase());
+}
+
+/**
+ * The rule a password breaks, worded to follow "password" ("must be at least 8 characters",
+ * "is one of the most common passwords"), or undefined when it passes. For every place a password
+ * is chosen: admin create and set, reset, sign-up, account password change. A number is taken as
+ * the minimum length alone (common passwords still refused).
+ */
+export function checkPasswordPolicy(password: string, policy: PasswordPolicy | number): string | undefined {
+  const { min_length: minLength, block_common: blockCommon = true } = typeof policy === 'number' ? { min_length: policy } : policy;
+  if (password.length > MAX_PASSWORD_LENGTH) return `must be at most ${MAX_PASSWORD_LENGTH} characters`;
+  if ([...password].length < minLength) return `must be at least ${minLength} characters`;
   if (Buffer.byteLength(password, 'utf8') > MAX_PASSWORD_BYTES) return `must be at most ${MAX_PASSWORD_BYTES} bytes`;
+  if (blockCommon && isCommonPassword(password)) return 'is one of the most common passwords';
   return undefined;
 }

@@ -5,6 +5,7 @@ import { presentUser } from '../../domain/present.js';
 import type { Deps } from '../../deps.js';
 import { findUserById, findUsersPage } from '../../domain/users/users.queries.js';
 import { changeUser, createUser, removeUser, setUserPassword, setUserRoles } from '../../domain/users/users.service.js';
+import { sendVerificationMail } from '../../mail/verification.js';
 import { backchannelLogout } from '../../tenancy/backchannel-logout.js';
 import type { TenantRegistry } from '../../tenancy/registry.js';
 import { assertMayGrant, requireAdmin } from '../access.js';
@@ -55,7 +56,7 @@ export function userRoutes(router: Router, deps: Deps, registry: TenantRegistry)
     const b = PatchUser.parse(ctx.request.body);
     const user = await changeUser(deps, ctx.state.tenant, userId(ctx), {
       email: b.email, name: b.name, givenName: b.given_name, familyName: b.family_name, emailVerified: b.email_verified, disabled: b.disabled,
-    }, ctx.state.actor, ended);
+    }, ctx.state.actor, ended, (changed) => void sendVerificationMail(deps, ctx.state.tenant, changed, 'email_changed'));
     if (!user) throw userNotFound();
     ctx.body = presentUser(user);
   });

@@ -10,14 +10,14 @@ import { findSessionsOfUser } from '../sessions/sessions.queries.js';
 import type { SessionsEnded, UserSession } from '../sessions/sessions.types.js';
 import type { Tenant } from '../tenants/tenants.types.js';
 import { deleteOidcPayloadsOfAccount, deleteUser, findUserCredentialsByEmail, insertUser, updateUser } from './users.queries.js';
-import type { NewUser, User } from './users.types.js';
+import { normalizeEmail, type NewUser, type User } from './users.types.js';
 
 export class UserExistsError extends Error {}
 export class PasswordPolicyError extends Error {}
 
 export async function createUser(deps: Pick<Deps, 'db' | 'passwords'>, tenant: Tenant, input: NewUser, actor: Actor, trx?: Trx): Promise<User> {
   if (input.password !== undefined) {
-    const problem = checkPasswordPolicy(input.password, tenant.settings.password_policy.min_length);
+    const problem = checkPasswordPolicy(input.password, tenant.settings.password_policy);
     if (problem) throw new PasswordPolicyError(`password ${problem}`);
   }
   const passwordHash = input.password !== undefined ? await deps.passwords.hash(input.password) : null;
@@ -71,11 +71,21 @@ export interface UserChanges {
 /** The fields a change sets: a PATCH body's absent fields arrive as undefined. */
 const changedFields = (changes: UserChanges) => Object.entries(changes).filter(([, v]) => v !== undefined).map(([k]) => k);
 
-/** Disabling a user also ends their sessions, grants and refresh tokens; `ended` hears of the sessions once committed. */
-export async function changeUser(deps: Pick<Deps, 'db'>, tenant: Tenant, userId: string, changes: UserChanges, actor: Actor, ended?: SessionsEnded) {
+/**
+ * Disabling a user also ends their sessions, grants and refresh tokens; `ended` hears of the sessions once committed.
+ * A new email address is unverified unless the change says otherwise; `emailChanged` hears of the
+ * user once committed when their address changed and is unverified (to mail a verification link).
+ */
+export async function changeUser(deps: Pick<Deps, 'db'>, tenant: Tenant, userId: string, changes: UserChanges, actor: Actor, ended?: SessionsEnded, emailChanged?: (user: User) => void) {
   let sessions: UserSession[] = [];
+  let newAddress = false;
   try {
     const changed = await deps.db.transaction(async (trx) => {
+      if (changes.email !== undefined) {
+        const current = await trx('users').where({ tenant_id: tenant.id, id: userId }).forUpdate().first('email_normalized');
+        newAddress = Boolean(current) && current.email_normalized !== normalizeEmail(changes.email);
+        if (newAddress && changes.emailVerified === undefined) changes = { ...changes, emailVerified: false };
+      }
       const user = await updateUser(trx, tenant.id, userId, changes);
       if (!user) return undefined;
       // Cached accounts (provider/account.ts) drop on every node: a disabled user is refused next.
@@ -89,6 +99,7 @@ export async function changeUser(deps: Pick<Deps, 'db'>, tenant: Tenant, userId:
       return user;
     });
     if (sessions.length) ended?.(tenant, sessions);
+    if (changed && newAddress && !changed.emailVerified && !changed.disabled) emailChanged?.(changed);
     return changed;
   } catch (err) {
     if (isUniqueViolation(err)) throw new UserExistsError('a user with this email already exists');
@@ -119,7 +130,7 @@ export async function setUserRoles(deps: Pick<Deps, 'db'>, tenant: Tenant, userI
 
 /** `by` says who set it in the audit event: an admin, or the user on the account page. */
 export async function setUserPassword(deps: Pick<Deps, 'db' | 'passwords'>, tenant: Tenant, userId: string, password: string, actor: Actor, options: { by?: 'admin' | 'self' } = {}) {
-  const problem = checkPasswordPolicy(password, tenant.settings.password_policy.min_length);
+  const problem = checkPasswordPolicy(password, tenant.settings.password_policy);
   if (problem) throw new PasswordPolicyError(`password ${problem}`);
   const passwordHash = await deps.passwords.hash(password);
   return deps.db.transaction(async (trx) => {

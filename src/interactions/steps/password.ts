@@ -17,6 +17,7 @@ export async function renderLogin(sc: StepContext, extra: { error?: string; emai
     action: `${sc.base}/login`,
     abort: `${sc.base}/abort`,
     signup: sc.tenant.settings.registration.enabled ? `${sc.base}/signup` : undefined,
+    forgot: `/t/${sc.tenant.slug}/password/forgot`,
     email: extra.email ?? (typeof params.login_hint === 'string' ? params.login_hint : ''),
     error: extra.error,
   }, extra.status);

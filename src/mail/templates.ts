@@ -1,0 +1,24 @@
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Eta } from 'eta';
+
+const viewsDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../views');
+
+// The HTML part escapes (`<%= %>`); the text part is plain text, where escaping would mangle links.
+const html = new Eta({ views: viewsDir, autoEscape: true, cache: true });
+const text = new Eta({ views: viewsDir, autoEscape: false, cache: true });
+
+/** The mails Gatehouse sends: views/mail/<name>.text.eta and views/mail/<name>.html.eta. */
+export type MailTemplate = 'verify-email' | 'password-reset';
+
+export interface RenderedMail {
+  text: string;
+  html: string;
+}
+
+export function renderMail(template: MailTemplate, data: Record<string, unknown>): RenderedMail {
+  return {
+    text: text.render(`mail/${template}.text.eta`, data),
+    html: html.render(`mail/${template}.html.eta`, data),
+  };
+}
