@@ -38,7 +38,8 @@ export async function openDeps(config: Config, options: { kvPrefix?: string } = 
   const kv = await createKv(config.redisUrl).catch((err) => {
     throw err instanceof KvUnreachableError ? new ConfigError(err.message, { cause: err }) : err;
   });
-  const db = createDb({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+  // knex's notices (a failed connection attempt each, during an outage) go to our log, not the console.
+  const db = createDb({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, log: (level, m) => log().debug('db.notice', { level, detail: String(m) }) });
   try {
     await checkDatabase(db);
     await migrateLatest(db);
