@@ -3,12 +3,14 @@ import * as m001 from './20261123_001_foundation.js';
 import * as m002 from './20261123_002_sessions_mfa.js';
 import * as m003 from './20261123_003_saml_connections.js';
 import * as m004 from './20261129_004_admin_access.js';
-import * as m005 from './20261130_005_mail_tokens.js';
+import * as m005 from './20261129_005_mail_tokens.js';
+import * as m006 from './20261129_006_master_key_check.js';
 
 export const migrations: Record<string, Knex.Migration> = {
   '20261123_001_foundation': m001,
   '20261123_002_sessions_mfa': m002,
   '20261123_003_saml_connections': m003,
   '20261129_004_admin_access': m004,
-  '20261130_005_mail_tokens': m005,
+  '20261129_005_mail_tokens': m005,
+  '20261129_006_master_key_check': m006,
 };

@@ -1,22 +1,26 @@
 import type { Server } from 'node:http';
 import Koa from 'koa';
-import type { Config } from './config/load.js';
+import { ConfigError, type Config } from './config/load.js';
+import { DatabaseUnreachableError, checkDatabase } from './db/connect.js';
 import { createDb } from './db/knex.js';
 import { migrateLatest } from './db/migrate.js';
 import type { Deps } from './deps.js';
 import { SYSTEM_ACTOR } from './deps.js';
 import { ensureRs256Keys } from './domain/keys/keys.service.js';
+import { checkMasterKey, MasterKeyMismatchError } from './domain/keys/master-key-check.js';
 import { ensureSystemTenant } from './domain/tenants/tenants.service.js';
 import { accountRoutes } from './account/account.routes.js';
 import { interactionRoutes } from './interactions/interactions.routes.js';
 import { createKv } from './kv/index.js';
+import { KvUnreachableError } from './kv/redis.js';
 import { log } from './log/logger.js';
 import { Mailer } from './mail/mailer.js';
 import { deleteExpiredMailTokens } from './mail/tokens.js';
 import { requestContext } from './log/request.js';
 import { securityHeaders } from './security/headers.js';
 import { selfServiceRoutes } from './self-service/self-service.routes.js';
-import { opsRoutes } from './ops/ops.routes.js';
+import { closeConnectionsWhenDraining, opsRoutes, Readiness } from './ops/ops.routes.js';
+import { answerStorageOutages } from './ops/unavailable.js';
 import { deleteExpiredPayloads } from './provider/adapters/postgres.js';
 import { clientAddresses } from './security/client-address.js';
 import { Passwords } from './security/passwords.js';
@@ -27,14 +31,32 @@ import { bootstrapAdmins } from './bootstrap.js';
 import { mountTenants } from './tenancy/mount.js';
 import { TenantRegistry } from './tenancy/registry.js';
 
-/** Opens storage and runs migrations; shared by the server and the CLI. */
+/**
+ * Opens storage, runs migrations and checks the master key; shared by the server and the CLI.
+ * Storage that cannot be reached or a master key that does not fit stops the start with a
+ * ConfigError of one line naming the variable (DESIGN.md "Configuration").
+ */
 export async function openDeps(config: Config, options: { kvPrefix?: string } = {}): Promise<Deps> {
-  const masterKey = resolveMasterKey(config.masterKey, config.dataDir, (m) => log().warn('config.master_key_generated', { detail: m }));
-  const db = createDb({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
-  await migrateLatest(db);
-  const kv = await createKv(config.redisUrl);
-  const kvPrefix = options.kvPrefix ?? 'gh:';
-  return { config, db, kv, secrets: new Secrets(masterKey), passwords: new Passwords(config.bcryptCost), kvPrefix, rateLimits: new RateLimits(kv, kvPrefix), mailer: new Mailer(config) };
+  const masterKey = resolveMasterKey(config.masterKey, config.dataDir, (event, detail) => log().warn(event, { detail }), { shared: Boolean(config.databaseUrl) });
+  // Redis first: its refusal then leaves no database half open (the embedded one opens at once).
+  const kv = await createKv(config.redisUrl).catch((err) => {
+    throw err instanceof KvUnreachableError ? new ConfigError(err.message, { cause: err }) : err;
+  });
+  // knex's notices (a failed connection attempt each, during an outage) go to our log, not the console.
+  const db = createDb({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, log: (level, m) => log().debug('db.notice', { level, detail: String(m) }) });
+  try {
+    await checkDatabase(db);
+    await migrateLatest(db);
+    const secrets = new Secrets(masterKey);
+    await checkMasterKey({ db, secrets });
+    const kvPrefix = options.kvPrefix ?? 'gh:';
+    return { config, db, kv, secrets, passwords: new Passwords(config.bcryptCost), kvPrefix, rateLimits: new RateLimits(kv, kvPrefix), mailer: new Mailer(config) };
+  } catch (err) {
+    await kv.close().catch(() => {});
+    await db.destroy().catch(() => {});
+    const refusal = err instanceof DatabaseUnreachableError || err instanceof MasterKeyMismatchError;
+    throw refusal ? new ConfigError(err.message, { cause: err }) : err;
+  }
 }
 
 export async function closeDeps(deps: Deps) {
@@ -55,11 +77,14 @@ export async function closeDeps(deps: Deps) {
 /** The composition root: the only place that wires every area together. */
 export function createApp(deps: Deps) {
   const registry = new TenantRegistry(deps);
+  const readiness = new Readiness();
   const app = new Koa();
   app.use(requestContext());
+  app.use(closeConnectionsWhenDraining(readiness));
+  app.use(answerStorageOutages());
   app.use(clientAddresses(deps.config.trustProxy));
   app.use(securityHeaders());
-  const ops = opsRoutes(deps);
+  const ops = opsRoutes(deps, readiness);
   app.use(ops.routes()).use(ops.allowedMethods());
   app.use(mountTenants(registry, deps.config));
   const interactions = interactionRoutes(deps);
@@ -72,7 +97,7 @@ export function createApp(deps: Deps) {
     ctx.status = 404;
     ctx.body = { error: 'not_found', error_description: 'no such route' };
   });
-  return { app, registry };
+  return { app, registry, readiness };
 }
 
 export interface Gatehouse {
@@ -80,13 +105,15 @@ export interface Gatehouse {
   url: string;
   deps: Deps;
   registry: TenantRegistry;
+  /** SIGTERM: /readyz answers 503 from now on and keep-alive connections close after their answer. */
+  drain(): void;
   close(): Promise<void>;
 }
 
 /** Listens, then prepares tenants with the final PUBLIC_URL (known once the port is). */
 export async function startGatehouse(config: Config, options: { kvPrefix?: string; deps?: Deps } = {}): Promise<Gatehouse> {
   const deps = options.deps ?? (await openDeps(config, options));
-  const { app, registry } = createApp(deps);
+  const { app, registry, readiness } = createApp(deps);
   const server = app.listen(config.port);
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);
@@ -111,7 +138,12 @@ export async function startGatehouse(config: Config, options: { kvPrefix?: strin
     url: config.publicUrl,
     deps,
     registry,
+    drain() {
+      readiness.draining = true;
+      server.closeIdleConnections?.();
+    },
     async close() {
+      readiness.draining = true;
       clearInterval(sweeper);
       server.closeIdleConnections?.();
       await new Promise<void>((resolve) => server.close(() => resolve()));

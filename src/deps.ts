@@ -1,5 +1,7 @@
 import type { Config } from './config/load.js';
 import type { Db } from './db/knex.js';
+import { isDbUnavailable } from './db/unavailable.js';
+import { isKvUnavailable } from './kv/unavailable.js';
 import type { KvStore } from './kv/store.js';
 import type { Mailer } from './mail/mailer.js';
 import type { Passwords } from './security/passwords.js';
@@ -30,3 +32,8 @@ export interface Actor {
 
 export const CLI_ACTOR: Actor = { id: 'cli' };
 export const SYSTEM_ACTOR: Actor = { id: 'system' };
+
+/** Postgres or Redis cannot be reached right now: answer 503 and let the connections recover. */
+export function isStorageUnavailable(err: unknown): boolean {
+  return isDbUnavailable(err) || isKvUnavailable(err);
+}

@@ -30,8 +30,10 @@ async function main() {
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
+    // DESIGN.md "Operations": /readyz turns 503 at once; in-flight requests finish; exit within 25 s.
+    gh.drain();
     log().info('server.draining', { signal });
-    const force = setTimeout(() => process.exit(1), 25_000);
+    const force = setTimeout(() => process.exit(1), 24_000); // before an orchestrator's 25 s
     force.unref();
     await gh.close();
     process.exit(0);
@@ -41,6 +43,11 @@ async function main() {
 }
 
 main().catch((err) => {
+  // A refusal (storage unreachable, a master key that does not fit) is one line naming the variable.
+  if (err instanceof ConfigError) {
+    process.stderr.write(`${err.message}\n`);
+    process.exit(1);
+  }
   log().error('server.start_failed', { error: { name: err?.name, message: err?.message } });
   process.stderr.write(`Gatehouse could not start: ${err?.message ?? err}\n`);
   process.exit(1);

@@ -1,6 +1,7 @@
 import type { Middleware } from 'koa';
 import { ZodError } from 'zod';
 import { isForeignKeyViolation, isUniqueViolation } from '../db/knex.js';
+import { isStorageUnavailable } from '../deps.js';
 import { ClientExistsError, ClientMetadataRefusedError, UnknownClientError, UnknownRoleError } from '../domain/clients/clients.service.js';
 import { InvalidSlugError, SystemTenantError, TenantExistsError } from '../domain/tenants/tenants.service.js';
 import { EmailDomainTakenError, InvalidIdpMetadataError, SamlConnectionExistsError, UnknownMappedRoleError } from '../domain/saml-connections/saml-connections.service.js';
@@ -17,7 +18,7 @@ export interface FieldError {
 
 const TITLES: Record<number, string> = {
   400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed', 409: 'Conflict',
-  413: 'Content Too Large', 415: 'Unsupported Media Type', 429: 'Too Many Requests', 500: 'Internal Server Error', 501: 'Not Implemented',
+  413: 'Content Too Large', 415: 'Unsupported Media Type', 429: 'Too Many Requests', 500: 'Internal Server Error', 501: 'Not Implemented', 503: 'Service Unavailable',
 };
 
 /** An answer of the admin API that is not a success (RFC 9457 problem details). */
@@ -61,6 +62,7 @@ function toProblem(err: unknown): Problem | undefined {
   if (err instanceof EmailDomainTakenError) return new Problem(409, 'email_domain_taken', err.message, [{ field: 'email_domains', message: err.message }]);
   if (err instanceof InvalidIdpMetadataError) return new Problem(400, 'invalid_idp_metadata', err.message, [{ field: 'idp_metadata_xml', message: err.message }]);
   if (err instanceof UnknownMappedRoleError) return new Problem(400, 'unknown_role', err.message, [{ field: 'group_role_mapping', message: err.message }]);
+  if (isStorageUnavailable(err)) return new Problem(503, 'temporarily_unavailable', 'The service cannot complete this request right now; retry shortly.', undefined, { 'Retry-After': '5' });
   if (isUniqueViolation(err)) return new Problem(409, 'conflict', 'The change conflicts with an existing record.');
   if (isForeignKeyViolation(err)) return new Problem(409, 'conflict', 'A record this change refers to was removed meanwhile; try again.');
   // Body parser (raw-body / co-body) errors carry an HTTP status and a type.
@@ -78,6 +80,7 @@ export function problems(): Middleware {
       await next();
     } catch (err) {
       let problem = toProblem(err);
+      if (problem?.status === 503) log().warn('admin.unavailable', { method: ctx.method, path: ctx.path, error: { name: (err as Error)?.name, code: (err as { code?: string })?.code } });
       if (!problem) {
         log().error('admin.failed', { error: { name: (err as Error)?.name, message: (err as Error)?.message, stack: (err as Error)?.stack }, method: ctx.method, path: ctx.path });
         problem = new Problem(500, 'server_error', 'An unexpected error occurred.');

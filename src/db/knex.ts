@@ -14,7 +14,14 @@ export interface DbOptions {
   databaseUrl?: string;
   /** Folder of the embedded database, or 'memory://' for a throwaway one. */
   dataDir: string;
+  /** Where knex's own notices go (each failed connection attempt during an outage), instead of console. */
+  log?: (level: 'warn' | 'error' | 'debug' | 'deprecate', message: unknown) => void;
 }
+
+const knexLog = (options: DbOptions) => options.log && {
+  warn: (m: unknown) => options.log!('warn', m), error: (m: unknown) => options.log!('error', m),
+  debug: (m: unknown) => options.log!('debug', m), deprecate: (m: unknown) => options.log!('deprecate', m),
+};
 
 export function createDb(options: DbOptions): Db {
   if (options.databaseUrl) {
@@ -23,6 +30,7 @@ export function createDb(options: DbOptions): Db {
       connection: options.databaseUrl,
       pool: { min: 0, max: 10 },
       acquireConnectionTimeout: 10_000,
+      ...(options.log ? { log: knexLog(options) } : {}),
     });
   }
   const memory = options.dataDir === 'memory://';

@@ -1,19 +1,48 @@
 import Router from '@koa/router';
+import type { Middleware } from 'koa';
 import type { Deps } from '../deps.js';
+import { masterKeyOpensCheckValue } from '../domain/keys/master-key-check.js';
 
-/** /healthz: the process answers. /readyz: Postgres and the kv store answer. */
-export function opsRoutes(deps: Deps) {
+/** Each check of /readyz gets this long, so the answer comes within 1 s whatever hangs (DESIGN.md "Operations"). */
+const CHECK_TIMEOUT_MS = 800;
+
+/** Set by the stop handler (main.ts): from then on /readyz answers 503 and connections close after their answer. */
+export class Readiness {
+  draining = false;
+}
+
+function within<T>(promise: Promise<T>, ms: number, otherwise: T): Promise<T> {
+  let timer: NodeJS.Timeout;
+  const late = new Promise<T>((resolve) => {
+    timer = setTimeout(() => resolve(otherwise), ms);
+  });
+  return Promise.race([promise.catch(() => otherwise), late]).finally(() => clearTimeout(timer));
+}
+
+/** While draining, every answer closes its keep-alive connection, so the server can close once requests finish. */
+export function closeConnectionsWhenDraining(readiness: Readiness): Middleware {
+  return async (ctx, next) => {
+    if (readiness.draining) ctx.set('Connection', 'close');
+    await next();
+  };
+}
+
+/** /healthz: the process answers. /readyz: Postgres, the kv store and the master key check answer, and not draining. */
+export function opsRoutes(deps: Deps, readiness: Readiness) {
   const router = new Router();
   router.get('/healthz', (ctx) => {
     ctx.body = { status: 'ok' };
   });
   router.get('/readyz', async (ctx) => {
-    const [db, kv] = await Promise.all([
-      deps.db.raw('select 1').then(() => true, () => false),
-      deps.kv.ping().catch(() => false),
+    ctx.set('Cache-Control', 'no-store');
+    const [postgres, kv, masterKey] = await Promise.all([
+      within(deps.db.raw('select 1').then(() => true), CHECK_TIMEOUT_MS, false),
+      within(deps.kv.ping(), CHECK_TIMEOUT_MS, false),
+      within(masterKeyOpensCheckValue(deps), CHECK_TIMEOUT_MS, false),
     ]);
-    ctx.status = db && kv ? 200 : 503;
-    ctx.body = { status: db && kv ? 'ready' : 'unavailable', checks: { postgres: db, kv } };
+    const ready = postgres && kv && masterKey && !readiness.draining;
+    ctx.status = ready ? 200 : 503;
+    ctx.body = { status: readiness.draining ? 'draining' : ready ? 'ready' : 'unavailable', checks: { postgres, kv, master_key: masterKey }, draining: readiness.draining };
   });
   return router;
 }

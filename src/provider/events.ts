@@ -1,11 +1,12 @@
 import Provider, { type KoaContextWithOIDC } from 'oidc-provider';
 import { recordAuditNow } from '../audit/record.js';
-import type { Deps } from '../deps.js';
+import type { Context } from 'koa';
+import { isStorageUnavailable, type Deps } from '../deps.js';
 import { enforceSessionLimit } from '../domain/sessions/sessions.service.js';
 import type { Tenant } from '../domain/tenants/tenants.types.js';
-import { log } from '../log/logger.js';
+import { log, logContext } from '../log/logger.js';
 import { logBackchannelFailure, logBackchannelSent } from './backchannel-logout.js';
-import { renderError } from './config/pages.js';
+import { renderError, RETRY_AFTER_SECONDS, unavailablePage } from './config/pages.js';
 
 /** What happened during one provider request that Gatehouse acts on once it is done. */
 interface Outcome {
@@ -18,7 +19,13 @@ const outcomeOf = (ctx: KoaContextWithOIDC | undefined): Outcome | undefined => 
 
 /** Provider events go to logs, and those that are audit events to the trail before the answer leaves. */
 export function forwardProviderEvents(provider: Provider, tenant: Tenant, deps: Deps) {
-  provider.on('server_error', (_ctx, err) => {
+  provider.on('server_error', (ctx, err) => {
+    if (isStorageUnavailable(err)) {
+      // Emitted once the error handler has written its answer: make it a 503 the client may retry.
+      answerUnavailable(ctx);
+      log().warn('provider.unavailable', { tenant: tenant.slug, route: ctx.oidc?.route, error: { name: err.name, code: (err as { code?: string }).code } });
+      return;
+    }
     log().error('provider.server_error', { tenant: tenant.slug, error: { name: err.name, message: err.message, stack: err.stack } });
   });
   for (const event of ['grant.error', 'introspection.error', 'revocation.error', 'authorization.error', 'end_session.error', 'userinfo.error']) {
@@ -54,7 +61,7 @@ export function forwardProviderEvents(provider: Provider, tenant: Tenant, deps: 
     const outcome: Outcome = { revoked: [], grantRevoked: false };
     (ctx.state as { gatehouse?: Outcome }).gatehouse = outcome;
     try {
-      await next();
+      await withUnavailableAnswered(ctx, tenant, next);
     } catch (err) {
       // oidc-provider cannot persist the session a device-verification POST without a prior GET
       // (no session yet) touched, and throws after its error handling: that request is a 400.
@@ -63,22 +70,59 @@ export function forwardProviderEvents(provider: Provider, tenant: Tenant, deps: 
       await renderError(ctx as KoaContextWithOIDC, { error: 'invalid_request', error_description: 'the verification form expired; open the verification page again' });
       return;
     }
-    const oidc = (ctx as KoaContextWithOIDC).oidc;
-    const route = oidc?.route;
-    if (route === 'revocation' && outcome.revoked.length) {
-      // RFC 7009 answers 200 whatever happened; the trail says what was actually revoked.
-      const token = (oidc.entities.RefreshToken ?? oidc.entities.AccessToken ?? oidc.entities.ClientCredentials) as { accountId?: string; grantId?: string } | undefined;
-      await recordAuditNow(deps.db, {
-        tenantId: tenant.id, type: 'token.revoked', actor: `client:${oidc.client?.clientId}`, subject: token?.accountId ?? oidc.client?.clientId ?? null,
-        ip: ctx.ip, userAgent: ctx.get('user-agent') || null, details: { kinds: outcome.revoked, grant_revoked: outcome.grantRevoked, via: 'revocation' },
-      });
-    } else if (route === 'token' && outcome.grantRevoked) {
-      // RFC 6749 §10.4 / RFC 9700: a rotated refresh token came back, so its whole grant is gone.
-      await recordAuditNow(deps.db, {
-        tenantId: tenant.id, type: 'token.revoked', actor: `client:${oidc.client?.clientId}`, subject: (oidc.entities.RefreshToken as { accountId?: string } | undefined)?.accountId ?? null, outcome: 'failure',
-        ip: ctx.ip, userAgent: ctx.get('user-agent') || null, details: { via: 'refresh_token_reuse', grant_revoked: true },
-      });
-    }
-    if (outcome.session) await enforceSessionLimit(deps, tenant, outcome.session.accountId, outcome.session.uid, limit);
+    await withUnavailableAnswered(ctx, tenant, () => recordOutcome(ctx as KoaContextWithOIDC, outcome, tenant, deps, limit));
   });
+}
+
+/** What a provider request revoked or started, to the audit trail and the session limit. */
+async function recordOutcome(ctx: KoaContextWithOIDC, outcome: Outcome, tenant: Tenant, deps: Deps, limit: number) {
+  const oidc = ctx.oidc;
+  const route = oidc?.route;
+  if (route === 'revocation' && outcome.revoked.length) {
+    // RFC 7009 answers 200 whatever happened; the trail says what was actually revoked.
+    const token = (oidc.entities.RefreshToken ?? oidc.entities.AccessToken ?? oidc.entities.ClientCredentials) as { accountId?: string; grantId?: string } | undefined;
+    await recordAuditNow(deps.db, {
+      tenantId: tenant.id, type: 'token.revoked', actor: `client:${oidc.client?.clientId}`, subject: token?.accountId ?? oidc.client?.clientId ?? null,
+      ip: ctx.ip, userAgent: ctx.get('user-agent') || null, details: { kinds: outcome.revoked, grant_revoked: outcome.grantRevoked, via: 'revocation' },
+    });
+  } else if (route === 'token' && outcome.grantRevoked) {
+    // RFC 6749 §10.4 / RFC 9700: a rotated refresh token came back, so its whole grant is gone.
+    await recordAuditNow(deps.db, {
+      tenantId: tenant.id, type: 'token.revoked', actor: `client:${oidc.client?.clientId}`, subject: (oidc.entities.RefreshToken as { accountId?: string } | undefined)?.accountId ?? null, outcome: 'failure',
+      ip: ctx.ip, userAgent: ctx.get('user-agent') || null, details: { via: 'refresh_token_reuse', grant_revoked: true },
+    });
+  }
+  if (outcome.session) await enforceSessionLimit(deps, tenant, outcome.session.accountId, outcome.session.uid, limit);
+}
+
+/**
+ * Storage failing outside oidc-provider's own error handlers (our steps around its routes) answers
+ * like inside them: 503 temporarily_unavailable, not a 500 with a stack from Koa's default handler.
+ */
+async function withUnavailableAnswered(ctx: Context, tenant: Tenant, run: () => Promise<unknown>) {
+  try {
+    await run();
+  } catch (err) {
+    if (!isStorageUnavailable(err)) throw err;
+    log().warn('provider.unavailable', { tenant: tenant.slug, route: (ctx as KoaContextWithOIDC).oidc?.route, error: { name: (err as Error).name, code: (err as { code?: string }).code } });
+    ctx.status = 503;
+    if (ctx.accepts('json', 'html') === 'html') {
+      ctx.set('Retry-After', String(RETRY_AFTER_SECONDS));
+      ctx.type = 'html';
+      ctx.body = unavailablePage(logContext()?.request_id);
+    } else {
+      ctx.body = {};
+      answerUnavailable(ctx);
+    }
+  }
+}
+
+/** RFC 6749 §4.1.2.1 names `temporarily_unavailable`; a JSON answer becomes that, an HTML page is already the retry page (pages.ts). */
+function answerUnavailable(ctx: Context) {
+  ctx.status = 503;
+  ctx.set('Retry-After', String(RETRY_AFTER_SECONDS));
+  const body = ctx.body as { state?: string } | string | undefined;
+  if (body && typeof body === 'object' && !Buffer.isBuffer(body)) {
+    ctx.body = { error: 'temporarily_unavailable', error_description: 'the service cannot complete this request right now; retry shortly', ...(body.state ? { state: body.state } : {}) };
+  }
 }

@@ -84,19 +84,28 @@ export function constantTimeEqual(a: string, b: string): boolean {
 
 /**
  * The master key from the environment; in development one is generated into the data folder
- * (with a warning), in production it is required (config/load.ts enforces that).
+ * (with a warning), in production it is required (config/load.ts enforces that). `shared`: the
+ * database is a server other nodes may use too (DATABASE_URL), where a key in this node's
+ * folder is a trap: a second node generates a key of its own and cannot read what this one wrote.
  */
-export function resolveMasterKey(base64: string | undefined, dataDir: string, warn: (m: string) => void): Buffer {
+export function resolveMasterKey(base64: string | undefined, dataDir: string, warn: (event: 'config.master_key_generated' | 'config.master_key_local', message: string) => void, options: { shared?: boolean } = {}): Buffer {
   if (base64) return Buffer.from(base64, 'base64');
   ensurePrivateDir(dataDir);
   const file = path.join(dataDir, 'master.key');
+  let key: Buffer;
   if (existsSync(file)) {
     // Only its owner reads it, also when it was copied in with a looser mode.
     if (statSync(file).mode & 0o077) chmodSync(file, 0o600);
-    return Buffer.from(readFileSync(file, 'utf8').trim(), 'base64');
+    key = Buffer.from(readFileSync(file, 'utf8').trim(), 'base64');
+  } else {
+    key = randomBytes(32);
+    writeFileSync(file, key.toString('base64') + '\n', { mode: 0o600 });
+    warn('config.master_key_generated', `GATEHOUSE_MASTER_KEY is not set: generated one into ${file}. Set GATEHOUSE_MASTER_KEY in production.`);
   }
-  const key = randomBytes(32);
-  writeFileSync(file, key.toString('base64') + '\n', { mode: 0o600 });
-  warn(`GATEHOUSE_MASTER_KEY is not set: generated one into ${file}. Set GATEHOUSE_MASTER_KEY in production.`);
+  if (options.shared) {
+    warn('config.master_key_local', `GATEHOUSE_MASTER_KEY is not set but DATABASE_URL is: this node encrypts with the key in ${path.resolve(file)}, local to this machine. ` +
+      'A second node on the same database would generate a key of its own and could not decrypt what this one wrote (it refuses to start). ' +
+      'Set the same GATEHOUSE_MASTER_KEY on every node (the content of that file).');
+  }
   return key;
 }

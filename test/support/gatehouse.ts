@@ -62,6 +62,7 @@ export async function startTestGatehouse(overrides: Partial<Config> = {}): Promi
     get registry() { return gh.registry; },
     config,
     close: () => gh.close(),
+    drain: () => gh.drain(),
     async tenant(slug = `t-${randomBytes(4).toString('hex')}`) {
       return createTenant(gh.deps, { slug, name: `Tenant ${slug}` }, CLI_ACTOR);
     },

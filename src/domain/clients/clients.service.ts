@@ -106,6 +106,22 @@ export async function rotateClientSecret(deps: Pick<Deps, 'db' | 'secrets'>, ten
   });
 }
 
+/**
+ * Sets a caller-chosen secret (the bootstrap client's from the environment) when the stored hash
+ * is of another one; true when it changed. Compared by keyed hash, so the secret is never stored.
+ */
+export async function setClientSecret(deps: Pick<Deps, 'db' | 'secrets'>, tenant: Tenant, clientId: string, secret: string, actor: Actor, details: Record<string, unknown>) {
+  return deps.db.transaction(async (trx) => {
+    if (!(await lockTenantRow(trx, 'clients', tenant.id, { client_id: clientId }))) throw new UnknownClientError(`client ${clientId} does not exist`);
+    const client = await findClient(trx, tenant.id, clientId);
+    if (client?.secretHash && deps.secrets.verifyClientSecret(secret, client.secretHash)) return false;
+    await updateClient(trx, tenant.id, clientId, { secretHash: deps.secrets.hashClientSecret(secret) });
+    await announceChange(trx, tenant.id, 'clients');
+    await recordAudit(trx, { tenantId: tenant.id, type: 'client.secret_rotated', actor: actor.id, subject: clientId, ip: actor.ip, userAgent: actor.userAgent, details });
+    return true;
+  });
+}
+
 /** Merges metadata (top-level names replaced) and re-checks it as the provider will load it. */
 export async function changeClientMetadata(deps: Pick<Deps, 'db'>, tenant: Tenant, client: ClientRecord, changes: Record<string, unknown>, actor: Actor, validate: ClientValidator) {
   const metadata = withClientDefaults({ ...client.metadata, ...changes });

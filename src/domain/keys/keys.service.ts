@@ -12,7 +12,8 @@ import {
 } from './keys.queries.js';
 import type { SigningAlg, SigningKey } from './keys.types.js';
 
-const aad = (tenantId: string, kid: string) => `signing-key:${tenantId}:${kid}`;
+export const signingKeyAad = (tenantId: string, kid: string) => `signing-key:${tenantId}:${kid}`;
+const aad = signingKeyAad;
 
 /**
  * Makes a new current key of `alg`; the old current keys stay published as `previous`.

@@ -1,11 +1,31 @@
 import type { KoaContextWithOIDC } from 'oidc-provider';
+import { isStorageUnavailable } from '../../deps.js';
 import type { Tenant } from '../../domain/tenants/tenants.types.js';
 import { logContext } from '../../log/logger.js';
 import { renderPage } from '../../views/render.js';
 
+/** Seconds a client is told to wait (Retry-After) while Postgres or Redis cannot be reached. */
+export const RETRY_AFTER_SECONDS = 5;
+
+/** The page of a request that failed because storage is down for now: 503, saying to retry. */
+export function unavailablePage(requestId: string | undefined) {
+  return renderPage('error', {
+    title: 'Temporarily unavailable',
+    heading: 'Temporarily unavailable',
+    message: 'The service cannot complete this request right now. Please try again in a moment.',
+    requestId,
+  });
+}
+
 /** Protocol errors shown to a person: the OAuth error and its description, never a stack. */
-export async function renderError(ctx: KoaContextWithOIDC, out: { error: string; error_description?: string }) {
+export async function renderError(ctx: KoaContextWithOIDC, out: { error: string; error_description?: string }, err?: unknown) {
   ctx.type = 'html';
+  if (isStorageUnavailable(err)) {
+    ctx.status = 503;
+    ctx.set('Retry-After', String(RETRY_AFTER_SECONDS));
+    ctx.body = unavailablePage(logContext()?.request_id);
+    return;
+  }
   ctx.body = renderPage('error', {
     title: 'Error',
     heading: out.error === 'server_error' ? 'Something went wrong' : 'This request could not be completed',

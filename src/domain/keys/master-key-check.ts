@@ -1,0 +1,59 @@
+import type { Db } from '../../db/knex.js';
+import type { Deps } from '../../deps.js';
+import { signingKeyAad } from './keys.service.js';
+
+const CHECK_AAD = 'gatehouse/master-key-check/v1';
+const CHECK_PLAINTEXT = 'gatehouse master key check';
+/** Enough of the sealed signing keys to know the key fits, without reading every tenant's at start. */
+const SAMPLE = 100;
+
+/** The master key does not decrypt what the database holds; the message names GATEHOUSE_MASTER_KEY. */
+export class MasterKeyMismatchError extends Error {}
+
+const MISMATCH = 'GATEHOUSE_MASTER_KEY: this key does not decrypt the data in this database (%s); start with the key the database was set up with';
+
+/**
+ * DESIGN.md "Configuration": a node whose master key cannot decrypt the database never starts.
+ * The first start seals a check value; later starts open it. A database from before the check
+ * (signing keys but no check value) gets one once its signing keys are shown to decrypt.
+ */
+export async function checkMasterKey(deps: Pick<Deps, 'db' | 'secrets'>): Promise<void> {
+  let sealed = await findCheckValue(deps.db);
+  if (sealed === undefined) {
+    await assertSigningKeysDecrypt(deps);
+    await deps.db('master_key_check').insert({ id: 1, sealed: deps.secrets.encrypt(CHECK_PLAINTEXT, CHECK_AAD) }).onConflict('id').ignore();
+    // Nodes starting together on a fresh database: the first insert wins, and every node checks that one.
+    sealed = (await findCheckValue(deps.db))!;
+  }
+  if (!opens(deps, sealed)) throw new MasterKeyMismatchError(MISMATCH.replace('%s', 'its check value does not decrypt'));
+}
+
+/** For /readyz: the stored check value still opens with this node's key (false: none yet, or another key). */
+export async function masterKeyOpensCheckValue(deps: Pick<Deps, 'db' | 'secrets'>): Promise<boolean> {
+  const sealed = await findCheckValue(deps.db);
+  return sealed !== undefined && opens(deps, sealed);
+}
+
+async function findCheckValue(db: Db): Promise<string | undefined> {
+  const row = await db('master_key_check').where({ id: 1 }).first('sealed');
+  return row?.sealed;
+}
+
+function opens(deps: Pick<Deps, 'secrets'>, sealed: string) {
+  try {
+    return deps.secrets.decrypt(sealed, CHECK_AAD) === CHECK_PLAINTEXT;
+  } catch {
+    return false; // AES-GCM authentication failed: another key
+  }
+}
+
+async function assertSigningKeysDecrypt(deps: Pick<Deps, 'db' | 'secrets'>) {
+  const rows = await deps.db('signing_keys').select('tenant_id', 'kid', 'private_jwk_encrypted').orderBy('created_at', 'desc').limit(SAMPLE);
+  for (const row of rows) {
+    try {
+      deps.secrets.decrypt(row.private_jwk_encrypted, signingKeyAad(row.tenant_id, row.kid));
+    } catch {
+      throw new MasterKeyMismatchError(MISMATCH.replace('%s', `signing key ${row.kid} does not decrypt`));
+    }
+  }
+}
