@@ -5,7 +5,8 @@
 // with that stage's ENV, WORKDIR and USER, on the Node.js major of its FROM line (from the npm
 // registry through npx), with production settings against a fresh PostgreSQL database and Redis,
 // and checks /readyz, the HEALTHCHECK command, a client_credentials token of the system tenant for
-// ${PUBLIC_URL}/admin, an admin API call, and a clean exit on SIGTERM.
+// ${PUBLIC_URL}/admin, an admin API call, the `gatehouse` CLI from the image (creating a user: bcrypt
+// on that Node), and a clean exit on SIGTERM.
 //
 //   node scripts/rehearse-image.mjs        (PostgreSQL on 127.0.0.1:5432, Redis on 127.0.0.1:6379)
 // Env: REHEARSE_PG_ADMIN (default: postgres://root@127.0.0.1:5432, else the postgres user),
@@ -255,6 +256,18 @@ async function runImage(stage) {
     const tenants = await fetch(`${publicUrl}/admin/v1/tenants`, { headers: { authorization: `Bearer ${token.access_token}` } });
     if (tenants.status !== 200) fail(`GET /admin/v1/tenants: ${tenants.status} ${await tenants.text()}`);
     step('GET /admin/v1/tenants 200');
+
+    // The CLI from the same image, beside the live server (DATABASE_URL): the bin with only dist/,
+    // and bcrypt's native prebuild hashing a password on this Node.
+    const cli = spawnSync('node', ['bin/gatehouse.js', 'user', 'create', '--tenant', 'system', '--email', 'rehearse@example.com', '--password-stdin', '--json'], {
+      env, cwd: path.join(stage.root, stage.workdir), ...asImageUser, input: 'correct horse battery staple\n', encoding: 'utf8', timeout: 60_000,
+    });
+    let user;
+    try {
+      user = JSON.parse(cli.stdout);
+    } catch {}
+    if (cli.status !== 0 || !user?.id) fail(`gatehouse user create: exit ${cli.status}, stdout ${cli.stdout.slice(0, 300)}, stderr ${cli.stderr.slice(0, 500)}`);
+    step(`gatehouse user create --json: ${user.email} (stdout pure JSON)`);
 
     child.kill('SIGTERM');
     const result = await Promise.race([exited, new Promise((r) => setTimeout(() => r({ timeout: true }), 30_000))]);
