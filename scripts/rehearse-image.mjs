@@ -5,7 +5,7 @@
 // with that stage's ENV, WORKDIR and USER, on the Node.js major of its FROM line (from the npm
 // registry through npx), with production settings against a fresh PostgreSQL database and Redis,
 // and checks /readyz, the HEALTHCHECK command, a client_credentials token of the system tenant for
-// ${PUBLIC_URL}/admin, an admin API call, the `gatehouse` CLI from the image (creating a user: bcrypt
+// ${PUBLIC_URL}/admin, an admin API call, a page rendered from views/, the `gatehouse` CLI from the image (creating a user: bcrypt
 // on that Node), and a clean exit on SIGTERM.
 //
 //   node scripts/rehearse-image.mjs        (PostgreSQL on 127.0.0.1:5432, Redis on 127.0.0.1:6379)
@@ -244,6 +244,12 @@ async function runImage(stage) {
     const hcRun = spawnSync('sh', ['-c', hc], { env, cwd: path.join(stage.root, stage.workdir), ...asImageUser, encoding: 'utf8', timeout: 10_000 });
     if (hcRun.status !== 0) fail(`HEALTHCHECK exit ${hcRun.status}: ${hcRun.stderr}`);
     step('HEALTHCHECK exit 0');
+
+    // A page from views/ (oidc-provider's error page for an unknown client): templates in the image.
+    const page = await fetch(`${publicUrl}/t/system/auth?client_id=rehearse-unknown&response_type=code&scope=openid`);
+    const html = await page.text();
+    if (page.status < 400 || page.status >= 500 || !/<html[\s\S]*Gatehouse/.test(html)) fail(`error page: ${page.status} ${html.slice(0, 200)}`);
+    step('an error page rendered from views/ (${page.status})');
 
     const tokenRes = await fetch(`${publicUrl}/t/system/token`, {
       method: 'POST',
