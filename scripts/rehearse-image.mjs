@@ -249,7 +249,7 @@ async function runImage(stage) {
     const page = await fetch(`${publicUrl}/t/system/auth?client_id=rehearse-unknown&response_type=code&scope=openid`);
     const html = await page.text();
     if (page.status < 400 || page.status >= 500 || !/<html[\s\S]*Gatehouse/.test(html)) fail(`error page: ${page.status} ${html.slice(0, 200)}`);
-    step('an error page rendered from views/ (${page.status})');
+    step(`an error page rendered from views/ (${page.status})`);
 
     const tokenRes = await fetch(`${publicUrl}/t/system/token`, {
       method: 'POST',
