@@ -7,6 +7,8 @@ export default {
     '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: 'tsconfig.json', diagnostics: { ignoreCodes: [151002] } }],
   },
   testMatch: ['<rootDir>/test/**/*.test.ts'],
+  // The compiled copy (npm run build) is not for jest: tests import the sources.
+  modulePathIgnorePatterns: ['<rootDir>/dist/'],
   testTimeout: 60000,
   maxWorkers: 2,
 };

@@ -1,12 +1,8 @@
 #!/usr/bin/env node
-// Runs the TypeScript CLI through tsx, so `npx gatehouse …` works in a checkout without a build.
-import { spawnSync } from 'node:child_process';
-import { createRequire } from 'node:module';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+// The `gatehouse` CLI runs the compiled JavaScript (dist/) with plain node. In a checkout it builds
+// dist/ first when it is missing or older than the sources (progress on stderr, so `--json` output
+// on stdout stays pure JSON); in an image built from the Dockerfile dist/ is already there.
+import { ensureBuilt } from '../scripts/ensure-built.mjs';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const require = createRequire(import.meta.url);
-const tsx = require.resolve('tsx/cli');
-const result = spawnSync(process.execPath, [tsx, path.join(here, '../src/cli/main.ts'), ...process.argv.slice(2)], { stdio: 'inherit' });
-process.exit(result.status ?? 1);
+if (ensureBuilt() !== 0) process.exit(1);
+await import('../dist/src/cli/main.js');

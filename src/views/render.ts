@@ -1,8 +1,14 @@
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Eta } from 'eta';
 
-const viewsDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../views');
+// views/ sits at the package root: two levels up from src/views/ (tsx, jest), three from the
+// compiled dist/src/views/ (`npm run build`), which leaves the templates where they are.
+const here = path.dirname(fileURLToPath(import.meta.url));
+const viewsDir = [path.resolve(here, '../../views'), path.resolve(here, '../../../views')].find((dir) =>
+  existsSync(path.join(dir, 'layout.eta')),
+) ?? path.resolve(here, '../../views');
 
 // autoEscape is on: `<%= %>` escapes; nothing here uses the raw `<%~ %>` form except layout slots.
 const eta = new Eta({ views: viewsDir, autoEscape: true, cache: true });
