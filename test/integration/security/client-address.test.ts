@@ -31,7 +31,7 @@ beforeAll(async () => {
   plain = await start({});
   // 127.0.0.16-23: the proxy 127.0.0.22 and its neighbour 127.0.0.17, but not 127.0.0.33.
   proxied = await start({ TRUST_PROXY: '127.0.0.16/29' });
-});
+}, 120_000); // two servers start here: slow on a loaded machine
 afterAll(async () => {
   await plain?.gh.stop();
   await proxied?.gh.stop();
