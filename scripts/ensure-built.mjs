@@ -5,7 +5,7 @@
 // Progress goes to stderr, so `gatehouse … --json` keeps stdout pure JSON.
 // Without src/ (a production image) dist/ is taken as it is.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -90,11 +90,24 @@ function build({ clean }) {
     process.stderr.write(`gatehouse: the build failed (tsc exit ${res.status ?? res.signal}); fix the errors above.\n`);
     return 1;
   }
+  copyAssets(path.join(root, 'src'), path.join(dist, 'src'));
   // Stamped with the start time: a source saved while tsc ran counts as newer, so it builds again.
   writeFileSync(stamp, `${started.toISOString()}\n`);
   utimesSync(stamp, started, started);
   process.stderr.write(`gatehouse: built dist/ in ${((Date.now() - started.getTime()) / 1000).toFixed(1)} s\n`);
   return 0;
+}
+
+/** Data files beside the sources (e.g. security/common-passwords.txt) go where the compiled code reads them. */
+function copyAssets(from, to) {
+  for (const entry of readdirSync(from, { withFileTypes: true })) {
+    const source = path.join(from, entry.name);
+    if (entry.isDirectory()) copyAssets(source, path.join(to, entry.name));
+    else if (!/\.(ts|md)$/.test(entry.name)) {
+      mkdirSync(to, { recursive: true });
+      copyFileSync(source, path.join(to, entry.name));
+    }
+  }
 }
 
 /** Returns 0 when dist/ is usable, else 1 (having said why on stderr). `force`: a clean build. */
