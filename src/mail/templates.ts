@@ -1,8 +1,6 @@
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Eta } from 'eta';
-
-const viewsDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../views');
+// The one lookup of views/ (sources and compiled dist/ alike).
+import { viewsDir } from '../views/render.js';
 
 // The HTML part escapes (`<%= %>`); the text part is plain text, where escaping would mangle links.
 const html = new Eta({ views: viewsDir, autoEscape: true, cache: true });

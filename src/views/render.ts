@@ -6,7 +6,7 @@ import { Eta } from 'eta';
 // views/ sits at the package root: two levels up from src/views/ (tsx, jest), three from the
 // compiled dist/src/views/ (`npm run build`), which leaves the templates where they are.
 const here = path.dirname(fileURLToPath(import.meta.url));
-const viewsDir = [path.resolve(here, '../../views'), path.resolve(here, '../../../views')].find((dir) =>
+export const viewsDir = [path.resolve(here, '../../views'), path.resolve(here, '../../../views')].find((dir) =>
   existsSync(path.join(dir, 'layout.eta')),
 ) ?? path.resolve(here, '../../views');
 
