@@ -90,6 +90,15 @@ export class RedisCluster {
     return out ? out.split('\n') : [];
   }
 
+  /** Kills the node on `port` (SIGKILL): a master lost, with no replica to take over its slots. */
+  async kill(port: number) {
+    const child = this.#children[this.ports.indexOf(port)];
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGKILL');
+    await exited;
+  }
+
   async stop() {
     await Promise.all(this.#children.map(async (child) => {
       if (child.exitCode !== null || child.signalCode !== null) return;

@@ -138,6 +138,14 @@ describeIfCluster('two nodes on a 3-master Redis Cluster', () => {
     expect(replay.status).toBe(401);
   });
 
+  it('carry a message published on one node to a subscriber on the other (kv pub/sub on the cluster)', async () => {
+    const channel = `${gh.deps.kvPrefix}{${tenants[0].id}}:test-channel`;
+    const heard = new Promise<string>((resolve) => void gh.deps.kv.subscribe(channel, resolve));
+    await new Promise((r) => setTimeout(r, 200)); // the subscription is made
+    await nodeB.deps.kv.publish(channel, 'hello from B');
+    expect(await heard).toBe('hello from B');
+  });
+
   it('spread the tenants over every master, and never let a rate limit fail open', async () => {
     const prefix = gh.deps.kvPrefix;
     for (const [i, port] of cluster.ports.entries()) {
@@ -151,5 +159,24 @@ describeIfCluster('two nodes on a 3-master Redis Cluster', () => {
     const logs = logLines.join('\n');
     expect(logs).not.toContain('rate_limit.store_unavailable');
     expect(logs).not.toMatch(/CROSSSLOT|MOVED|ClusterCrossSlot/);
+  });
+
+  it('answer /readyz 503 within a second and 503 on a tenant, never a 500, when a master is lost', async () => {
+    await cluster.kill(cluster.ports[1]);
+    for (const base of [gh.url, nodeB.url]) {
+      const started = Date.now();
+      const res = await fetch(`${base}/readyz`);
+      expect(Date.now() - started).toBeLessThan(1500);
+      expect(res.status).toBe(503);
+      expect(await res.json()).toMatchObject({ checks: { kv: false } });
+    }
+    // The tenant whose slots that master served: its interactions live there.
+    const tenant = tenants[1];
+    const app = await gh.client(tenant);
+    const rp = await rpOn(tenant, gh.url, app);
+    const start = await rp.startLogin();
+    expect(start.res.status).toBe(503);
+    const logs = logLines.join('\n');
+    expect(logs).not.toMatch(/request\.failed|provider\.server_error/);
   });
 });
