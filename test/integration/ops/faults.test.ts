@@ -14,6 +14,7 @@ import { RelyingParty } from '../../support/relying-party.js';
 // node, every completed login has its audit row, and a revoked token is refused on every node.
 const why = !process.env.DATABASE_URL ? 'runs in the PostgreSQL + Redis pass (DATABASE_URL set), like the other multi-node tests'
   : !postgresBin() ? 'PostgreSQL server binaries (initdb, pg_ctl) are not installed'
+    : process.getuid?.() !== 0 ? 'starts its own PostgreSQL as the postgres user (runuser), which needs root'
     : !hasRedisServer() ? 'redis-server is not installed' : undefined;
 if (why) console.warn(`faults.test.ts skipped: ${why}`);
 const describeIfReady = why ? describe.skip : describe;
