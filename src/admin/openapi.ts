@@ -38,11 +38,11 @@ const TAGS: Record<string, string> = {
 const PROBLEMS: Record<number, [name: string, description: string, example: { code: string; detail: string }]> = {
   400: ['BadRequest', 'The request has invalid fields, parameters or JSON (each field in `errors`).', { code: 'invalid_request', detail: 'The request has invalid fields.' }],
   401: ['Unauthorized', 'No access token, or one that is invalid, expired or not for the admin API.', { code: 'invalid_token', detail: 'The access token is invalid or expired.' }],
-  403: ['Forbidden', 'The principal lacks system-admin or tenant-admin for this tenant.', { code: 'forbidden', detail: 'This principal may not act on this tenant.' }],
-  404: ['NotFound', 'No such tenant, or no such record in it.', { code: 'not_found', detail: 'There is no such record in this tenant.' }],
+  403: ['Forbidden', 'The principal lacks system-admin or tenant-admin for this tenant.', { code: 'forbidden', detail: 'This principal may not administer this tenant.' }],
+  404: ['NotFound', 'No such tenant, or no such record in it.', { code: 'tenant_not_found', detail: 'There is no tenant with this slug.' }],
   409: ['Conflict', 'The change conflicts with what exists (a taken name, a built-in record).', { code: 'conflict', detail: 'The change conflicts with an existing record.' }],
   413: ['ContentTooLarge', 'The request body is too large.', { code: 'body_too_large', detail: 'The request body is too large.' }],
-  429: ['TooManyRequests', 'The principal exceeded the admin API\'s rate limit; retry after `Retry-After` seconds.', { code: 'rate_limited', detail: 'Too many requests; retry later.' }],
+  429: ['TooManyRequests', 'The principal exceeded the admin API\'s rate limit; retry after `Retry-After` seconds.', { code: 'rate_limited', detail: 'Too many requests from this principal; retry later.' }],
   503: ['ServiceUnavailable', 'Storage is unreachable; retry after `Retry-After` seconds.', { code: 'temporarily_unavailable', detail: 'The service cannot complete this request right now; retry shortly.' }],
 };
 const TITLES: Record<number, string> = { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 409: 'Conflict', 413: 'Content Too Large', 429: 'Too Many Requests', 503: 'Service Unavailable' };
@@ -189,7 +189,8 @@ export function openApiDocument(publicUrl: string) {
       ].join('\n'),
       license: { name: 'Proprietary', identifier: 'LicenseRef-Gatehouse' },
     },
-    servers: [{ url: `${publicUrl}/admin/v1`, description: 'This instance' }],
+    // Relative to this document's own URL, so it holds behind any proxy: ${PUBLIC_URL}/admin/v1.
+    servers: [{ url: '/admin/v1', description: `This instance (${publicUrl}/admin/v1)` }],
     security: [{ bearerAuth: [] }],
     tags: Object.entries(TAGS).map(([name, description]) => ({ name, description })),
     paths,
