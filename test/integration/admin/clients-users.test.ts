@@ -115,7 +115,7 @@ describe('users', () => {
     expect(patched.body).toMatchObject({ id: user.id, disabled: true, name: 'Gone' });
     expect((await api('GET', path)).body.disabled).toBe(true);
     const [updated] = (await api('GET', `/tenants/${tenant.slug}/audit-events?type=user.updated`)).body.items;
-    expect(updated).toMatchObject({ subject: user.id, details: { fields: ['name', 'disabled'] } });
+    expect(updated).toMatchObject({ subject: `user:${user.id}`, details: { fields: ['name', 'disabled'] } });
     expect((await api('PUT', `${path}/roles`, { roles: ['tenant-admin'] })).body.roles).toEqual(['tenant-admin']);
     expect((await api('PUT', `${path}/password`, { password: 'a new long password' })).status).toBe(204);
     expect((await api('PATCH', path, { password_hash: 'x' })).status).toBe(400);
