@@ -89,7 +89,7 @@ describe('users', () => {
   it('creates a user without ever answering a password hash, and refuses a duplicate', async () => {
     const res = await api('POST', `/tenants/${tenant.slug}/users`, { email: 'Alice.Smith@example.com', password: 'correct horse battery', name: 'Alice Smith' });
     expect(res.status).toBe(201);
-    expect(Object.keys(res.body).sort()).toEqual(['created_at', 'disabled', 'email', 'email_verified', 'family_name', 'given_name', 'id', 'name', 'updated_at']);
+    expect(Object.keys(res.body).sort()).toEqual(['created_at', 'disabled', 'email', 'email_verified', 'family_name', 'given_name', 'groups', 'id', 'name', 'roles', 'updated_at']);
     expect((await api('POST', `/tenants/${tenant.slug}/users`, { email: 'alice.smith@example.com' })).status).toBe(409);
     expect((await api('POST', `/tenants/${tenant.slug}/users`, { email: 'short@example.com', password: 'x' })).body.code).toBe('password_policy');
   });
