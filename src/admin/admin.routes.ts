@@ -6,7 +6,7 @@ import type { TenantRegistry } from '../tenancy/registry.js';
 import { auditRoutes } from './audit/audit-events.routes.js';
 import { clientRoutes } from './clients/clients.routes.js';
 import { keyRoutes } from './keys/keys.routes.js';
-import { openApiDocument } from './openapi.js';
+import { DOCUMENT_PATH, openApiDocument } from './openapi.js';
 import { Problem, problems } from './problem.js';
 import { refuseNulText } from './text-guard.js';
 import { samlConnectionBodyParser, samlConnectionRoutes } from './saml-connections/saml-connections.routes.js';
@@ -31,7 +31,7 @@ export function adminRoutes(deps: Deps, registry: TenantRegistry) {
     ctx.set('Cache-Control', 'no-store');
     await next();
   });
-  router.get('/openapi.json', (ctx) => {
+  router.get(DOCUMENT_PATH, (ctx) => {
     ctx.body = openApiDocument(deps.config.publicUrl);
   });
   tenantRoutes(router, deps);
