@@ -31,8 +31,10 @@ export function adminRoutes(deps: Deps, registry: TenantRegistry) {
     ctx.set('Cache-Control', 'no-store');
     await next();
   });
+  let document: ReturnType<typeof openApiDocument> | undefined; // built once, at the first request
   router.get(DOCUMENT_PATH, (ctx) => {
-    ctx.body = openApiDocument(deps.config.publicUrl);
+    document ??= openApiDocument(deps.config.publicUrl);
+    ctx.body = document;
   });
   tenantRoutes(router, deps);
   clientRoutes(router, deps, registry);
