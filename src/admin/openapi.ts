@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ClientRoles, CreateClient, PatchClient } from './clients/clients.schema.js';
 import { RotateKey } from './keys/keys.routes.js';
+import { CreateOidcConnection, PatchOidcConnection } from './oidc-connections/oidc-connections.schema.js';
 import { CreateSamlConnection, PatchSamlConnection } from './saml-connections/saml-connections.schema.js';
 import { CreateTenant, PatchTenant } from './tenants/tenants.schema.js';
 import { CreateUser, PatchUser, UserPassword, UserRoles } from './users/users.schema.js';
@@ -61,6 +62,11 @@ const OPERATIONS: Op[] = [
   ['get', '/tenants/{slug}/saml-connections/{name}', 'Read a SAML connection'],
   ['patch', '/tenants/{slug}/saml-connections/{name}', 'Replace any subset of a SAML connection\'s fields (not its name)', PatchSamlConnection],
   ['delete', '/tenants/{slug}/saml-connections/{name}', 'Delete a SAML connection', undefined, 204],
+  ['post', '/tenants/{slug}/oidc-connections', 'Federate an upstream OpenID Provider; the answer shows the redirect_uri to register there (never the client secret)', CreateOidcConnection, 201],
+  ['get', '/tenants/{slug}/oidc-connections', 'List OIDC connections'],
+  ['get', '/tenants/{slug}/oidc-connections/{name}', 'Read an OIDC connection (never its client secret)'],
+  ['patch', '/tenants/{slug}/oidc-connections/{name}', 'Replace any subset of an OIDC connection\'s fields (not its name)', PatchOidcConnection],
+  ['delete', '/tenants/{slug}/oidc-connections/{name}', 'Delete an OIDC connection', undefined, 204],
   ['get', '/openapi.json', 'This document'],
 ];
 
@@ -78,7 +84,7 @@ export function openApiDocument(publicUrl: string) {
   const paths: Record<string, Record<string, unknown>> = {};
   for (const [method, path, summary, body, ok = 200] of OPERATIONS) {
     const pathParams = [...path.matchAll(/\{(\w+)\}/g)].map((m) => ({ name: m[1], in: 'path', required: true, schema: { type: 'string' } }));
-    const isList = method === 'get' && /\/(tenants|clients|users|audit-events|saml-connections|resources|roles|groups)$/.test(path);
+    const isList = method === 'get' && /\/(tenants|clients|users|audit-events|saml-connections|oidc-connections|resources|roles|groups)$/.test(path);
     const query = isList ? [...LIST_PARAMS, ...(EXTRA_QUERY[path] ?? []).map((name) => ({ name, in: 'query', schema: { type: 'string' } }))] : [];
     paths[path] ??= {};
     paths[path][method] = {
