@@ -12,7 +12,7 @@ import { changeUser, setUserRoles } from '../../../src/domain/users/users.servic
 import { findUserRoleNames } from '../../../src/domain/rbac/rbac.queries.js';
 import { csrfOf } from '../../support/browser.js';
 import { drive, FederationBrowser, type Answers } from '../../support/federation.js';
-import { startTestGatehouse, type TestGatehouse } from '../../support/gatehouse.js';
+import { logLines, startTestGatehouse, type TestGatehouse } from '../../support/gatehouse.js';
 import { oathtoolCode } from '../../support/totp.js';
 
 // Two logins per test (upstream and downstream) on a loaded machine.
@@ -277,4 +277,15 @@ describe('isolation and single use', () => {
     const replay = await attacker.go(hop);
     expect(replay.status).toBe(400);
   }, 120_000);
+});
+
+describe('secrets', () => {
+  it("writes the upstream client secret to no log line, audit event or plain column", async () => {
+    const secret = upstreamClient.clientSecret!;
+    for (const line of logLines) expect(line).not.toContain(secret);
+    const events = await gh.deps.db('audit_events').whereIn('tenant_id', [a.id, b.id]);
+    expect(JSON.stringify(events)).not.toContain(secret);
+    const row = await gh.deps.db('oidc_connections').where({ tenant_id: a.id, name: CONNECTION }).first();
+    expect(row.client_secret).not.toContain(secret);
+  });
 });
