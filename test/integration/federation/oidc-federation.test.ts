@@ -198,6 +198,22 @@ describe('OIDC federation: tenant A signs in through tenant B', () => {
   }, 120_000);
 });
 
+describe('fresh login', () => {
+  it('asks the upstream for a fresh login when the application sends prompt=login', async () => {
+    const kate = await upstreamUser('kate@corp.example');
+    let upstreamPasswords = 0;
+    const answers: Answers = { password: (slug) => (slug === b.slug ? (upstreamPasswords++, kate) : undefined) };
+    const browser = new FederationBrowser(gh.url);
+    await (await signInAtA(answers, { idp_hint: CONNECTION }, browser)).redeem();
+    // Tenant A's own session answers while nothing asks otherwise...
+    await (await signInAtA(answers, { idp_hint: CONNECTION, prompt: 'consent' }, browser)).redeem();
+    expect(upstreamPasswords).toBe(1);
+    // ...and a fresh login at A is a fresh login upstream too, although B still has a session.
+    await (await signInAtA(answers, { idp_hint: CONNECTION, prompt: 'login consent' }, browser)).redeem();
+    expect(upstreamPasswords).toBe(2);
+  }, 120_000);
+});
+
 describe('isolation and single use', () => {
   it("refuses tenant A's connection name under tenant B's issuer", async () => {
     const browser = new FederationBrowser(gh.url);
