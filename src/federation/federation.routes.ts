@@ -39,7 +39,9 @@ export function federationRoutes(deps: Deps) {
       const start = starters[kind as ConnectionKind];
       if (!start || !NAME.test(ctx.params.name)) return refuseFederatedLogin(ctx, deps, tenant, { connection: `${kind}/${ctx.params.name.slice(0, 64)}`, reason: 'unknown_connection', status: 404 });
       const hint = typeof ctx.query.login_hint === 'string' && ctx.query.login_hint.length <= 320 ? ctx.query.login_hint : undefined;
-      await start(ctx, deps, tenant, { name: ctx.params.name, interactionUid: uid, loginHint: hint });
+      const prompts = String(interaction.params.prompt ?? '').split(' ');
+      const reauthenticate = prompts.includes('login') || interaction.params.max_age !== undefined;
+      await start(ctx, deps, tenant, { name: ctx.params.name, interactionUid: uid, loginHint: hint, reauthenticate });
     });
   }
 

@@ -63,10 +63,10 @@ export async function finishFederatedLogin(ctx: Context, deps: Deps, tenant: Ten
 
 /** Audits a refused federated login and shows the generic page (protocol handlers call it too). */
 export async function refuseFederatedLogin(ctx: Context, deps: Deps, tenant: Tenant, input: { connection: string; reason: string; status?: number; subject?: string; code?: string }) {
-  log().info('federation.login.failed', { connection: input.connection, reason: input.reason, code: input.code });
+  log().info('federation.login.failed', { connection: input.connection, reason: input.reason, upstream_error: input.code });
   await recordAuditNow(deps.db, {
     tenantId: tenant.id, type: 'federation.login.failed', actor: null, subject: null, ip: ctx.ip, userAgent: ctx.get('user-agent') || null,
-    outcome: 'failure', details: { connection: input.connection, reason: input.reason, ...(input.code ? { code: input.code } : {}), ...(input.subject ? { upstream_subject: input.subject.slice(0, 256) } : {}) },
+    outcome: 'failure', details: { connection: input.connection, reason: input.reason, ...(input.code ? { upstream_error: input.code } : {}), ...(input.subject ? { upstream_subject: input.subject.slice(0, 256) } : {}) },
   });
   renderFederationError(ctx, input.status ?? 403, tenant.name);
 }
