@@ -84,7 +84,7 @@ describe('admin API oidc-connections', () => {
     expect(() => gh.deps.secrets.decrypt(row.client_secret, clientSecretAad(a.id, 'other'))).toThrow();
     expect((await api('DELETE', path(a, 'lifecycle'))).status).toBe(204);
     expect((await api('GET', path(a, 'lifecycle'))).status).toBe(404);
-    const events = await gh.deps.db('audit_events').where({ tenant_id: a.id, subject: 'lifecycle' }).orderBy('id');
+    const events = await gh.deps.db('audit_events').where({ tenant_id: a.id, subject: 'oidc-connection:lifecycle' }).orderBy('id');
     expect(events.map((e: any) => e.type)).toEqual(['oidc_connection.created', 'oidc_connection.updated', 'oidc_connection.deleted']);
     expect(events[1].details.fields).toEqual(['client_secret', 'trust_email']);
     expect(JSON.stringify(events)).not.toContain(SECRET);

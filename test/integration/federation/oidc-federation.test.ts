@@ -102,7 +102,7 @@ describe('OIDC federation: tenant A signs in through tenant B', () => {
     expect(links).toHaveLength(1);
     expect(links[0]).toMatchObject({ connection_kind: 'oidc', connection_name: CONNECTION, subject: alice.id });
     const events = await auditOf(a, 'federation.login.succeeded');
-    expect(events.at(-1)).toMatchObject({ subject: local.id, outcome: 'success', details: expect.objectContaining({ connection: `oidc/${CONNECTION}`, created: true }) });
+    expect(events.at(-1)).toMatchObject({ subject: `user:${local.id}`, outcome: 'success', details: expect.objectContaining({ connection: `oidc/${CONNECTION}`, created: true }) });
   }, 120_000);
 
   it('updates the profile and re-evaluates mapped roles at the next login, keeping roles assigned by hand', async () => {
