@@ -21,6 +21,7 @@ import { securityHeaders } from './security/headers.js';
 import { selfServiceRoutes } from './self-service/self-service.routes.js';
 import { closeConnectionsWhenDraining, opsRoutes, Readiness } from './ops/ops.routes.js';
 import { answerStorageOutages } from './ops/unavailable.js';
+import { Metrics } from './ops/metrics.js';
 import { deleteExpiredPayloads } from './provider/adapters/postgres.js';
 import { clientAddresses } from './security/client-address.js';
 import { Passwords } from './security/passwords.js';
@@ -78,13 +79,15 @@ export async function closeDeps(deps: Deps) {
 export function createApp(deps: Deps) {
   const registry = new TenantRegistry(deps);
   const readiness = new Readiness();
+  const metrics = new Metrics();
   const app = new Koa();
+  app.use(metrics.middleware());
   app.use(requestContext());
   app.use(closeConnectionsWhenDraining(readiness));
   app.use(answerStorageOutages());
   app.use(clientAddresses(deps.config.trustProxy));
   app.use(securityHeaders());
-  const ops = opsRoutes(deps, readiness);
+  const ops = opsRoutes(deps, readiness, metrics);
   app.use(ops.routes()).use(ops.allowedMethods());
   app.use(mountTenants(registry, deps.config));
   const interactions = interactionRoutes(deps);
@@ -97,7 +100,7 @@ export function createApp(deps: Deps) {
     ctx.status = 404;
     ctx.body = { error: 'not_found', error_description: 'no such route' };
   });
-  return { app, registry, readiness };
+  return { app, registry, readiness, metrics };
 }
 
 export interface Gatehouse {
@@ -105,6 +108,8 @@ export interface Gatehouse {
   url: string;
   deps: Deps;
   registry: TenantRegistry;
+  /** This instance's Prometheus registry, served at /metrics. */
+  metrics: Metrics;
   /** SIGTERM: /readyz answers 503 from now on and keep-alive connections close after their answer. */
   drain(): void;
   close(): Promise<void>;
@@ -113,7 +118,7 @@ export interface Gatehouse {
 /** Listens, then prepares tenants with the final PUBLIC_URL (known once the port is). */
 export async function startGatehouse(config: Config, options: { kvPrefix?: string; deps?: Deps } = {}): Promise<Gatehouse> {
   const deps = options.deps ?? (await openDeps(config, options));
-  const { app, registry, readiness } = createApp(deps);
+  const { app, registry, readiness, metrics } = createApp(deps);
   const server = app.listen(config.port);
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);
@@ -138,6 +143,7 @@ export async function startGatehouse(config: Config, options: { kvPrefix?: strin
     url: config.publicUrl,
     deps,
     registry,
+    metrics,
     drain() {
       readiness.draining = true;
       server.closeIdleConnections?.();

@@ -1,7 +1,10 @@
 import Router from '@koa/router';
 import type { Middleware } from 'koa';
 import type { Deps } from '../deps.js';
+import { DEFAULT_METRICS_ALLOW } from '../config/load.js';
 import { masterKeyOpensCheckValue } from '../domain/keys/master-key-check.js';
+import { trustedProxies } from '../security/client-address.js';
+import type { Metrics } from './metrics.js';
 
 /** Each check of /readyz gets this long, so the answer comes within 1 s whatever hangs (DESIGN.md "Operations"). */
 const CHECK_TIMEOUT_MS = 800;
@@ -27,9 +30,25 @@ export function closeConnectionsWhenDraining(readiness: Readiness): Middleware {
   };
 }
 
-/** /healthz: the process answers. /readyz: Postgres, the kv store and the master key check answer, and not draining. */
-export function opsRoutes(deps: Deps, readiness: Readiness) {
+/**
+ * /healthz: the process answers. /readyz: Postgres, the kv store and the master key check answer,
+ * and not draining. /metrics: the Prometheus exposition, to METRICS_ALLOW peers only (the client
+ * address as TRUST_PROXY decides it, security/client-address.ts), else 403.
+ */
+export function opsRoutes(deps: Deps, readiness: Readiness, metrics: Metrics) {
   const router = new Router();
+  const mayReadMetrics = trustedProxies(deps.config.metricsAllow ?? DEFAULT_METRICS_ALLOW);
+  router.get('/metrics', async (ctx) => {
+    ctx.set('Cache-Control', 'no-store');
+    if (!mayReadMetrics(ctx.ip)) {
+      ctx.status = 403;
+      ctx.body = { error: 'forbidden', error_description: 'metrics are only served to the addresses in METRICS_ALLOW' };
+      return;
+    }
+    const { contentType, text } = await metrics.exposition();
+    ctx.type = contentType;
+    ctx.body = text;
+  });
   router.get('/healthz', (ctx) => {
     ctx.body = { status: 'ok' };
   });
