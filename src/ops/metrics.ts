@@ -51,6 +51,9 @@ export class Metrics {
   constructor() {
     // Process (CPU, memory, file descriptors) and Node.js (event loop lag, heap, GC) defaults.
     collectDefaultMetrics({ register: this.registry });
+    // Gauges whose names end in _total break Prometheus' naming rules (promtool check metrics says
+    // so); each is the sum of nodejs_active_{handles,requests,resources}{type}, which stay.
+    for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) this.registry.removeSingleMetric(name);
   }
 
   /** Counts every answer; the first middleware, so it sees the status of every other one. */
