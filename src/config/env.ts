@@ -54,6 +54,7 @@ export const EnvSchema = z.object({
   MAIL_FROM: z.string().trim().regex(MAILBOX, 'must be an address such as no-reply@example.com or "Gatehouse <no-reply@example.com>"').default('Gatehouse <no-reply@localhost>'),
   OUTBOUND_ALLOW: cidrList().optional(),
   METRICS_ALLOW: cidrList().optional(),
+  GATEHOUSE_MIGRATE_ON_START: z.enum(['true', 'false'], 'must be true or false').default('true'),
   BCRYPT_COST: z.coerce.number().int().min(4).max(31).default(12),
   LOG_LEVEL: z.enum(['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly']).default('info'),
 });

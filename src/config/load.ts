@@ -30,6 +30,12 @@ export interface Config {
   smtpCa?: string;
   /** Special-use addresses (loopback, private ranges) that outbound calls may reach anyway. */
   outboundAllow: Cidr[];
+  /**
+   * GATEHOUSE_MIGRATE_ON_START (not in DESIGN.md's table; the Helm chart sets it false): the server
+   * runs pending migrations at start unless false, when it refuses to start while any is pending
+   * and `gatehouse migrate` (the chart's pre-install/pre-upgrade Job) runs them. Absent: true.
+   */
+  migrateOnStart?: boolean;
   /** Peers (the client address of security/client-address.ts) that may read /metrics; absent: DEFAULT_METRICS_ALLOW. */
   metricsAllow?: string[];
   bcryptCost: number;
@@ -84,6 +90,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     mailFrom: e.MAIL_FROM,
     outboundAllow: e.OUTBOUND_ALLOW ?? [],
     metricsAllow: e.METRICS_ALLOW ? [...new Set(e.METRICS_ALLOW.map(formatCidr))] : DEFAULT_METRICS_ALLOW,
+    migrateOnStart: e.GATEHOUSE_MIGRATE_ON_START === 'true',
     bcryptCost: e.BCRYPT_COST,
     logLevel: e.LOG_LEVEL,
   };
