@@ -154,11 +154,11 @@ export async function startGatehouse(config: Config, options: { kvPrefix?: strin
     registry,
     metrics,
     drain() {
-      readiness.draining = true;
+      readiness.drain();
       server.closeIdleConnections?.();
     },
     async close() {
-      readiness.draining = true;
+      readiness.drain();
       clearInterval(sweeper);
       server.closeIdleConnections?.();
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -1,3 +1,4 @@
+import type { ServerResponse } from 'node:http';
 import Router from '@koa/router';
 import type { Middleware } from 'koa';
 import type { Deps } from '../deps.js';
@@ -12,6 +13,21 @@ const CHECK_TIMEOUT_MS = 800;
 /** Set by the stop handler (main.ts): from then on /readyz answers 503 and connections close after their answer. */
 export class Readiness {
   draining = false;
+  /** Answers not yet sent: told to close their connection when draining starts. */
+  readonly #inFlight = new Set<ServerResponse>();
+
+  track(res: ServerResponse) {
+    this.#inFlight.add(res);
+    res.once('close', () => this.#inFlight.delete(res));
+  }
+
+  drain() {
+    this.draining = true;
+    // A request in flight finishes, but its keep-alive connection must not outlive it. Set on the
+    // raw response, so oidc-provider's answers (written past Koa, tenancy/mount.ts) carry it too.
+    for (const res of this.#inFlight) if (!res.headersSent) res.setHeader('Connection', 'close');
+    this.#inFlight.clear();
+  }
 }
 
 function within<T>(promise: Promise<T>, ms: number, otherwise: T): Promise<T> {
@@ -25,7 +41,8 @@ function within<T>(promise: Promise<T>, ms: number, otherwise: T): Promise<T> {
 /** While draining, every answer closes its keep-alive connection, so the server can close once requests finish. */
 export function closeConnectionsWhenDraining(readiness: Readiness): Middleware {
   return async (ctx, next) => {
-    if (readiness.draining) ctx.set('Connection', 'close');
+    if (readiness.draining) ctx.res.setHeader('Connection', 'close');
+    else readiness.track(ctx.res);
     await next();
   };
 }

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { freshDatabase } from '../../support/gatehouse.js';
+import { freePort } from '../../support/outages.js';
 
 // DESIGN.md "Operations", with the real process (`node dist/src/main.js`) and a real SIGTERM:
 // /readyz stops answering 200 at once, a request in flight finishes, idle keep-alive connections
@@ -23,7 +24,7 @@ beforeAll(async () => {
   const built = spawnSync(process.execPath, [path.resolve('scripts/ensure-built.mjs')], { encoding: 'utf8', timeout: 300_000 });
   if (built.status !== 0) throw new Error(`build failed: ${built.stderr}`);
   const env: NodeJS.ProcessEnv = {
-    PATH: process.env.PATH, HOME: process.env.HOME, PORT: '0', GATEHOUSE_DATA_DIR: path.join(home, 'data'), BCRYPT_COST: '4', LOG_LEVEL: 'warn',
+    PATH: process.env.PATH, HOME: process.env.HOME, PORT: String(await freePort()), GATEHOUSE_DATA_DIR: path.join(home, 'data'), BCRYPT_COST: '4', LOG_LEVEL: 'warn',
     GATEHOUSE_MASTER_KEY: randomBytes(32).toString('base64'),
   };
   if (db.url) env.DATABASE_URL = db.url;
@@ -37,7 +38,7 @@ beforeAll(async () => {
     await sleep(100);
   }
   url = /listening on (http:\/\/\S+)/.exec(output)![1].replace('localhost', '127.0.0.1');
-}, 300_000);
+}, 600_000);
 afterAll(async () => {
   if (server && server.exitCode === null) server.kill('SIGKILL');
   rmSync(home, { recursive: true, force: true });
@@ -59,10 +60,14 @@ function slowPost(pathname: string, body: string) {
 it('on SIGTERM: not ready at once, the request in flight is answered, idle keep-alive connections close, exit 0 within 25 s', async () => {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
   const idle = await new Promise<net.Socket>((resolve, reject) => {
-    http.get(`${url}/healthz`, { agent }, (res) => {
+    let socket: net.Socket;
+    const req = http.get(`${url}/healthz`, { agent }, (res) => {
+      expect(res.headers.connection).toBe('keep-alive');
       res.resume();
-      res.on('end', () => resolve(res.socket));
-    }).on('error', reject);
+      res.on('end', () => resolve(socket));
+    });
+    req.on('socket', (s) => (socket = s));
+    req.on('error', reject);
   });
   const idleClosed = new Promise<void>((resolve) => idle.once('close', () => resolve()));
   expect((await fetch(`${url}/readyz`)).status).toBe(200);
