@@ -49,6 +49,10 @@ describe('GET /metrics after real traffic', () => {
     expect((await fetch(`${gh.url}/no/such/path`)).status).toBe(404);
     expect((await fetch(`${gh.url}/t/no-such-tenant/token`, { method: 'POST' })).status).toBe(404);
     expect((await fetch(`${gh.url}/t/${tenant.slug}/no-such-thing`)).status).toBe(404);
+    // Refused early, by a router's middleware rather than its route: still a template.
+    await fetch(`${gh.url}/t/${tenant.slug}/account`, { redirect: 'manual' });
+    expect((await fetch(`${gh.url}/admin/v1/tenants`)).status).toBe(401);
+    expect((await fetch(`${gh.url}/admin/v1/no-such-route`)).status).toBe(404);
     const res = await fetch(`${gh.url}/metrics`);
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
@@ -79,11 +83,13 @@ describe('GET /metrics after real traffic', () => {
     expect(sample(text, 'gatehouse_http_requests_total{route="/t/:tenant/interaction/:uid/login",method="POST",status="429"}')).toBe(1);
     expect(sample(text, 'gatehouse_http_requests_total{route="/t/:tenant/auth/:uid",method="GET",status="303"}')).toBeGreaterThanOrEqual(1);
     expect(sample(text, 'gatehouse_http_requests_total{route="/admin/v1/tenants/:slug/users/:id",method="GET",status="200"}')).toBe(1);
-    expect(sample(text, 'gatehouse_http_requests_total{route="unmatched",method="GET",status="404"}')).toBe(2);
+    expect(sample(text, 'gatehouse_http_requests_total{route="unmatched",method="GET",status="404"}')).toBe(3); // two paths and the admin API's unknown route
     expect(sample(text, 'gatehouse_http_requests_total{route="unmatched",method="POST",status="404"}')).toBe(1);
     expect(sample(text, 'gatehouse_http_request_duration_seconds_count{route="/t/:tenant/token",method="POST",status="200"}')).toBe(3);
     const http = [...series('gatehouse_http_requests_total'), ...series('gatehouse_http_request_duration_seconds_bucket')];
     for (const secret of [tenant.slug, interactionUids[0], user.id, 'no-such']) expect(http.filter((l) => l.includes(secret))).toEqual([]);
+    const routes = new Set(http.map((l) => /route="([^"]*)"/.exec(l)![1]));
+    for (const route of routes) expect(route).toMatch(/^(unmatched|\/(healthz|readyz|metrics)|\/t\/:tenant(\/[a-z0-9._:-]+)*|\/admin\/v1(\/[a-z0-9._:-]+)*)$/);
   });
 
   it('carries no tenant label on histograms, and the process and event-loop defaults', () => {
