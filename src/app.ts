@@ -3,7 +3,7 @@ import Koa from 'koa';
 import { ConfigError, type Config } from './config/load.js';
 import { DatabaseUnreachableError, checkDatabase } from './db/connect.js';
 import { createDb } from './db/knex.js';
-import { migrateLatest } from './db/migrate.js';
+import { migrateLatest, pendingMigrations } from './db/migrate.js';
 import type { Deps } from './deps.js';
 import { SYSTEM_ACTOR } from './deps.js';
 import { ensureRs256Keys } from './domain/keys/keys.service.js';
@@ -22,6 +22,7 @@ import { securityHeaders } from './security/headers.js';
 import { selfServiceRoutes } from './self-service/self-service.routes.js';
 import { closeConnectionsWhenDraining, opsRoutes, Readiness } from './ops/ops.routes.js';
 import { answerStorageOutages } from './ops/unavailable.js';
+import { Metrics } from './ops/metrics.js';
 import { deleteExpiredPayloads } from './provider/adapters/postgres.js';
 import { clientAddresses } from './security/client-address.js';
 import { Passwords } from './security/passwords.js';
@@ -37,7 +38,7 @@ import { TenantRegistry } from './tenancy/registry.js';
  * Storage that cannot be reached or a master key that does not fit stops the start with a
  * ConfigError of one line naming the variable (DESIGN.md "Configuration").
  */
-export async function openDeps(config: Config, options: { kvPrefix?: string } = {}): Promise<Deps> {
+export async function openDeps(config: Config, options: { kvPrefix?: string; migrate?: boolean } = {}): Promise<Deps> {
   const masterKey = resolveMasterKey(config.masterKey, config.dataDir, (event, detail) => log().warn(event, { detail }), { shared: Boolean(config.databaseUrl) });
   // Redis first: its refusal then leaves no database half open (the embedded one opens at once).
   const kv = await createKv(config.redisUrl, config.redisClusterNodes).catch((err) => {
@@ -47,7 +48,8 @@ export async function openDeps(config: Config, options: { kvPrefix?: string } = 
   const db = createDb({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, log: (level, m) => log().debug('db.notice', { level, detail: String(m) }) });
   try {
     await checkDatabase(db);
-    await migrateLatest(db);
+    if (options.migrate === false) await requireMigrated(db);
+    else await migrateLatest(db);
     const secrets = new Secrets(masterKey);
     await checkMasterKey({ db, secrets });
     const kvPrefix = options.kvPrefix ?? 'gh:';
@@ -57,6 +59,14 @@ export async function openDeps(config: Config, options: { kvPrefix?: string } = 
     await db.destroy().catch(() => {});
     const refusal = err instanceof DatabaseUnreachableError || err instanceof MasterKeyMismatchError;
     throw refusal ? new ConfigError(err.message, { cause: err }) : err;
+  }
+}
+
+/** A server that does not migrate (GATEHOUSE_MIGRATE_ON_START=false) refuses a database behind its build. */
+async function requireMigrated(db: Deps['db']) {
+  const pending = await pendingMigrations(db);
+  if (pending.length) {
+    throw new ConfigError(`The database lacks ${pending.length} migration(s) of this version (first: ${pending[0]}): run \`gatehouse migrate\` first (GATEHOUSE_MIGRATE_ON_START=false keeps the server from running them)`);
   }
 }
 
@@ -79,13 +89,15 @@ export async function closeDeps(deps: Deps) {
 export function createApp(deps: Deps) {
   const registry = new TenantRegistry(deps);
   const readiness = new Readiness();
+  const metrics = new Metrics();
   const app = new Koa();
+  app.use(metrics.middleware());
   app.use(requestContext());
   app.use(closeConnectionsWhenDraining(readiness));
   app.use(answerStorageOutages());
   app.use(clientAddresses(deps.config.trustProxy));
   app.use(securityHeaders());
-  const ops = opsRoutes(deps, readiness);
+  const ops = opsRoutes(deps, readiness, metrics);
   app.use(ops.routes()).use(ops.allowedMethods());
   app.use(mountTenants(registry, deps.config));
   const interactions = interactionRoutes(deps);
@@ -100,7 +112,7 @@ export function createApp(deps: Deps) {
     ctx.status = 404;
     ctx.body = { error: 'not_found', error_description: 'no such route' };
   });
-  return { app, registry, readiness };
+  return { app, registry, readiness, metrics };
 }
 
 export interface Gatehouse {
@@ -108,6 +120,8 @@ export interface Gatehouse {
   url: string;
   deps: Deps;
   registry: TenantRegistry;
+  /** This instance's Prometheus registry, served at /metrics. */
+  metrics: Metrics;
   /** SIGTERM: /readyz answers 503 from now on and keep-alive connections close after their answer. */
   drain(): void;
   close(): Promise<void>;
@@ -115,8 +129,8 @@ export interface Gatehouse {
 
 /** Listens, then prepares tenants with the final PUBLIC_URL (known once the port is). */
 export async function startGatehouse(config: Config, options: { kvPrefix?: string; deps?: Deps } = {}): Promise<Gatehouse> {
-  const deps = options.deps ?? (await openDeps(config, options));
-  const { app, registry, readiness } = createApp(deps);
+  const deps = options.deps ?? (await openDeps(config, { ...options, migrate: config.migrateOnStart !== false }));
+  const { app, registry, readiness, metrics } = createApp(deps);
   const server = app.listen(config.port);
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);
@@ -141,12 +155,13 @@ export async function startGatehouse(config: Config, options: { kvPrefix?: strin
     url: config.publicUrl,
     deps,
     registry,
+    metrics,
     drain() {
-      readiness.draining = true;
+      readiness.drain();
       server.closeIdleConnections?.();
     },
     async close() {
-      readiness.draining = true;
+      readiness.drain();
       clearInterval(sweeper);
       server.closeIdleConnections?.();
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -72,6 +72,8 @@ export const EnvSchema = z.object({
   SMTP_URL: url(['smtp:', 'smtps:']).optional(),
   MAIL_FROM: z.string().trim().regex(MAILBOX, 'must be an address such as no-reply@example.com or "Gatehouse <no-reply@example.com>"').default('Gatehouse <no-reply@localhost>'),
   OUTBOUND_ALLOW: cidrList().optional(),
+  METRICS_ALLOW: cidrList().optional(),
+  GATEHOUSE_MIGRATE_ON_START: z.enum(['true', 'false'], 'must be true or false').default('true'),
   BCRYPT_COST: whole(4, 31, 'a whole number').default(12),
   LOG_LEVEL: z.enum(LOG_LEVELS, { message: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
 });

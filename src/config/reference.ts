@@ -98,6 +98,17 @@ export const CONFIG_REFERENCE: Record<Variable, Entry> = {
     mistake: 'intranet',
     example: '10.20.0.0/16',
   },
+  METRICS_ALLOW: {
+    meaning: 'CIDRs whose peers may read `/metrics` (Prometheus); every other peer gets 403. The peer is the client address as `TRUST_PROXY` decides it.',
+    otherwise: 'loopback and private ranges (127.0.0.0/8, ::1, 10/8, 172.16/12, 192.168/16, fc00::/7)',
+    mistake: 'prometheus',
+    example: '10.42.0.0/16',
+  },
+  GATEHOUSE_MIGRATE_ON_START: {
+    meaning: '`false`: the server does not run migrations at start and refuses (one line) a database that lacks one; `gatehouse migrate` runs them (the Helm chart\'s Job does, so pods never race a migration).',
+    mistake: 'no',
+    example: 'false',
+  },
   BCRYPT_COST: { meaning: 'bcrypt cost of new password hashes (existing hashes keep theirs until the next password change).', mistake: '3', example: '12' },
   LOG_LEVEL: { meaning: 'winston level of the JSON logs on stdout.', mistake: 'loud', example: 'debug' },
 };
