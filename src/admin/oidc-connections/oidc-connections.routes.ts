@@ -28,6 +28,13 @@ export const oidcConnectionOperations = operations('OIDC connections', [
   { method: 'delete', path: '/tenants/{slug}/oidc-connections/{name}', operationId: 'deleteOidcConnection', summary: 'Delete an OIDC connection (its users stay; they can no longer sign in through it)', status: 204 },
 ]);
 
+/** An http:// issuer is for trials on one machine; production talks to its providers over TLS. */
+function assertIssuerAllowed(deps: Deps, issuer: string | undefined) {
+  if (issuer?.startsWith('http:') && deps.config.production) {
+    throw new Problem(400, 'invalid_request', 'issuer must be an https URL when NODE_ENV=production.', [{ field: 'issuer', message: 'must be an https URL' }]);
+  }
+}
+
 const notFound = () => new Problem(404, 'oidc_connection_not_found', 'There is no OIDC connection with this name in this tenant.');
 
 type Body = Partial<z.output<typeof PatchOidcConnection>>;
@@ -58,6 +65,7 @@ export function oidcConnectionRoutes(router: Router, deps: Deps) {
 
   router.post('/tenants/:slug/oidc-connections', admin, async (ctx) => {
     const { name, ...b } = CreateOidcConnection.parse(ctx.request.body);
+    assertIssuerAllowed(deps, b.issuer);
     const input = { ...toInput(b), scopes: b.scopes ?? DEFAULT_OIDC_SCOPES, groupRoleMapping: b.group_role_mapping ?? {} } as OidcConnectionInput;
     const created = await createOidcConnection(deps, ctx.state.tenant, name, input, ctx.state.actor);
     ctx.status = 201;
@@ -79,6 +87,7 @@ export function oidcConnectionRoutes(router: Router, deps: Deps) {
   router.patch('/tenants/:slug/oidc-connections/:name', admin, async (ctx) => {
     const name = nameOf(ctx);
     const changes = toInput(PatchOidcConnection.parse(ctx.request.body));
+    assertIssuerAllowed(deps, changes.issuer);
     const changed = await changeOidcConnection(deps, ctx.state.tenant, name, changes, ctx.state.actor);
     if (!changed) throw notFound();
     ctx.body = present(ctx, changed);
