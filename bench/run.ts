@@ -4,11 +4,12 @@
  *   npm run bench            throughput against baselines measured in the same run
  *   npm run bench -- scale   10,000 tenants on one node (bench/scale.ts)
  *   npm run bench -- soak    mixed load on PostgreSQL + Redis for 10 minutes (bench/soak.ts)
+ *   npm run bench -- hashing what a burst of password checks does to the event loop (bench/hashing.ts)
  *
  * Throughput: in one process it starts Gatehouse (embedded PGlite in a temporary folder, or a
  * fresh database on DATABASE_URL; REDIS_URL under a key prefix of its own) and, for comparison, a
  * bare oidc-provider with its in-memory adapter and a static client. Each comparison runs its
- * sides interleaved (ROUNDS short slices each, the order turned every round), so load from other
+ * sides interleaved (BENCH_ROUNDS slices each, the order turned every round), so load from other
  * work on the machine falls on both sides alike. Only 127.0.0.1 is contacted.
  *
  *   1. client_credentials, JWT access token: Gatehouse / bare        target >= 0.9
@@ -64,7 +65,9 @@ interface Side {
  * one checked call (a failure there is a broken bench; `queries` counts what it asked of the
  * database).
  */
-async function interleaved(sides: Side[]): Promise<PhaseResult[]> {
+async function interleaved(sides: Side[], minSliceSeconds = 1): Promise<PhaseResult[]> {
+  // Slices long enough for several operations each (a login under load takes seconds).
+  const rounds = Math.max(1, Math.min(ROUNDS, Math.floor(PHASE_SECONDS / minSliceSeconds)));
   const perSide: PhaseResult[][] = sides.map(() => []);
   const queries: (number | undefined)[] = [];
   for (const side of sides) {
@@ -73,14 +76,15 @@ async function interleaved(sides: Side[]): Promise<PhaseResult[]> {
     queries.push(side.queries && before !== undefined ? side.queries() - before : undefined);
   }
   process.stdout.write(`  ${sides.map((s) => s.label).join(' | ')} `);
-  for (let round = 0; round < ROUNDS; round++) {
+  for (let round = 0; round < rounds; round++) {
     for (let k = 0; k < sides.length; k++) {
       const i = (round + k) % sides.length;
-      perSide[i].push(await runPhase(sides[i].label, PHASE_SECONDS / ROUNDS, CONCURRENCY, sides[i].op, SLICE_WARMUP_SECONDS));
+      perSide[i].push(await runPhase(sides[i].label, PHASE_SECONDS / rounds, CONCURRENCY, sides[i].op, SLICE_WARMUP_SECONDS, true));
       process.stdout.write('.');
     }
   }
   const results = sides.map((side, i) => ({ ...mergeResults(side.label, perSide[i]), queries: queries[i] }));
+  for (const r of results) if (r.ok === 0) throw new Error(`${r.label}: nothing completed in the measuring windows (${r.failed} failed: ${r.firstError ?? 'none'})`);
   process.stdout.write(` ${results.map((r) => `${r.perSecond.toFixed(1)}/s`).join(' | ')}\n`);
   return results;
 }
@@ -161,7 +165,7 @@ async function throughput() {
         },
         queries,
       },
-    ]);
+    ], 5);
 
     const rows = [bareCc, ghCc, bareOpaque, ghOpaque, atHalf, rawBcrypt, logins, totpLogins];
     const cpu = cpus()[0]?.model ?? 'unknown CPU';
@@ -193,7 +197,8 @@ async function main() {
   if (mode === 'throughput') return throughput();
   if (mode === 'scale') return (await import('./scale.js')).scale(args);
   if (mode === 'soak') return (await import('./soak.js')).soak(args);
-  throw new Error(`unknown bench mode ${mode}: use throughput (the default), scale or soak`);
+  if (mode === 'hashing') return (await import('./hashing.js')).hashing();
+  throw new Error(`unknown bench mode ${mode}: use throughput (the default), scale, soak or hashing`);
 }
 
 main().then(
