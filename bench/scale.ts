@@ -28,7 +28,12 @@ function flag(args: string[], name: string, fallback: number, min: number, max: 
 }
 
 const mb = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MB`;
-const rss = () => process.memoryUsage().rss;
+/** After a full collection when the process runs with --expose-gc (npm run bench does), so growth means retained memory. */
+const collect = () => (globalThis as { gc?: () => void }).gc?.();
+const rss = () => {
+  collect();
+  return process.memoryUsage().rss;
+};
 const ms = (v: number) => `${v.toFixed(1)} ms`;
 
 /** Runs `work` over the items, `concurrency` at a time, in order. */
@@ -66,7 +71,7 @@ export async function scale(args: string[]) {
   const cacheSize = flag(args, '--cache', DEFAULT_TENANT_CACHE_SIZE, 1, 1_000_000);
   const sampleSize = Math.min(flag(args, '--sample', 200, 1, 10_000), Math.max(1, count - cacheSize));
   configureLogger({ silent: true });
-  console.log(`Gatehouse bench: scale (${count} tenants, provider cache ${cacheSize}, sample ${sampleSize})`);
+  console.log(`Gatehouse bench: scale (${count} tenants, provider cache ${cacheSize}, sample ${sampleSize}; memory figures ${typeof (globalThis as { gc?: unknown }).gc === 'function' ? 'after a full GC' : 'without GC (run with --expose-gc)'})`);
   console.log(`  load average before: ${loadavg().map((n) => n.toFixed(2)).join(' ')}`);
   const bench = await startBenchGatehouse({ bcryptCost: 4, tenantCacheSize: cacheSize });
   try {
@@ -114,8 +119,9 @@ export async function scale(args: string[]) {
     await pool(slugs, 8, async (slug) => {
       await discovery(`${gh.url}/t/${slug}/.well-known/openid-configuration`);
       if (++done % Math.ceil(count / 10) === 0) {
-        rssSamples.push(rss());
-        console.log(`    ${String(done).padStart(7)} tenants  RSS ${mb(rss()).padStart(7)}  heap ${mb(process.memoryUsage().heapUsed).padStart(7)}  providers kept ${gh.registry.size}`);
+        const now = rss();
+        rssSamples.push(now);
+        console.log(`    ${String(done).padStart(7)} tenants  RSS ${mb(now).padStart(7)}  heap ${mb(process.memoryUsage().heapUsed).padStart(7)}  providers kept ${gh.registry.size}`);
       }
     });
     const sweepSeconds = (performance.now() - sweep0) / 1000;

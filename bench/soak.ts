@@ -95,6 +95,7 @@ export async function soak(args: string[]) {
         counts.push(values.length);
         values.length = 0;
       }
+      (globalThis as { gc?: () => void }).gc?.(); // with --expose-gc (npm run bench): what is retained
       const mem = process.memoryUsage();
       const at = (performance.now() - started) / 60_000;
       samples.push({ at, rss: mem.rss, heap: mem.heapUsed, p99 });
