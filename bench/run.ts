@@ -84,7 +84,9 @@ async function interleaved(sides: Side[], minSliceSeconds = 1): Promise<PhaseRes
     }
   }
   const results = sides.map((side, i) => ({ ...mergeResults(side.label, perSide[i]), queries: queries[i] }));
-  for (const r of results) if (r.ok === 0) throw new Error(`${r.label}: nothing completed in the measuring windows (${r.failed} failed: ${r.firstError ?? 'none'})`);
+  for (const r of results) {
+    if (r.ok === 0) throw new Error(`${r.label}: nothing completed in the measuring windows (${r.failed} failed: ${r.firstError ?? 'none'}; if none failed, the machine is too busy: raise BENCH_SECONDS)`);
+  }
   process.stdout.write(` ${results.map((r) => `${r.perSecond.toFixed(1)}/s`).join(' | ')}\n`);
   return results;
 }
