@@ -86,8 +86,8 @@ export async function closeDeps(deps: Deps) {
 }
 
 /** The composition root: the only place that wires every area together. */
-export function createApp(deps: Deps) {
-  const registry = new TenantRegistry(deps);
+export function createApp(deps: Deps, options: { tenantCacheSize?: number } = {}) {
+  const registry = new TenantRegistry(deps, options.tenantCacheSize);
   const readiness = new Readiness();
   const metrics = new Metrics();
   const app = new Koa();
@@ -128,9 +128,10 @@ export interface Gatehouse {
 }
 
 /** Listens, then prepares tenants with the final PUBLIC_URL (known once the port is). */
-export async function startGatehouse(config: Config, options: { kvPrefix?: string; deps?: Deps } = {}): Promise<Gatehouse> {
+/** `tenantCacheSize`: tenants whose provider a node keeps built (LRU; tenancy/registry.ts). */
+export async function startGatehouse(config: Config, options: { kvPrefix?: string; deps?: Deps; tenantCacheSize?: number } = {}): Promise<Gatehouse> {
   const deps = options.deps ?? (await openDeps(config, { ...options, migrate: config.migrateOnStart !== false }));
-  const { app, registry, readiness, metrics } = createApp(deps);
+  const { app, registry, readiness, metrics } = createApp(deps, options);
   const server = app.listen(config.port);
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);
