@@ -7,6 +7,7 @@ import { migrateLatest } from './db/migrate.js';
 import type { Deps } from './deps.js';
 import { SYSTEM_ACTOR } from './deps.js';
 import { ensureRs256Keys } from './domain/keys/keys.service.js';
+import { scheduleKeyRotation } from './domain/keys/key-schedule.js';
 import { checkMasterKey, MasterKeyMismatchError } from './domain/keys/master-key-check.js';
 import { ensureSystemTenant } from './domain/tenants/tenants.service.js';
 import { accountRoutes } from './account/account.routes.js';
@@ -133,6 +134,8 @@ export async function startGatehouse(config: Config, options: { kvPrefix?: strin
     deleteExpiredMailTokens(deps.db).catch(() => {});
   }, 10 * 60_000);
   sweeper.unref();
+  // Every node runs the schedule; a database lock per tenant makes each rotation happen once.
+  const keySchedule = scheduleKeyRotation(deps);
   return {
     server,
     url: config.publicUrl,
@@ -146,6 +149,7 @@ export async function startGatehouse(config: Config, options: { kvPrefix?: strin
       readiness.draining = true;
       clearInterval(sweeper);
       server.closeIdleConnections?.();
+      await keySchedule.stop();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await registry.close();
       await closeDeps(deps);

@@ -37,6 +37,12 @@ export interface Config {
    * from the environment (DESIGN.md names no variable for it): for tests and embedders.
    */
   adminRateLimit?: { limit: number; window_seconds: number };
+  /**
+   * The signing-key schedule (domain/keys/key-schedule.ts): how often each node looks for due
+   * rotations and retirements, and the clock margin a previous key stays in JWKS beyond the
+   * longest token lifetime. Not read from the environment (DESIGN.md names no variable): for tests.
+   */
+  keySchedule?: { intervalMs?: number; skewSeconds?: number };
 }
 
 export const DEFAULT_MAIL_FROM = 'Gatehouse <no-reply@localhost>';
