@@ -14,6 +14,8 @@ export interface Config {
   redisUrl?: string;
   dataDir: string;
   masterKey?: string;
+  /** GATEHOUSE_MASTER_KEY_PREVIOUS: read only by `gatehouse master-key rotate` (cli/master-key.ts). */
+  masterKeyPrevious?: string;
   bootstrap: {
     clientId?: string;
     clientSecret?: string;
@@ -75,6 +77,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     redisUrl: e.REDIS_URL,
     dataDir: e.GATEHOUSE_DATA_DIR,
     masterKey: e.GATEHOUSE_MASTER_KEY,
+    masterKeyPrevious: e.GATEHOUSE_MASTER_KEY_PREVIOUS,
     bootstrap: {
       clientId: e.GATEHOUSE_BOOTSTRAP_ADMIN_CLIENT_ID,
       clientSecret: e.GATEHOUSE_BOOTSTRAP_ADMIN_CLIENT_SECRET,

@@ -5,6 +5,7 @@ import type { Db, Trx } from '../../db/knex.js';
 import type { Config } from '../../config/load.js';
 import type { Actor, Deps } from '../../deps.js';
 import type { Tenant } from '../tenants/tenants.types.js';
+import { signingKeyAad } from '../../security/sealed-columns.js';
 import { announceChange } from '../changes.js';
 import { touchTenant } from '../tenants/tenants.queries.js';
 import {
@@ -13,7 +14,7 @@ import {
 } from './keys.queries.js';
 import type { SigningAlg, SigningKey } from './keys.types.js';
 
-export const signingKeyAad = (tenantId: string, kid: string) => `signing-key:${tenantId}:${kid}`;
+export { signingKeyAad };
 const aad = signingKeyAad;
 
 /**
