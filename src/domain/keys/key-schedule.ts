@@ -23,7 +23,7 @@ type ScheduleDeps = Pick<Deps, 'db' | 'secrets' | 'config'>;
  */
 export async function runKeySchedule(deps: ScheduleDeps) {
   const skew = deps.config.keySchedule?.skewSeconds ?? KEY_SKEW_SECONDS;
-  const defaults = { days: DEFAULT_TENANT_SETTINGS.key_rotation_days, accessTtl: DEFAULT_TENANT_SETTINGS.access_token_ttl, idTtl: DEFAULT_TENANT_SETTINGS.id_token_ttl };
+  const defaults = { days: DEFAULT_TENANT_SETTINGS.key_rotation_days, accessTtl: DEFAULT_TENANT_SETTINGS.access_token_ttl, idTtl: DEFAULT_TENANT_SETTINGS.id_token_ttl, sessionTtl: DEFAULT_TENANT_SETTINGS.session_ttl };
   const due = await findTenantsWithKeyWork(deps.db, defaults, skew);
   const done = { rotated: [] as string[], retired: [] as string[] };
   for (const { tenantId } of due) {

@@ -80,11 +80,11 @@ export async function updatePreviousKeysRotatedNow(db: Db, tenantId: string, alg
 /**
  * Tenants whose signing keys need the scheduler, in one query (cheap when none does):
  * `rotate` when key_rotation_days > 0 and no current key is younger than that; `retire` when a
- * previous key's overlap (the longest token lifetime plus `skewSeconds`, keys.service.ts
- * keyOverlapSeconds) has passed. Settings missing from an old row read as their defaults.
+ * previous key's overlap (keys.service.ts keyOverlapSeconds: the longest token or session lifetime
+ * plus `skewSeconds`) has passed. Settings missing from an old row read as their defaults.
  * With `tenantId`, that tenant only (the re-check under the lock).
  */
-export async function findTenantsWithKeyWork(db: Db, defaults: { days: number; accessTtl: number; idTtl: number }, skewSeconds: number, tenantId?: string) {
+export async function findTenantsWithKeyWork(db: Db, defaults: { days: number; accessTtl: number; idTtl: number; sessionTtl: number }, skewSeconds: number, tenantId?: string) {
   const result = await db.raw(
     `select id, rotate, retire from (
        select t.id,
@@ -96,10 +96,11 @@ export async function findTenantsWithKeyWork(db: Db, defaults: { days: number; a
              and k.rotated_at < now() - make_interval(secs => s.overlap)) as retire
        from tenants t,
          lateral (select coalesce((t.settings->>'key_rotation_days')::int, ?) as days,
-                         greatest(coalesce((t.settings->>'access_token_ttl')::int, ?), coalesce((t.settings->>'id_token_ttl')::int, ?)) + ? as overlap) s
+                         greatest(coalesce((t.settings->>'access_token_ttl')::int, ?), coalesce((t.settings->>'id_token_ttl')::int, ?),
+                                  coalesce((t.settings->>'session_ttl')::int, ?)) + ? as overlap) s
        ${tenantId ? 'where t.id = ?' : ''}
      ) due where rotate or retire`,
-    [defaults.days, defaults.accessTtl, defaults.idTtl, skewSeconds, ...(tenantId ? [tenantId] : [])],
+    [defaults.days, defaults.accessTtl, defaults.idTtl, defaults.sessionTtl, skewSeconds, ...(tenantId ? [tenantId] : [])],
   );
   return result.rows.map((r: any) => ({ tenantId: r.id as string, rotate: r.rotate === true, retire: r.retire === true }));
 }

@@ -48,10 +48,14 @@ export async function rotateSigningKey(deps: Pick<Deps, 'db' | 'secrets' | 'conf
 /**
  * How long a previous key stays in JWKS after it stopped signing: the longest lifetime of what it
  * signed (ID Tokens, those issued on a refresh included, and JWT access tokens), plus a margin for
- * clocks. Refresh tokens are opaque (stored, never signed), so their lifetime does not count.
+ * clocks. The session lifetime counts too: an app sends the ID Token of its login back as
+ * `id_token_hint` at logout (OpenID RP-Initiated Logout §2), where its signature is checked but
+ * not its expiry, for as long as the session may last. Refresh tokens are opaque (stored, never
+ * signed), so their own lifetime does not count.
  */
 export function keyOverlapSeconds(tenant: Tenant, config?: Pick<Config, 'keySchedule'>) {
-  return Math.max(tenant.settings.access_token_ttl, tenant.settings.id_token_ttl) + (config?.keySchedule?.skewSeconds ?? KEY_SKEW_SECONDS);
+  const { access_token_ttl, id_token_ttl, session_ttl } = tenant.settings;
+  return Math.max(access_token_ttl, id_token_ttl, session_ttl) + (config?.keySchedule?.skewSeconds ?? KEY_SKEW_SECONDS);
 }
 
 /** The clock margin of keyOverlapSeconds. */

@@ -13,7 +13,7 @@ import { RelyingParty } from '../../support/relying-party.js';
 // time; the previous key stays in JWKS until every token it signed has expired. Both nodes run
 // the scheduler every 200 ms; with DATABASE_URL they are two servers on one PostgreSQL (on the
 // embedded database, one node: PGlite belongs to one process).
-const TTL = 8; // id_token and access token lifetime of the test tenant, seconds
+const TTL = 8; // id_token, access token and session lifetime of the test tenant, seconds
 
 
 let gh: TestGatehouse;
@@ -43,7 +43,7 @@ describe('scheduled signing-key rotation', () => {
   let tenant: Tenant;
   beforeAll(async () => {
     tenant = await gh.tenant();
-    tenant = await changeTenantSettings(gh.deps, tenant, { settings: { id_token_ttl: TTL, access_token_ttl: TTL } }, CLI_ACTOR);
+    tenant = await changeTenantSettings(gh.deps, tenant, { settings: { id_token_ttl: TTL, access_token_ttl: TTL, session_ttl: TTL } }, CLI_ACTOR);
   });
 
   it('does nothing, in one query, when no key is due', async () => {
@@ -100,7 +100,7 @@ describe('scheduled signing-key rotation', () => {
       await jose.jwtVerify(t.id_token!, jwks, { issuer, audience: app.clientId });
     }
 
-    // Once every token the old key signed has expired (TTL + the 1 s margin), the key leaves JWKS on every node.
+    // Once every token the old key signed has expired and its sessions ended (TTL + the 1 s margin), the key leaves JWKS on every node.
     await until(async () => !(await kidsOf(`${issuer}/jwks`)).includes(oldKid), TTL * 1000 + 20_000);
     const rotatedAt = new Date(keys[0].rotated_at).getTime();
     expect(Date.now() - rotatedAt).toBeGreaterThanOrEqual((TTL + 1) * 1000 - 1000); // not before (database and test clocks may differ slightly)
