@@ -1,8 +1,8 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { startGatehouse } from './app.js';
 import { ConfigError, loadConfig } from './config/load.js';
 import { configureLogger, log } from './log/logger.js';
 import { holdDataDir } from './db/lock.js';
-import { setTimeout as sleep } from 'node:timers/promises';
 
 /** After SIGTERM, how long the node keeps answering (with /readyz 503) before it stops listening. */
 const LAME_DUCK_MS = 5_000;

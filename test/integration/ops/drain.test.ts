@@ -21,6 +21,7 @@ let dataDir: string;
 let stderr = '';
 const ADMIN_ID = 'drain-admin';
 const ADMIN_SECRET = randomBytes(32).toString('base64url');
+const MASTER_KEY = randomBytes(32).toString('base64');
 
 interface Answer { status: number; body: any; ms: number; connection?: string }
 function get(url: string, options: http.RequestOptions = {}): Promise<Answer & { socket: import('node:net').Socket }> {
@@ -62,27 +63,37 @@ async function until(check: () => Promise<boolean>, ms: number) {
   return false;
 }
 
-beforeAll(async () => {
-  redis = new PrivateRedis(await freePort());
-  await redis.start();
-  pg = new PrivatePostgres(await freePort());
-  await pg.start();
-  const port = await freePort();
+async function startServer(port: number) {
   base = `http://127.0.0.1:${port}`;
-  dataDir = mkdtempSync(path.join(tmpdir(), 'gh-drain-'));
-  // The build is what `npm start` runs (scripts/ensure-built.mjs rebuilds dist/ when stale).
-  const build = spawn(process.execPath, ['scripts/ensure-built.mjs'], { stdio: 'ignore' });
-  await new Promise((resolve) => build.once('exit', resolve));
+  stderr = '';
   server = spawn(process.execPath, ['dist/src/main.js'], {
     env: {
       PATH: process.env.PATH, HOME: process.env.HOME, PORT: String(port), PUBLIC_URL: base, DATABASE_URL: pg.url, REDIS_URL: redis.url,
-      GATEHOUSE_DATA_DIR: dataDir, GATEHOUSE_MASTER_KEY: randomBytes(32).toString('base64'), BCRYPT_COST: '4', LOG_LEVEL: 'warn',
+      GATEHOUSE_DATA_DIR: dataDir, GATEHOUSE_MASTER_KEY: MASTER_KEY, BCRYPT_COST: '4', LOG_LEVEL: 'warn',
       GATEHOUSE_BOOTSTRAP_ADMIN_CLIENT_ID: ADMIN_ID, GATEHOUSE_BOOTSTRAP_ADMIN_CLIENT_SECRET: ADMIN_SECRET,
     },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   server.stderr!.on('data', (d) => (stderr += d));
-  if (!(await until(async () => (await readyz()).status === 200, 90_000))) throw new Error(`the server did not become ready: ${stderr}`);
+  const exited = new Promise<false>((resolve) => server.once('exit', () => resolve(false)));
+  return Promise.race([until(async () => (await readyz()).status === 200, 90_000), exited]);
+}
+
+beforeAll(async () => {
+  redis = new PrivateRedis(await freePort());
+  await redis.start();
+  pg = new PrivatePostgres(await freePort());
+  await pg.start();
+  dataDir = mkdtempSync(path.join(tmpdir(), 'gh-drain-'));
+  // The build is what `npm start` runs (scripts/ensure-built.mjs rebuilds dist/ when stale).
+  const build = spawn(process.execPath, ['scripts/ensure-built.mjs'], { stdio: 'ignore' });
+  await new Promise((resolve) => build.once('exit', resolve));
+  // A free port may be taken by another process before the server listens on it: then another port.
+  for (let attempt = 0; attempt < 3; attempt++) {
+    if (await startServer(await freePort())) return;
+    if (!stderr.includes('EADDRINUSE')) break;
+  }
+  throw new Error(`the server did not become ready: ${stderr}`);
 }, 240_000);
 
 afterAll(async () => {
@@ -143,6 +154,7 @@ describe('SIGTERM', () => {
     await sleep(1000);
     pg.thaw();
     const answered = await inFlight;
+    expect(answered.ms).toBeGreaterThan(1400); // it waited on the frozen database across the signal
     expect(answered.status).toBe(200);
     expect(answered.body.access_token).toEqual(expect.any(String));
     expect(answered.connection).toBe('close');
