@@ -7,6 +7,8 @@ import { migrateLatest, pendingMigrations } from './db/migrate.js';
 import type { Deps } from './deps.js';
 import { SYSTEM_ACTOR } from './deps.js';
 import { ensureRs256Keys } from './domain/keys/keys.service.js';
+import { adoptDerivedKeys } from './domain/keys/derived-keys.js';
+import { scheduleKeyRotation } from './domain/keys/key-schedule.js';
 import { checkMasterKey, MasterKeyMismatchError } from './domain/keys/master-key-check.js';
 import { ensureSystemTenant } from './domain/tenants/tenants.service.js';
 import { accountRoutes } from './account/account.routes.js';
@@ -38,7 +40,7 @@ import { TenantRegistry } from './tenancy/registry.js';
  * Storage that cannot be reached or a master key that does not fit stops the start with a
  * ConfigError of one line naming the variable (DESIGN.md "Configuration").
  */
-export async function openDeps(config: Config, options: { kvPrefix?: string; migrate?: boolean } = {}): Promise<Deps> {
+export async function openDeps(config: Config, options: { kvPrefix?: string; migrate?: boolean; masterKeyCheck?: boolean } = {}): Promise<Deps> {
   const masterKey = resolveMasterKey(config.masterKey, config.dataDir, (event, detail) => log().warn(event, { detail }), { shared: Boolean(config.databaseUrl) });
   // Redis first: its refusal then leaves no database half open (the embedded one opens at once).
   const kv = await createKv(config.redisUrl, config.redisClusterNodes).catch((err) => {
@@ -51,7 +53,11 @@ export async function openDeps(config: Config, options: { kvPrefix?: string; mig
     if (options.migrate === false) await requireMigrated(db);
     else await migrateLatest(db);
     const secrets = new Secrets(masterKey);
-    await checkMasterKey({ db, secrets });
+    // `gatehouse master-key rotate` opens the database before its key fits (it makes it fit).
+    if (options.masterKeyCheck !== false) {
+      await checkMasterKey({ db, secrets });
+      await adoptDerivedKeys({ db, secrets });
+    }
     const kvPrefix = options.kvPrefix ?? 'gh:';
     return { config, db, kv, secrets, passwords: new Passwords(config.bcryptCost), kvPrefix, rateLimits: new RateLimits(kv, kvPrefix), mailer: new Mailer(config) };
   } catch (err) {
@@ -151,6 +157,8 @@ export async function startGatehouse(config: Config, options: { kvPrefix?: strin
     deleteExpiredMailTokens(deps.db).catch(() => {});
   }, 10 * 60_000);
   sweeper.unref();
+  // Every node runs the schedule; a database lock per tenant makes each rotation happen once.
+  const keySchedule = scheduleKeyRotation(deps);
   return {
     server,
     url: config.publicUrl,
@@ -165,6 +173,7 @@ export async function startGatehouse(config: Config, options: { kvPrefix?: strin
       readiness.drain();
       clearInterval(sweeper);
       server.closeIdleConnections?.();
+      await keySchedule.stop();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await registry.close();
       await closeDeps(deps);

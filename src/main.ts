@@ -1,7 +1,11 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { startGatehouse } from './app.js';
 import { ConfigError, loadConfig } from './config/load.js';
 import { configureLogger, log } from './log/logger.js';
 import { holdDataDir } from './db/lock.js';
+
+/** After SIGTERM, how long the node keeps answering (with /readyz 503) before it stops listening. */
+const LAME_DUCK_MS = 5_000;
 
 async function main() {
   let config;
@@ -35,7 +39,12 @@ async function main() {
     log().info('server.draining', { signal });
     const force = setTimeout(() => process.exit(1), 24_000); // before an orchestrator's 25 s
     force.unref();
+    // SIGTERM comes from an orchestrator or a load balancer's host: keep answering (every answer
+    // closing its connection, /readyz 503) while they notice and send no more, then stop
+    // listening. Ctrl-C (SIGINT) at a terminal stops at once.
+    if (signal === 'SIGTERM') await sleep(LAME_DUCK_MS);
     await gh.close();
+    log().info('server.stopped', { signal });
     process.exit(0);
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));

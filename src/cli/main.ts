@@ -15,6 +15,7 @@ import { issuerOf } from '../domain/tenants/tenants.types.js';
 import { createTenant, ensureSystemTenant, InvalidSlugError, TenantExistsError } from '../domain/tenants/tenants.service.js';
 import { createUser, PasswordPolicyError, UserExistsError } from '../domain/users/users.service.js';
 import { configureLogger } from '../log/logger.js';
+import { masterKeyRotateCommand } from './master-key.js';
 import { TenantRegistry } from '../tenancy/registry.js';
 import { clientValidator, InvalidClientMetadataError } from '../tenancy/validate-client.js';
 import { presentClient, presentRotation, presentTenant, presentUser } from '../domain/present.js';
@@ -32,7 +33,8 @@ const USAGE = `usage:
   gatehouse user create --tenant SLUG --email EMAIL [--password-stdin | --password PW] [--name N]
         [--given-name G] [--family-name F] [--email-verified] [--roles a,b] [--json]
   gatehouse keys rotate --tenant SLUG [--alg RS256|ES256|EdDSA]
-  gatehouse audit verify [--tenant SLUG]`;
+  gatehouse audit verify [--tenant SLUG]
+  gatehouse master-key rotate [--json]`;
 
 const list = (v: unknown) => (typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : undefined);
 
@@ -55,6 +57,7 @@ function out(json: boolean, object: unknown, line: string) {
 
 async function run(argv: string[]) {
   const [noun, verb, ...rest] = argv;
+  if (noun === 'master-key' && verb === 'rotate') return masterKeyRotateCommand(rest);
   const { values, positionals } = parseArgs({
     args: rest,
     allowPositionals: true,

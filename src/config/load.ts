@@ -16,6 +16,8 @@ export interface Config {
   redisClusterNodes?: string[];
   dataDir: string;
   masterKey?: string;
+  /** GATEHOUSE_MASTER_KEY_PREVIOUS: read only by `gatehouse master-key rotate` (cli/master-key.ts). */
+  masterKeyPrevious?: string;
   bootstrap: {
     clientId?: string;
     clientSecret?: string;
@@ -47,6 +49,12 @@ export interface Config {
    * from the environment (DESIGN.md names no variable for it): for tests and embedders.
    */
   adminRateLimit?: { limit: number; window_seconds: number };
+  /**
+   * The signing-key schedule (domain/keys/key-schedule.ts): how often each node looks for due
+   * rotations and retirements, and the clock margin a previous key stays in JWKS beyond the
+   * longest token lifetime. Not read from the environment (DESIGN.md names no variable): for tests.
+   */
+  keySchedule?: { intervalMs?: number; skewSeconds?: number };
 }
 
 /** METRICS_ALLOW's default (DESIGN.md "Configuration"): loopback and the private ranges. */
@@ -83,6 +91,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     redisClusterNodes: e.REDIS_CLUSTER_NODES,
     dataDir: e.GATEHOUSE_DATA_DIR,
     masterKey: e.GATEHOUSE_MASTER_KEY,
+    masterKeyPrevious: e.GATEHOUSE_MASTER_KEY_PREVIOUS,
     bootstrap: {
       clientId: e.GATEHOUSE_BOOTSTRAP_ADMIN_CLIENT_ID,
       clientSecret: e.GATEHOUSE_BOOTSTRAP_ADMIN_CLIENT_SECRET,

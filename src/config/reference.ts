@@ -66,6 +66,11 @@ export const CONFIG_REFERENCE: Record<Variable, Entry> = {
     mistake: 'short',
     example: '$(openssl rand -base64 32)',
   },
+  GATEHOUSE_MASTER_KEY_PREVIOUS: {
+    meaning: 'The master key before a rotation, read only by `gatehouse master-key rotate`, which re-encrypts every secret from it to `GATEHOUSE_MASTER_KEY` (the server never reads it). See [Keys and secrets](keys-and-secrets.md).',
+    otherwise: 'none',
+    mistake: 'old-key',
+  },
   GATEHOUSE_BOOTSTRAP_ADMIN_CLIENT_ID: {
     meaning: 'With `_SECRET`: creates (if absent) a `system`-tenant client with the `system-admin` role, the client_credentials grant and `admin_access`. A changed secret is rotated to at the next start, audited.',
     otherwise: 'none',
