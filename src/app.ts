@@ -21,6 +21,7 @@ import { securityHeaders } from './security/headers.js';
 import { selfServiceRoutes } from './self-service/self-service.routes.js';
 import { closeConnectionsWhenDraining, opsRoutes, Readiness } from './ops/ops.routes.js';
 import { answerStorageOutages } from './ops/unavailable.js';
+import { frontDoorRoutes, notFound } from './ops/front-door.js';
 import { deleteExpiredPayloads } from './provider/adapters/postgres.js';
 import { clientAddresses } from './security/client-address.js';
 import { Passwords } from './security/passwords.js';
@@ -84,6 +85,8 @@ export function createApp(deps: Deps) {
   app.use(answerStorageOutages());
   app.use(clientAddresses(deps.config.trustProxy));
   app.use(securityHeaders());
+  app.use(notFound()); // what nothing below answers: a 404 in the format of its surface
+  app.use(frontDoorRoutes(deps.config).routes());
   const ops = opsRoutes(deps, readiness);
   app.use(ops.routes()).use(ops.allowedMethods());
   app.use(mountTenants(registry, deps.config));
@@ -93,10 +96,6 @@ export function createApp(deps: Deps) {
   const selfService = selfServiceRoutes(deps, registry);
   app.use(selfService.routes()).use(selfService.allowedMethods());
   app.use(adminApi(deps, registry));
-  app.use(async (ctx) => {
-    ctx.status = 404;
-    ctx.body = { error: 'not_found', error_description: 'no such route' };
-  });
   return { app, registry, readiness };
 }
 
