@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { parseCidr } from './cidr.js';
 
-const port = z.coerce.number().int().min(1).max(65535);
+const PORT_RANGE = 'must be a port number from 1 to 65535';
+const port = z.coerce.number(PORT_RANGE).int(PORT_RANGE).min(1, PORT_RANGE).max(65535, PORT_RANGE);
 const url = (protocols: string[]) =>
   z.string().refine((v) => {
     try {
@@ -9,10 +10,12 @@ const url = (protocols: string[]) =>
     } catch {
       return false;
     }
-  }, `must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`);
+  }, { message: `must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`, abort: true }); // later checks parse it
 
 /** `addr@domain` or `Display Name <addr@domain>`, one line (it becomes a mail header). */
 const MAILBOX = /^(?:[^<>\r\n@]*<[^\s<>@]+@[^\s<>@]+>|[^\s<>@]+@[^\s<>@]+)$/;
+
+const BCRYPT_RANGE = 'must be a whole number from 4 to 31 (each step doubles the time a login takes; default 12)';
 
 const LOOPBACK = ['127.0.0.0/8', '::1/128'];
 
@@ -53,8 +56,8 @@ export const EnvSchema = z.object({
   SMTP_URL: url(['smtp:', 'smtps:']).optional(),
   MAIL_FROM: z.string().trim().regex(MAILBOX, 'must be an address such as no-reply@example.com or "Gatehouse <no-reply@example.com>"').default('Gatehouse <no-reply@localhost>'),
   OUTBOUND_ALLOW: cidrList().optional(),
-  BCRYPT_COST: z.coerce.number().int().min(4).max(31).default(12),
-  LOG_LEVEL: z.enum(['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly']).default('info'),
+  BCRYPT_COST: z.coerce.number(BCRYPT_RANGE).int(BCRYPT_RANGE).min(4, BCRYPT_RANGE).max(31, BCRYPT_RANGE).default(12),
+  LOG_LEVEL: z.enum(['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly'], 'must be one of error, warn, info, http, verbose, debug, silly').default('info'),
 });
 
 export type Env = z.infer<typeof EnvSchema>;
