@@ -175,6 +175,12 @@ export const en = {
     doneBefore: 'You have been signed out',
     doneOf: 'of',
   },
+  /** Subjects of the mails (their bodies are views/mail/*.eta). */
+  mail: {
+    resetSubject: (tenant: string) => `Reset your password for ${tenant}`,
+    verifySubject: (tenant: string) => `Confirm your email address for ${tenant}`,
+    verifyNewSubject: (tenant: string) => `Confirm your new email address for ${tenant}`,
+  },
   account: {
     title: 'Your account',
     heading: 'Your account',
