@@ -25,6 +25,7 @@ import { selfServiceRoutes } from './self-service/self-service.routes.js';
 import { closeConnectionsWhenDraining, opsRoutes, Readiness } from './ops/ops.routes.js';
 import { answerStorageOutages } from './ops/unavailable.js';
 import { Metrics } from './ops/metrics.js';
+import { frontDoorRoutes, notFound } from './ops/front-door.js';
 import { deleteExpiredPayloads } from './provider/adapters/postgres.js';
 import { clientAddresses } from './security/client-address.js';
 import { Passwords } from './security/passwords.js';
@@ -103,6 +104,8 @@ export function createApp(deps: Deps, options: { tenantCacheSize?: number } = {}
   app.use(answerStorageOutages());
   app.use(clientAddresses(deps.config.trustProxy));
   app.use(securityHeaders());
+  app.use(notFound()); // what nothing below answers: a 404 in the format of its surface
+  app.use(frontDoorRoutes(deps.config).routes());
   const ops = opsRoutes(deps, readiness, metrics);
   app.use(ops.routes()).use(ops.allowedMethods());
   app.use(mountTenants(registry, deps.config));
@@ -114,10 +117,6 @@ export function createApp(deps: Deps, options: { tenantCacheSize?: number } = {}
   const selfService = selfServiceRoutes(deps, registry);
   app.use(selfService.routes()).use(selfService.allowedMethods());
   app.use(adminApi(deps, registry));
-  app.use(async (ctx) => {
-    ctx.status = 404;
-    ctx.body = { error: 'not_found', error_description: 'no such route' };
-  });
   return { app, registry, readiness, metrics };
 }
 

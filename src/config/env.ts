@@ -77,7 +77,7 @@ export const EnvSchema = z.object({
   OUTBOUND_ALLOW: cidrList().optional(),
   METRICS_ALLOW: cidrList().optional(),
   GATEHOUSE_MIGRATE_ON_START: z.enum(['true', 'false'], 'must be true or false').default('true'),
-  BCRYPT_COST: whole(4, 31, 'a whole number').default(12),
+  BCRYPT_COST: whole(4, 31, 'a whole number').default(12), // each step doubles the time a login takes
   LOG_LEVEL: z.enum(LOG_LEVELS, { message: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
 });
 

@@ -1,8 +1,9 @@
 import { normalizeEmail } from '../domain/users/users.types.js';
 import { observer } from '../log/observe.js';
 import type { StepContext } from './flow.js';
+import { text } from '../views/text/index.js';
 
-export const TOO_MANY_ATTEMPTS = 'Too many attempts. Wait a moment and try again.';
+export const TOO_MANY_ATTEMPTS = text.common.tooManyAttempts;
 
 /**
  * Rate limits of the password and code forms (DESIGN.md `rate_limits.login_per_ip`,

@@ -7,14 +7,15 @@ import { field, type StepContext } from '../flow.js';
 import { nextStep } from '../policy.js';
 import { discoverHomeRealm, federationButtons } from './federated.js';
 import { throttleAttempt } from '../throttle.js';
+import { text } from '../../views/text/index.js';
 
-export const GENERIC_LOGIN_ERROR = 'Email or password is incorrect.';
+export const GENERIC_LOGIN_ERROR = text.login.incorrect;
 
 export async function renderLogin(sc: StepContext, extra: { error?: string; email?: string; status?: number } = {}) {
   const { params } = sc.interaction;
   const client = await sc.provider.Client.find(String(params.client_id));
   sc.render('login', {
-    title: 'Sign in',
+    title: text.login.title,
     clientName: client?.clientName ?? client?.clientId,
     action: `${sc.base}/login`,
     abort: `${sc.base}/abort`,

@@ -7,11 +7,12 @@ import { completeUnlessUnverified } from '../policy.js';
 import { observer } from '../../log/observe.js';
 import { throttleAttempt } from '../throttle.js';
 import { countFailure } from './password.js';
+import { text } from '../../views/text/index.js';
 
-const GENERIC_CODE_ERROR = 'The code is incorrect.';
+const GENERIC_CODE_ERROR = text.mfaCode.incorrect;
 
 export function renderSecondFactor(sc: StepContext, extra: { error?: string; status?: number } = {}) {
-  sc.render('mfa-code', { title: 'Two-step verification', action: `${sc.base}/mfa`, abort: `${sc.base}/abort`, error: extra.error }, extra.status);
+  sc.render('mfa-code', { title: text.mfaCode.title, action: `${sc.base}/mfa`, abort: `${sc.base}/abort`, error: extra.error }, extra.status);
 }
 
 /**
