@@ -23,7 +23,7 @@ export const OPERATIONS: Operation[] = [
   ...groupOperations, ...samlConnectionOperations, ...oidcConnectionOperations, ...keyOperations, ...auditOperations,
 ];
 
-const TAGS: Record<string, string> = {
+export const TAGS: Record<string, string> = {
   Tenants: 'Tenants and their settings (creating, listing and deleting them takes system-admin)',
   Clients: 'OIDC clients (relying parties and machine clients) of a tenant, their secrets and roles',
   Users: 'Users of a tenant, their roles, password, MFA and lockout',

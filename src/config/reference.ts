@@ -138,13 +138,13 @@ export function errorLineFor(name: Variable, mistake: string) {
 
 const cell = (text: string) => text.replace(/\|/g, '\\|');
 
-/** docs/configuration.md, generated: `npm run docs:config` writes it; a test compares it. */
+/** docs/configuration.md, generated: `npm run docs` writes it; a test compares it. */
 export function renderConfigReference() {
   const names = Object.keys(CONFIG_REFERENCE) as Variable[];
   const lines = [
     '# Configuration reference',
     '',
-    '<!-- Generated from src/config/env.ts and src/config/reference.ts by `npm run docs:config`; do not edit by hand. -->',
+    '<!-- Generated from src/config/env.ts and src/config/reference.ts by `npm run docs`; do not edit by hand. -->',
     '',
     'Gatehouse reads its configuration from environment variables only; every other variable is',
     'ignored. They are checked at start: a bad value stops the server (and the CLI) with exactly',

@@ -3,7 +3,7 @@ import { EnvSchema } from '../../../src/config/env.js';
 import { CONFIG_REFERENCE, errorLineFor, renderConfigReference } from '../../../src/config/reference.js';
 
 describe('configuration reference (docs/configuration.md)', () => {
-  it('is the generated text: run `npm run docs:config` after changing the configuration', () => {
+  it('is the generated text: run `npm run docs` after changing the configuration', () => {
     const onDisk = readFileSync(new URL('../../../docs/configuration.md', import.meta.url), 'utf8');
     expect(onDisk).toBe(renderConfigReference());
   });
