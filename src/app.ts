@@ -8,6 +8,7 @@ import type { Deps } from './deps.js';
 import { SYSTEM_ACTOR } from './deps.js';
 import { ensureRs256Keys } from './domain/keys/keys.service.js';
 import { checkMasterKey, MasterKeyMismatchError } from './domain/keys/master-key-check.js';
+import { stopXmlValidator } from './domain/saml-connections/xml-schema.js';
 import { ensureSystemTenant } from './domain/tenants/tenants.service.js';
 import { accountRoutes } from './account/account.routes.js';
 import { interactionRoutes } from './interactions/interactions.routes.js';
@@ -70,6 +71,7 @@ export async function closeDeps(deps: Deps) {
       await deps.db.destroy();
     } finally {
       await deps.passwords.close();
+      await stopXmlValidator();
     }
   }
 }
