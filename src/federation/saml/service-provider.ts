@@ -24,18 +24,21 @@ export function spEndpoints(publicUrl: string, tenant: Tenant, name: string) {
   return { entityId: urls.sp_entity_id, acsUrl: urls.acs_url };
 }
 
-/** samlify's view of Gatehouse as this connection's SP; AuthnRequests are signed with its own key. */
-export function serviceProvider(publicUrl: string, tenant: Tenant, connection: SamlConnection, key: SpKey) {
+/**
+ * samlify's view of Gatehouse as this connection's SP. AuthnRequests are signed, with the
+ * connection's own key, exactly when the IdP's metadata says WantAuthnRequestsSigned (samlify
+ * refuses the two to disagree); `key` is needed only then.
+ */
+export function serviceProvider(publicUrl: string, tenant: Tenant, connection: SamlConnection, key?: SpKey) {
   const { entityId, acsUrl } = spEndpoints(publicUrl, tenant, connection.name);
   return samlify.ServiceProvider({
     entityID: entityId,
     assertionConsumerService: [{ Binding: samlify.Constants.namespace.binding.post, Location: acsUrl }],
     nameIDFormat: NAME_ID_FORMATS,
-    authnRequestsSigned: true,
+    authnRequestsSigned: Boolean(key),
     wantAssertionsSigned: true,
     wantMessageSigned: false,
-    privateKey: key.privateKeyPem,
-    signingCert: key.certificatePem,
+    ...(key ? { privateKey: key.privateKeyPem, signingCert: key.certificatePem } : {}),
     requestSignatureAlgorithm: RSA_SHA256,
     allowCreate: true,
     clockDrifts: [-CLOCK_SKEW_SECONDS * 1000, CLOCK_SKEW_SECONDS * 1000],
@@ -45,4 +48,9 @@ export function serviceProvider(publicUrl: string, tenant: Tenant, connection: S
 /** samlify's view of the IdP: its metadata as the admin uploaded it (its certificates are the pinned ones). */
 export function identityProvider(connection: SamlConnection) {
   return samlify.IdentityProvider({ metadata: connection.idpMetadataXml });
+}
+
+/** The IdP's metadata asks for signed AuthnRequests (WantAuthnRequestsSigned="true"). */
+export function wantsSignedRequests(connection: SamlConnection) {
+  return identityProvider(connection).entityMeta.isWantAuthnRequestsSigned();
 }
