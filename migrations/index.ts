@@ -5,6 +5,7 @@ import * as m003 from './20261123_003_saml_connections.js';
 import * as m004 from './20261129_004_admin_access.js';
 import * as m005 from './20261129_005_mail_tokens.js';
 import * as m006 from './20261129_006_master_key_check.js';
+import * as m007 from './20261130_007_federation.js';
 import * as m008 from './20261130_008_saml.js';
 
 export const migrations: Record<string, Knex.Migration> = {
@@ -14,5 +15,6 @@ export const migrations: Record<string, Knex.Migration> = {
   '20261129_004_admin_access': m004,
   '20261129_005_mail_tokens': m005,
   '20261129_006_master_key_check': m006,
+  '20261130_007_federation': m007,
   '20261130_008_saml': m008,
 };

@@ -11,6 +11,7 @@ import { checkMasterKey, MasterKeyMismatchError } from './domain/keys/master-key
 import { stopXmlValidator } from './domain/saml-connections/xml-schema.js';
 import { ensureSystemTenant } from './domain/tenants/tenants.service.js';
 import { accountRoutes } from './account/account.routes.js';
+import { federationRoutes } from './federation/federation.routes.js';
 import { interactionRoutes } from './interactions/interactions.routes.js';
 import { createKv } from './kv/index.js';
 import { KvUnreachableError } from './kv/redis.js';
@@ -91,6 +92,8 @@ export function createApp(deps: Deps) {
   app.use(mountTenants(registry, deps.config));
   const interactions = interactionRoutes(deps);
   app.use(interactions.routes()).use(interactions.allowedMethods());
+  const federation = federationRoutes(deps);
+  app.use(federation.routes()).use(federation.allowedMethods());
   app.use(accountRoutes(deps, registry).routes());
   const selfService = selfServiceRoutes(deps, registry);
   app.use(selfService.routes()).use(selfService.allowedMethods());

@@ -1,7 +1,12 @@
 import { z } from 'zod';
 import { parseCidr } from './cidr.js';
 
-const port = z.coerce.number().int().min(1).max(65535);
+const whole = (min: number, max: number, what: string) => {
+  const message = `must be ${what} from ${min} to ${max}`;
+  return z.coerce.number({ message }).int({ message }).min(min, { message }).max(max, { message });
+};
+const port = whole(1, 65535, 'a port number');
+const LOG_LEVELS = ['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly'] as const;
 const url = (protocols: string[]) =>
   z.string().refine((v) => {
     try {
@@ -9,7 +14,7 @@ const url = (protocols: string[]) =>
     } catch {
       return false;
     }
-  }, `must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`);
+  }, { message: `must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`, abort: true });
 
 /** `addr@domain` or `Display Name <addr@domain>`, one line (it becomes a mail header). */
 const MAILBOX = /^(?:[^<>\r\n@]*<[^\s<>@]+@[^\s<>@]+>|[^\s<>@]+@[^\s<>@]+)$/;
@@ -53,8 +58,8 @@ export const EnvSchema = z.object({
   SMTP_URL: url(['smtp:', 'smtps:']).optional(),
   MAIL_FROM: z.string().trim().regex(MAILBOX, 'must be an address such as no-reply@example.com or "Gatehouse <no-reply@example.com>"').default('Gatehouse <no-reply@localhost>'),
   OUTBOUND_ALLOW: cidrList().optional(),
-  BCRYPT_COST: z.coerce.number().int().min(4).max(31).default(12),
-  LOG_LEVEL: z.enum(['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly']).default('info'),
+  BCRYPT_COST: whole(4, 31, 'a whole number').default(12),
+  LOG_LEVEL: z.enum(LOG_LEVELS, { message: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
 });
 
 export type Env = z.infer<typeof EnvSchema>;

@@ -5,6 +5,7 @@ import { form, stepContext, type Pending, type StepContext } from './flow.js';
 import { completeUnlessUnverified, nextStep, stepUpOf } from './policy.js';
 import { renderConsent, submitConsent } from './steps/consent.js';
 import { renderEnroll, renderRecoveryCodes, submitEnroll } from './steps/enroll.js';
+import { followIdpHint, resumeFederated } from './steps/federated.js';
 import { renderLogin, submitPassword } from './steps/password.js';
 import { renderSecondFactor, submitSecondFactor } from './steps/second-factor.js';
 import { renderSignUp, signUpOpen, submitSignUp } from './steps/sign-up.js';
@@ -44,7 +45,14 @@ export function interactionRoutes(deps: Deps) {
     const stepUp = await stepUpOf(sc);
     if (stepUp) return nextStep(sc, stepUp.accountId, stepUp.amr);
     if (sc.interaction.prompt.name === 'create' && signUpOpen(sc)) return renderSignUp(sc);
+    if (await followIdpHint(sc)) return;
     return renderLogin(sc);
+  }));
+
+  // A federated login comes back here (federation/finish.ts): this path gets the interaction cookie.
+  router.get('/federated', step(false, async (sc) => {
+    if (!signingIn(sc) || sc.pending) return sc.render('error', { title: 'Forbidden', message: 'The form expired. Go back and try again.' }, 403);
+    await resumeFederated(sc);
   }));
 
   router.post('/login', form, step(true, async (sc) => {

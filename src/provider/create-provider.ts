@@ -32,6 +32,8 @@ export function createProvider(tenant: Tenant, jwks: Record<string, unknown>[], 
     interactions: { url: (_ctx, interaction) => `${issuer}/interaction/${interaction.uid}`, policy: interactionPolicyFor(tenant, deps.config.publicUrl) },
     // DESIGN.md "Interaction pages": one factor or multi-factor; discovery lists them.
     acrValues: ACR_VALUES,
+    // DESIGN.md "OIDC federation": `idp_hint=${name}` goes straight to that connection.
+    extraParams: ['idp_hint'],
     ...(tenant.settings.registration.enabled ? { discovery: { prompt_values_supported: ['none', 'login', 'consent', 'create'] } } : {}),
     cookies: {
       // The session cookie is per tenant: tenants share one host name.

@@ -3,7 +3,7 @@ import type { Config } from '../config/load.js';
 import type { TenantRegistry } from './registry.js';
 
 /** Paths under an issuer that Gatehouse serves itself; everything else is oidc-provider's. */
-const OWN_PATHS = /^\/(interaction|account|saml|password|email)(\/|$)/;
+const OWN_PATHS = /^\/(interaction|account|saml|oidc|password|email)(\/|$)/;
 
 /**
  * `/t/:slug/...`: resolves the tenant (404 JSON when unknown) and hands protocol paths to the

@@ -4,6 +4,7 @@ import { log } from '../../log/logger.js';
 import { Lockout } from '../../security/lockout.js';
 import { field, type StepContext } from '../flow.js';
 import { nextStep } from '../policy.js';
+import { discoverHomeRealm, federationButtons } from './federated.js';
 import { throttleAttempt } from '../throttle.js';
 
 export const GENERIC_LOGIN_ERROR = 'Email or password is incorrect.';
@@ -20,6 +21,7 @@ export async function renderLogin(sc: StepContext, extra: { error?: string; emai
     forgot: `/t/${sc.tenant.slug}/password/forgot`,
     email: extra.email ?? (typeof params.login_hint === 'string' ? params.login_hint : ''),
     error: extra.error,
+    federation: await federationButtons(sc),
   }, extra.status);
 }
 
@@ -32,6 +34,7 @@ export async function submitPassword(sc: StepContext) {
   const { deps, tenant } = sc;
   const email = field(sc.ctx, 'email', 320);
   const password = field(sc.ctx, 'password', 1024);
+  if (await discoverHomeRealm(sc, email)) return;
   const throttled = await throttleAttempt(sc, { email });
   if (throttled) return renderLogin(sc, { error: throttled, email, status: 429 });
   const lockout = new Lockout(deps.kv, deps.kvPrefix);
