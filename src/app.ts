@@ -12,6 +12,8 @@ import { stopXmlValidator } from './domain/saml-connections/xml-schema.js';
 import { ensureSystemTenant } from './domain/tenants/tenants.service.js';
 import { accountRoutes } from './account/account.routes.js';
 import { federationRoutes } from './federation/federation.routes.js';
+import { finishSamlLogin } from './federation/saml/hand-off.js';
+import { samlRoutes } from './federation/saml/saml.routes.js';
 import { interactionRoutes } from './interactions/interactions.routes.js';
 import { createKv } from './kv/index.js';
 import { KvUnreachableError } from './kv/redis.js';
@@ -94,6 +96,8 @@ export function createApp(deps: Deps) {
   app.use(interactions.routes()).use(interactions.allowedMethods());
   const federation = federationRoutes(deps);
   app.use(federation.routes()).use(federation.allowedMethods());
+  const saml = samlRoutes(deps, finishSamlLogin);
+  app.use(saml.routes()).use(saml.allowedMethods());
   app.use(accountRoutes(deps, registry).routes());
   const selfService = selfServiceRoutes(deps, registry);
   app.use(selfService.routes()).use(selfService.allowedMethods());

@@ -38,6 +38,7 @@ export function presentSamlConnection(c: SamlConnection, tenant: Tenant, publicU
     attribute_mapping: c.attributeMapping,
     group_role_mapping: c.groupRoleMapping,
     allow_idp_initiated: c.allowIdpInitiated,
+    upstream_mfa_counts: c.upstreamMfaCounts,
     ...(options.withXml ? { idp_metadata_xml: c.idpMetadataXml } : {}),
     created_at: c.createdAt.toISOString(),
     updated_at: c.updatedAt.toISOString(),

@@ -18,6 +18,7 @@ function toSamlConnection(row: any, emailDomains: string[]): SamlConnection {
     attributeMapping: json(row.attribute_mapping),
     groupRoleMapping: json(row.group_role_mapping),
     allowIdpInitiated: row.allow_idp_initiated,
+    upstreamMfaCounts: Boolean(row.upstream_mfa_counts),
     createdAt: new Date(row.created_at),
     updatedAt: new Date(row.updated_at),
   };
@@ -36,6 +37,7 @@ function toRow(input: Partial<SamlConnectionInput>, idp?: IdpDescription) {
     ...(input.attributeMapping !== undefined ? { attribute_mapping: JSON.stringify(input.attributeMapping) } : {}),
     ...(input.groupRoleMapping !== undefined ? { group_role_mapping: JSON.stringify(input.groupRoleMapping) } : {}),
     ...(input.allowIdpInitiated !== undefined ? { allow_idp_initiated: input.allowIdpInitiated } : {}),
+    ...(input.upstreamMfaCounts !== undefined ? { upstream_mfa_counts: input.upstreamMfaCounts } : {}),
   };
 }
 

@@ -28,7 +28,7 @@ export class UnknownMappedRoleError extends Error {
 /** Admin API field names, for audit details. */
 const FIELDS: Record<keyof SamlConnectionInput, string> = {
   displayName: 'display_name', idpMetadataXml: 'idp_metadata_xml', emailDomains: 'email_domains',
-  attributeMapping: 'attribute_mapping', groupRoleMapping: 'group_role_mapping', allowIdpInitiated: 'allow_idp_initiated',
+  attributeMapping: 'attribute_mapping', groupRoleMapping: 'group_role_mapping', allowIdpInitiated: 'allow_idp_initiated', upstreamMfaCounts: 'upstream_mfa_counts',
 };
 
 /** Roles are checked by name when mapped; a role deleted later is skipped at login, not here. */
