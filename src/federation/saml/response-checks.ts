@@ -84,6 +84,8 @@ const children = (el: Element, ns: string, name: string) =>
 const child = (el: Element, ns: string, name: string) => children(el, ns, name)[0];
 const all = (root: Document | Element, ns: string, name: string) => Array.from(root.getElementsByTagNameNS(ns, name));
 const text = (el: Element | undefined) => (el?.textContent ?? '').trim();
+/** xmldom answers '' for an absent attribute: absent is undefined here. */
+const attr = (el: Element | undefined, name: string) => (el?.hasAttribute(name) ? el.getAttribute(name)! : undefined);
 
 function elementsOf(root: Element): Element[] {
   const found: Element[] = [];
@@ -95,8 +97,8 @@ function elementsOf(root: Element): Element[] {
   return found;
 }
 
-function time(value: string | null): number | undefined {
-  if (value === null) return undefined;
+function time(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
   const ms = Date.parse(value);
   if (Number.isNaN(ms)) throw new SamlRefusal('malformed_response');
   return ms;
@@ -117,10 +119,10 @@ const pem = (base64Der: string) => new X509Certificate(Buffer.from(base64Der, 'b
  */
 function verifySignature(signature: Element, signedElement: Element, xml: string, certificates: string[]): string {
   const signedInfo = child(signature, NS.dsig, 'SignedInfo');
-  const method = signedInfo && child(signedInfo, NS.dsig, 'SignatureMethod')?.getAttribute('Algorithm');
+  const method = signedInfo && attr(child(signedInfo, NS.dsig, 'SignatureMethod'), 'Algorithm');
   const references = signedInfo ? children(signedInfo, NS.dsig, 'Reference') : [];
-  if (references.length !== 1 || references[0].getAttribute('URI') !== `#${signedElement.getAttribute('ID')}`) throw new SamlRefusal('signature_misplaced');
-  const digest = child(references[0], NS.dsig, 'DigestMethod')?.getAttribute('Algorithm');
+  if (references.length !== 1 || attr(references[0], 'URI') !== `#${attr(signedElement, 'ID')}`) throw new SamlRefusal('signature_misplaced');
+  const digest = attr(child(references[0], NS.dsig, 'DigestMethod'), 'Algorithm');
   if (!method || !SIGNATURE_ALGORITHMS.has(method) || !digest || !DIGEST_ALGORITHMS.has(digest)) throw new SamlRefusal('weak_signature_algorithm');
   for (const certificate of certificates) {
     // KeyInfo is never read: the key is the pinned one (xml-crypto would otherwise prefer KeyInfo's).
@@ -143,7 +145,7 @@ function checkStructure(doc: Document) {
   const root = doc.documentElement;
   if (!root || root.namespaceURI !== NS.protocol || root.localName !== 'Response') throw new SamlRefusal('not_a_response');
   const status = child(root, NS.protocol, 'Status');
-  const code = status && child(status, NS.protocol, 'StatusCode')?.getAttribute('Value');
+  const code = status && attr(child(status, NS.protocol, 'StatusCode'), 'Value');
   if (code !== SUCCESS) throw new SamlRefusal('idp_status', 400, { status: String(code ?? 'none').slice(0, 120) });
   if (all(doc, NS.assertion, 'EncryptedAssertion').length || all(doc, NS.assertion, 'EncryptedID').length) throw new SamlRefusal('encrypted_assertion');
   const assertions = all(doc, NS.assertion, 'Assertion');
@@ -203,8 +205,8 @@ export function checkResponse(xml: string, e: Expectations): CheckedResponse {
   if (responseIssuer && text(responseIssuer) !== e.idpEntityId) throw new SamlRefusal('wrong_issuer');
 
   // SAML bindings §3.5.5.2: Destination must be the ACS URL (required when the Response is signed).
-  const destination = root.getAttribute('Destination');
-  if (destination !== null ? destination !== e.acsUrl : children(root, NS.dsig, 'Signature').length > 0) throw new SamlRefusal('wrong_destination');
+  const destination = attr(root, 'Destination');
+  if (destination !== undefined ? destination !== e.acsUrl : children(root, NS.dsig, 'Signature').length > 0) throw new SamlRefusal('wrong_destination');
 
   const subject = child(signed, NS.assertion, 'Subject');
   const nameIdElement = subject && child(subject, NS.assertion, 'NameID');
@@ -214,8 +216,8 @@ export function checkResponse(xml: string, e: Expectations): CheckedResponse {
   // Conditions (SAML core §2.5): the validity window, and an audience that is this connection's SP.
   const conditions = child(signed, NS.assertion, 'Conditions');
   if (!conditions) throw new SamlRefusal('wrong_audience');
-  const notBefore = time(conditions.getAttribute('NotBefore'));
-  const notOnOrAfter = time(conditions.getAttribute('NotOnOrAfter'));
+  const notBefore = time(attr(conditions, 'NotBefore'));
+  const notOnOrAfter = time(attr(conditions, 'NotOnOrAfter'));
   if (notBefore !== undefined && now + skew < notBefore) throw new SamlRefusal('not_yet_valid');
   if (notOnOrAfter !== undefined && now - skew >= notOnOrAfter) throw new SamlRefusal('expired');
   const restrictions = children(conditions, NS.assertion, 'AudienceRestriction');
@@ -224,39 +226,39 @@ export function checkResponse(xml: string, e: Expectations): CheckedResponse {
   }
 
   // Profiles §4.1.4.2: a bearer SubjectConfirmation with Recipient, NotOnOrAfter and (solicited) InResponseTo.
-  const bearers = subject ? children(subject, NS.assertion, 'SubjectConfirmation').filter((c) => c.getAttribute('Method') === BEARER) : [];
+  const bearers = subject ? children(subject, NS.assertion, 'SubjectConfirmation').filter((c) => attr(c, 'Method') === BEARER) : [];
   if (bearers.length !== 1) throw new SamlRefusal('no_bearer_confirmation');
   const data = child(bearers[0], NS.assertion, 'SubjectConfirmationData');
-  if (!data || data.getAttribute('Recipient') !== e.acsUrl) throw new SamlRefusal('wrong_recipient');
-  const confirmationEnds = time(data.getAttribute('NotOnOrAfter'));
+  if (!data || attr(data, 'Recipient') !== e.acsUrl) throw new SamlRefusal('wrong_recipient');
+  const confirmationEnds = time(attr(data, 'NotOnOrAfter'));
   if (confirmationEnds === undefined || now - skew >= confirmationEnds) throw new SamlRefusal('expired');
-  const confirmationStarts = time(data.getAttribute('NotBefore'));
+  const confirmationStarts = time(attr(data, 'NotBefore'));
   if (confirmationStarts !== undefined && now + skew < confirmationStarts) throw new SamlRefusal('not_yet_valid');
-  const inResponseTo = data.getAttribute('InResponseTo') ?? undefined;
-  const responseInResponseTo = root.getAttribute('InResponseTo');
-  if (responseInResponseTo !== null && responseInResponseTo !== inResponseTo) throw new SamlRefusal('wrong_in_response_to');
+  const inResponseTo = attr(data, 'InResponseTo');
+  const responseInResponseTo = attr(root, 'InResponseTo');
+  if (responseInResponseTo !== undefined && responseInResponseTo !== inResponseTo) throw new SamlRefusal('wrong_in_response_to');
 
   const authn = child(signed, NS.assertion, 'AuthnStatement');
   if (!authn) throw new SamlRefusal('no_bearer_confirmation');
-  const sessionEnds = time(authn.getAttribute('SessionNotOnOrAfter'));
+  const sessionEnds = time(attr(authn, 'SessionNotOnOrAfter'));
   if (sessionEnds !== undefined && now - skew >= sessionEnds) throw new SamlRefusal('expired');
   const context = child(authn, NS.assertion, 'AuthnContext');
 
   const attributes: Record<string, string[]> = {};
   for (const statement of children(signed, NS.assertion, 'AttributeStatement')) {
     for (const attribute of children(statement, NS.assertion, 'Attribute')) {
-      const name = attribute.getAttribute('Name');
+      const name = attr(attribute, 'Name');
       if (!name) continue;
       (attributes[name] ??= []).push(...children(attribute, NS.assertion, 'AttributeValue').map(text).filter(Boolean));
     }
   }
 
   return {
-    assertionId: signed.getAttribute('ID')!,
+    assertionId: attr(signed, 'ID')!,
     inResponseTo,
     usableUntil: Math.min(confirmationEnds, notOnOrAfter ?? Infinity, sessionEnds ?? Infinity) + skew,
     nameId,
-    nameIdFormat: nameIdElement?.getAttribute('Format') ?? undefined,
+    nameIdFormat: attr(nameIdElement, 'Format'),
     attributes,
     authnContextClassRef: context ? text(child(context, NS.assertion, 'AuthnContextClassRef')) || undefined : undefined,
   };
