@@ -1,3 +1,4 @@
+import http from 'node:http';
 import { inflateRawSync } from 'node:zlib';
 import * as oidc from 'openid-client';
 import { startGatehouse, type Gatehouse } from '../../../src/app.js';
@@ -41,12 +42,21 @@ const spec = (inResponseTo: string, overrides: Partial<ResponseSpec> = {}): Resp
   attributes: { email: 'victim@corp.example', groups: ['admins'] }, ...overrides,
 });
 
-async function post(acs: string, samlResponse: string, origin = gh.url) {
-  const res = await fetch(acs.replace(gh.url, origin), {
-    method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ SAMLResponse: samlResponse }).toString(),
+/** A form post on a connection of its own (no keep-alive socket that the busy server may have just closed). */
+function post(acs: string, samlResponse: string, origin = gh.url): Promise<{ status: number; location: string | undefined; html: string }> {
+  const body = new URLSearchParams({ SAMLResponse: samlResponse }).toString();
+  return new Promise((resolve, reject) => {
+    const req = http.request(acs.replace(gh.url, origin), {
+      method: 'POST', agent: false, headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(body) },
+    }, (res) => {
+      let html = '';
+      res.setEncoding('utf8');
+      res.on('data', (c) => (html += c));
+      res.on('end', () => resolve({ status: res.statusCode!, location: res.headers.location, html }));
+    });
+    req.on('error', reject);
+    req.end(body);
   });
-  return { status: res.status, location: res.headers.get('location'), html: await res.text() };
 }
 
 async function counts() {
