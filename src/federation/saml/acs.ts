@@ -47,6 +47,20 @@ function decode(encoded: string): string {
   }
 }
 
+/**
+ * The checks do no I/O: anything they throw other than a refusal (a parser or canonicalizer
+ * tripping over a hostile document) is a document Gatehouse cannot read, never a 500.
+ */
+function checkedOrRefused(check: () => CheckedResponse): CheckedResponse {
+  try {
+    return check();
+  } catch (err) {
+    if (err instanceof SamlRefusal) throw err;
+    log().warn('saml.response.unreadable', { error: { name: (err as Error)?.name } });
+    throw new SamlRefusal('malformed_response');
+  }
+}
+
 /** samlify's own verification of the same response, and the same identity read from it. */
 async function samlifyAgrees(deps: Deps, tenant: Tenant, connection: SamlConnection, encoded: string, checked: CheckedResponse) {
   let nameId: unknown;
@@ -80,10 +94,10 @@ export async function receiveSamlResponse(ctx: Context, deps: Deps, onVerified: 
     if (declarationProblem(xml)) throw new SamlRefusal('dtd_not_allowed');
     if (!(await isValidSamlMessage(xml))) throw new SamlRefusal('schema_invalid');
     const { entityId, acsUrl } = spEndpoints(deps.config.publicUrl, tenant, connection.name);
-    const checked = checkResponse(xml, {
+    const checked = checkedOrRefused(() => checkResponse(xml, {
       acsUrl, spEntityId: entityId, idpEntityId: connection.entityId, idpCertificates: connection.signingCertificates,
       now: Date.now(), skewSeconds: CLOCK_SKEW_SECONDS,
-    });
+    }));
     await samlifyAgrees(deps, tenant, connection, encoded, checked);
     if (!(await acceptAssertionOnce(deps, tenant.id, connection.name, checked.assertionId, checked.usableUntil))) throw new SamlRefusal('replayed');
     let interactionUid: string | undefined;

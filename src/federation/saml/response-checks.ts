@@ -87,13 +87,15 @@ const text = (el: Element | undefined) => (el?.textContent ?? '').trim();
 /** xmldom answers '' for an absent attribute: absent is undefined here. */
 const attr = (el: Element | undefined, name: string) => (el?.hasAttribute(name) ? el.getAttribute(name)! : undefined);
 
+/** Every element under `root`, without recursion (a deep document must not exhaust the stack). */
 function elementsOf(root: Element): Element[] {
   const found: Element[] = [];
-  const walk = (el: Element) => {
+  const stack: Element[] = [root];
+  while (stack.length) {
+    const el = stack.pop()!;
     found.push(el);
-    for (const c of Array.from(el.childNodes)) if (c.nodeType === ELEMENT) walk(c as Element);
-  };
-  walk(root);
+    for (const c of Array.from(el.childNodes)) if (c.nodeType === ELEMENT) stack.push(c as Element);
+  }
   return found;
 }
 
