@@ -43,7 +43,7 @@ import { TenantRegistry } from './tenancy/registry.js';
 export async function openDeps(config: Config, options: { kvPrefix?: string } = {}): Promise<Deps> {
   const masterKey = resolveMasterKey(config.masterKey, config.dataDir, (event, detail) => log().warn(event, { detail }), { shared: Boolean(config.databaseUrl) });
   // Redis first: its refusal then leaves no database half open (the embedded one opens at once).
-  const kv = await createKv(config.redisUrl).catch((err) => {
+  const kv = await createKv(config.redisUrl, config.redisClusterNodes).catch((err) => {
     throw err instanceof KvUnreachableError ? new ConfigError(err.message, { cause: err }) : err;
   });
   // knex's notices (a failed connection attempt each, during an outage) go to our log, not the console.

@@ -18,7 +18,7 @@ async function main() {
   if (!config.databaseUrl) holdDataDir(config.dataDir);
   const gh = await startGatehouse(config);
   if (!config.databaseUrl) log().warn('storage.embedded', { detail: `Embedded PostgreSQL (PGlite) in ${config.dataDir}: single process only. Set DATABASE_URL for production.` });
-  if (!config.redisUrl) log().warn('kv.in_process', { detail: 'REDIS_URL is not set: using the in-process store. This is single-node only; set REDIS_URL to run more than one node.' });
+  if (!config.redisUrl && !config.redisClusterNodes) log().warn('kv.in_process', { detail: 'Neither REDIS_URL nor REDIS_CLUSTER_NODES is set: using the in-process store. This is single-node only; set one of them to run more than one node.' });
   log().info('server.listening', { url: gh.url });
   process.stdout.write(
     `\nGatehouse is listening on ${gh.url}\n` +

@@ -29,9 +29,9 @@ export async function checkCurrentPassword(account: Account, purpose: string): P
   const locked = (await lockout.state(tenant.id, user.id)).locked;
   if (result.ok && result.user.id === user.id && !locked) return { ok: true };
   const reason = locked ? 'locked' : result.ok ? 'other_user' : result.reason;
-  await recordAuditNow(deps.db, { tenantId: tenant.id, type: 'reauth.failed', actor: account.actor.id, subject: user.id, ip: account.actor.ip, userAgent: account.actor.userAgent, outcome: 'failure', details: { reason, purpose } });
+  await recordAuditNow(deps.db, { tenantId: tenant.id, type: 'reauth.failed', actor: account.actor.id, subject: `user:${user.id}`, ip: account.actor.ip, userAgent: account.actor.userAgent, outcome: 'failure', details: { reason, purpose } });
   if (reason === 'bad_password' && (await lockout.recordFailure(tenant.id, user.id, tenant.settings.lockout))) {
-    await recordAuditNow(deps.db, { tenantId: tenant.id, type: 'account.locked', actor: 'system', subject: user.id, ip: account.actor.ip, userAgent: account.actor.userAgent, details: { duration_seconds: tenant.settings.lockout.duration_seconds } });
+    await recordAuditNow(deps.db, { tenantId: tenant.id, type: 'account.locked', actor: 'system', subject: `user:${user.id}`, ip: account.actor.ip, userAgent: account.actor.userAgent, details: { duration_seconds: tenant.settings.lockout.duration_seconds } });
   }
   return { ok: false, error: WRONG_PASSWORD, status: 401 };
 }

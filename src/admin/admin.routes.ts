@@ -6,7 +6,7 @@ import type { TenantRegistry } from '../tenancy/registry.js';
 import { auditRoutes } from './audit/audit-events.routes.js';
 import { clientRoutes } from './clients/clients.routes.js';
 import { keyRoutes } from './keys/keys.routes.js';
-import { openApiDocument } from './openapi.js';
+import { DOCUMENT_PATH, openApiDocument } from './openapi.js';
 import { Problem, problems } from './problem.js';
 import { refuseNulText } from './text-guard.js';
 import { samlConnectionBodyParser, samlConnectionRoutes } from './saml-connections/saml-connections.routes.js';
@@ -31,8 +31,10 @@ export function adminRoutes(deps: Deps, registry: TenantRegistry) {
     ctx.set('Cache-Control', 'no-store');
     await next();
   });
-  router.get('/openapi.json', (ctx) => {
-    ctx.body = openApiDocument(deps.config.publicUrl);
+  let document: ReturnType<typeof openApiDocument> | undefined; // built once, at the first request
+  router.get(DOCUMENT_PATH, (ctx) => {
+    document ??= openApiDocument(deps.config.publicUrl);
+    ctx.body = document;
   });
   tenantRoutes(router, deps);
   clientRoutes(router, deps, registry);

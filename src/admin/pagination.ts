@@ -4,8 +4,8 @@ import { holdsUnstorableText } from './text-guard.js';
 
 /** `?limit=&cursor=` of every list (DESIGN.md "Admin API"). */
 export const ListQuery = z.object({
-  limit: z.coerce.number().int().min(1).max(200).default(50),
-  cursor: z.string().max(1024).optional(),
+  limit: z.coerce.number().int().min(1).max(200).default(50).describe('Items per page'),
+  cursor: z.string().max(1024).optional().describe('The next_cursor of the previous page'),
 });
 
 /** Opaque keyset cursor: base64url JSON of the last item's sort key. */

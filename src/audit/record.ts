@@ -2,11 +2,21 @@ import type { Db, Trx } from '../db/knex.js';
 import { redact } from '../log/logger.js';
 import { GENESIS_HASH, hashAuditRow, type AuditRow } from './chain.js';
 
+/**
+ * What an event was done to, in one format: `kind:key`, the way `actor` names a principal
+ * (`user:<id>`): user:<id>, client:<client_id>, tenant:<slug>, role:<name>, group:<id>,
+ * resource:<identifier>, key:<kid>, saml-connection:<name>, oidc-connection:<name>. A session's
+ * events name its user (the sessions are in `details`).
+ */
+export const AUDIT_SUBJECT_KINDS = ['user', 'client', 'tenant', 'role', 'group', 'resource', 'key', 'saml-connection', 'oidc-connection'] as const;
+export type AuditSubject = `${(typeof AUDIT_SUBJECT_KINDS)[number]}:${string}`;
+export const AUDIT_SUBJECT = new RegExp(`^(${AUDIT_SUBJECT_KINDS.join('|')}):[^\\s]+$`);
+
 export interface AuditEvent {
   tenantId: string;
   type: string;
   actor?: string | null;
-  subject?: string | null;
+  subject?: AuditSubject | null;
   ip?: string | null;
   userAgent?: string | null;
   outcome?: 'success' | 'failure';

@@ -18,6 +18,7 @@ import { configureLogger } from '../log/logger.js';
 import { TenantRegistry } from '../tenancy/registry.js';
 import { clientValidator, InvalidClientMetadataError } from '../tenancy/validate-client.js';
 import { presentClient, presentRotation, presentTenant, presentUser } from '../domain/present.js';
+import { findAccessOfUser } from '../domain/users/user-access.queries.js';
 
 class UsageError extends Error {}
 class Refused extends Error {}
@@ -119,7 +120,7 @@ async function run(argv: string[]) {
           email: values.email, password, name: values.name, givenName: values['given-name'], familyName: values['family-name'],
           emailVerified: Boolean(values['email-verified']), roles: list(values.roles),
         }, CLI_ACTOR);
-        return out(json, presentUser(user), `Created user ${user.email} (id ${user.id}) in tenant ${tenant.slug}`);
+        return out(json, presentUser(user, await findAccessOfUser(deps.db, tenant.id, user.id)), `Created user ${user.email} (id ${user.id}) in tenant ${tenant.slug}`);
       }
       case 'keys rotate': {
         const tenant = await tenantOf(deps, values.tenant);

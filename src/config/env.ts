@@ -35,6 +35,19 @@ const cidrList = ({ loopback = false } = {}) => z.string().transform((value, ctx
   return z.NEVER;
 });
 
+/** `host:port,host:port,…`: a hostname or IPv4 address, or an IPv6 one in brackets, and a port. */
+const HOST_PORT = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;
+const hostPortList = z.string().transform((value, ctx) => {
+  const entries = value.split(',').map((e) => e.trim()).filter(Boolean);
+  const bad = entries.find((e) => {
+    const m = HOST_PORT.exec(e);
+    return !m || Number(m[1]) < 1 || Number(m[1]) > 65535;
+  });
+  if (entries.length && bad === undefined) return entries;
+  ctx.addIssue({ code: 'custom', message: `must be comma-separated host:port pairs such as redis-0:6379,redis-1:6379${bad === undefined ? '' : ` ("${bad}" is not one)`}` });
+  return z.NEVER;
+});
+
 /** Exactly the variables of DESIGN.md "Configuration"; everything else in the environment is ignored. */
 export const EnvSchema = z.object({
   NODE_ENV: z.string().optional(),
@@ -46,6 +59,7 @@ export const EnvSchema = z.object({
   TRUST_PROXY: cidrList({ loopback: true }).optional(),
   DATABASE_URL: url(['postgres:', 'postgresql:']).optional(),
   REDIS_URL: url(['redis:', 'rediss:']).optional(),
+  REDIS_CLUSTER_NODES: hostPortList.optional(),
   GATEHOUSE_DATA_DIR: z.string().min(1).default('./data'),
   GATEHOUSE_MASTER_KEY: z
     .string()

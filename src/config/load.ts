@@ -12,6 +12,8 @@ export interface Config {
   trustProxy: string[];
   databaseUrl?: string;
   redisUrl?: string;
+  /** REDIS_CLUSTER_NODES: some nodes of a Redis Cluster (`host:port`); used instead of redisUrl when set. */
+  redisClusterNodes?: string[];
   dataDir: string;
   masterKey?: string;
   bootstrap: {
@@ -67,6 +69,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     trustProxy: [...new Set((e.TRUST_PROXY ?? []).map(formatCidr))],
     databaseUrl: e.DATABASE_URL,
     redisUrl: e.REDIS_URL,
+    redisClusterNodes: e.REDIS_CLUSTER_NODES,
     dataDir: e.GATEHOUSE_DATA_DIR,
     masterKey: e.GATEHOUSE_MASTER_KEY,
     bootstrap: {

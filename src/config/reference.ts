@@ -50,6 +50,12 @@ export const CONFIG_REFERENCE: Record<Variable, Entry> = {
     mistake: 'localhost:6379',
     example: 'redis://redis.internal:6379/0',
   },
+  REDIS_CLUSTER_NODES: {
+    meaning: '`host:port,host:port,…` of a Redis Cluster (a few seed nodes are enough; the rest are discovered). When set, it is used instead of `REDIS_URL`. Keys carry the tenant in a hash tag, so each tenant\'s keys live on one shard.',
+    otherwise: 'none',
+    mistake: 'redis://cache:6379',
+    example: '10.0.0.11:6379,10.0.0.12:6379,10.0.0.13:6379',
+  },
   GATEHOUSE_DATA_DIR: {
     meaning: 'Folder for the embedded database and the generated development master key. Created with mode 0700.',
     example: '/var/lib/gatehouse',

@@ -122,7 +122,7 @@ async function linkInTransaction(deps: Deps, trx: Trx, tenant: Tenant, connectio
     });
   }
   await recordAudit(trx, {
-    tenantId: tenant.id, type: 'federation.login.succeeded', actor: `user:${user.id}`, subject: user.id, ip: actor.ip, userAgent: actor.userAgent,
+    tenantId: tenant.id, type: 'federation.login.succeeded', actor: `user:${user.id}`, subject: `user:${user.id}`, ip: actor.ip, userAgent: actor.userAgent,
     details: { connection: `${connection.kind}/${connection.name}`, created, linked, upstream_mfa: identity.upstreamMfa === true },
   });
   await announceChange(trx, tenant.id, 'users');
@@ -142,7 +142,7 @@ async function updateProfile(trx: Trx, tenant: Tenant, user: User, profile: { na
   } else if (verified && !user.emailVerified) changes.emailVerified = true;
   if (!Object.keys(changes).length) return user;
   const updated = (await updateUser(trx, tenant.id, user.id, changes))!;
-  await recordAudit(trx, { tenantId: tenant.id, type: 'user.updated', actor: `federation:profile`, subject: user.id, details: { fields: Object.keys(changes), source: 'federation' } });
+  await recordAudit(trx, { tenantId: tenant.id, type: 'user.updated', actor: `federation:profile`, subject: `user:${user.id}`, details: { fields: Object.keys(changes), source: 'federation' } });
   return updated;
 }
 

@@ -42,7 +42,7 @@ export async function completeLogin(sc: StepContext, accountId: string, amr: str
   // Failures are cleared only now: a correct password must not reset the count of wrong codes.
   if ((await lockout.state(sc.tenant.id, accountId)).failures) await lockout.clear(sc.tenant.id, accountId);
   const acr = amr.includes('mfa') ? LOA2 : LOA1;
-  await recordAuditNow(sc.deps.db, { ...sc.audit, type: 'login.succeeded', actor: `user:${accountId}`, subject: accountId, details: { client_id: sc.interaction.params.client_id, amr, acr } });
+  await recordAuditNow(sc.deps.db, { ...sc.audit, type: 'login.succeeded', actor: `user:${accountId}`, subject: `user:${accountId}`, details: { client_id: sc.interaction.params.client_id, amr, acr } });
   log().info('login.succeeded', { user_id: accountId, acr });
   // prompt=create is resolved by any completed login, a sign-up's or (an existing user's) a sign-in's.
   const created = String(sc.interaction.params.prompt ?? '').split(' ').includes('create') ? { create: {} } : {};

@@ -1,12 +1,29 @@
-import { createClient, ConnectionTimeoutError, ErrorReply } from 'redis';
+import { createClient, createCluster, ConnectionTimeoutError, ErrorReply, RootNodesUnavailableError } from 'redis';
 import type { KvStore } from './store.js';
 
 type Client = ReturnType<typeof createClient>;
+type Cluster = ReturnType<typeof createCluster>;
 
 const CONNECT_TIMEOUT_MS = 3000;
 
-/** REDIS_URL cannot be used at start; the message names the variable and what is wrong. */
+/** REDIS_URL or REDIS_CLUSTER_NODES cannot be used at start; the message names the variable and what is wrong. */
 export class KvUnreachableError extends Error {}
+
+/** Retries a lost connection for ever once connected, never before (a bad address fails the start). */
+const reconnect = (connected: () => boolean) => (n: number) => (connected() ? Math.min(n * 100, 2000) : false);
+
+/** Rejects with KvUnreachableError(`message`) after CONNECT_TIMEOUT_MS unless `work` settles first. */
+async function bounded<T>(work: Promise<T>, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new KvUnreachableError(message)), CONNECT_TIMEOUT_MS);
+  });
+  try {
+    return await Promise.race([work, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 function parseRedisUrl(url: string) {
   const parsed = new URL(url);
@@ -30,8 +47,20 @@ export class RedisStore implements KvStore {
   readonly kind = 'redis' as const;
   #subscriber?: Client;
 
-  /** `client`: the node-redis client, for libraries that speak Redis themselves (security/rate-limit.ts). */
-  private constructor(readonly client: Client) {}
+  /**
+   * `client`: the node-redis client or cluster client, for libraries that speak Redis themselves
+   * (security/rate-limit.ts).
+   */
+  private constructor(readonly client: Client | Cluster) {}
+
+  get cluster() {
+    return 'masters' in this.client;
+  }
+
+  /** The commands below exist alike on both clients; TypeScript cannot call a union of overloads. */
+  get #redis() {
+    return this.client as Client;
+  }
 
   /**
    * Connects once, within CONNECT_TIMEOUT_MS, or throws KvUnreachableError saying why: a start
@@ -45,20 +74,17 @@ export class RedisStore implements KvStore {
     const client = createClient({
       url: base,
       disableOfflineQueue: true,
-      socket: { connectTimeout: CONNECT_TIMEOUT_MS, reconnectStrategy: (n) => (connected ? Math.min(n * 100, 2000) : false) },
+      socket: { connectTimeout: CONNECT_TIMEOUT_MS, reconnectStrategy: reconnect(() => connected) },
     });
     client.on('error', () => {}); // reconnects on its own; readiness is reported by /readyz
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new KvUnreachableError(`REDIS_URL: no answer from ${target} within ${CONNECT_TIMEOUT_MS / 1000} s`)), CONNECT_TIMEOUT_MS);
-    });
+    const timeout = `REDIS_URL: no answer from ${target} within ${CONNECT_TIMEOUT_MS / 1000} s`;
     try {
-      await Promise.race([client.connect(), deadline]).catch((err) => {
+      await bounded(client.connect(), timeout).catch((err) => {
         throw err instanceof KvUnreachableError ? err : new KvUnreachableError(describeConnectError(err, target), { cause: err });
       });
       // SELECT apart from the handshake, so its refusal can only mean the index (node-redis re-selects on reconnect).
       if (database) {
-        await Promise.race([client.select(database), deadline]).catch((err) => {
+        await bounded(client.select(database), timeout).catch((err) => {
           throw err instanceof ErrorReply ? new KvUnreachableError(`REDIS_URL: database ${database} does not exist on ${target}`, { cause: err }) : err;
         });
       }
@@ -71,59 +97,99 @@ export class RedisStore implements KvStore {
         // never opened
       }
       throw err;
-    } finally {
-      clearTimeout(timer);
+    }
+  }
+
+  /**
+   * A Redis Cluster (REDIS_CLUSTER_NODES, `host:port` of one or more of its nodes): the client
+   * learns the slots from the first node that answers and follows MOVED/ASK redirections. Every
+   * key carries its tenant in a hash tag (store.ts kvKey), so the multi-key commands, MULTI and
+   * the rate limiter's Lua script each touch one slot. Bounded like connect().
+   */
+  static async connectCluster(nodes: string[]): Promise<RedisStore> {
+    let connected = false;
+    const cluster = createCluster({
+      rootNodes: nodes.map((node) => ({ url: `redis://${node}` })),
+      defaults: { disableOfflineQueue: true, socket: { connectTimeout: CONNECT_TIMEOUT_MS, reconnectStrategy: reconnect(() => connected) } },
+    });
+    cluster.on('error', () => {}); // as above: nodes reconnect, and the slots are rediscovered on a MOVED
+    const list = nodes.join(',');
+    try {
+      await bounded(cluster.connect(), `REDIS_CLUSTER_NODES: no cluster answered at ${list} within ${CONNECT_TIMEOUT_MS / 1000} s`).catch((err) => {
+        if (err instanceof KvUnreachableError) throw err;
+        const why = err instanceof RootNodesUnavailableError ? 'no node answered' : `${(err as Error)?.name ?? 'error'}: ${(err as Error)?.message ?? ''}`;
+        throw new KvUnreachableError(`REDIS_CLUSTER_NODES: cannot reach a cluster at ${list} (${why})`, { cause: err });
+      });
+      connected = true;
+      return new RedisStore(cluster);
+    } catch (err) {
+      try {
+        cluster.destroy();
+      } catch {
+        // never opened
+      }
+      throw err;
     }
   }
 
   async get(key: string) {
-    return (await this.client.get(key)) ?? undefined;
+    return (await this.#redis.get(key)) ?? undefined;
   }
 
   async set(key: string, value: string, ttlSeconds?: number) {
-    if (ttlSeconds && ttlSeconds > 0) await this.client.set(key, value, { EX: Math.ceil(ttlSeconds) });
-    else await this.client.set(key, value);
+    if (ttlSeconds && ttlSeconds > 0) await this.#redis.set(key, value, { EX: Math.ceil(ttlSeconds) });
+    else await this.#redis.set(key, value);
   }
 
   async del(...keys: string[]) {
-    if (keys.length) await this.client.del(keys);
+    if (keys.length) await this.#redis.del(keys); // one tenant's keys: one slot
   }
 
   async sadd(key: string, member: string, ttlSeconds: number) {
-    await this.client.multi().sAdd(key, member).expire(key, Math.ceil(ttlSeconds), 'GT').expire(key, Math.ceil(ttlSeconds), 'NX').exec();
+    await this.#redis.multi().sAdd(key, member).expire(key, Math.ceil(ttlSeconds), 'GT').expire(key, Math.ceil(ttlSeconds), 'NX').exec();
   }
 
   async smembers(key: string) {
-    return this.client.sMembers(key);
+    return this.#redis.sMembers(key);
   }
 
   async incr(key: string, ttlSeconds: number) {
-    const [count] = await this.client.multi().incr(key).expire(key, Math.ceil(ttlSeconds), 'NX').exec();
+    const [count] = await this.#redis.multi().incr(key).expire(key, Math.ceil(ttlSeconds), 'NX').exec();
     return Number(count);
   }
 
   async publish(channel: string, message: string) {
-    await this.client.publish(channel, message);
+    await this.#redis.publish(channel, message);
   }
 
   async subscribe(channel: string, handler: (message: string) => void) {
+    if (this.cluster) {
+      // The cluster client keeps a subscriber connection of its own (PUBLISH reaches every node).
+      await (this.client as Cluster).subscribe(channel, handler);
+      return;
+    }
     if (!this.#subscriber) {
-      this.#subscriber = this.client.duplicate();
+      this.#subscriber = this.#redis.duplicate();
       this.#subscriber.on('error', () => {});
       await this.#subscriber.connect();
     }
     await this.#subscriber.subscribe(channel, handler);
   }
 
+  /** A single server answers PING; a cluster is up when every master does (each owns some tenants' slots). */
   async ping() {
     try {
-      return (await this.client.ping()) === 'PONG';
+      if (!this.cluster) return (await this.#redis.ping()) === 'PONG';
+      const cluster = this.client as Cluster;
+      if (!cluster.masters.length) return false;
+      const answers = await Promise.all(cluster.masters.map(async (master) => (await cluster.nodeClient(master)).ping()));
+      return answers.every((a) => a === 'PONG');
     } catch {
       return false;
     }
   }
 
   async close() {
-    await Promise.allSettled([this.#subscriber?.quit(), this.client.quit()]);
+    await Promise.allSettled([this.#subscriber?.quit(), this.client.close()]);
   }
 }

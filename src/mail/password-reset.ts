@@ -41,7 +41,7 @@ export async function requestPasswordReset(deps: Deps, tenant: Tenant, email: st
   const user = found.user;
   const token = await deps.db.transaction(async (trx) => {
     const issued = await insertMailToken(trx, deps.secrets, { tenantId: tenant.id, userId: user.id, emailNormalized: normalized }, 'password_reset');
-    await recordAudit(trx, { tenantId: tenant.id, type: 'password.reset_requested', actor: null, subject: user.id, ip: requester.ip, userAgent: requester.userAgent });
+    await recordAudit(trx, { tenantId: tenant.id, type: 'password.reset_requested', actor: null, subject: `user:${user.id}`, ip: requester.ip, userAgent: requester.userAgent });
     return issued;
   });
   await deps.mailer.send({
@@ -79,7 +79,7 @@ export async function resetPassword(deps: Deps, tenant: Tenant, token: string, p
     const current = await findUserById(trx, tenant.id, used.userId);
     // A link mailed to an address the account no longer has does nothing.
     if (!current || current.disabled || normalizeEmail(current.email) !== used.emailNormalized) return undefined;
-    const audit = { tenantId: tenant.id, actor: `user:${current.id}`, subject: current.id, ip: requester.ip, userAgent: requester.userAgent };
+    const audit = { tenantId: tenant.id, actor: `user:${current.id}`, subject: `user:${current.id}` as const, ip: requester.ip, userAgent: requester.userAgent };
     const changed = await updateUser(trx, tenant.id, current.id, { passwordHash, ...(current.emailVerified ? {} : { emailVerified: true }) });
     await deleteMailTokensOfUser(trx, tenant.id, current.id, 'password_reset');
     sessions = await findSessionsOfUser(trx, tenant.id, current.id);

@@ -58,7 +58,7 @@ export async function verifyEmail(deps: Pick<Deps, 'db' | 'secrets'>, tenant: Te
     await deleteMailTokensOfUser(trx, tenant.id, current.id, 'verify_email');
     if (current.emailVerified) return current;
     const user = await updateUser(trx, tenant.id, current.id, { emailVerified: true });
-    await recordAudit(trx, { tenantId: tenant.id, type: 'user.email_verified', actor: `user:${current.id}`, subject: current.id, ip: requester.ip, userAgent: requester.userAgent, details: { by: 'link' } });
+    await recordAudit(trx, { tenantId: tenant.id, type: 'user.email_verified', actor: `user:${current.id}`, subject: `user:${current.id}`, ip: requester.ip, userAgent: requester.userAgent, details: { by: 'link' } });
     // Cached accounts drop on every node: the next ID token says email_verified: true.
     await announceChange(trx, tenant.id, 'users');
     return user;

@@ -18,6 +18,8 @@ interface Outcome {
 const outcomeOf = (ctx: KoaContextWithOIDC | undefined): Outcome | undefined => (ctx?.state as { gatehouse?: Outcome } | undefined)?.gatehouse;
 
 /** Provider events go to logs, and those that are audit events to the trail before the answer leaves. */
+
+const subjectOfAccount = (accountId: string | undefined) => (accountId ? (`user:${accountId}` as const) : null);
 export function forwardProviderEvents(provider: Provider, tenant: Tenant, deps: Deps) {
   provider.on('server_error', (ctx, err) => {
     if (isStorageUnavailable(err)) {
@@ -82,13 +84,13 @@ async function recordOutcome(ctx: KoaContextWithOIDC, outcome: Outcome, tenant: 
     // RFC 7009 answers 200 whatever happened; the trail says what was actually revoked.
     const token = (oidc.entities.RefreshToken ?? oidc.entities.AccessToken ?? oidc.entities.ClientCredentials) as { accountId?: string; grantId?: string } | undefined;
     await recordAuditNow(deps.db, {
-      tenantId: tenant.id, type: 'token.revoked', actor: `client:${oidc.client?.clientId}`, subject: token?.accountId ?? oidc.client?.clientId ?? null,
+      tenantId: tenant.id, type: 'token.revoked', actor: `client:${oidc.client?.clientId}`, subject: token?.accountId ? `user:${token.accountId}` : oidc.client ? `client:${oidc.client.clientId}` : null,
       ip: ctx.ip, userAgent: ctx.get('user-agent') || null, details: { kinds: outcome.revoked, grant_revoked: outcome.grantRevoked, via: 'revocation' },
     });
   } else if (route === 'token' && outcome.grantRevoked) {
     // RFC 6749 §10.4 / RFC 9700: a rotated refresh token came back, so its whole grant is gone.
     await recordAuditNow(deps.db, {
-      tenantId: tenant.id, type: 'token.revoked', actor: `client:${oidc.client?.clientId}`, subject: (oidc.entities.RefreshToken as { accountId?: string } | undefined)?.accountId ?? null, outcome: 'failure',
+      tenantId: tenant.id, type: 'token.revoked', actor: `client:${oidc.client?.clientId}`, subject: subjectOfAccount((oidc.entities.RefreshToken as { accountId?: string } | undefined)?.accountId), outcome: 'failure',
       ip: ctx.ip, userAgent: ctx.get('user-agent') || null, details: { via: 'refresh_token_reuse', grant_revoked: true },
     });
   }

@@ -2,6 +2,7 @@ import type Router from '@koa/router';
 import { z } from 'zod';
 import type { Deps } from '../../deps.js';
 import { requireAdmin } from '../access.js';
+import { operations } from '../operations.js';
 import { decodeCursor, ListQuery, page } from '../pagination.js';
 import { findAuditEventsPage } from './audit-events.queries.js';
 
@@ -12,7 +13,29 @@ export const AuditQuery = z.object({
   until: z.iso.datetime({ offset: true }).optional(),
 });
 
-const presentEvent = (r: any) => ({
+export const AuditEventAnswer = z.object({
+  id: z.number().int().describe('Position in the tenant\'s chain'),
+  at: z.iso.datetime({ offset: true }),
+  type: z.string().describe('noun.verb, e.g. user.created'),
+  actor: z.string().nullable().describe('Who acted: user:<id>, client:<client_id>, cli or system'),
+  subject: z.string().nullable().describe('What it was done to, as kind:key: user:<id>, client:<client_id>, tenant:<slug>, role:<name>, group:<id>, resource:<identifier>, key:<kid>, saml-connection:<name>'),
+  ip: z.string().nullable(),
+  user_agent: z.string().nullable(),
+  outcome: z.enum(['success', 'failure']),
+  details: z.record(z.string(), z.unknown()).nullable(),
+  prev_hash: z.string(),
+  hash: z.string(),
+}).meta({ id: 'AuditEvent', description: 'One event of the tenant\'s hash-chained audit trail (the trail\'s column names).' });
+
+/** The OpenAPI operations of the routes below (admin/operations.ts). */
+export const auditOperations = operations('Audit', [
+  {
+    method: 'get', path: '/tenants/{slug}/audit-events', operationId: 'listAuditEvents', summary: 'List audit events, newest first',
+    description: 'Filter by `type`, `actor` (exact) and the time range `since` ≤ at < `until`.', list: true, query: AuditQuery, response: AuditEventAnswer,
+  },
+]);
+
+const presentEvent = (r: any): z.output<typeof AuditEventAnswer> => ({
   id: Number(r.id), at: new Date(r.at).toISOString(), type: r.type, actor: r.actor, subject: r.subject, ip: r.ip, user_agent: r.user_agent,
   outcome: r.outcome, details: typeof r.details === 'string' ? JSON.parse(r.details) : r.details, prev_hash: r.prev_hash, hash: r.hash,
 });

@@ -3,14 +3,30 @@ import { z } from 'zod';
 import type { Deps } from '../../deps.js';
 import { findGroupById, findGroupMemberIds, findGroupsPage } from '../../domain/groups/groups.queries.js';
 import { changeGroup, createGroup, removeGroup, setGroupMembers, setGroupRoles } from '../../domain/groups/groups.service.js';
-import { presentGroup } from '../../domain/present.js';
+import { GroupAnswer, MemberIdsAnswer, presentGroup, RoleNamesAnswer } from '../../domain/present.js';
 import { assertMayGrant, requireAdmin } from '../access.js';
+import { operations } from '../operations.js';
 import { decodeCursor, ListQuery, page } from '../pagination.js';
 import { uuidParam } from '../params.js';
 import { Problem } from '../problem.js';
 import { CreateGroup, GroupMembers, GroupRoles, PatchGroup } from './groups.schema.js';
 
 const notFound = () => new Problem(404, 'group_not_found', 'There is no group with this id in this tenant.');
+
+/** The OpenAPI operations of the routes below (admin/operations.ts). */
+export const groupOperations = operations('Groups', [
+  {
+    method: 'post', path: '/tenants/{slug}/groups', operationId: 'createGroup', summary: 'Create a group', body: CreateGroup, status: 201, response: GroupAnswer, errors: [409],
+    requestExample: { name: 'Engineering', description: 'Everyone who ships code' },
+  },
+  { method: 'get', path: '/tenants/{slug}/groups', operationId: 'listGroups', summary: 'List groups by name', list: true, response: GroupAnswer },
+  { method: 'get', path: '/tenants/{slug}/groups/{id}', operationId: 'getGroup', summary: 'Read a group', response: GroupAnswer },
+  { method: 'patch', path: '/tenants/{slug}/groups/{id}', operationId: 'updateGroup', summary: 'Change a group', body: PatchGroup, response: GroupAnswer, errors: [409] },
+  { method: 'delete', path: '/tenants/{slug}/groups/{id}', operationId: 'deleteGroup', summary: 'Delete a group', status: 204 },
+  { method: 'get', path: '/tenants/{slug}/groups/{id}/members', operationId: 'listGroupMembers', summary: 'The user ids of a group\'s members', response: MemberIdsAnswer },
+  { method: 'put', path: '/tenants/{slug}/groups/{id}/members', operationId: 'replaceGroupMembers', summary: 'Replace a group\'s members', body: GroupMembers, response: MemberIdsAnswer },
+  { method: 'put', path: '/tenants/{slug}/groups/{id}/roles', operationId: 'replaceGroupRoles', summary: 'Replace a group\'s roles (members hold them)', body: GroupRoles, response: RoleNamesAnswer },
+]);
 
 /** Groups (teams): a member holds the group's roles. */
 export function groupRoutes(router: Router, deps: Deps) {

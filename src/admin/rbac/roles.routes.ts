@@ -1,16 +1,29 @@
 import type Router from '@koa/router';
 import { z } from 'zod';
 import type { Deps } from '../../deps.js';
-import { presentRole } from '../../domain/present.js';
+import { presentRole, RoleAnswer } from '../../domain/present.js';
 import { changeRole, createRole, removeRole } from '../../domain/rbac/rbac.service.js';
 import { findRoleById, findRolesPage } from '../../domain/rbac/roles.queries.js';
 import { assertMayGrant, requireAdmin } from '../access.js';
+import { operations } from '../operations.js';
 import { decodeCursor, ListQuery, page } from '../pagination.js';
 import { uuidParam } from '../params.js';
 import { Problem } from '../problem.js';
 import { CreateRole, PatchRole } from './rbac.schema.js';
 
 const notFound = () => new Problem(404, 'role_not_found', 'There is no role with this id in this tenant.');
+
+/** The OpenAPI operations of the routes below (admin/operations.ts). */
+export const roleOperations = operations('Roles', [
+  {
+    method: 'post', path: '/tenants/{slug}/roles', operationId: 'createRole', summary: 'Create a role bundling permissions', body: CreateRole, status: 201, response: RoleAnswer, errors: [409],
+    requestExample: { name: 'billing-admin', description: 'Manages invoices', permissions: [{ resource: 'https://api.acme.example', permission: 'invoices:read' }] },
+  },
+  { method: 'get', path: '/tenants/{slug}/roles', operationId: 'listRoles', summary: 'List roles by name', list: true, response: RoleAnswer },
+  { method: 'get', path: '/tenants/{slug}/roles/{id}', operationId: 'getRole', summary: 'Read a role', response: RoleAnswer },
+  { method: 'patch', path: '/tenants/{slug}/roles/{id}', operationId: 'updateRole', summary: 'Change a role (built-in roles keep their name)', body: PatchRole, response: RoleAnswer, errors: [409] },
+  { method: 'delete', path: '/tenants/{slug}/roles/{id}', operationId: 'deleteRole', summary: 'Delete a role (never a built-in one)', status: 204, errors: [409] },
+]);
 
 /** Roles bundle permissions; they are assigned to users, groups and clients by name. */
 export function roleRoutes(router: Router, deps: Deps) {

@@ -3,11 +3,12 @@ import { bodyParser } from '@koa/bodyparser';
 import type { Context, Middleware } from 'koa';
 import { z } from 'zod';
 import type { Deps } from '../../deps.js';
-import { presentSamlConnection } from '../../domain/saml-connections/saml-connection.present.js';
+import { presentSamlConnection, SamlConnectionAnswer } from '../../domain/saml-connections/saml-connection.present.js';
 import { findSamlConnection, findSamlConnectionsPage } from '../../domain/saml-connections/saml-connections.queries.js';
 import { changeSamlConnection, createSamlConnection, removeSamlConnection } from '../../domain/saml-connections/saml-connections.service.js';
 import { SAML_CONNECTION_NAME, type AttributeMapping, type SamlConnectionInput } from '../../domain/saml-connections/saml-connections.types.js';
 import { requireAdmin } from '../access.js';
+import { operations } from '../operations.js';
 import { decodeCursor, ListQuery, page } from '../pagination.js';
 import { Problem } from '../problem.js';
 import { CreateSamlConnection, PatchSamlConnection } from './saml-connections.schema.js';
@@ -23,6 +24,22 @@ export function samlConnectionBodyParser(): Middleware {
   const parse = bodyParser({ enableTypes: ['json'], jsonLimit: '1mb', encoding: 'utf-8' });
   return (ctx, next) => (PATH.test(ctx.path) ? parse(ctx, next) : next());
 }
+
+/** The OpenAPI operations of the routes below (admin/operations.ts). */
+export const samlConnectionOperations = operations('SAML connections', [
+  {
+    method: 'post', path: '/tenants/{slug}/saml-connections', operationId: 'createSamlConnection', summary: 'Federate a SAML IdP',
+    description: 'The answer shows what was read from the IdP\'s metadata and the SP URLs to give the IdP. Bodies up to 1 MB (the metadata up to 256 kB).',
+    body: CreateSamlConnection, status: 201, response: SamlConnectionAnswer, errors: [409, 413],
+  },
+  { method: 'get', path: '/tenants/{slug}/saml-connections', operationId: 'listSamlConnections', summary: 'List SAML connections by name (without their metadata XML)', list: true, response: SamlConnectionAnswer },
+  { method: 'get', path: '/tenants/{slug}/saml-connections/{name}', operationId: 'getSamlConnection', summary: 'Read a SAML connection', response: SamlConnectionAnswer },
+  {
+    method: 'patch', path: '/tenants/{slug}/saml-connections/{name}', operationId: 'updateSamlConnection', summary: 'Replace any subset of a SAML connection\'s fields (not its name)',
+    body: PatchSamlConnection, response: SamlConnectionAnswer, errors: [409, 413],
+  },
+  { method: 'delete', path: '/tenants/{slug}/saml-connections/{name}', operationId: 'deleteSamlConnection', summary: 'Delete a SAML connection', status: 204 },
+]);
 
 const notFound = () => new Problem(404, 'saml_connection_not_found', 'There is no SAML connection with this name in this tenant.');
 

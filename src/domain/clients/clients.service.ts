@@ -67,7 +67,7 @@ export async function registerClient(
       const client = await insertClient(trx, tenant.id, clientId, metadata, secret ? deps.secrets.hashClientSecret(secret) : null);
       await announceChange(trx, tenant.id, 'clients');
       const roles = input.roles?.length ? await assignClientRoles(trx, tenant, clientId, input.roles, actor) : [];
-      await recordAudit(trx, { tenantId: tenant.id, type: 'client.created', actor: actor.id, subject: clientId, ip: actor.ip, userAgent: actor.userAgent, details: { client_name: metadata.client_name ?? null, grant_types: metadata.grant_types } });
+      await recordAudit(trx, { tenantId: tenant.id, type: 'client.created', actor: actor.id, subject: `client:${clientId}`, ip: actor.ip, userAgent: actor.userAgent, details: { client_name: metadata.client_name ?? null, grant_types: metadata.grant_types } });
       return { client, secret, roles };
     });
   } catch (err) {
@@ -82,7 +82,7 @@ export async function registerClientWithSecret(deps: Pick<Deps, 'db' | 'secrets'
   const client = await insertClient(trx as Db, tenant.id, clientId, withClientDefaults(metadata), deps.secrets.hashClientSecret(secret));
   await announceChange(trx, tenant.id, 'clients');
   await assignClientRoles(trx, tenant, clientId, roles, actor);
-  await recordAudit(trx, { tenantId: tenant.id, type: 'client.created', actor: actor.id, subject: clientId, ip: actor.ip, userAgent: actor.userAgent, details: { client_name: metadata.client_name ?? null } });
+  await recordAudit(trx, { tenantId: tenant.id, type: 'client.created', actor: actor.id, subject: `client:${clientId}`, ip: actor.ip, userAgent: actor.userAgent, details: { client_name: metadata.client_name ?? null } });
   return client;
 }
 
@@ -101,7 +101,7 @@ export async function rotateClientSecret(deps: Pick<Deps, 'db' | 'secrets'>, ten
     const updated = await updateClient(trx, tenant.id, clientId, { secretHash: deps.secrets.hashClientSecret(secret) });
     if (!updated) throw new UnknownClientError(`client ${clientId} does not exist`);
     await announceChange(trx, tenant.id, 'clients');
-    await recordAudit(trx, { tenantId: tenant.id, type: 'client.secret_rotated', actor: actor.id, subject: clientId, ip: actor.ip, userAgent: actor.userAgent });
+    await recordAudit(trx, { tenantId: tenant.id, type: 'client.secret_rotated', actor: actor.id, subject: `client:${clientId}`, ip: actor.ip, userAgent: actor.userAgent });
     return secret;
   });
 }
@@ -117,7 +117,7 @@ export async function setClientSecret(deps: Pick<Deps, 'db' | 'secrets'>, tenant
     if (client?.secretHash && deps.secrets.verifyClientSecret(secret, client.secretHash)) return false;
     await updateClient(trx, tenant.id, clientId, { secretHash: deps.secrets.hashClientSecret(secret) });
     await announceChange(trx, tenant.id, 'clients');
-    await recordAudit(trx, { tenantId: tenant.id, type: 'client.secret_rotated', actor: actor.id, subject: clientId, ip: actor.ip, userAgent: actor.userAgent, details });
+    await recordAudit(trx, { tenantId: tenant.id, type: 'client.secret_rotated', actor: actor.id, subject: `client:${clientId}`, ip: actor.ip, userAgent: actor.userAgent, details });
     return true;
   });
 }
@@ -130,7 +130,7 @@ export async function changeClientMetadata(deps: Pick<Deps, 'db'>, tenant: Tenan
   return deps.db.transaction(async (trx) => {
     const updated = await updateClient(trx, tenant.id, client.clientId, { metadata });
     await announceChange(trx, tenant.id, 'clients');
-    await recordAudit(trx, { tenantId: tenant.id, type: 'client.updated', actor: actor.id, subject: client.clientId, ip: actor.ip, userAgent: actor.userAgent, details: { fields: Object.keys(changes) } });
+    await recordAudit(trx, { tenantId: tenant.id, type: 'client.updated', actor: actor.id, subject: `client:${client.clientId}`, ip: actor.ip, userAgent: actor.userAgent, details: { fields: Object.keys(changes) } });
     return updated!;
   });
 }
@@ -141,7 +141,7 @@ export async function removeClient(deps: Pick<Deps, 'db'>, tenant: Tenant, clien
     if (!(await findClient(trx, tenant.id, clientId))) return false;
     await deleteClient(trx, tenant.id, clientId);
     await announceChange(trx, tenant.id, 'clients');
-    await recordAudit(trx, { tenantId: tenant.id, type: 'client.deleted', actor: actor.id, subject: clientId, ip: actor.ip, userAgent: actor.userAgent });
+    await recordAudit(trx, { tenantId: tenant.id, type: 'client.deleted', actor: actor.id, subject: `client:${clientId}`, ip: actor.ip, userAgent: actor.userAgent });
     return true;
   });
 }

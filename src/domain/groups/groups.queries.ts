@@ -59,3 +59,19 @@ export async function replaceGroupMembers(db: Db, tenantId: string, groupId: str
   await db('group_members').where({ tenant_id: tenantId, group_id: groupId }).delete();
   if (userIds.length) await db('group_members').insert(userIds.map((user_id) => ({ tenant_id: tenantId, group_id: groupId, user_id })));
 }
+
+/** The groups each user is a member of, by name. */
+export async function findGroupsOfUsers(db: Db, tenantId: string, userIds: string[]): Promise<Map<string, { id: string; name: string }[]>> {
+  const byUser = new Map<string, { id: string; name: string }[]>();
+  if (userIds.length === 0) return byUser;
+  const rows = await db('groups as g')
+    .join('group_members as gm', function () {
+      this.on('gm.tenant_id', 'g.tenant_id').andOn('gm.group_id', 'g.id');
+    })
+    .where({ 'g.tenant_id': tenantId })
+    .whereIn('gm.user_id', userIds)
+    .orderBy('g.name')
+    .select('gm.user_id', 'g.id', 'g.name');
+  for (const row of rows as { user_id: string; id: string; name: string }[]) byUser.set(row.user_id, [...(byUser.get(row.user_id) ?? []), { id: row.id, name: row.name }]);
+  return byUser;
+}

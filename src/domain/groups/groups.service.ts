@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { recordAudit } from '../../audit/record.js';
+import { recordAudit, type AuditSubject } from '../../audit/record.js';
 import { lockTenantRow, type Trx } from '../../db/knex.js';
 import type { Actor, Deps } from '../../deps.js';
 import { replaceRoleAssignments } from '../rbac/rbac.queries.js';
@@ -14,7 +14,7 @@ export class UnknownUserError extends Error {
   }
 }
 
-const audit = (trx: Trx, tenant: Tenant, actor: Actor, type: string, subject: string, details?: Record<string, unknown>) =>
+const audit = (trx: Trx, tenant: Tenant, actor: Actor, type: string, subject: AuditSubject, details?: Record<string, unknown>) =>
   recordAudit(trx, { tenantId: tenant.id, type, actor: actor.id, subject, ip: actor.ip, userAgent: actor.userAgent, details });
 
 /** Group changes alter what members are granted: each is an RBAC change. */

@@ -51,7 +51,7 @@ export async function rotateSigningKey(deps: Pick<Deps, 'db' | 'secrets'>, tenan
     // a live feed compares the tenant row's updated_at (tenancy/registry.ts).
     await touchTenant(trx, tenant.id);
     await announceChange(trx, tenant.id, 'keys');
-    await recordAudit(trx, { tenantId: tenant.id, type: 'key.rotated', actor: actor.id, subject: kid, ip: actor.ip, userAgent: actor.userAgent, details: { alg: chosen, ...(rs256Kid ? { rs256_kid: rs256Kid } : {}) } });
+    await recordAudit(trx, { tenantId: tenant.id, type: 'key.rotated', actor: actor.id, subject: `key:${kid}`, ip: actor.ip, userAgent: actor.userAgent, details: { alg: chosen, ...(rs256Kid ? { rs256_kid: rs256Kid } : {}) } });
     return { kid, alg: chosen, rs256Kid };
   });
 }
@@ -69,7 +69,7 @@ export async function ensureRs256Keys(deps: Pick<Deps, 'db' | 'secrets'>, actor:
       const { kid } = await insertNewKey(deps, trx, tenantId, 'RS256');
       await touchTenant(trx, tenantId);
       await announceChange(trx, tenantId, 'keys');
-      await recordAudit(trx, { tenantId, type: 'key.created', actor: actor.id, subject: kid, details: { alg: 'RS256', reason: 'rs256_required' } });
+      await recordAudit(trx, { tenantId, type: 'key.created', actor: actor.id, subject: `key:${kid}`, details: { alg: 'RS256', reason: 'rs256_required' } });
     });
   }
 }

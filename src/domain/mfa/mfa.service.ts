@@ -58,7 +58,7 @@ export async function confirmTotpEnrollment(deps: MfaDeps, tenant: Tenant, userI
   return deps.db.transaction(async (trx) => {
     if (!(await insertConfirmedTotp(trx, tenant.id, userId, sealed))) return undefined;
     const codes = await storeRecoveryCodes(deps, trx, tenant, userId);
-    await recordAudit(trx, { tenantId: tenant.id, type: 'mfa.enrolled', actor: actor.id, subject: userId, ip: actor.ip, userAgent: actor.userAgent, details: { factor: 'totp' } });
+    await recordAudit(trx, { tenantId: tenant.id, type: 'mfa.enrolled', actor: actor.id, subject: `user:${userId}`, ip: actor.ip, userAgent: actor.userAgent, details: { factor: 'totp' } });
     return codes;
   });
 }
@@ -73,7 +73,7 @@ async function storeRecoveryCodes(deps: Pick<Deps, 'secrets'>, trx: Deps['db'], 
 export async function renewRecoveryCodes(deps: MfaDeps, tenant: Tenant, userId: string, actor: Actor) {
   return deps.db.transaction(async (trx) => {
     const codes = await storeRecoveryCodes(deps, trx, tenant, userId);
-    await recordAudit(trx, { tenantId: tenant.id, type: 'mfa.recovery_renewed', actor: actor.id, subject: userId, ip: actor.ip, userAgent: actor.userAgent });
+    await recordAudit(trx, { tenantId: tenant.id, type: 'mfa.recovery_renewed', actor: actor.id, subject: `user:${userId}`, ip: actor.ip, userAgent: actor.userAgent });
     return codes;
   });
 }
@@ -112,7 +112,7 @@ export async function removeTotp(deps: Pick<Deps, 'db'>, tenant: Tenant, userId:
   return deps.db.transaction(async (trx) => {
     const removed = await deleteTotpFactor(trx, tenant.id, userId);
     await replaceRecoveryCodes(trx, tenant.id, userId, []);
-    if (removed) await recordAudit(trx, { tenantId: tenant.id, type: 'mfa.removed', actor: actor.id, subject: userId, ip: actor.ip, userAgent: actor.userAgent, details: { factor: 'totp' } });
+    if (removed) await recordAudit(trx, { tenantId: tenant.id, type: 'mfa.removed', actor: actor.id, subject: `user:${userId}`, ip: actor.ip, userAgent: actor.userAgent, details: { factor: 'totp' } });
     return removed > 0;
   });
 }
@@ -125,7 +125,7 @@ export async function resetMfa(deps: Pick<Deps, 'db'>, tenant: Tenant, userId: s
   const removed = await deps.db.transaction(async (trx) => {
     const removed = await deleteMfaOfUser(trx, tenant.id, userId);
     await recordAudit(trx, {
-      tenantId: tenant.id, type: 'mfa.reset', actor: actor.id, subject: userId, ip: actor.ip, userAgent: actor.userAgent,
+      tenantId: tenant.id, type: 'mfa.reset', actor: actor.id, subject: `user:${userId}`, ip: actor.ip, userAgent: actor.userAgent,
       details: { factors: removed.factors, recovery_sheet_entries: removed.recoveryCodes }, // "code" keys are redacted
     });
     return removed;

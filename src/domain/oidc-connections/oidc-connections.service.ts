@@ -57,7 +57,7 @@ export async function createOidcConnection(deps: Pick<Deps, 'db' | 'secrets'>, t
     await insertOidcConnection(trx, tenant.id, name, input, sealed);
     await replaceOidcConnectionDomains(trx, tenant.id, name, input.emailDomains);
     await recordAudit(trx, {
-      tenantId: tenant.id, type: 'oidc_connection.created', actor: actor.id, subject: name, ip: actor.ip, userAgent: actor.userAgent,
+      tenantId: tenant.id, type: 'oidc_connection.created', actor: actor.id, subject: `oidc-connection:${name}`, ip: actor.ip, userAgent: actor.userAgent,
       details: {
         issuer: input.issuer, client_id: input.clientId, email_domains: input.emailDomains, trust_email: input.trustEmail,
         upstream_mfa_counts: input.upstreamMfaCounts, group_role_mapping: input.groupRoleMapping,
@@ -79,7 +79,7 @@ export async function changeOidcConnection(deps: Pick<Deps, 'db' | 'secrets'>, t
     if (changes.emailDomains) await replaceOidcConnectionDomains(trx, tenant.id, name, changes.emailDomains);
     const fields = (Object.keys(changes) as (keyof OidcConnectionInput)[]).filter((k) => changes[k] !== undefined).map((k) => FIELDS[k]);
     await recordAudit(trx, {
-      tenantId: tenant.id, type: 'oidc_connection.updated', actor: actor.id, subject: name, ip: actor.ip, userAgent: actor.userAgent,
+      tenantId: tenant.id, type: 'oidc_connection.updated', actor: actor.id, subject: `oidc-connection:${name}`, ip: actor.ip, userAgent: actor.userAgent,
       details: {
         fields,
         ...(changes.issuer ? { issuer: changes.issuer } : {}),
@@ -99,7 +99,7 @@ export async function removeOidcConnection(deps: Pick<Deps, 'db'>, tenant: Tenan
   return deps.db.transaction(async (trx) => {
     if (!(await findOidcConnection(trx, tenant.id, name))) return false;
     await deleteOidcConnection(trx, tenant.id, name);
-    await recordAudit(trx, { tenantId: tenant.id, type: 'oidc_connection.deleted', actor: actor.id, subject: name, ip: actor.ip, userAgent: actor.userAgent });
+    await recordAudit(trx, { tenantId: tenant.id, type: 'oidc_connection.deleted', actor: actor.id, subject: `oidc-connection:${name}`, ip: actor.ip, userAgent: actor.userAgent });
     await announceChange(trx, tenant.id, 'tenant');
     return true;
   });

@@ -106,3 +106,19 @@ export async function findGrantedOnResource(db: Db, tenantId: string, identifier
   const row = result.rows[0];
   return row ? { exists: true as const, granted: row.granted as string[] } : { exists: false as const, granted: [] };
 }
+
+/** The roles assigned to each user directly (not through groups), by name. */
+export async function findDirectRoleNamesOfUsers(db: Db, tenantId: string, userIds: string[]): Promise<Map<string, string[]>> {
+  const byUser = new Map<string, string[]>();
+  if (userIds.length === 0) return byUser;
+  const rows = await db('roles as r')
+    .join('user_roles as ur', function () {
+      this.on('ur.tenant_id', 'r.tenant_id').andOn('ur.role_id', 'r.id');
+    })
+    .where({ 'r.tenant_id': tenantId })
+    .whereIn('ur.user_id', userIds)
+    .orderBy('r.name')
+    .select('ur.user_id', 'r.name');
+  for (const row of rows as { user_id: string; name: string }[]) byUser.set(row.user_id, [...(byUser.get(row.user_id) ?? []), row.name]);
+  return byUser;
+}

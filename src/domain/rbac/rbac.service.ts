@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { recordAudit } from '../../audit/record.js';
+import { recordAudit, type AuditSubject } from '../../audit/record.js';
 import { isUniqueViolation, lockTenantRow, type Db, type Trx } from '../../db/knex.js';
 import type { Actor, Deps } from '../../deps.js';
 import { announceChange } from '../changes.js';
@@ -23,7 +23,7 @@ export class UnknownPermissionError extends Error {
   }
 }
 
-const audit = (trx: Trx, tenant: Tenant, actor: Actor, type: string, subject: string, details?: Record<string, unknown>) =>
+const audit = (trx: Trx, tenant: Tenant, actor: Actor, type: string, subject: AuditSubject, details?: Record<string, unknown>) =>
   recordAudit(trx, { tenantId: tenant.id, type, actor: actor.id, subject, ip: actor.ip, userAgent: actor.userAgent, details });
 
 /** Runs a change to what a tenant grants (roles, resources, groups): announced, unique clashes named. */
@@ -48,7 +48,7 @@ export async function createResource(deps: Pick<Deps, 'db'>, tenant: Tenant, inp
     const id = randomUUID();
     await insertResource(trx, tenant.id, { id, identifier: input.identifier, name: input.name });
     await replacePermissions(trx, tenant.id, id, input.permissions);
-    await audit(trx, tenant, actor, 'resource.created', input.identifier, { permissions: input.permissions.map((p) => p.name) });
+    await audit(trx, tenant, actor, 'resource.created', `resource:${input.identifier}`, { permissions: input.permissions.map((p) => p.name) });
     return (await findResourceById(trx, tenant.id, id))!;
   });
 }
@@ -60,7 +60,7 @@ export async function changeResource(deps: Pick<Deps, 'db'>, tenant: Tenant, id:
     const before = (await findResourceById(trx, tenant.id, id))!;
     if (changes.name !== undefined) await updateResourceName(trx, tenant.id, id, changes.name);
     if (changes.permissions) await replacePermissions(trx, tenant.id, id, changes.permissions);
-    await audit(trx, tenant, actor, 'resource.updated', before.identifier, { fields: Object.keys(changes), permissions: changes.permissions?.map((p) => p.name) });
+    await audit(trx, tenant, actor, 'resource.updated', `resource:${before.identifier}`, { fields: Object.keys(changes), permissions: changes.permissions?.map((p) => p.name) });
     return (await findResourceById(trx, tenant.id, id))!;
   });
 }
@@ -69,7 +69,7 @@ export async function removeResource(deps: Pick<Deps, 'db'>, tenant: Tenant, id:
   return rbacChange(deps, tenant, resourceClash, async (trx) => {
     const before = await findResourceById(trx, tenant.id, id);
     if (!before || !(await deleteResource(trx, tenant.id, id))) return false;
-    await audit(trx, tenant, actor, 'resource.deleted', before.identifier);
+    await audit(trx, tenant, actor, 'resource.deleted', `resource:${before.identifier}`);
     return true;
   });
 }
@@ -85,7 +85,7 @@ export async function createRole(deps: Pick<Deps, 'db'>, tenant: Tenant, input: 
     const found = await resolvePermissions(trx, tenant, input.permissions);
     const role = await insertRole(trx, tenant.id, { name: input.name, description: input.description ?? null });
     await replaceRolePermissions(trx, tenant.id, role.id, found);
-    await audit(trx, tenant, actor, 'role.created', input.name, { permissions: input.permissions });
+    await audit(trx, tenant, actor, 'role.created', `role:${input.name}`, { permissions: input.permissions });
     return (await findRoleById(trx, tenant.id, role.id))!;
   });
 }
@@ -98,7 +98,7 @@ export async function changeRole(deps: Pick<Deps, 'db'>, tenant: Tenant, id: str
     if (before.builtin && changes.name !== undefined && changes.name !== before.name) throw new BuiltinRoleError('a built-in role cannot be renamed');
     await updateRole(trx, tenant.id, id, { name: changes.name, description: changes.description });
     if (changes.permissions) await replaceRolePermissions(trx, tenant.id, id, await resolvePermissions(trx, tenant, changes.permissions));
-    await audit(trx, tenant, actor, 'role.updated', before.name, { fields: Object.keys(changes), ...(changes.name ? { name: changes.name } : {}), permissions: changes.permissions });
+    await audit(trx, tenant, actor, 'role.updated', `role:${before.name}`, { fields: Object.keys(changes), ...(changes.name ? { name: changes.name } : {}), permissions: changes.permissions });
     return (await findRoleById(trx, tenant.id, id))!;
   });
 }
@@ -109,7 +109,7 @@ export async function removeRole(deps: Pick<Deps, 'db'>, tenant: Tenant, id: str
     if (!before) return false;
     if (before.builtin) throw new BuiltinRoleError('a built-in role cannot be deleted');
     await deleteRole(trx, tenant.id, id);
-    await audit(trx, tenant, actor, 'role.deleted', before.name);
+    await audit(trx, tenant, actor, 'role.deleted', `role:${before.name}`);
     return true;
   });
 }

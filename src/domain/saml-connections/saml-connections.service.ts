@@ -56,7 +56,7 @@ export async function createSamlConnection(deps: Pick<Deps, 'db'>, tenant: Tenan
     await insertSamlConnection(trx, tenant.id, name, input, idp);
     await replaceSamlConnectionDomains(trx, tenant.id, name, input.emailDomains);
     await recordAudit(trx, {
-      tenantId: tenant.id, type: 'saml_connection.created', actor: actor.id, subject: name, ip: actor.ip, userAgent: actor.userAgent,
+      tenantId: tenant.id, type: 'saml_connection.created', actor: actor.id, subject: `saml-connection:${name}`, ip: actor.ip, userAgent: actor.userAgent,
       // The group mapping is a standing role grant: the trail keeps it like role.assigned does.
       details: { idp_entity_id: idp.entityId, email_domains: input.emailDomains, allow_idp_initiated: input.allowIdpInitiated, group_role_mapping: input.groupRoleMapping ?? {} },
     });
@@ -76,7 +76,7 @@ export async function changeSamlConnection(deps: Pick<Deps, 'db'>, tenant: Tenan
     if (changes.emailDomains) await replaceSamlConnectionDomains(trx, tenant.id, name, changes.emailDomains);
     const fields = (Object.keys(changes) as (keyof SamlConnectionInput)[]).filter((k) => changes[k] !== undefined).map((k) => FIELDS[k]);
     await recordAudit(trx, {
-      tenantId: tenant.id, type: 'saml_connection.updated', actor: actor.id, subject: name, ip: actor.ip, userAgent: actor.userAgent,
+      tenantId: tenant.id, type: 'saml_connection.updated', actor: actor.id, subject: `saml-connection:${name}`, ip: actor.ip, userAgent: actor.userAgent,
       details: { fields, ...(idp ? { idp_entity_id: idp.entityId } : {}), ...(changes.emailDomains ? { email_domains: changes.emailDomains } : {}), ...(changes.groupRoleMapping ? { group_role_mapping: changes.groupRoleMapping } : {}) },
     });
     await announceChange(trx, tenant.id, 'tenant');
@@ -90,7 +90,7 @@ export async function removeSamlConnection(deps: Pick<Deps, 'db'>, tenant: Tenan
     // Looked up first: knex-pglite answers delete() with a result object, pg with a count.
     if (!(await findSamlConnection(trx, tenant.id, name))) return false;
     await deleteSamlConnection(trx, tenant.id, name);
-    await recordAudit(trx, { tenantId: tenant.id, type: 'saml_connection.deleted', actor: actor.id, subject: name, ip: actor.ip, userAgent: actor.userAgent });
+    await recordAudit(trx, { tenantId: tenant.id, type: 'saml_connection.deleted', actor: actor.id, subject: `saml-connection:${name}`, ip: actor.ip, userAgent: actor.userAgent });
     await announceChange(trx, tenant.id, 'tenant');
     return true;
   });

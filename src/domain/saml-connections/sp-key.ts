@@ -62,7 +62,7 @@ export async function ensureSpKey(deps: Pick<Deps, 'db' | 'secrets'>, tenant: Te
         const stored = await updateSamlSpKeyIfAbsent(trx, tenant.id, name, deps.secrets.encrypt(key.privateKeyPem, aad(tenant.id, name)), key.certificateBase64);
         if (stored) {
           await recordAudit(trx, {
-            tenantId: tenant.id, type: 'saml_connection.sp_key_created', actor: SYSTEM_ACTOR.id, subject: name,
+            tenantId: tenant.id, type: 'saml_connection.sp_key_created', actor: SYSTEM_ACTOR.id, subject: `saml-connection:${name}`,
             details: { fingerprint_sha256: new X509Certificate(Buffer.from(key.certificateBase64, 'base64')).fingerprint256 },
           });
         }

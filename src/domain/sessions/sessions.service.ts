@@ -25,7 +25,7 @@ export async function revokeUserSessions(deps: Pick<Deps, 'db'>, tenant: Tenant,
       : await deleteSessionsAndGrants(trx, tenant.id, userId, sessions);
     if (removed > 0) {
       await recordAudit(trx, {
-        tenantId: tenant.id, type: 'session.revoked', actor: actor.id, subject: userId, ip: actor.ip, userAgent: actor.userAgent,
+        tenantId: tenant.id, type: 'session.revoked', actor: actor.id, subject: `user:${userId}`, ip: actor.ip, userAgent: actor.userAgent,
         details: { sessions: sessions.map((s) => s.id), grants: sessions.reduce((n, s) => n + s.grantIds.length, 0) },
       });
     }
@@ -46,7 +46,7 @@ export async function revokeOtherSessions(deps: Pick<Deps, 'db'>, tenant: Tenant
     if (others.length === 0) return;
     await deleteSessionsAndGrants(trx, tenant.id, userId, others);
     await recordAudit(trx, {
-      tenantId: tenant.id, type: 'session.revoked', actor: actor.id, subject: userId, ip: actor.ip, userAgent: actor.userAgent,
+      tenantId: tenant.id, type: 'session.revoked', actor: actor.id, subject: `user:${userId}`, ip: actor.ip, userAgent: actor.userAgent,
       details: { reason, sessions: others.map((s) => s.id), grants: others.reduce((n, s) => n + s.grantIds.length, 0) },
     });
   });
@@ -70,7 +70,7 @@ export async function enforceSessionLimit(deps: Pick<Deps, 'db'>, tenant: Tenant
     if (evicted.length === 0) return 0;
     await deleteSessionsAndGrants(trx, tenant.id, userId, evicted);
     await recordAudit(trx, {
-      tenantId: tenant.id, type: 'session.revoked', actor: 'system', subject: userId,
+      tenantId: tenant.id, type: 'session.revoked', actor: 'system', subject: `user:${userId}`,
       details: { reason: 'max_sessions_per_user', limit, sessions: evicted.map((s) => s.id) },
     });
     return evicted.length;

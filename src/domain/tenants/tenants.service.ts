@@ -22,7 +22,7 @@ export async function createTenant(deps: Pick<Deps, 'db' | 'secrets'>, input: { 
       if (tenant.slug === SYSTEM_TENANT) {
         await insertRole(trx, tenant.id, { name: SYSTEM_ADMIN_ROLE, description: 'Administers every tenant', builtin: true });
       }
-      await recordAudit(trx, { tenantId: tenant.id, type: 'tenant.created', actor: actor.id, subject: tenant.slug, ip: actor.ip, userAgent: actor.userAgent });
+      await recordAudit(trx, { tenantId: tenant.id, type: 'tenant.created', actor: actor.id, subject: `tenant:${tenant.slug}`, ip: actor.ip, userAgent: actor.userAgent });
       return tenant;
     });
   } catch (err) {
@@ -47,7 +47,7 @@ export async function changeTenantSettings(deps: Pick<Deps, 'db'>, tenant: Tenan
   return deps.db.transaction(async (trx) => {
     const next = await updateTenant(trx, tenant.id, { name: changes.name, settings: changes.settings ? mergeSettings(tenant.settings, changes.settings) : undefined });
     await announceChange(trx, tenant.id, 'tenant');
-    await recordAudit(trx, { tenantId: tenant.id, type: 'tenant.updated', actor: actor.id, subject: tenant.slug, ip: actor.ip, userAgent: actor.userAgent, details: { fields: Object.keys({ ...changes.settings, ...(changes.name ? { name: 1 } : {}) }) } });
+    await recordAudit(trx, { tenantId: tenant.id, type: 'tenant.updated', actor: actor.id, subject: `tenant:${tenant.slug}`, ip: actor.ip, userAgent: actor.userAgent, details: { fields: Object.keys({ ...changes.settings, ...(changes.name ? { name: 1 } : {}) }) } });
     return next!;
   });
 }
@@ -64,6 +64,6 @@ export async function removeTenant(deps: Pick<Deps, 'db'>, tenant: Tenant, actor
     const system = await findTenantBySlug(trx, SYSTEM_TENANT);
     await deleteTenant(trx, tenant.id);
     await announceChange(trx, tenant.id, 'tenant');
-    if (system) await recordAudit(trx, { tenantId: system.id, type: 'tenant.deleted', actor: actor.id, subject: tenant.slug, ip: actor.ip, userAgent: actor.userAgent, details: { tenant_id: tenant.id } });
+    if (system) await recordAudit(trx, { tenantId: system.id, type: 'tenant.deleted', actor: actor.id, subject: `tenant:${tenant.slug}`, ip: actor.ip, userAgent: actor.userAgent, details: { tenant_id: tenant.id } });
   });
 }

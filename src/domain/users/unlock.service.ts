@@ -12,7 +12,7 @@ export async function unlockAccount(deps: Pick<Deps, 'db' | 'kv' | 'kvPrefix'>, 
   return deps.db.transaction(async (trx) => {
     const wasLocked = await lockout.isLocked(tenant.id, userId);
     await recordAudit(trx, {
-      tenantId: tenant.id, type: 'account.unlocked', actor: actor.id, subject: userId, ip: actor.ip, userAgent: actor.userAgent, details: { was_locked: wasLocked },
+      tenantId: tenant.id, type: 'account.unlocked', actor: actor.id, subject: `user:${userId}`, ip: actor.ip, userAgent: actor.userAgent, details: { was_locked: wasLocked },
     });
     // Last, inside the transaction: if the kv store fails, the audit event is not committed either.
     await lockout.clear(tenant.id, userId);

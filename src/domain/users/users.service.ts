@@ -23,7 +23,7 @@ export async function createUser(deps: Pick<Deps, 'db' | 'passwords'>, tenant: T
   const passwordHash = input.password !== undefined ? await deps.passwords.hash(input.password) : null;
   const work = async (t: Trx) => {
     const user = await insertUser(t, tenant.id, { id: randomUUID(), ...input, passwordHash });
-    await recordAudit(t, { tenantId: tenant.id, type: 'user.created', actor: actor.id, subject: user.id, ip: actor.ip, userAgent: actor.userAgent });
+    await recordAudit(t, { tenantId: tenant.id, type: 'user.created', actor: actor.id, subject: `user:${user.id}`, ip: actor.ip, userAgent: actor.userAgent });
     await announceChange(t, tenant.id, 'users');
     if (input.roles?.length) await assignUserRoles(t, tenant, user.id, input.roles, actor);
     return user;
@@ -90,11 +90,11 @@ export async function changeUser(deps: Pick<Deps, 'db'>, tenant: Tenant, userId:
       if (!user) return undefined;
       // Cached accounts (provider/account.ts) drop on every node: a disabled user is refused next.
       await announceChange(trx, tenant.id, 'users');
-      await recordAudit(trx, { tenantId: tenant.id, type: 'user.updated', actor: actor.id, subject: userId, ip: actor.ip, userAgent: actor.userAgent, details: { fields: changedFields(changes) } });
+      await recordAudit(trx, { tenantId: tenant.id, type: 'user.updated', actor: actor.id, subject: `user:${userId}`, ip: actor.ip, userAgent: actor.userAgent, details: { fields: changedFields(changes) } });
       if (changes.disabled) {
         sessions = await findSessionsOfUser(trx, tenant.id, userId);
         const artifacts = await deleteOidcPayloadsOfAccount(trx, tenant.id, userId);
-        await recordAudit(trx, { tenantId: tenant.id, type: 'session.revoked', actor: actor.id, subject: userId, ip: actor.ip, userAgent: actor.userAgent, details: { reason: 'user_disabled', artifacts } });
+        await recordAudit(trx, { tenantId: tenant.id, type: 'session.revoked', actor: actor.id, subject: `user:${userId}`, ip: actor.ip, userAgent: actor.userAgent, details: { reason: 'user_disabled', artifacts } });
       }
       return user;
     });
@@ -115,7 +115,7 @@ export async function removeUser(deps: Pick<Deps, 'db'>, tenant: Tenant, userId:
     await deleteOidcPayloadsOfAccount(trx, tenant.id, userId);
     const deleted = await deleteUser(trx, tenant.id, userId);
     if (deleted) {
-      await recordAudit(trx, { tenantId: tenant.id, type: 'user.deleted', actor: actor.id, subject: userId, ip: actor.ip, userAgent: actor.userAgent });
+      await recordAudit(trx, { tenantId: tenant.id, type: 'user.deleted', actor: actor.id, subject: `user:${userId}`, ip: actor.ip, userAgent: actor.userAgent });
       await announceChange(trx, tenant.id, 'users');
     }
     return deleted;
@@ -136,7 +136,7 @@ export async function setUserPassword(deps: Pick<Deps, 'db' | 'passwords'>, tena
   return deps.db.transaction(async (trx) => {
     const user = await updateUser(trx, tenant.id, userId, { passwordHash });
     if (user) {
-      await recordAudit(trx, { tenantId: tenant.id, type: 'password.changed', actor: actor.id, subject: userId, ip: actor.ip, userAgent: actor.userAgent, details: { by: options.by ?? 'admin' } });
+      await recordAudit(trx, { tenantId: tenant.id, type: 'password.changed', actor: actor.id, subject: `user:${userId}`, ip: actor.ip, userAgent: actor.userAgent, details: { by: options.by ?? 'admin' } });
       // No node caches a password hash (logins always read it); the record's updated_at moved.
       await announceChange(trx, tenant.id, 'users');
     }

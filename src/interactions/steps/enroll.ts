@@ -33,7 +33,7 @@ export async function submitEnroll(sc: StepContext, pending: Pending) {
     ? await confirmTotpEnrollment(sc.deps, sc.tenant, userId, pending.totpSeal, field(sc.ctx, 'code', 64).replace(/\s/g, ''), { id: `user:${userId}`, ip: sc.audit.ip, userAgent: sc.audit.userAgent })
     : undefined;
   if (!codes) {
-    await recordAuditNow(sc.deps.db, { ...sc.audit, type: 'mfa.failed', actor: `user:${userId}`, subject: userId, outcome: 'failure', details: { reason: locked ? 'locked' : 'enrollment_code_mismatch' } });
+    await recordAuditNow(sc.deps.db, { ...sc.audit, type: 'mfa.failed', actor: `user:${userId}`, subject: `user:${userId}`, outcome: 'failure', details: { reason: locked ? 'locked' : 'enrollment_code_mismatch' } });
     if (!locked) await countFailure(sc, userId);
     return renderEnroll(sc, pending, { error: 'The code is incorrect. Check the time on your device and try the next code.', status: 401 });
   }

@@ -51,7 +51,7 @@ export async function resumeFederated(sc: StepContext) {
   const result = await consumeFederatedResult(sc.deps, sc.tenant.id, handle);
   const refuse = async (reason: string) => {
     log().info('federation.login.failed', { reason });
-    await recordAuditNow(sc.deps.db, { ...sc.audit, type: 'federation.login.failed', outcome: 'failure', subject: result?.accountId ?? null, details: { reason, connection: result?.connection ?? null } });
+    await recordAuditNow(sc.deps.db, { ...sc.audit, type: 'federation.login.failed', outcome: 'failure', subject: result?.accountId ? `user:${result.accountId}` : null, details: { reason, connection: result?.connection ?? null } });
     sc.render('error', { title: 'Sign-in failed', heading: 'Sign-in failed', message: 'We could not sign you in with this provider. Go back to the application and try again.' }, 400);
   };
   if (!result) return refuse('result_unknown');

@@ -43,7 +43,7 @@ export async function submitPassword(sc: StepContext) {
   if (!result.ok || locked) {
     const reason = locked ? 'locked' : !result.ok ? result.reason : 'locked';
     log().info('login.failed', { reason, user_id: result.user?.id });
-    await recordAuditNow(deps.db, { ...sc.audit, type: 'login.failed', actor: result.user ? `user:${result.user.id}` : null, subject: result.user?.id ?? null, outcome: 'failure', details: { reason, client_id: sc.interaction.params.client_id } });
+    await recordAuditNow(deps.db, { ...sc.audit, type: 'login.failed', actor: result.user ? `user:${result.user.id}` : null, subject: result.user ? `user:${result.user.id}` : null, outcome: 'failure', details: { reason, client_id: sc.interaction.params.client_id } });
     if (result.user && !locked && reason === 'bad_password') await countFailure(sc, result.user.id);
     return renderLogin(sc, { error: GENERIC_LOGIN_ERROR, email, status: 401 });
   }
@@ -54,6 +54,6 @@ export async function submitPassword(sc: StepContext) {
 export async function countFailure(sc: StepContext, userId: string) {
   const lockout = new Lockout(sc.deps.kv, sc.deps.kvPrefix);
   if (await lockout.recordFailure(sc.tenant.id, userId, sc.tenant.settings.lockout)) {
-    await recordAuditNow(sc.deps.db, { ...sc.audit, type: 'account.locked', actor: 'system', subject: userId, details: { duration_seconds: sc.tenant.settings.lockout.duration_seconds } });
+    await recordAuditNow(sc.deps.db, { ...sc.audit, type: 'account.locked', actor: 'system', subject: `user:${userId}`, details: { duration_seconds: sc.tenant.settings.lockout.duration_seconds } });
   }
 }

@@ -23,19 +23,19 @@ export async function submitSecondFactor(sc: StepContext, pending: Pending) {
   const throttled = await throttleAttempt(sc, { userId });
   if (throttled) return renderSecondFactor(sc, { error: throttled, status: 429 });
   if ((await new Lockout(deps.kv, deps.kvPrefix).state(tenant.id, userId)).locked) {
-    await recordAuditNow(deps.db, { ...sc.audit, type: 'mfa.failed', actor: `user:${userId}`, subject: userId, outcome: 'failure', details: { reason: 'locked' } });
+    await recordAuditNow(deps.db, { ...sc.audit, type: 'mfa.failed', actor: `user:${userId}`, subject: `user:${userId}`, outcome: 'failure', details: { reason: 'locked' } });
     return renderSecondFactor(sc, { error: GENERIC_CODE_ERROR, status: 401 });
   }
   const result = await verifySecondFactor(deps, tenant, userId, field(sc.ctx, 'code', 64));
   if (!result.ok) {
     log().info('mfa.failed', { reason: result.reason, user_id: userId });
-    await recordAuditNow(deps.db, { ...sc.audit, type: 'mfa.failed', actor: `user:${userId}`, subject: userId, outcome: 'failure', details: { reason: result.reason } });
+    await recordAuditNow(deps.db, { ...sc.audit, type: 'mfa.failed', actor: `user:${userId}`, subject: `user:${userId}`, outcome: 'failure', details: { reason: result.reason } });
     await countFailure(sc, userId);
     return renderSecondFactor(sc, { error: GENERIC_CODE_ERROR, status: 401 });
   }
   const amr = [...new Set([...pending.amr, 'otp', 'mfa'])];
   if (result.method === 'recovery_code') {
-    await recordAuditNow(deps.db, { ...sc.audit, type: 'mfa.recovery_used', actor: `user:${userId}`, subject: userId, details: { remaining: result.remaining } });
+    await recordAuditNow(deps.db, { ...sc.audit, type: 'mfa.recovery_used', actor: `user:${userId}`, subject: `user:${userId}`, details: { remaining: result.remaining } });
     // The user is told how many remain before going on (recovery_codes step, without codes).
     await sc.savePending({ accountId: userId, amr, step: 'recovery_codes', remaining: result.remaining });
     sc.ctx.status = 303;

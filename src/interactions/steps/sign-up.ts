@@ -48,7 +48,7 @@ export async function submitSignUp(sc: StepContext) {
   // The address has an account. The attempt is audited for that account; the page does not say so
   // where the tenant requires verification (the same page as after a real sign-up).
   const existing = await findUserCredentialsByEmail(sc.deps.db, sc.tenant.id, email);
-  await recordAuditNow(sc.deps.db, { ...sc.audit, type: 'signup.refused', actor: null, subject: existing?.user.id ?? null, outcome: 'failure', details: { reason: 'email_taken' } });
+  await recordAuditNow(sc.deps.db, { ...sc.audit, type: 'signup.refused', actor: null, subject: existing ? `user:${existing.user.id}` : null, outcome: 'failure', details: { reason: 'email_taken' } });
   if (sc.tenant.settings.require_verified_email) {
     // No account for this flow: the page waits for a verification that never comes to this browser.
     await sc.savePending({ accountId: '', amr: [], step: 'verify_email' });

@@ -50,7 +50,7 @@ describe('two-step verification on the account page', () => {
     expect(sheet).toContain('data-testid="recovery-codes"');
     expect(codesOf(sheet)).toHaveLength(10);
     expect(sheet).toMatch(/button type="submit" name="continue"/);
-    expect((await audit('mfa.enrolled')).find((e) => e.subject === user.id)).toMatchObject({ actor: `user:${user.id}` });
+    expect((await audit('mfa.enrolled')).find((e) => e.subject === `user:${user.id}`)).toMatchObject({ actor: `user:${user.id}` });
     const cont = await postForm(browser, `${base}/mfa/done`, sheet, { continue: '1' });
     expect(cont.status).toBe(303);
     const status = await (await browser.get(`${base}/mfa`)).text();
@@ -82,15 +82,15 @@ describe('two-step verification on the account page', () => {
     const renewed = await postForm(browser, `${base}/mfa/recovery`, page, { renew: '1', current_password: user.password });
     expect(renewed.status).toBe(200);
     expect(codesOf(await renewed.text())).toHaveLength(10);
-    expect((await audit('mfa.recovery_renewed')).find((e) => e.subject === user.id)).toMatchObject({ actor: `user:${user.id}` });
+    expect((await audit('mfa.recovery_renewed')).find((e) => e.subject === `user:${user.id}`)).toMatchObject({ actor: `user:${user.id}` });
 
     expect((await postForm(browser, `${base}/mfa/totp/remove`, page, { remove: 'totp', current_password: 'wrong' })).status).toBe(401);
     expect(await (await browser.get(`${base}/mfa`)).text()).toContain('data-testid="mfa-status">On');
     const removed = await postForm(browser, `${base}/mfa/totp/remove`, page, { remove: 'totp', current_password: user.password });
     expect(removed.status).toBe(200);
     expect(await removed.text()).toContain('data-testid="mfa-status">Off');
-    expect((await audit('mfa.removed')).find((e) => e.subject === user.id)).toMatchObject({ actor: `user:${user.id}` });
-    expect((await audit('reauth.failed')).filter((e) => e.subject === user.id).map((e) => e.details.purpose).sort()).toEqual(['mfa_recovery_renew', 'mfa_remove']);
+    expect((await audit('mfa.removed')).find((e) => e.subject === `user:${user.id}`)).toMatchObject({ actor: `user:${user.id}` });
+    expect((await audit('reauth.failed')).filter((e) => e.subject === `user:${user.id}`).map((e) => e.details.purpose).sort()).toEqual(['mfa_recovery_renew', 'mfa_remove']);
   });
 
   it('a stale sign-in may sign in again (prompt=login) instead of typing the password into the form', async () => {

@@ -57,7 +57,7 @@ describe('own sessions', () => {
     expect(sessionIds(await res.text())).not.toContain(phoneSession);
     const latest = (await phone.refresh(tokens.refresh_token!).catch((e) => e)) as { error?: string };
     expect(latest.error).toBe('invalid_grant');
-    expect((await audit('session.revoked')).find((e) => e.subject === user.id)).toMatchObject({ actor: `user:${user.id}`, details: { sessions: [phoneSession] } });
+    expect((await audit('session.revoked')).find((e) => e.subject === `user:${user.id}`)).toMatchObject({ actor: `user:${user.id}`, details: { sessions: [phoneSession] } });
     // Gone already, or another user's: the same answer.
     expect((await postForm(browser, `${base}/sessions/revoke`, html, { revoke: phoneSession })).status).toBe(404);
   });
@@ -92,8 +92,8 @@ describe('password change', () => {
     const short = await postForm(browser, `${base}/password`, page, { current_password: user.password, new_password: 'short' });
     expect(short.status).toBe(400);
     expect(await short.text()).toContain('The new password must be at least 8 characters.');
-    expect((await audit('reauth.failed')).find((e) => e.subject === user.id)).toMatchObject({ outcome: 'failure', details: { reason: 'bad_password', purpose: 'password_change' } });
-    expect((await audit('password.changed')).some((e) => e.subject === user.id)).toBe(false);
+    expect((await audit('reauth.failed')).find((e) => e.subject === `user:${user.id}`)).toMatchObject({ outcome: 'failure', details: { reason: 'bad_password', purpose: 'password_change' } });
+    expect((await audit('password.changed')).some((e) => e.subject === `user:${user.id}`)).toBe(false);
   });
 
   it('changes it: the new one works at the next login, the old one not; other sessions end, this one stays', async () => {
@@ -106,7 +106,7 @@ describe('password change', () => {
     const res = await postForm(browser, `${base}/password`, page, { current_password: user.password, new_password: next });
     expect(res.status).toBe(200);
     expect(await res.text()).toContain('other session was signed out');
-    expect((await audit('password.changed')).find((e) => e.subject === user.id)).toMatchObject({ actor: `user:${user.id}`, details: { by: 'self' } });
+    expect((await audit('password.changed')).find((e) => e.subject === `user:${user.id}`)).toMatchObject({ actor: `user:${user.id}`, details: { by: 'self' } });
     expect((await browser.get(base)).status).toBe(200);
     expect(((await phone.refresh(tokens.refresh_token!).catch((e) => e)) as { error?: string }).error).toBe('invalid_grant');
     const rp = await RelyingParty.discover({ issuer: `${gh.url}/t/${tenant.slug}`, ...app });

@@ -45,7 +45,7 @@ describe('account page sign-in', () => {
     expect(html).toContain(user.email);
     expect(html).not.toContain('name="decision"');
     const events = await audit(tenant.slug, 'login.succeeded');
-    expect(events.some((e) => e.subject === user.id && e.details.client_id === 'gatehouse-account')).toBe(true);
+    expect(events.some((e) => e.subject === `user:${user.id}` && e.details.client_id === 'gatehouse-account')).toBe(true);
   });
 
   it('keeps its session in an HttpOnly, SameSite=Lax cookie scoped to the tenant\'s account path', async () => {
@@ -104,7 +104,7 @@ describe('profile', () => {
     expect(await res.text()).toContain('value="Ada Lovelace"');
     expect(await findUserById(gh.deps.db, tenant.id, user.id)).toMatchObject({ name: 'Ada Lovelace', givenName: 'Ada', familyName: 'Lovelace' });
     const events = await audit(tenant.slug, 'user.updated');
-    expect(events.find((e) => e.subject === user.id)).toMatchObject({ actor: `user:${user.id}` });
+    expect(events.find((e) => e.subject === `user:${user.id}`)).toMatchObject({ actor: `user:${user.id}` });
   });
 
   it('refuses a form without this sign-in\'s CSRF token', async () => {
@@ -145,7 +145,7 @@ describe('sign out', () => {
     expect(browser.jar.names()).not.toContain('gh_account');
     const again = await browser.follow(base, gh.url);
     expect(await again.res.text()).toContain('name="password"');
-    expect((await audit(tenant.slug, 'session.revoked')).some((e) => e.subject === user.id && e.actor === `user:${user.id}`)).toBe(true);
+    expect((await audit(tenant.slug, 'session.revoked')).some((e) => e.subject === `user:${user.id}` && e.actor === `user:${user.id}`)).toBe(true);
   });
 });
 

@@ -97,6 +97,6 @@ describe('admin API access', () => {
     const created = await api('POST', `/tenants/${a.slug}/users`, { email: 'actor@example.com' });
     expect(created.status).toBe(201);
     const events = await api('GET', `/tenants/${a.slug}/audit-events?type=user.created`);
-    expect(events.body.items[0]).toMatchObject({ type: 'user.created', subject: created.body.id, actor: expect.stringMatching(/^client:/) });
+    expect(events.body.items[0]).toMatchObject({ type: 'user.created', subject: `user:${created.body.id}`, actor: expect.stringMatching(/^client:/) });
   });
 });

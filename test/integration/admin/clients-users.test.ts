@@ -89,7 +89,7 @@ describe('users', () => {
   it('creates a user without ever answering a password hash, and refuses a duplicate', async () => {
     const res = await api('POST', `/tenants/${tenant.slug}/users`, { email: 'Alice.Smith@example.com', password: 'correct horse battery', name: 'Alice Smith' });
     expect(res.status).toBe(201);
-    expect(Object.keys(res.body).sort()).toEqual(['created_at', 'disabled', 'email', 'email_verified', 'family_name', 'given_name', 'id', 'name', 'updated_at']);
+    expect(Object.keys(res.body).sort()).toEqual(['created_at', 'disabled', 'email', 'email_verified', 'family_name', 'given_name', 'groups', 'id', 'name', 'roles', 'updated_at']);
     expect((await api('POST', `/tenants/${tenant.slug}/users`, { email: 'alice.smith@example.com' })).status).toBe(409);
     expect((await api('POST', `/tenants/${tenant.slug}/users`, { email: 'short@example.com', password: 'x' })).body.code).toBe('password_policy');
   });
@@ -115,7 +115,7 @@ describe('users', () => {
     expect(patched.body).toMatchObject({ id: user.id, disabled: true, name: 'Gone' });
     expect((await api('GET', path)).body.disabled).toBe(true);
     const [updated] = (await api('GET', `/tenants/${tenant.slug}/audit-events?type=user.updated`)).body.items;
-    expect(updated).toMatchObject({ subject: user.id, details: { fields: ['name', 'disabled'] } });
+    expect(updated).toMatchObject({ subject: `user:${user.id}`, details: { fields: ['name', 'disabled'] } });
     expect((await api('PUT', `${path}/roles`, { roles: ['tenant-admin'] })).body.roles).toEqual(['tenant-admin']);
     expect((await api('PUT', `${path}/password`, { password: 'a new long password' })).status).toBe(204);
     expect((await api('PATCH', path, { password_hash: 'x' })).status).toBe(400);

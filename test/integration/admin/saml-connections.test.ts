@@ -109,10 +109,10 @@ describe('SAML connections: lifecycle', () => {
     const events = res.body.items.filter((e: { type: string }) => e.type.startsWith('saml_connection.'));
     const seen = events.map((e: { type: string; subject: string }) => `${e.type} ${e.subject}`);
     expect(seen).toEqual(expect.arrayContaining([
-      'saml_connection.created okta', 'saml_connection.created azure', 'saml_connection.updated azure',
-      'saml_connection.created adfs', 'saml_connection.deleted adfs',
+      'saml_connection.created saml-connection:okta', 'saml_connection.created saml-connection:azure', 'saml_connection.updated saml-connection:azure',
+      'saml_connection.created saml-connection:adfs', 'saml_connection.deleted saml-connection:adfs',
     ]));
-    const created = events.find((e: { type: string; subject: string }) => e.type === 'saml_connection.created' && e.subject === 'okta');
+    const created = events.find((e: { type: string; subject: string }) => e.type === 'saml_connection.created' && e.subject === 'saml-connection:okta');
     expect(created.actor).toMatch(/^client:/);
     expect(created.details).toMatchObject({ idp_entity_id: 'https://idp.example.com/saml/metadata', email_domains: ['acme.example', 'corp.acme.example'] });
     const updated = events.find((e: { type: string }) => e.type === 'saml_connection.updated');

@@ -74,7 +74,7 @@ describe('user sessions', () => {
     expect((await api('GET', users(`/${user.id}/sessions`))).body.items).toEqual([]);
     await expect(a.refresh(ta.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
     const { body } = await api('GET', `/tenants/${tenant.slug}/audit-events?type=session.revoked`);
-    expect(body.items.some((e: any) => e.subject === user.id && e.actor.startsWith('client:'))).toBe(true);
+    expect(body.items.some((e: any) => e.subject === `user:${user.id}` && e.actor.startsWith('client:'))).toBe(true);
   });
 
   it('answers 404 for unknown users and sessions', async () => {
@@ -102,7 +102,7 @@ describe('lockout and MFA reset', () => {
     expect((await api('POST', users(`/${user.id}/unlock`))).status).toBe(204);
     expect(await tryPassword(user.password)).toBe(303);
     const { body } = await api('GET', `/tenants/${tenant.slug}/audit-events?type=account.unlocked`);
-    expect(body.items[0]).toMatchObject({ subject: user.id, details: { was_locked: true } });
+    expect(body.items[0]).toMatchObject({ subject: `user:${user.id}`, details: { was_locked: true } });
   });
 
   it('removes MFA factors and recovery codes and records mfa.reset', async () => {
@@ -113,6 +113,6 @@ describe('lockout and MFA reset', () => {
     expect(await gh.deps.db('user_mfa_factors').where({ tenant_id: tenant.id, user_id: user.id })).toHaveLength(0);
     expect(await gh.deps.db('user_recovery_codes').where({ tenant_id: tenant.id, user_id: user.id })).toHaveLength(0);
     const { body } = await api('GET', `/tenants/${tenant.slug}/audit-events?type=mfa.reset`);
-    expect(body.items[0]).toMatchObject({ subject: user.id, details: { factors: ['totp'], recovery_sheet_entries: 1 } });
+    expect(body.items[0]).toMatchObject({ subject: `user:${user.id}`, details: { factors: ['totp'], recovery_sheet_entries: 1 } });
   });
 });

@@ -121,7 +121,7 @@ describe('tenants', () => {
     const sys = await api('DELETE', '/tenants/system');
     expect(sys.status).toBe(409);
     const events = await api('GET', '/tenants/system/audit-events?type=tenant.deleted');
-    expect(events.body.items[0]).toMatchObject({ type: 'tenant.deleted', subject: s });
+    expect(events.body.items[0]).toMatchObject({ type: 'tenant.deleted', subject: `tenant:${s}` });
   });
 
   it('serves an OpenAPI 3.1 document', async () => {

@@ -145,7 +145,7 @@ describe('SAML: SP-initiated login', () => {
       expect(body).not.toContain('sp_signing_key');
     }
     const created = await auditOf('saml_connection.sp_key_created');
-    expect(created).toEqual([expect.objectContaining({ subject: 'signed', details: { fingerprint_sha256: expect.stringMatching(/^[0-9A-F:]{95}$/) } })]);
+    expect(created).toEqual([expect.objectContaining({ subject: 'saml-connection:signed', details: { fingerprint_sha256: expect.stringMatching(/^[0-9A-F:]{95}$/) } })]);
   }, 120_000);
 });
 

@@ -73,7 +73,7 @@ describe('TOTP enrollment and login', () => {
     const logs = logLines.join('\n');
     expect(logs).not.toContain(secret);
     for (const code of codes) expect(logs).not.toContain(code);
-    const audit = await gh.deps.db('audit_events').where({ tenant_id: tenant.id, subject: user.id }).select('type');
+    const audit = await gh.deps.db('audit_events').where({ tenant_id: tenant.id, subject: `user:${user.id}` }).select('type');
     expect(audit.map((a) => a.type)).toEqual(expect.arrayContaining(['mfa.enrolled', 'login.succeeded']));
   });
 
@@ -205,7 +205,7 @@ describe('lockout on every credential', () => {
     const res = await fresh.browser.post(`${start.at}/login`, { csrf: csrfOf(start.html), email: user.email, password: user.password });
     expect(res.status).toBe(401);
     expect(await res.text()).toContain('Email or password is incorrect.');
-    const types = (await gh.deps.db('audit_events').where({ tenant_id: tenant.id, subject: user.id }).select('type')).map((a) => a.type);
+    const types = (await gh.deps.db('audit_events').where({ tenant_id: tenant.id, subject: `user:${user.id}` }).select('type')).map((a) => a.type);
     expect(types.filter((t) => t === 'mfa.failed').length).toBeGreaterThanOrEqual(4);
     expect(types).toContain('account.locked');
 

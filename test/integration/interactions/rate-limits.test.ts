@@ -97,7 +97,7 @@ it('locks an account after wrong codes spread over two nodes and several address
   expect(await locked.text()).toContain('The code is incorrect.');
   // And the password form now answers it like a wrong password, on the other node too.
   expect((await tryPassword(tenant, '127.0.3.5', user.email, user.password, 'a')).status).toBe(401);
-  const events = await gh.deps.db('audit_events').where({ tenant_id: tenant.id, subject: user.id }).select('type', 'ip');
+  const events = await gh.deps.db('audit_events').where({ tenant_id: tenant.id, subject: `user:${user.id}` }).select('type', 'ip');
   expect(events.filter((e) => e.type === 'mfa.failed').map((e) => e.ip)).toEqual(expect.arrayContaining(['127.0.3.1', '127.0.3.2', '127.0.3.3']));
   expect(events.map((e) => e.type)).toContain('account.locked');
 });

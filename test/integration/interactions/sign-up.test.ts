@@ -70,7 +70,7 @@ describe('sign-up (prompt=create)', () => {
     expect(claims).toMatchObject({ email: 'New.Person@Example.com', email_verified: false, name: 'New Person', acr: 'urn:gatehouse:loa:1' });
     const user = await gh.deps.db('users').where({ tenant_id: tenant.id, id: claims.sub }).first();
     expect(user.password_hash).toMatch(/^\$2[aby]\$/);
-    const types = (await gh.deps.db('audit_events').where({ tenant_id: tenant.id, subject: claims.sub }).select('type')).map((e) => e.type);
+    const types = (await gh.deps.db('audit_events').where({ tenant_id: tenant.id, subject: `user:${claims.sub}` }).select('type')).map((e) => e.type);
     expect(types).toEqual(expect.arrayContaining(['user.created', 'login.succeeded']));
     // The new account signs in like any other.
     expect((await (await rpOf(tenant)).login({ email: 'new.person@example.com', password: 'a long and unusual passphrase' }, { scope: 'openid' })).id_token).toBeTruthy();

@@ -131,7 +131,7 @@ describe('back-channel logout with OUTBOUND_ALLOW covering the relying party', (
     expect(received).toHaveLength(1);
     await expectLogoutToken(received[0], app.clientId, user.id, sid);
     const { body } = await s.api('GET', `/tenants/${s.tenant.slug}/audit-events?type=session.revoked`);
-    expect(body.items.some((e: any) => e.subject === user.id && e.details.sessions?.includes(session.id))).toBe(true);
+    expect(body.items.some((e: any) => e.subject === `user:${user.id}` && e.details.sessions?.includes(session.id))).toBe(true);
   });
 
   it('revoking all sessions tells every client of every session; sid only to those that asked for it', async () => {

@@ -110,7 +110,7 @@ describe('key rotation', () => {
     expect(after.map((k) => k.kid)).toEqual(expect.arrayContaining([kid, companion.kid, original.kid]));
     expect(jose.decodeProtectedHeader((await plain.login(user)).id_token!)).toMatchObject({ kid: after[1].kid, alg: 'RS256' });
     const [audited] = await gh.deps.db('audit_events').where({ tenant_id: t.id, type: 'key.rotated' }).orderBy('id', 'desc').limit(1);
-    expect(audited).toMatchObject({ subject: after[0].kid, details: { alg: 'EdDSA', rs256_kid: after[1].kid } });
+    expect(audited).toMatchObject({ subject: `key:${after[0].kid}`, details: { alg: 'EdDSA', rs256_kid: after[1].kid } });
   });
 
   it('gives a tenant that moved to EdDSA before RS256 companions a current RS256 key at start', async () => {
@@ -133,7 +133,7 @@ describe('key rotation', () => {
     expect(Date.now() - new Date(keys.find((k: { kid: string }) => k.kid === old.kid).rotated_at).getTime()).toBeLessThan(60_000);
     const tokens = await (await RelyingParty.discover({ issuer: iss, ...(await gh.client(t)) })).login(await gh.user(t));
     expect(jose.decodeProtectedHeader(tokens.id_token!)).toMatchObject({ kid: added.kid, alg: 'RS256' });
-    expect(await db('audit_events').where({ tenant_id: t.id, type: 'key.created', subject: added.kid }).first()).toMatchObject({ details: { alg: 'RS256', reason: 'rs256_required' } });
+    expect(await db('audit_events').where({ tenant_id: t.id, type: 'key.created', subject: `key:${added.kid}` }).first()).toMatchObject({ details: { alg: 'RS256', reason: 'rs256_required' } });
 
     await gh.restart(); // idempotent
     db = gh.deps.db;

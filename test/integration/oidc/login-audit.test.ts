@@ -28,7 +28,7 @@ describe('login audit events', () => {
     const app = await gh.client(tenant);
     const issuer = `${gh.url}/t/${tenant.slug}`;
     for (let i = 0; i < 3; i++) await (await RelyingParty.discover({ issuer, ...app })).login(user);
-    const logins = await gh.deps.db('audit_events').where({ tenant_id: tenant.id, type: 'login.succeeded', subject: user.id });
+    const logins = await gh.deps.db('audit_events').where({ tenant_id: tenant.id, type: 'login.succeeded', subject: `user:${user.id}` });
     expect(logins).toHaveLength(3);
     expect((await verifyAuditChain(gh.deps.db, tenant.id)).break).toBeUndefined();
   });

@@ -27,7 +27,7 @@ describe('token.revoked in the audit trail', () => {
     await party.revoke(tokens.refresh_token!);
     await expect(party.refresh(tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
     const [event] = await events('token.revoked');
-    expect(event).toMatchObject({ actor: `client:${app.clientId}`, subject: user.id, details: { kinds: ['refresh_token'], via: 'revocation' } });
+    expect(event).toMatchObject({ actor: `client:${app.clientId}`, subject: `user:${user.id}`, details: { kinds: ['refresh_token'], via: 'revocation' } });
     expect(JSON.stringify(event)).not.toContain(tokens.refresh_token);
   });
 
@@ -54,7 +54,7 @@ describe('max_sessions_per_user', () => {
     await expect(parties[0].refresh(tokens[0].refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
     await expect(parties[2].refresh(tokens[2].refresh_token!)).resolves.toHaveProperty('access_token');
     const [event] = await events('session.revoked');
-    expect(event).toMatchObject({ actor: 'system', subject: user.id, details: { reason: 'max_sessions_per_user', limit: 2 } });
+    expect(event).toMatchObject({ actor: 'system', subject: `user:${user.id}`, details: { reason: 'max_sessions_per_user', limit: 2 } });
   });
 });
 

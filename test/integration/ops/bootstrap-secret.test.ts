@@ -14,7 +14,7 @@ afterAll(() => gh.stop());
 
 const rotations = async () => {
   const system = (await findTenantBySlug(gh.deps.db, 'system'))!;
-  return gh.deps.db('audit_events').where({ tenant_id: system.id, type: 'client.secret_rotated', subject: 'ops-bootstrap' }).select('actor', 'details');
+  return gh.deps.db('audit_events').where({ tenant_id: system.id, type: 'client.secret_rotated', subject: 'client:ops-bootstrap' }).select('actor', 'details');
 };
 
 describe('GATEHOUSE_BOOTSTRAP_ADMIN_CLIENT_SECRET changed between starts', () => {

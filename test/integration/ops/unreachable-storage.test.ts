@@ -51,6 +51,22 @@ describe('storage that cannot be reached at start', () => {
     expect(err.message).toBe(`REDIS_URL: database 99 does not exist on 127.0.0.1:${redis.port}`);
   });
 
+  it('REDIS_CLUSTER_NODES at a closed port: refused at once, naming REDIS_CLUSTER_NODES (it wins over REDIS_URL)', async () => {
+    const port = await freePort();
+    const { err, ms } = await refusal({ redisUrl: redis.url, redisClusterNodes: [`127.0.0.1:${port}`] });
+    expect(err).toBeInstanceOf(ConfigError);
+    expect(err.message).toBe(`REDIS_CLUSTER_NODES: cannot reach a cluster at 127.0.0.1:${port} (no node answered)`);
+    expect(ms).toBeLessThan(5000);
+  });
+
+  it('REDIS_CLUSTER_NODES at a Redis that is not a cluster: refused, naming REDIS_CLUSTER_NODES', async () => {
+    const { err, ms } = await refusal({ redisClusterNodes: [`127.0.0.1:${redis.port}`] });
+    expect(err).toBeInstanceOf(ConfigError);
+    expect(err.message).toMatch(new RegExp(`^REDIS_CLUSTER_NODES: cannot reach a cluster at 127\\.0\\.0\\.1:${redis.port} \\(`));
+    expect(err.message).not.toContain('\n');
+    expect(ms).toBeLessThan(5000);
+  });
+
   it('DATABASE_URL at a closed port: refused at once, naming DATABASE_URL', async () => {
     const port = await freePort();
     const { err, ms } = await refusal({ databaseUrl: `postgres://root@127.0.0.1:${port}/gatehouse` });

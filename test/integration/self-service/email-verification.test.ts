@@ -66,7 +66,7 @@ describe('email verification', () => {
     expect(done.body).toContain('Email address confirmed');
 
     expect((await (await rp()).login(user)).claims()).toMatchObject({ email_verified: true });
-    const audited = await gh.deps.db('audit_events').where({ tenant_id: tenant.id, type: 'user.email_verified', subject: user.id });
+    const audited = await gh.deps.db('audit_events').where({ tenant_id: tenant.id, type: 'user.email_verified', subject: `user:${user.id}` });
     expect(audited).toHaveLength(1);
 
     const again = await confirm(link);

@@ -86,7 +86,7 @@ describe('password reset', () => {
     await expect((await rp()).login(user)).rejects.toMatchObject({ status: 401 });
     await expect((await rp()).login({ email: user.email, password: 'a brand new passphrase' })).resolves.toHaveProperty('access_token');
 
-    const types = (await gh.deps.db('audit_events').where({ tenant_id: tenant.id, subject: user.id }).select('type')).map((r) => r.type);
+    const types = (await gh.deps.db('audit_events').where({ tenant_id: tenant.id, subject: `user:${user.id}` }).select('type')).map((r) => r.type);
     expect(types).toEqual(expect.arrayContaining(['password.reset_requested', 'password.reset', 'session.revoked']));
     // Only the hash is stored.
     const rows = await gh.deps.db('mail_tokens').where({ tenant_id: tenant.id, user_id: user.id });

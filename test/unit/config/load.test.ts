@@ -14,8 +14,17 @@ describe('configuration', () => {
   ])('reads TRUST_PROXY %j as CIDRs', (value, cidrs) => {
     expect(loadConfig({ TRUST_PROXY: value }).trustProxy).toEqual(cidrs);
   });
+  it('reads REDIS_CLUSTER_NODES as host:port pairs, beside REDIS_URL', () => {
+    const c = loadConfig({ REDIS_CLUSTER_NODES: 'redis-0.redis:6379, 10.0.0.7:7000,[fd00::1]:6380', REDIS_URL: 'redis://x:6379' });
+    expect(c.redisClusterNodes).toEqual(['redis-0.redis:6379', '10.0.0.7:7000', '[fd00::1]:6380']);
+    expect(loadConfig({}).redisClusterNodes).toBeUndefined();
+  });
   it.each([
     [{ PORT: 'abc' }, /PORT/],
+    [{ REDIS_CLUSTER_NODES: 'redis://a:6379' }, /^Invalid configuration: REDIS_CLUSTER_NODES must be comma-separated host:port pairs .*"redis:\/\/a:6379" is not one\)$/],
+    [{ REDIS_CLUSTER_NODES: 'a:6379,b' }, /REDIS_CLUSTER_NODES .*"b"/],
+    [{ REDIS_CLUSTER_NODES: 'a:70000' }, /REDIS_CLUSTER_NODES .*"a:70000"/],
+    [{ REDIS_CLUSTER_NODES: ' , ' }, /REDIS_CLUSTER_NODES must be comma-separated host:port pairs/],
     [{ PUBLIC_URL: 'http://x.example/' }, /PUBLIC_URL must not end with a slash/],
     [{ DATABASE_URL: 'mysql://x' }, /DATABASE_URL/],
     [{ GATEHOUSE_MASTER_KEY: 'short' }, /GATEHOUSE_MASTER_KEY must be 32 bytes/],
