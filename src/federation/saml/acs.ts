@@ -109,7 +109,7 @@ export async function receiveSamlResponse(ctx: Context, deps: Deps, onVerified: 
     }
     const identity = identityOf(connection, checked);
     await recordAuditNow(deps.db, {
-      ...audit, type: 'saml.login.succeeded', actor: null, subject: null, outcome: 'success',
+      ...audit, type: 'saml.login.succeeded', actor: null, subject: `saml-connection:${connection.name}`, outcome: 'success',
       details: { connection: connection.name, idp_initiated: !interactionUid, upstream_mfa: Boolean(identity.upstreamMfa) },
     });
     log().info('saml.login.succeeded', { connection: connection.name, idp_initiated: !interactionUid });
@@ -126,7 +126,8 @@ export async function receiveSamlResponse(ctx: Context, deps: Deps, onVerified: 
 export async function refuseSamlLogin(ctx: Context, deps: Deps, tenant: Tenant, name: string, refusal: SamlRefusal) {
   log().info('saml.login.failed', { connection: name.slice(0, 64), reason: refusal.reason, ...refusal.extra });
   await recordAuditNow(deps.db, {
-    tenantId: tenant.id, type: 'saml.login.failed', actor: null, subject: null, ip: ctx.ip, userAgent: ctx.get('user-agent') || null,
+    // The connection it was refused at, when there is one (an unknown name is an anonymous refusal).
+    tenantId: tenant.id, type: 'saml.login.failed', actor: null, subject: refusal.reason === 'unknown_connection' ? null : `saml-connection:${name}`, ip: ctx.ip, userAgent: ctx.get('user-agent') || null,
     outcome: 'failure', details: { connection: name.slice(0, 64), reason: refusal.reason, ...refusal.extra },
   });
   renderSamlRefusal(ctx, refusal.status, tenant.name);

@@ -112,7 +112,7 @@ describe('SAML: SP-initiated login', () => {
     const links = await gh.deps.db('federated_identities').where({ tenant_id: a.id, user_id: local.id });
     expect(links).toEqual([expect.objectContaining({ connection_kind: 'saml', connection_name: 'corp', subject: 'alice@corp.example' })]);
     const [succeeded] = (await auditOf('saml.login.succeeded')).slice(-1);
-    expect(succeeded).toMatchObject({ outcome: 'success', details: { connection: 'corp', idp_initiated: false, upstream_mfa: false } });
+    expect(succeeded).toMatchObject({ outcome: 'success', subject: 'saml-connection:corp', details: { connection: 'corp', idp_initiated: false, upstream_mfa: false } });
   }, 120_000);
 
   it('updates the profile and re-evaluates group roles at the next login (home-realm discovery)', async () => {

@@ -74,7 +74,7 @@ async function expectRefused(samlResponse: string, reason: string, { status = 40
   expect(res.html).toContain('Sign-in failed');
   expect(res.html).not.toContain('victim'); // nothing of the assertion on the page
   const [failed] = await gh.deps.db('audit_events').where({ tenant_id: tenant.id, type: 'saml.login.failed' }).orderBy('id', 'desc').limit(1);
-  expect(failed).toMatchObject({ outcome: 'failure', details: expect.objectContaining({ reason }) });
+  expect(failed).toMatchObject({ outcome: 'failure', subject: reason === 'unknown_connection' ? null : 'saml-connection:corp', details: expect.objectContaining({ reason }) });
   expect(JSON.stringify(failed.details)).not.toContain('victim');
   expect(await counts()).toEqual(before);
 }
