@@ -3,10 +3,12 @@ import Koa from 'koa';
 import { ConfigError, type Config } from './config/load.js';
 import { DatabaseUnreachableError, checkDatabase } from './db/connect.js';
 import { createDb } from './db/knex.js';
-import { migrateLatest } from './db/migrate.js';
+import { migrateLatest, pendingMigrations } from './db/migrate.js';
 import type { Deps } from './deps.js';
 import { SYSTEM_ACTOR } from './deps.js';
 import { ensureRs256Keys } from './domain/keys/keys.service.js';
+import { adoptDerivedKeys } from './domain/keys/derived-keys.js';
+import { scheduleKeyRotation } from './domain/keys/key-schedule.js';
 import { checkMasterKey, MasterKeyMismatchError } from './domain/keys/master-key-check.js';
 import { stopXmlValidator } from './domain/saml-connections/xml-schema.js';
 import { ensureSystemTenant } from './domain/tenants/tenants.service.js';
@@ -25,6 +27,8 @@ import { securityHeaders } from './security/headers.js';
 import { selfServiceRoutes } from './self-service/self-service.routes.js';
 import { closeConnectionsWhenDraining, opsRoutes, Readiness } from './ops/ops.routes.js';
 import { answerStorageOutages } from './ops/unavailable.js';
+import { Metrics } from './ops/metrics.js';
+import { frontDoorRoutes, notFound } from './ops/front-door.js';
 import { deleteExpiredPayloads } from './provider/adapters/postgres.js';
 import { clientAddresses } from './security/client-address.js';
 import { Passwords } from './security/passwords.js';
@@ -40,7 +44,7 @@ import { TenantRegistry } from './tenancy/registry.js';
  * Storage that cannot be reached or a master key that does not fit stops the start with a
  * ConfigError of one line naming the variable (DESIGN.md "Configuration").
  */
-export async function openDeps(config: Config, options: { kvPrefix?: string } = {}): Promise<Deps> {
+export async function openDeps(config: Config, options: { kvPrefix?: string; migrate?: boolean; masterKeyCheck?: boolean } = {}): Promise<Deps> {
   const masterKey = resolveMasterKey(config.masterKey, config.dataDir, (event, detail) => log().warn(event, { detail }), { shared: Boolean(config.databaseUrl) });
   // Redis first: its refusal then leaves no database half open (the embedded one opens at once).
   const kv = await createKv(config.redisUrl, config.redisClusterNodes).catch((err) => {
@@ -50,9 +54,14 @@ export async function openDeps(config: Config, options: { kvPrefix?: string } = 
   const db = createDb({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, log: (level, m) => log().debug('db.notice', { level, detail: String(m) }) });
   try {
     await checkDatabase(db);
-    await migrateLatest(db);
+    if (options.migrate === false) await requireMigrated(db);
+    else await migrateLatest(db);
     const secrets = new Secrets(masterKey);
-    await checkMasterKey({ db, secrets });
+    // `gatehouse master-key rotate` opens the database before its key fits (it makes it fit).
+    if (options.masterKeyCheck !== false) {
+      await checkMasterKey({ db, secrets });
+      await adoptDerivedKeys({ db, secrets });
+    }
     const kvPrefix = options.kvPrefix ?? 'gh:';
     return { config, db, kv, secrets, passwords: new Passwords(config.bcryptCost), kvPrefix, rateLimits: new RateLimits(kv, kvPrefix), mailer: new Mailer(config) };
   } catch (err) {
@@ -60,6 +69,14 @@ export async function openDeps(config: Config, options: { kvPrefix?: string } = 
     await db.destroy().catch(() => {});
     const refusal = err instanceof DatabaseUnreachableError || err instanceof MasterKeyMismatchError;
     throw refusal ? new ConfigError(err.message, { cause: err }) : err;
+  }
+}
+
+/** A server that does not migrate (GATEHOUSE_MIGRATE_ON_START=false) refuses a database behind its build. */
+async function requireMigrated(db: Deps['db']) {
+  const pending = await pendingMigrations(db);
+  if (pending.length) {
+    throw new ConfigError(`The database lacks ${pending.length} migration(s) of this version (first: ${pending[0]}): run \`gatehouse migrate\` first (GATEHOUSE_MIGRATE_ON_START=false keeps the server from running them)`);
   }
 }
 
@@ -80,16 +97,20 @@ export async function closeDeps(deps: Deps) {
 }
 
 /** The composition root: the only place that wires every area together. */
-export function createApp(deps: Deps) {
-  const registry = new TenantRegistry(deps);
+export function createApp(deps: Deps, options: { tenantCacheSize?: number } = {}) {
+  const registry = new TenantRegistry(deps, options.tenantCacheSize);
   const readiness = new Readiness();
+  const metrics = new Metrics();
   const app = new Koa();
+  app.use(metrics.middleware());
   app.use(requestContext());
   app.use(closeConnectionsWhenDraining(readiness));
   app.use(answerStorageOutages());
   app.use(clientAddresses(deps.config.trustProxy));
   app.use(securityHeaders());
-  const ops = opsRoutes(deps, readiness);
+  app.use(notFound()); // what nothing below answers: a 404 in the format of its surface
+  app.use(frontDoorRoutes(deps.config).routes());
+  const ops = opsRoutes(deps, readiness, metrics);
   app.use(ops.routes()).use(ops.allowedMethods());
   app.use(mountTenants(registry, deps.config));
   const interactions = interactionRoutes(deps);
@@ -102,11 +123,7 @@ export function createApp(deps: Deps) {
   const selfService = selfServiceRoutes(deps, registry);
   app.use(selfService.routes()).use(selfService.allowedMethods());
   app.use(adminApi(deps, registry));
-  app.use(async (ctx) => {
-    ctx.status = 404;
-    ctx.body = { error: 'not_found', error_description: 'no such route' };
-  });
-  return { app, registry, readiness };
+  return { app, registry, readiness, metrics };
 }
 
 export interface Gatehouse {
@@ -114,15 +131,18 @@ export interface Gatehouse {
   url: string;
   deps: Deps;
   registry: TenantRegistry;
+  /** This instance's Prometheus registry, served at /metrics. */
+  metrics: Metrics;
   /** SIGTERM: /readyz answers 503 from now on and keep-alive connections close after their answer. */
   drain(): void;
   close(): Promise<void>;
 }
 
 /** Listens, then prepares tenants with the final PUBLIC_URL (known once the port is). */
-export async function startGatehouse(config: Config, options: { kvPrefix?: string; deps?: Deps } = {}): Promise<Gatehouse> {
-  const deps = options.deps ?? (await openDeps(config, options));
-  const { app, registry, readiness } = createApp(deps);
+/** `tenantCacheSize`: tenants whose provider a node keeps built (LRU; tenancy/registry.ts). */
+export async function startGatehouse(config: Config, options: { kvPrefix?: string; deps?: Deps; tenantCacheSize?: number } = {}): Promise<Gatehouse> {
+  const deps = options.deps ?? (await openDeps(config, { ...options, migrate: config.migrateOnStart !== false }));
+  const { app, registry, readiness, metrics } = createApp(deps, options);
   const server = app.listen(config.port);
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);
@@ -142,19 +162,23 @@ export async function startGatehouse(config: Config, options: { kvPrefix?: strin
     deleteExpiredMailTokens(deps.db).catch(() => {});
   }, 10 * 60_000);
   sweeper.unref();
+  // Every node runs the schedule; a database lock per tenant makes each rotation happen once.
+  const keySchedule = scheduleKeyRotation(deps);
   return {
     server,
     url: config.publicUrl,
     deps,
     registry,
+    metrics,
     drain() {
-      readiness.draining = true;
+      readiness.drain();
       server.closeIdleConnections?.();
     },
     async close() {
-      readiness.draining = true;
+      readiness.drain();
       clearInterval(sweeper);
       server.closeIdleConnections?.();
+      await keySchedule.stop();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await registry.close();
       await closeDeps(deps);

@@ -1,7 +1,12 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { startGatehouse } from './app.js';
 import { ConfigError, loadConfig } from './config/load.js';
-import { configureLogger, log } from './log/logger.js';
+import { announce, configureLogger, log } from './log/logger.js';
+import { startBanner } from './ops/banner.js';
 import { holdDataDir } from './db/lock.js';
+
+/** After SIGTERM, how long the node keeps answering (with /readyz 503) before it stops listening. */
+const LAME_DUCK_MS = 5_000;
 
 async function main() {
   let config;
@@ -20,12 +25,8 @@ async function main() {
   if (!config.databaseUrl) log().warn('storage.embedded', { detail: `Embedded PostgreSQL (PGlite) in ${config.dataDir}: single process only. Set DATABASE_URL for production.` });
   if (!config.redisUrl && !config.redisClusterNodes) log().warn('kv.in_process', { detail: 'Neither REDIS_URL nor REDIS_CLUSTER_NODES is set: using the in-process store. This is single-node only; set one of them to run more than one node.' });
   log().info('server.listening', { url: gh.url });
-  process.stdout.write(
-    `\nGatehouse is listening on ${gh.url}\n` +
-      `  Discovery (system tenant): ${gh.url}/t/system/.well-known/openid-configuration\n` +
-      `  Next: create a tenant, a client and a user with the CLI (see README "Walkthrough"):\n` +
-      `    npx gatehouse tenant create acme   (stop the server first when using the embedded database)\n\n`,
-  );
+  // One line on stderr saying where the server is and what to do next (no tenant yet, or which).
+  announce('server.ready', await startBanner(gh.deps, gh.url));
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
@@ -35,7 +36,12 @@ async function main() {
     log().info('server.draining', { signal });
     const force = setTimeout(() => process.exit(1), 24_000); // before an orchestrator's 25 s
     force.unref();
+    // SIGTERM comes from an orchestrator or a load balancer's host: keep answering (every answer
+    // closing its connection, /readyz 503) while they notice and send no more, then stop
+    // listening. Ctrl-C (SIGINT) at a terminal stops at once.
+    if (signal === 'SIGTERM') await sleep(LAME_DUCK_MS);
     await gh.close();
+    log().info('server.stopped', { signal });
     process.exit(0);
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));

@@ -2,11 +2,12 @@ import { recordAuditNow } from '../audit/record.js';
 import { verifyPassword } from '../domain/users/users.service.js';
 import { Lockout } from '../security/lockout.js';
 import { field, type Account } from './page.js';
+import { text } from '../views/text/index.js';
 
 /** A sign-in this recent (auth_time) is proof enough for a change to the factors. */
 export const FRESH_SIGN_IN_SECONDS = 5 * 60;
-export const TOO_MANY_ATTEMPTS = 'Too many attempts. Wait a moment and try again.';
-export const WRONG_PASSWORD = 'The current password is incorrect.';
+export const TOO_MANY_ATTEMPTS = text.common.tooManyAttempts;
+export const WRONG_PASSWORD = text.account.wrongPassword;
 
 export const isFresh = (account: Account) => Date.now() / 1000 - account.cookie.authTime <= FRESH_SIGN_IN_SECONDS;
 

@@ -11,6 +11,7 @@ import type { User } from '../domain/users/users.types.js';
 import { constantTimeEqual } from '../security/secrets.js';
 import { renderPage, type PageData } from '../views/render.js';
 import { accountBase, endSession, readSession, type AccountSession } from './session.js';
+import { text } from '../views/text/index.js';
 
 /** One signed-in request of the account pages. */
 export interface Account {
@@ -68,7 +69,7 @@ export async function loadAccount(deps: Deps, ctx: Context, { post }: { post: bo
   }
   const csrf = csrfOf(deps, tenant, cookie);
   if (post && !constantTimeEqual(csrf, field(ctx, 'csrf', 200))) {
-    renderAccountPage(ctx, tenant, 'error', { title: 'Forbidden', message: 'The form expired. Go back, reload the page and try again.' }, 403);
+    renderAccountPage(ctx, tenant, 'error', { title: text.common.forbidden, message: text.common.formExpiredReload }, 403);
     return undefined;
   }
   const account: Account = {

@@ -10,6 +10,7 @@ import { redeemCode, SignInError } from './id-token.js';
 import type { Account } from './page.js';
 import { renderAccountPage } from './page.js';
 import { accountBase, endSession, saveLoginState, startSession, takeLoginState } from './session.js';
+import { text } from '../views/text/index.js';
 
 const random = () => randomBytes(32).toString('base64url');
 
@@ -55,17 +56,17 @@ export async function finishSignIn(deps: Deps, ctx: Context) {
   const login = takeLoginState(ctx, deps, tenant);
   const { code, state, error } = ctx.query;
   const again = `${accountBase(tenant)}/login`;
-  const failed = (message: string) => renderAccountPage(ctx, tenant, 'account-signed-out', { title: 'Not signed in', heading: 'Not signed in', message, again }, 400);
-  if (!login || typeof state !== 'string' || state !== login.state) return failed('This sign-in expired or was started in another window.');
-  if (typeof error === 'string') return failed(error === 'access_denied' ? 'Sign-in was cancelled.' : 'Sign-in did not complete.');
-  if (typeof code !== 'string') return failed('Sign-in did not complete.');
+  const failed = (message: string) => renderAccountPage(ctx, tenant, 'account-signed-out', { title: text.account.notSignedIn, heading: text.account.notSignedIn, message, again, failed: true }, 400);
+  if (!login || typeof state !== 'string' || state !== login.state) return failed(text.account.signInExpired);
+  if (typeof error === 'string') return failed(error === 'access_denied' ? text.account.signInCancelled : text.account.signInIncomplete);
+  if (typeof code !== 'string') return failed(text.account.signInIncomplete);
   try {
     const signedIn = await redeemCode(ctx, deps, tenant, { code, verifier: login.verifier, nonce: login.nonce });
     startSession(ctx, deps, tenant, signedIn);
   } catch (err) {
     if (!(err instanceof SignInError)) throw err;
     log().warn('account.sign_in_failed', { reason: err.message });
-    return failed('Sign-in did not complete.');
+    return failed(text.account.signInIncomplete);
   }
   ctx.set('Cache-Control', 'no-store');
   ctx.status = 303;
@@ -81,5 +82,5 @@ export async function signOut(account: Account, ended: SessionsEnded) {
   const { deps, tenant, ctx } = account;
   await revokeUserSessions(deps, tenant, account.user.id, { ...account.actor }, account.session.id, ended);
   endSession(ctx, deps, tenant);
-  renderAccountPage(ctx, tenant, 'account-signed-out', { title: 'Signed out', heading: 'Signed out', message: 'You have been signed out.', again: `${accountBase(tenant)}/login` });
+  renderAccountPage(ctx, tenant, 'account-signed-out', { title: text.account.signedOut, heading: text.account.signedOut, message: text.account.signedOutMessage, again: `${accountBase(tenant)}/login` });
 }

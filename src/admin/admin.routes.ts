@@ -9,6 +9,7 @@ import { keyRoutes } from './keys/keys.routes.js';
 import { DOCUMENT_PATH, openApiDocument } from './openapi.js';
 import { Problem, problems } from './problem.js';
 import { refuseNulText } from './text-guard.js';
+import { oidcConnectionRoutes } from './oidc-connections/oidc-connections.routes.js';
 import { samlConnectionBodyParser, samlConnectionRoutes } from './saml-connections/saml-connections.routes.js';
 import { tenantRoutes } from './tenants/tenants.routes.js';
 import { userRoutes } from './users/users.routes.js';
@@ -46,6 +47,7 @@ export function adminRoutes(deps: Deps, registry: TenantRegistry) {
   keyRoutes(router, deps);
   auditRoutes(router, deps);
   samlConnectionRoutes(router, deps);
+  oidcConnectionRoutes(router, deps);
   return router;
 }
 

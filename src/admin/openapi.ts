@@ -6,6 +6,7 @@ import { groupOperations } from './groups/groups.routes.js';
 import { keyOperations } from './keys/keys.routes.js';
 import { PATH_PARAMS, type Operation } from './operations.js';
 import { ListQuery } from './pagination.js';
+import { oidcConnectionOperations } from './oidc-connections/oidc-connections.routes.js';
 import { resourceOperations } from './rbac/resources.routes.js';
 import { roleOperations } from './rbac/roles.routes.js';
 import { samlConnectionOperations } from './saml-connections/saml-connections.routes.js';
@@ -19,7 +20,7 @@ export const DOCUMENT_PATH = '/openapi.json';
 /** Every operation of the admin API, in the document's order. New resources add their list here. */
 export const OPERATIONS: Operation[] = [
   ...tenantOperations, ...clientOperations, ...userOperations, ...userSecurityOperations, ...resourceOperations, ...roleOperations,
-  ...groupOperations, ...samlConnectionOperations, ...keyOperations, ...auditOperations,
+  ...groupOperations, ...samlConnectionOperations, ...oidcConnectionOperations, ...keyOperations, ...auditOperations,
 ];
 
 const TAGS: Record<string, string> = {
@@ -31,6 +32,7 @@ const TAGS: Record<string, string> = {
   Roles: 'Roles bundling permissions; assigned to users, groups and clients by name',
   Groups: 'Groups (teams): a member holds the group\'s roles',
   'SAML connections': 'SAML identity providers federated with a tenant',
+  'OIDC connections': 'Upstream OpenID providers federated with a tenant (the client secret goes in, never out)',
   Keys: 'A tenant\'s signing keys (public parts only)',
   Audit: 'The tenant\'s hash-chained audit trail',
 };

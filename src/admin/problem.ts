@@ -4,6 +4,7 @@ import { isForeignKeyViolation, isUniqueViolation } from '../db/knex.js';
 import { isStorageUnavailable } from '../deps.js';
 import { ClientExistsError, ClientMetadataRefusedError, UnknownClientError, UnknownRoleError } from '../domain/clients/clients.service.js';
 import { InvalidSlugError, SystemTenantError, TenantExistsError } from '../domain/tenants/tenants.service.js';
+import { OidcConnectionExistsError, OidcEmailDomainTakenError, UnknownOidcMappedRoleError } from '../domain/oidc-connections/oidc-connections.service.js';
 import { EmailDomainTakenError, InvalidIdpMetadataError, SamlConnectionExistsError, UnknownMappedRoleError } from '../domain/saml-connections/saml-connections.service.js';
 import { XmlValidatorUnavailableError } from '../domain/saml-connections/xml-schema.js';
 import { PasswordPolicyError, UserExistsError } from '../domain/users/users.service.js';
@@ -62,6 +63,9 @@ function toProblem(err: unknown): Problem | undefined {
   if (err instanceof SamlConnectionExistsError) return new Problem(409, 'saml_connection_exists', 'A SAML connection with this name already exists.');
   if (err instanceof EmailDomainTakenError) return new Problem(409, 'email_domain_taken', err.message, [{ field: 'email_domains', message: err.message }]);
   if (err instanceof InvalidIdpMetadataError) return new Problem(400, 'invalid_idp_metadata', err.message, [{ field: 'idp_metadata_xml', message: err.message }]);
+  if (err instanceof OidcConnectionExistsError) return new Problem(409, 'oidc_connection_exists', 'An OIDC connection with this name already exists.');
+  if (err instanceof OidcEmailDomainTakenError) return new Problem(409, 'email_domain_taken', err.message, [{ field: 'email_domains', message: err.message }]);
+  if (err instanceof UnknownOidcMappedRoleError) return new Problem(400, 'unknown_role', err.message, [{ field: 'group_role_mapping', message: err.message }]);
   if (err instanceof UnknownMappedRoleError) return new Problem(400, 'unknown_role', err.message, [{ field: 'group_role_mapping', message: err.message }]);
   if (err instanceof XmlValidatorUnavailableError) return new Problem(503, 'temporarily_unavailable', 'The service cannot complete this request right now; retry shortly.', undefined, { 'Retry-After': '5' });
   if (isStorageUnavailable(err)) return new Problem(503, 'temporarily_unavailable', 'The service cannot complete this request right now; retry shortly.', undefined, { 'Retry-After': '5' });

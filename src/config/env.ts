@@ -19,6 +19,10 @@ const url = (protocols: string[]) =>
 /** `addr@domain` or `Display Name <addr@domain>`, one line (it becomes a mail header). */
 const MAILBOX = /^(?:[^<>\r\n@]*<[^\s<>@]+@[^\s<>@]+>|[^\s<>@]+@[^\s<>@]+)$/;
 
+const masterKey = z
+  .string()
+  .refine((v) => Buffer.from(v, 'base64').length === 32 && /^[A-Za-z0-9+/]+={0,2}$/.test(v), 'must be 32 bytes, base64-encoded (openssl rand -base64 32)');
+
 const LOOPBACK = ['127.0.0.0/8', '::1/128'];
 
 /**
@@ -61,10 +65,9 @@ export const EnvSchema = z.object({
   REDIS_URL: url(['redis:', 'rediss:']).optional(),
   REDIS_CLUSTER_NODES: hostPortList.optional(),
   GATEHOUSE_DATA_DIR: z.string().min(1).default('./data'),
-  GATEHOUSE_MASTER_KEY: z
-    .string()
-    .refine((v) => Buffer.from(v, 'base64').length === 32 && /^[A-Za-z0-9+/]+={0,2}$/.test(v), 'must be 32 bytes, base64-encoded (openssl rand -base64 32)')
-    .optional(),
+  GATEHOUSE_MASTER_KEY: masterKey.optional(),
+  // The key before a rotation, read only by `gatehouse master-key rotate`.
+  GATEHOUSE_MASTER_KEY_PREVIOUS: masterKey.optional(),
   GATEHOUSE_BOOTSTRAP_ADMIN_CLIENT_ID: z.string().regex(/^[A-Za-z0-9._~-]{3,128}$/, 'must be 3-128 URL-safe characters').optional(),
   GATEHOUSE_BOOTSTRAP_ADMIN_CLIENT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
   GATEHOUSE_BOOTSTRAP_ADMIN_EMAIL: z.string().email('must be an email address').optional(),
@@ -72,7 +75,9 @@ export const EnvSchema = z.object({
   SMTP_URL: url(['smtp:', 'smtps:']).optional(),
   MAIL_FROM: z.string().trim().regex(MAILBOX, 'must be an address such as no-reply@example.com or "Gatehouse <no-reply@example.com>"').default('Gatehouse <no-reply@localhost>'),
   OUTBOUND_ALLOW: cidrList().optional(),
-  BCRYPT_COST: whole(4, 31, 'a whole number').default(12),
+  METRICS_ALLOW: cidrList().optional(),
+  GATEHOUSE_MIGRATE_ON_START: z.enum(['true', 'false'], 'must be true or false').default('true'),
+  BCRYPT_COST: whole(4, 31, 'a whole number').default(12), // each step doubles the time a login takes
   LOG_LEVEL: z.enum(LOG_LEVELS, { message: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
 });
 

@@ -16,6 +16,8 @@ export interface Config {
   redisClusterNodes?: string[];
   dataDir: string;
   masterKey?: string;
+  /** GATEHOUSE_MASTER_KEY_PREVIOUS: read only by `gatehouse master-key rotate` (cli/master-key.ts). */
+  masterKeyPrevious?: string;
   bootstrap: {
     clientId?: string;
     clientSecret?: string;
@@ -32,6 +34,14 @@ export interface Config {
   smtpCa?: string;
   /** Special-use addresses (loopback, private ranges) that outbound calls may reach anyway. */
   outboundAllow: Cidr[];
+  /**
+   * GATEHOUSE_MIGRATE_ON_START (not in DESIGN.md's table; the Helm chart sets it false): the server
+   * runs pending migrations at start unless false, when it refuses to start while any is pending
+   * and `gatehouse migrate` (the chart's pre-install/pre-upgrade Job) runs them. Absent: true.
+   */
+  migrateOnStart?: boolean;
+  /** Peers (the client address of security/client-address.ts) that may read /metrics; absent: DEFAULT_METRICS_ALLOW. */
+  metricsAllow?: string[];
   bcryptCost: number;
   logLevel: string;
   /**
@@ -39,7 +49,16 @@ export interface Config {
    * from the environment (DESIGN.md names no variable for it): for tests and embedders.
    */
   adminRateLimit?: { limit: number; window_seconds: number };
+  /**
+   * The signing-key schedule (domain/keys/key-schedule.ts): how often each node looks for due
+   * rotations and retirements, and the clock margin a previous key stays in JWKS beyond the
+   * longest token lifetime. Not read from the environment (DESIGN.md names no variable): for tests.
+   */
+  keySchedule?: { intervalMs?: number; skewSeconds?: number };
 }
+
+/** METRICS_ALLOW's default (DESIGN.md "Configuration"): loopback and the private ranges. */
+export const DEFAULT_METRICS_ALLOW = ['127.0.0.0/8', '::1/128', '10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', 'fc00::/7'];
 
 export const DEFAULT_MAIL_FROM = 'Gatehouse <no-reply@localhost>';
 
@@ -72,6 +91,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     redisClusterNodes: e.REDIS_CLUSTER_NODES,
     dataDir: e.GATEHOUSE_DATA_DIR,
     masterKey: e.GATEHOUSE_MASTER_KEY,
+    masterKeyPrevious: e.GATEHOUSE_MASTER_KEY_PREVIOUS,
     bootstrap: {
       clientId: e.GATEHOUSE_BOOTSTRAP_ADMIN_CLIENT_ID,
       clientSecret: e.GATEHOUSE_BOOTSTRAP_ADMIN_CLIENT_SECRET,
@@ -81,6 +101,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     smtpUrl: e.SMTP_URL,
     mailFrom: e.MAIL_FROM,
     outboundAllow: e.OUTBOUND_ALLOW ?? [],
+    metricsAllow: e.METRICS_ALLOW ? [...new Set(e.METRICS_ALLOW.map(formatCidr))] : DEFAULT_METRICS_ALLOW,
+    migrateOnStart: e.GATEHOUSE_MIGRATE_ON_START === 'true',
     bcryptCost: e.BCRYPT_COST,
     logLevel: e.LOG_LEVEL,
   };

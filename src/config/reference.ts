@@ -66,6 +66,11 @@ export const CONFIG_REFERENCE: Record<Variable, Entry> = {
     mistake: 'short',
     example: '$(openssl rand -base64 32)',
   },
+  GATEHOUSE_MASTER_KEY_PREVIOUS: {
+    meaning: 'The master key before a rotation, read only by `gatehouse master-key rotate`, which re-encrypts every secret from it to `GATEHOUSE_MASTER_KEY` (the server never reads it). See [Keys and secrets](keys-and-secrets.md).',
+    otherwise: 'none',
+    mistake: 'old-key',
+  },
   GATEHOUSE_BOOTSTRAP_ADMIN_CLIENT_ID: {
     meaning: 'With `_SECRET`: creates (if absent) a `system`-tenant client with the `system-admin` role, the client_credentials grant and `admin_access`. A changed secret is rotated to at the next start, audited.',
     otherwise: 'none',
@@ -97,6 +102,17 @@ export const CONFIG_REFERENCE: Record<Variable, Entry> = {
     otherwise: 'none',
     mistake: 'intranet',
     example: '10.20.0.0/16',
+  },
+  METRICS_ALLOW: {
+    meaning: 'CIDRs whose peers may read `/metrics` (Prometheus); every other peer gets 403. The peer is the client address as `TRUST_PROXY` decides it.',
+    otherwise: 'loopback and private ranges (127.0.0.0/8, ::1, 10/8, 172.16/12, 192.168/16, fc00::/7)',
+    mistake: 'prometheus',
+    example: '10.42.0.0/16',
+  },
+  GATEHOUSE_MIGRATE_ON_START: {
+    meaning: '`false`: the server does not run migrations at start and refuses (one line) a database that lacks one; `gatehouse migrate` runs them (the Helm chart\'s Job does, so pods never race a migration).',
+    mistake: 'no',
+    example: 'false',
   },
   BCRYPT_COST: { meaning: 'bcrypt cost of new password hashes (existing hashes keep theirs until the next password change).', mistake: '3', example: '12' },
   LOG_LEVEL: { meaning: 'winston level of the JSON logs on stdout.', mistake: 'loud', example: 'debug' },

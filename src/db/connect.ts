@@ -47,7 +47,7 @@ function describe(err: unknown, target: ReturnType<typeof targetOf>) {
   switch (code) {
     case 'ECONNREFUSED': return `DATABASE_URL: connection refused at ${target.address}`;
     case 'ENOTFOUND': case 'EAI_AGAIN': return `DATABASE_URL: host ${target.address.replace(/:\d+$/, '')} not found`;
-    case '3D000': return `DATABASE_URL: database "${target.database}" does not exist on ${target.address}`;
+    case '3D000': return `DATABASE_URL: database "${target.database}" does not exist on ${target.address}; create it with: createdb -h ${target.address.replace(/:(\d+)$/, ' -p $1')}${target.user ? ` -U ${target.user}` : ''} ${target.database} (or in psql: CREATE DATABASE "${target.database}";)`;
     case '28P01': case '28000': return `DATABASE_URL: ${target.address} refused user "${target.user}" (authentication failed)`;
     default: return `DATABASE_URL: cannot connect to ${target.address} (${code ?? (err as Error)?.name ?? 'unknown error'})`;
   }

@@ -19,3 +19,9 @@ export async function migrateLatest(db: Db) {
   const [, applied] = await db.migrate.latest({ migrationSource: new ListedMigrations() });
   return applied as string[];
 }
+
+/** Migrations this build knows that the database has not run (for a server that does not migrate itself). */
+export async function pendingMigrations(db: Db) {
+  const [, pending] = await db.migrate.list({ migrationSource: new ListedMigrations() });
+  return (pending as unknown[]).map(String);
+}

@@ -33,6 +33,7 @@ export const TenantAnswer = z.object({
   max_sessions_per_user: z.number().int().describe('0 = no limit'),
   registration: z.object({ enabled: z.boolean() }),
   require_verified_email: z.boolean(),
+  key_rotation_days: z.number().int().describe('Signing keys rotate on this schedule; 0 = only on demand'),
   rate_limits: z.object({ login_per_ip: rateLimit, login_per_account: rateLimit, client_auth_failures: rateLimit, mail_per_address: rateLimit }).describe('limit 0 = off'),
 }).meta({
   id: 'Tenant',

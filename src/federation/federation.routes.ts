@@ -3,6 +3,7 @@ import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
 import type { Deps } from '../deps.js';
 import type { Tenant } from '../domain/tenants/tenants.types.js';
+import { text } from '../views/text/index.js';
 import { renderPage } from '../views/render.js';
 import { CONNECTION_KINDS, type ConnectionKind } from './federation.types.js';
 import { oidcCallback } from './oidc/callback.js';
@@ -16,7 +17,7 @@ function expired(ctx: Context) {
   ctx.status = 400;
   ctx.type = 'html';
   ctx.set('Cache-Control', 'no-store');
-  ctx.body = renderPage('error', { title: 'Sign-in expired', heading: 'This sign-in has expired', message: 'Go back to the application and start again.' });
+  ctx.body = renderPage('error', { title: text.federation.expiredTitle, heading: text.federation.expiredHeading, message: text.federation.expired });
 }
 
 /**
@@ -39,7 +40,9 @@ export function federationRoutes(deps: Deps) {
       const start = starters[kind as ConnectionKind];
       if (!start || !NAME.test(ctx.params.name)) return refuseFederatedLogin(ctx, deps, tenant, { connection: `${kind}/${ctx.params.name.slice(0, 64)}`, reason: 'unknown_connection', status: 404 });
       const hint = typeof ctx.query.login_hint === 'string' && ctx.query.login_hint.length <= 320 ? ctx.query.login_hint : undefined;
-      await start(ctx, deps, tenant, { name: ctx.params.name, interactionUid: uid, loginHint: hint });
+      const prompts = String(interaction.params.prompt ?? '').split(' ');
+      const reauthenticate = prompts.includes('login') || interaction.params.max_age !== undefined;
+      await start(ctx, deps, tenant, { name: ctx.params.name, interactionUid: uid, loginHint: hint, reauthenticate });
     });
   }
 

@@ -40,11 +40,18 @@ export interface FederatedIdentity {
 
 /**
  * Starts a login at one connection: answers the redirect to the upstream. `interactionUid` is the
- * login it belongs to (checked to exist in this tenant); `loginHint` the email typed, if any.
+ * login it belongs to (checked to exist in this tenant); `loginHint` the email typed, if any;
+ * `reauthenticate` asks the upstream not to reuse its session (OIDC prompt=login, SAML ForceAuthn).
  */
 export type StartConnection = (
   ctx: import('koa').Context,
   deps: import('../deps.js').Deps,
   tenant: Tenant,
-  request: { name: string; interactionUid: string; loginHint?: string },
+  request: {
+    name: string;
+    interactionUid: string;
+    loginHint?: string;
+    /** The application asked for a fresh login (prompt=login, max_age): ask the upstream for one too. */
+    reauthenticate?: boolean;
+  },
 ) => Promise<void>;

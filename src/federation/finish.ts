@@ -63,10 +63,10 @@ export async function finishFederatedLogin(ctx: Context, deps: Deps, tenant: Ten
 
 /** Audits a refused federated login and shows the generic page (protocol handlers call it too). */
 export async function refuseFederatedLogin(ctx: Context, deps: Deps, tenant: Tenant, input: { connection: string; reason: string; status?: number; subject?: string; code?: string }) {
-  log().info('federation.login.failed', { connection: input.connection, reason: input.reason, code: input.code });
+  log().info('federation.login.failed', { connection: input.connection, reason: input.reason, upstream_error: input.code });
   await recordAuditNow(deps.db, {
     tenantId: tenant.id, type: 'federation.login.failed', actor: null, subject: null, ip: ctx.ip, userAgent: ctx.get('user-agent') || null,
-    outcome: 'failure', details: { connection: input.connection, reason: input.reason, ...(input.code ? { code: input.code } : {}), ...(input.subject ? { upstream_subject: input.subject.slice(0, 256) } : {}) },
+    outcome: 'failure', details: { connection: input.connection, reason: input.reason, ...(input.code ? { upstream_error: input.code } : {}), ...(input.subject ? { upstream_subject: input.subject.slice(0, 256) } : {}) },
   });
   renderFederationError(ctx, input.status ?? 403, tenant.name);
 }
@@ -96,7 +96,7 @@ async function linkInTransaction(deps: Deps, trx: Trx, tenant: Tenant, connectio
     user = await findUserById(trx, tenant.id, existing.userId);
     if (!user) throw new FederationRefusal('linked_user_missing');
     if (user.disabled) throw new FederationRefusal('user_disabled');
-    user = await updateProfile(trx, tenant, user, profile, validEmail, identity.emailVerified === true);
+    user = await updateProfile(trx, tenant, user, profile, validEmail, identity.emailVerified === true, actor);
   } else {
     if (!validEmail) throw new FederationRefusal('no_email');
     const local = (await findUserCredentialsByEmail(trx, tenant.id, validEmail))?.user;
@@ -130,7 +130,7 @@ async function linkInTransaction(deps: Deps, trx: Trx, tenant: Tenant, connectio
 }
 
 /** The mapped profile replaces what is stored; an address another user has is left alone. */
-async function updateProfile(trx: Trx, tenant: Tenant, user: User, profile: { name?: string; givenName?: string; familyName?: string }, email: string | undefined, verified: boolean) {
+async function updateProfile(trx: Trx, tenant: Tenant, user: User, profile: { name?: string; givenName?: string; familyName?: string }, email: string | undefined, verified: boolean, actor: Actor) {
   const changes: Parameters<typeof updateUser>[3] = {};
   if (profile.name !== undefined && profile.name !== user.name) changes.name = profile.name;
   if (profile.givenName !== undefined && profile.givenName !== user.givenName) changes.givenName = profile.givenName;
@@ -142,7 +142,7 @@ async function updateProfile(trx: Trx, tenant: Tenant, user: User, profile: { na
   } else if (verified && !user.emailVerified) changes.emailVerified = true;
   if (!Object.keys(changes).length) return user;
   const updated = (await updateUser(trx, tenant.id, user.id, changes))!;
-  await recordAudit(trx, { tenantId: tenant.id, type: 'user.updated', actor: `federation:profile`, subject: `user:${user.id}`, details: { fields: Object.keys(changes), source: 'federation' } });
+  await recordAudit(trx, { tenantId: tenant.id, type: 'user.updated', actor: actor.id, subject: `user:${user.id}`, ip: actor.ip, userAgent: actor.userAgent, details: { fields: Object.keys(changes), source: 'federation' } });
   return updated;
 }
 

@@ -5,6 +5,7 @@ import type { Deps } from '../deps.js';
 import type { Tenant } from '../domain/tenants/tenants.types.js';
 import { renderPage, type PageData } from '../views/render.js';
 import { checkCsrf, csrfToken } from './csrf.js';
+import { text } from '../views/text/index.js';
 
 export type Interaction = Awaited<ReturnType<Provider['interactionDetails']>>;
 
@@ -67,12 +68,12 @@ export async function stepContext(deps: Deps, ctx: Context, { post }: { post: bo
     interaction = post ? await provider.interactionDetails(ctx.req, ctx.res) : await interactionOfCookie(provider, ctx);
     if (interaction.uid !== ctx.params.uid) throw new Error('uid mismatch');
   } catch {
-    renderError(ctx, 400, { title: 'Sign-in expired', heading: 'This sign-in has expired', message: 'Go back to the application and start again.' });
+    renderError(ctx, 400, { title: text.error.expiredTitle, heading: text.error.expiredHeading, message: text.error.expired });
     return undefined;
   }
   const key = deps.secrets.cookieKey(tenant.id);
   if (post && !checkCsrf(key, interaction.uid, field(ctx, 'csrf', 200))) {
-    renderError(ctx, 403, { title: 'Forbidden', message: 'The form expired. Go back and try again.' });
+    renderError(ctx, 403, { title: text.common.forbidden, message: text.common.formExpired });
     return undefined;
   }
   const result = interaction.result as { gatehouse?: Pending } | undefined;

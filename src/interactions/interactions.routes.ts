@@ -10,6 +10,7 @@ import { renderLogin, submitPassword } from './steps/password.js';
 import { renderSecondFactor, submitSecondFactor } from './steps/second-factor.js';
 import { renderSignUp, signUpOpen, submitSignUp } from './steps/sign-up.js';
 import { renderVerifyEmail, submitVerifyEmail } from './steps/verify-email.js';
+import { text } from '../views/text/index.js';
 
 /** The login (or sign-up, prompt=create) part of the flow, before consent. */
 const signingIn = (sc: StepContext) => sc.interaction.prompt.name === 'login' || sc.interaction.prompt.name === 'create';
@@ -29,7 +30,7 @@ export function interactionRoutes(deps: Deps) {
   /** A form of a step after the password: only while the flow is at that step. */
   const at = (expected: Pending['step'], handler: (sc: StepContext, pending: Pending) => Promise<void>) => step(true, async (sc) => {
     if (!signingIn(sc) || sc.pending?.step !== expected) {
-      sc.render('error', { title: 'Forbidden', message: 'The form expired. Go back and try again.' }, 403);
+      sc.render('error', { title: text.common.forbidden, message: text.common.formExpired }, 403);
       return;
     }
     await handler(sc, sc.pending);

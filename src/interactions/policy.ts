@@ -2,6 +2,7 @@ import { recordAuditNow } from '../audit/record.js';
 import { hasSecondFactor } from '../domain/mfa/mfa.service.js';
 import { findUserById } from '../domain/users/users.queries.js';
 import { log } from '../log/logger.js';
+import { observer } from '../log/observe.js';
 import { asksLoa2, LOA1, LOA2, STEP_UP_REASON } from '../provider/config/policy.js';
 import { Lockout } from '../security/lockout.js';
 import type { Pending, StepContext } from './flow.js';
@@ -44,6 +45,7 @@ export async function completeLogin(sc: StepContext, accountId: string, amr: str
   const acr = amr.includes('mfa') ? LOA2 : LOA1;
   await recordAuditNow(sc.deps.db, { ...sc.audit, type: 'login.succeeded', actor: `user:${accountId}`, subject: `user:${accountId}`, details: { client_id: sc.interaction.params.client_id, amr, acr } });
   log().info('login.succeeded', { user_id: accountId, acr });
+  observer()?.login(sc.tenant.slug, 'succeeded');
   // prompt=create is resolved by any completed login, a sign-up's or (an existing user's) a sign-in's.
   const created = String(sc.interaction.params.prompt ?? '').split(' ').includes('create') ? { create: {} } : {};
   await sc.finish({ login: { accountId, amr, acr }, ...created });

@@ -1,7 +1,9 @@
 import { normalizeEmail } from '../domain/users/users.types.js';
+import { observer } from '../log/observe.js';
 import type { StepContext } from './flow.js';
+import { text } from '../views/text/index.js';
 
-export const TOO_MANY_ATTEMPTS = 'Too many attempts. Wait a moment and try again.';
+export const TOO_MANY_ATTEMPTS = text.common.tooManyAttempts;
 
 /**
  * Rate limits of the password and code forms (DESIGN.md `rate_limits.login_per_ip`,
@@ -13,6 +15,7 @@ export async function throttleAttempt(sc: StepContext, account: { email: string 
   const key = 'email' in account ? (account.email ? `email:${normalizeEmail(account.email)}` : undefined) : `user:${account.userId}`;
   const verdict = await sc.deps.rateLimits.loginAttempt(sc.tenant.id, sc.tenant.settings.rate_limits, { ip: sc.ctx.ip, account: key });
   if (verdict.allowed) return undefined;
+  observer()?.login(sc.tenant.slug, 'rate_limited');
   sc.ctx.set('Retry-After', String(verdict.retryAfterSeconds));
   return TOO_MANY_ATTEMPTS;
 }

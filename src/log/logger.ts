@@ -47,6 +47,18 @@ export function configureLogger(options: { level?: string; transport?: winston.t
   });
 }
 
+/**
+ * One line to stderr in the log format (JSON), whatever the log level: the start banner, which
+ * tells the operator what to do next and must not be lost among, or filtered out with, the logs.
+ */
+export function announce(message: string, meta: Record<string, unknown>) {
+  winston.createLogger({
+    level: 'info',
+    format: winston.format.combine(winston.format.timestamp(), redactFormat(), winston.format.json()),
+    transports: [new winston.transports.Console({ stderrLevels: ['info'] })],
+  }).info(message, meta);
+}
+
 /** The logger of the current request (request_id, tenant, route) or the root logger. */
 export function log(): winston.Logger {
   return root;

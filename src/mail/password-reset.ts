@@ -9,6 +9,7 @@ import { deleteOidcPayloadsOfAccount, findUserById, findUserCredentialsByEmail, 
 import { PasswordPolicyError } from '../domain/users/users.service.js';
 import { normalizeEmail } from '../domain/users/users.types.js';
 import { log } from '../log/logger.js';
+import { text } from '../views/text/index.js';
 import { Lockout } from '../security/lockout.js';
 import { checkPasswordPolicy } from '../security/passwords.js';
 import { consumeMailToken, deleteMailTokensOfUser, findUsableMailToken, insertMailToken, MAIL_TOKEN_TTL_SECONDS } from './tokens.js';
@@ -46,7 +47,7 @@ export async function requestPasswordReset(deps: Deps, tenant: Tenant, email: st
   });
   await deps.mailer.send({
     to: user.email,
-    subject: `Reset your password for ${tenant.name}`,
+    subject: text.mail.resetSubject(tenant.name),
     template: 'password-reset',
     data: { tenantName: tenant.name, email: user.email, link: resetLink(deps, tenant, token), minutes: MAIL_TOKEN_TTL_SECONDS.password_reset / 60 },
   });

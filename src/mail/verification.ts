@@ -5,6 +5,7 @@ import { issuerOf, type Tenant } from '../domain/tenants/tenants.types.js';
 import { findUserById, updateUser } from '../domain/users/users.queries.js';
 import { normalizeEmail } from '../domain/users/users.types.js';
 import { log } from '../log/logger.js';
+import { text } from '../views/text/index.js';
 import type { Requester } from './password-reset.js';
 import { consumeMailToken, deleteMailTokensOfUser, findUsableMailToken, insertMailToken, MAIL_TOKEN_TTL_SECONDS } from './tokens.js';
 
@@ -30,7 +31,7 @@ export async function sendVerificationMail(deps: Deps, tenant: Tenant, user: { i
     deps.mailer.background('mail.verification', async () => {
       await deps.mailer.send({
         to: user.email,
-        subject: reason === 'email_changed' ? `Confirm your new email address for ${tenant.name}` : `Confirm your email address for ${tenant.name}`,
+        subject: reason === 'email_changed' ? text.mail.verifyNewSubject(tenant.name) : text.mail.verifySubject(tenant.name),
         template: 'verify-email',
         data: { tenantName: tenant.name, email: user.email, link, reason, hours: MAIL_TOKEN_TTL_SECONDS.verify_email / 3600 },
       });

@@ -1,7 +1,11 @@
+import type { ServerResponse } from 'node:http';
 import Router from '@koa/router';
 import type { Middleware } from 'koa';
 import type { Deps } from '../deps.js';
+import { DEFAULT_METRICS_ALLOW } from '../config/load.js';
 import { masterKeyOpensCheckValue } from '../domain/keys/master-key-check.js';
+import { trustedProxies } from '../security/client-address.js';
+import type { Metrics } from './metrics.js';
 
 /** Each check of /readyz gets this long, so the answer comes within 1 s whatever hangs (DESIGN.md "Operations"). */
 const CHECK_TIMEOUT_MS = 800;
@@ -9,6 +13,21 @@ const CHECK_TIMEOUT_MS = 800;
 /** Set by the stop handler (main.ts): from then on /readyz answers 503 and connections close after their answer. */
 export class Readiness {
   draining = false;
+  /** Answers not yet sent: told to close their connection when draining starts. */
+  readonly #inFlight = new Set<ServerResponse>();
+
+  track(res: ServerResponse) {
+    this.#inFlight.add(res);
+    res.once('close', () => this.#inFlight.delete(res));
+  }
+
+  drain() {
+    this.draining = true;
+    // A request in flight finishes, but its keep-alive connection must not outlive it. Set on the
+    // raw response, so oidc-provider's answers (written past Koa, tenancy/mount.ts) carry it too.
+    for (const res of this.#inFlight) if (!res.headersSent) res.setHeader('Connection', 'close');
+    this.#inFlight.clear();
+  }
 }
 
 function within<T>(promise: Promise<T>, ms: number, otherwise: T): Promise<T> {
@@ -22,14 +41,31 @@ function within<T>(promise: Promise<T>, ms: number, otherwise: T): Promise<T> {
 /** While draining, every answer closes its keep-alive connection, so the server can close once requests finish. */
 export function closeConnectionsWhenDraining(readiness: Readiness): Middleware {
   return async (ctx, next) => {
-    if (readiness.draining) ctx.set('Connection', 'close');
+    if (readiness.draining) ctx.res.setHeader('Connection', 'close');
+    else readiness.track(ctx.res);
     await next();
   };
 }
 
-/** /healthz: the process answers. /readyz: Postgres, the kv store and the master key check answer, and not draining. */
-export function opsRoutes(deps: Deps, readiness: Readiness) {
+/**
+ * /healthz: the process answers. /readyz: Postgres, the kv store and the master key check answer,
+ * and not draining. /metrics: the Prometheus exposition, to METRICS_ALLOW peers only (the client
+ * address as TRUST_PROXY decides it, security/client-address.ts), else 403.
+ */
+export function opsRoutes(deps: Deps, readiness: Readiness, metrics: Metrics) {
   const router = new Router();
+  const mayReadMetrics = trustedProxies(deps.config.metricsAllow ?? DEFAULT_METRICS_ALLOW);
+  router.get('/metrics', async (ctx) => {
+    ctx.set('Cache-Control', 'no-store');
+    if (!mayReadMetrics(ctx.ip)) {
+      ctx.status = 403;
+      ctx.body = { error: 'forbidden', error_description: 'metrics are only served to the addresses in METRICS_ALLOW' };
+      return;
+    }
+    const { contentType, text } = await metrics.exposition();
+    ctx.type = contentType;
+    ctx.body = text;
+  });
   router.get('/healthz', (ctx) => {
     ctx.body = { status: 'ok' };
   });

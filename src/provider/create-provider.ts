@@ -14,6 +14,7 @@ import { ACR_VALUES, interactionPolicyFor } from './config/policy.js';
 import { ttl } from './config/ttl.js';
 import { limitClientAuthFailures } from './client-auth-limit.js';
 import { forwardProviderEvents } from './events.js';
+import { answerUnknownRoutes } from './not-found.js';
 import type { TenantCache } from './tenant-cache.js';
 
 /** One oidc-provider per tenant, configured from small pieces (STYLE.md). */
@@ -80,6 +81,7 @@ export function createProvider(tenant: Tenant, jwks: Record<string, unknown>[], 
   hashedClientSecrets(provider, deps);
   confidentialOnlyGrants(provider);
   accountClientSid(provider);
+  answerUnknownRoutes(provider);
   forwardProviderEvents(provider, tenant, deps);
   limitClientAuthFailures(provider, tenant, deps);
   return provider;

@@ -5,6 +5,7 @@ import { isStorageUnavailable, type Deps } from '../deps.js';
 import { enforceSessionLimit } from '../domain/sessions/sessions.service.js';
 import type { Tenant } from '../domain/tenants/tenants.types.js';
 import { log, logContext } from '../log/logger.js';
+import { observer } from '../log/observe.js';
 import { logBackchannelFailure, logBackchannelSent } from './backchannel-logout.js';
 import { renderError, RETRY_AFTER_SECONDS, unavailablePage } from './config/pages.js';
 
@@ -45,6 +46,11 @@ export function forwardProviderEvents(provider: Provider, tenant: Tenant, deps: 
       if (outcome) outcome.revoked.push(kind);
     });
   }
+  // A token endpoint answer with tokens: gatehouse_tokens_issued_total{tenant,grant_type}. The
+  // grant type is one the provider accepted, so the label stays within its grant types.
+  provider.on('grant.success', (ctx) => {
+    observer()?.tokenIssued(tenant.slug, String((ctx as KoaContextWithOIDC).oidc?.params?.grant_type ?? 'unknown'));
+  });
   provider.on('grant.revoked', (ctx) => {
     const outcome = outcomeOf(ctx as KoaContextWithOIDC);
     if (outcome) outcome.grantRevoked = true;
@@ -65,6 +71,7 @@ export function forwardProviderEvents(provider: Provider, tenant: Tenant, deps: 
     try {
       await withUnavailableAnswered(ctx, tenant, next);
     } catch (err) {
+      reportRoute(ctx);
       // oidc-provider cannot persist the session a device-verification POST without a prior GET
       // (no session yet) touched, and throws after its error handling: that request is a 400.
       if (!(err instanceof TypeError) || (ctx as KoaContextWithOIDC).oidc?.route !== 'code_verification') throw err;
@@ -72,8 +79,19 @@ export function forwardProviderEvents(provider: Provider, tenant: Tenant, deps: 
       await renderError(ctx as KoaContextWithOIDC, { error: 'invalid_request', error_description: 'the verification form expired; open the verification page again' });
       return;
     }
+    reportRoute(ctx);
     await withUnavailableAnswered(ctx, tenant, () => recordOutcome(ctx as KoaContextWithOIDC, outcome, tenant, deps, limit));
   });
+}
+
+/**
+ * The template of the provider route that served the request (`/auth/:uid`, never the uid), under
+ * the tenant's mount without its slug: the `route` label of the HTTP metrics. Unmatched paths
+ * report nothing, so they count as unmatched.
+ */
+function reportRoute(ctx: Context) {
+  const template = (ctx as { _matchedRoute?: unknown })._matchedRoute;
+  if (typeof template === 'string') observer()?.route(`/t/:tenant${template}`);
 }
 
 /** What a provider request revoked or started, to the audit trail and the session limit. */

@@ -4,6 +4,7 @@ import { RateLimiterMemory, RateLimiterRedis, type RateLimiterAbstract, type Rat
 import { RedisStore } from '../kv/redis.js';
 import { kvKey, type KvStore } from '../kv/store.js';
 import { log } from '../log/logger.js';
+import { observer } from '../log/observe.js';
 
 /** At most `limit` events per `window_seconds` (a fixed window from the first); limit 0 = off. */
 export interface RateLimitPolicy {
@@ -119,6 +120,7 @@ export class RateLimits {
 
   #refuse(name: RateLimitName, res: RateLimiterRes): RateLimitDecision {
     for (const listener of listeners) listener(name);
+    observer()?.rateLimited(name); // gatehouse_rate_limited_total of the app serving this request
     return { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil(res.msBeforeNext / 1000)) };
   }
 

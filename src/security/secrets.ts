@@ -3,21 +3,52 @@ import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from 'no
 import path from 'node:path';
 import { ensurePrivateDir } from '../db/data-dir.js';
 
+/**
+ * The keys for what is stored hashed or signed rather than sealed. They cannot be re-keyed by a
+ * master key rotation (the client secrets and one-time codes they hash are not kept), so a
+ * rotation stores the old ones sealed under the new master key (domain/keys/derived-keys.ts) and
+ * every later start adopts them: hashes keep verifying and browser cookies stay valid.
+ */
+export const DERIVED_KEY_PURPOSES = ['client-secret', 'one-time-codes', 'cookies'] as const;
+export type DerivedKeyPurpose = (typeof DERIVED_KEY_PURPOSES)[number];
+
 /** Holds the master key and the keys derived from it; nothing here is ever logged. */
 export class Secrets {
   readonly #master: Buffer;
+  /** Always from this master key: sealed values are re-encrypted at a rotation. */
   readonly #encKey: Buffer;
-  readonly #clientSecretKey: Buffer;
-  readonly #cookieKey: Buffer;
-  readonly #codeKey: Buffer;
+  readonly #derived: Record<DerivedKeyPurpose, Buffer>;
 
   constructor(masterKey: Buffer) {
     if (masterKey.length !== 32) throw new Error('master key must be 32 bytes');
     this.#master = masterKey;
     this.#encKey = derive(masterKey, 'gatehouse/encryption/v1');
-    this.#clientSecretKey = derive(masterKey, 'gatehouse/client-secret/v1');
-    this.#cookieKey = derive(masterKey, 'gatehouse/cookies/v1');
-    this.#codeKey = derive(masterKey, 'gatehouse/one-time-codes/v1');
+    this.#derived = {
+      'client-secret': derive(masterKey, 'gatehouse/client-secret/v1'),
+      cookies: derive(masterKey, 'gatehouse/cookies/v1'),
+      'one-time-codes': derive(masterKey, 'gatehouse/one-time-codes/v1'),
+    };
+  }
+
+  /** The key of `purpose` in use (derived from this master key, or adopted from an earlier one). */
+  derivedKey(purpose: DerivedKeyPurpose): Buffer {
+    return this.#derived[purpose];
+  }
+
+  /** Uses keys carried over from the master key before a rotation (domain/keys/derived-keys.ts). */
+  adoptDerivedKey(purpose: DerivedKeyPurpose, key: Buffer) {
+    if (key.length !== 32) throw new Error('derived key must be 32 bytes');
+    this.#derived[purpose] = key;
+  }
+
+  /** Whether `sealed` opens with this key (AES-GCM authenticates: another key never opens it). */
+  opens(sealed: string, aad: string): boolean {
+    try {
+      this.decrypt(sealed, aad);
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   /** AES-256-GCM; output `v1.<iv>.<tag>.<ciphertext>` in base64url. `aad` binds the value to its owner. */
@@ -40,7 +71,7 @@ export class Secrets {
 
   /** Keyed SHA-256 of a client secret (DESIGN.md: random secrets need no slow hash). */
   hashClientSecret(secret: string): string {
-    return createHmac('sha256', this.#clientSecretKey).update(secret, 'utf8').digest('base64url');
+    return createHmac('sha256', this.#derived['client-secret']).update(secret, 'utf8').digest('base64url');
   }
 
   verifyClientSecret(secret: string, storedHash: string): boolean {
@@ -54,12 +85,12 @@ export class Secrets {
    * purpose: only the hash is stored, and a leaked table cannot be tried offline without the key.
    */
   hashOneTimeCode(purpose: string, value: string): string {
-    return createHmac('sha256', this.#codeKey).update(`${purpose}\n${value}`, 'utf8').digest('base64url');
+    return createHmac('sha256', this.#derived['one-time-codes']).update(`${purpose}\n${value}`, 'utf8').digest('base64url');
   }
 
   /** Per-tenant key for signing oidc-provider cookies. */
   cookieKey(tenantId: string): string {
-    return createHmac('sha256', this.#cookieKey).update(tenantId).digest('base64url');
+    return createHmac('sha256', this.#derived.cookies).update(tenantId).digest('base64url');
   }
 
   /** Fingerprint for logs and health output; not reversible. */

@@ -11,6 +11,7 @@ import { backchannelLogout } from '../tenancy/backchannel-logout.js';
 import type { TenantRegistry } from '../tenancy/registry.js';
 import { renderPage, type PageData } from '../views/render.js';
 import { checkFormToken, formToken } from './csrf.js';
+import { text } from '../views/text/index.js';
 
 const form = bodyParser({ enableTypes: ['form'], formLimit: '16kb' });
 
@@ -19,7 +20,7 @@ const field = (ctx: Context, name: string, max: number) => {
   return typeof value === 'string' ? value.slice(0, max) : '';
 };
 
-const LINK_GONE = 'This link has expired or was already used.';
+const LINK_GONE = text.passwordReset.linkGone;
 
 /**
  * Pages reached from a mail or the login page, with no sign-in behind them (DESIGN.md
@@ -45,39 +46,39 @@ export function selfServiceRoutes(deps: Deps, registry: TenantRegistry) {
   const notice = (ctx: Context, status: number, data: { title: string; heading: string; message: string; error?: boolean; link?: { href: string; text: string } }) =>
     render(ctx, 'notice', data, status);
   const linkGone = (ctx: Context, again: 'forgot' | 'none') => notice(ctx, 400, {
-    title: 'Link expired', heading: 'Link expired', message: LINK_GONE, error: true,
-    link: again === 'forgot' ? { href: paths(tenantOf(ctx)).forgot, text: 'Ask for a new link' } : undefined,
+    title: text.passwordReset.linkExpiredTitle, heading: text.passwordReset.linkExpiredTitle, message: LINK_GONE, error: true,
+    link: again === 'forgot' ? { href: paths(tenantOf(ctx)).forgot, text: text.passwordReset.askAgain } : undefined,
   });
   /** A form posted without its CSRF token (or with an old one): nothing happened. */
   const checked = (handler: (ctx: Context) => Promise<void>) => async (ctx: Context) => {
     if (!checkFormToken(deps, ctx, tenantOf(ctx), field(ctx, 'csrf', 200))) {
-      return notice(ctx, 403, { title: 'Forbidden', heading: 'The form expired', message: 'Go back, reload the page and try again.', error: true });
+      return notice(ctx, 403, { title: text.common.forbidden, heading: text.passwordReset.formExpiredHeading, message: text.passwordReset.formExpired, error: true });
     }
     await handler(ctx);
   };
   const token = (ctx: Context, from: 'query' | 'body') => (from === 'query' ? (typeof ctx.query.token === 'string' ? ctx.query.token : '') : field(ctx, 'token', 200)).slice(0, 200);
 
-  router.get('/password/forgot', async (ctx) => render(ctx, 'password-forgot', { title: 'Forgot password' }));
+  router.get('/password/forgot', async (ctx) => render(ctx, 'password-forgot', { title: text.passwordForgot.title }));
 
   router.post('/password/forgot', form, checked(async (ctx) => {
     const email = field(ctx, 'email', 320).trim();
     if (!/^[^\s@]+@[^\s@]+$/.test(email)) {
-      return render(ctx, 'password-forgot', { title: 'Forgot password', error: 'Enter the email address of your account.', email }, 400);
+      return render(ctx, 'password-forgot', { title: text.passwordForgot.title, error: text.passwordForgot.missing, email }, 400);
     }
     // The answer never waits for the lookup or the mail: known and unknown addresses look alike.
     const tenant = tenantOf(ctx);
     const from = requester(ctx);
     deps.mailer.background('password.reset_request', () => requestPasswordReset(deps, tenant, email, from));
     notice(ctx, 200, {
-      title: 'Check your email', heading: 'Check your email',
-      message: `If an account uses this address, we sent it a link to choose a new password. The link works for ${MAIL_TOKEN_TTL_SECONDS.password_reset / 60} minutes.`,
+      title: text.passwordForgot.sentTitle, heading: text.passwordForgot.sentHeading,
+      message: text.passwordForgot.sent(MAIL_TOKEN_TTL_SECONDS.password_reset / 60),
     });
   }));
 
   router.get('/password/reset', async (ctx) => {
     const value = token(ctx, 'query');
     if (!(await resetLinkUsable(deps, tenantOf(ctx), value))) return linkGone(ctx, 'forgot');
-    render(ctx, 'password-reset', { title: 'Choose a new password', token: value, minLength: tenantOf(ctx).settings.password_policy.min_length });
+    render(ctx, 'password-reset', { title: text.passwordReset.title, token: value, minLength: tenantOf(ctx).settings.password_policy.min_length });
   });
 
   router.post('/password/reset', form, checked(async (ctx) => {
@@ -90,11 +91,11 @@ export function selfServiceRoutes(deps: Deps, registry: TenantRegistry) {
     } catch (err) {
       if (!(err instanceof PasswordPolicyError)) throw err;
       const message = `${err.message[0].toUpperCase()}${err.message.slice(1)}.`;
-      return render(ctx, 'password-reset', { title: 'Choose a new password', token: value, minLength: tenant.settings.password_policy.min_length, error: message }, 400);
+      return render(ctx, 'password-reset', { title: text.passwordReset.title, token: value, minLength: tenant.settings.password_policy.min_length, error: message }, 400);
     }
     notice(ctx, 200, {
-      title: 'Password changed', heading: 'Your password was changed',
-      message: 'You were signed out everywhere. Go back to the application and sign in with your new password.',
+      title: text.passwordReset.doneTitle, heading: text.passwordReset.doneHeading,
+      message: text.passwordReset.done,
     });
   }));
 
@@ -102,13 +103,13 @@ export function selfServiceRoutes(deps: Deps, registry: TenantRegistry) {
     const value = token(ctx, 'query');
     const email = await verificationLinkAddress(deps, tenantOf(ctx), value);
     if (!email) return linkGone(ctx, 'none');
-    render(ctx, 'email-verify', { title: 'Confirm your email address', token: value, email });
+    render(ctx, 'email-verify', { title: text.emailConfirm.title, token: value, email });
   });
 
   router.post('/email/verify', form, checked(async (ctx) => {
     const user = await verifyEmail(deps, tenantOf(ctx), token(ctx, 'body'), requester(ctx));
     if (!user) return linkGone(ctx, 'none');
-    notice(ctx, 200, { title: 'Email confirmed', heading: 'Email address confirmed', message: `Thank you: ${user.email} is confirmed.` });
+    notice(ctx, 200, { title: text.emailConfirm.doneTitle, heading: text.emailConfirm.doneHeading, message: text.emailConfirm.done(user.email) });
   }));
 
   return router;

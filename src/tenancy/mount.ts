@@ -2,11 +2,28 @@ import type { Middleware } from 'koa';
 import type { Config } from '../config/load.js';
 import type { TenantRegistry } from './registry.js';
 
-/** Paths under an issuer that Gatehouse serves itself; everything else is oidc-provider's. */
+/** Paths under an issuer that Gatehouse serves itself. */
 const OWN_PATHS = /^\/(interaction|account|saml|oidc|password|email)(\/|$)/;
 
 /**
- * `/t/:slug/...`: resolves the tenant (404 JSON when unknown) and hands protocol paths to the
+ * oidc-provider's routes (its default paths: /auth, /token, /token/introspection, /jwks, /me,
+ * /session/end, /device, /request, /reg, /backchannel) and discovery. Anything else under an
+ * issuer is no page and no endpoint: it falls through to the 404 of its surface (ops/front-door.ts).
+ */
+const PROTOCOL_PATHS = /^\/(\.well-known|auth|token|jwks|me|session|device|request|reg|backchannel)(\/|$)/;
+
+/** `/t/:slug` names no tenant: answered as a 404 by whoever knows the surface (ops/front-door.ts). */
+export class UnknownTenantError extends Error {
+  constructor(readonly slug: string) {
+    super(`There is no tenant "${slug}" on this server.`);
+  }
+}
+
+/** True for a path under an issuer that oidc-provider answers (the OAuth/OIDC surface). */
+export const isProtocolPath = (rest: string) => PROTOCOL_PATHS.test(rest);
+
+/**
+ * `/t/:slug/...`: resolves the tenant (UnknownTenantError when unknown) and hands protocol paths to the
  * tenant's provider with the prefix stripped, so its URLs are `${PUBLIC_URL}/t/${slug}/...`.
  */
 export function mountTenants(registry: TenantRegistry, config: Config): Middleware {
@@ -14,11 +31,7 @@ export function mountTenants(registry: TenantRegistry, config: Config): Middlewa
     const match = /^\/t\/([^/]+)(\/.*)?$/.exec(ctx.path);
     if (!match) return next();
     const entry = await registry.resolve(match[1]);
-    if (!entry) {
-      ctx.status = 404;
-      ctx.body = { error: 'not_found', error_description: 'unknown tenant' };
-      return;
-    }
+    if (!entry) throw new UnknownTenantError(decodeSlug(match[1]));
     ctx.state.tenant = entry.tenant;
     ctx.state.provider = entry.provider;
     // Scheme and host of every URL the provider builds come from PUBLIC_URL, not the request.
@@ -26,7 +39,7 @@ export function mountTenants(registry: TenantRegistry, config: Config): Middlewa
     ctx.req.headers['x-forwarded-host'] = pub.host;
     ctx.req.headers['x-forwarded-proto'] = pub.protocol.slice(0, -1);
     const rest = match[2] ?? '/';
-    if (OWN_PATHS.test(rest)) return next();
+    if (OWN_PATHS.test(rest) || !isProtocolPath(rest)) return next();
     // oidc-provider finds its mount path in req.baseUrl (the Express convention).
     const prefix = `/t/${match[1]}`;
     const inner = ctx.req.url!.slice(prefix.length);
@@ -35,4 +48,12 @@ export function mountTenants(registry: TenantRegistry, config: Config): Middlewa
     ctx.respond = false;
     await entry.handle(ctx.req, ctx.res);
   };
+}
+
+function decodeSlug(raw: string) {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return raw;
+  }
 }

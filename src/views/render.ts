@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Eta } from 'eta';
+import { text } from './text/index.js';
 
 // views/ sits at the package root: two levels up from src/views/ (tsx, jest), three from the
 // compiled dist/src/views/ (`npm run build`), which leaves the templates where they are.
@@ -18,6 +19,7 @@ export interface PageData {
   [key: string]: unknown;
 }
 
+/** Renders a page; its template reads every word from `it.t` (views/text/en.ts). */
 export function renderPage(view: string, data: PageData): string {
-  return eta.render(view, data);
+  return eta.render(view, { t: text, ...data });
 }

@@ -5,7 +5,7 @@ import { csrfOf } from './browser.js';
  * `_interaction` cookie, on their own path, and a federated login holds both at once.
  */
 export class PathCookieJar {
-  #cookies = new Map<string, { name: string; value: string; path: string }>();
+  #cookies = new Map<string, { name: string; value: string; path: string; host: string }>();
 
   store(res: Response, url: string) {
     for (const line of res.headers.getSetCookie()) {
@@ -16,15 +16,17 @@ export class PathCookieJar {
       const pathAttr = attrs.map((a) => a.trim()).find((a) => /^path=/i.test(a));
       const path = pathAttr ? pathAttr.slice(5) : new URL(url).pathname.replace(/\/[^/]*$/, '') || '/';
       const expired = attrs.some((a) => /^\s*expires=/i.test(a) && new Date(a.split('=')[1]).getTime() < Date.now()) || attrs.some((a) => /^\s*max-age=0/i.test(a));
-      const key = `${name} ${path}`;
+      const host = new URL(url).host;
+      const key = `${host} ${name} ${path}`;
       if (expired || value === '') this.#cookies.delete(key);
-      else this.#cookies.set(key, { name, value, path });
+      else this.#cookies.set(key, { name, value, path, host });
     }
   }
 
   header(url: string) {
-    const path = new URL(url).pathname;
+    const { pathname: path, host } = new URL(url);
     return [...this.#cookies.values()]
+      .filter((c) => c.host === host)
       .filter((c) => path === c.path || path.startsWith(c.path.endsWith('/') ? c.path : `${c.path}/`))
       .sort((a, b) => b.path.length - a.path.length)
       .map((c) => `${c.name}=${c.value}`).join('; ');
@@ -42,7 +44,12 @@ export interface Page {
 export class FederationBrowser {
   jar = new PathCookieJar();
 
-  constructor(readonly origin: string) {}
+  readonly origins: string[];
+
+  /** `origins`: where redirects are followed (Gatehouse, an upstream provider); others end `go`. */
+  constructor(...origins: string[]) {
+    this.origins = origins;
+  }
 
   async request(url: string, form?: Record<string, string>) {
     const res = await fetch(url, {
@@ -63,7 +70,7 @@ export class FederationBrowser {
       const location = res.headers.get('location');
       if (res.status < 300 || res.status >= 400 || !location) return { url: current, status: res.status, html: await res.text() };
       const next = new URL(location, current).toString();
-      if (!next.startsWith(this.origin)) return { url: current, status: res.status, html: '', location: next };
+      if (!this.origins.some((o) => next.startsWith(o))) return { url: current, status: res.status, html: '', location: next };
       current = next;
       res = await this.request(current);
     }
@@ -96,4 +103,30 @@ export async function drive(browser: FederationBrowser, page: Page, answers: Ans
     else return page;
   }
   return page;
+}
+
+/** openid-client as the relying party of a tenant, registered as a client there. */
+export interface TenantRp {
+  config: import('openid-client').Configuration;
+  redirectUri: string;
+}
+
+/**
+ * The RP's authorization request, driven through whatever pages come (`answers`), up to the RP's
+ * callback; `redeem` then exchanges the code (and fails when the callback was not reached).
+ */
+export async function signInThrough(rp: TenantRp, browser: FederationBrowser, answers: Answers, params: Record<string, string> = {}) {
+  const oidc = await import('openid-client');
+  const verifier = oidc.randomPKCECodeVerifier();
+  const state = oidc.randomState();
+  const url = oidc.buildAuthorizationUrl(rp.config, {
+    redirect_uri: rp.redirectUri, scope: 'openid profile email roles', prompt: 'consent', state,
+    code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', ...params,
+  });
+  const page = await drive(browser, await browser.go(url.href), answers);
+  const redeem = async () => {
+    if (!page.location?.startsWith(rp.redirectUri)) throw new Error(`did not reach the callback: ${page.status} ${page.url} ${page.html.slice(0, 300)}`);
+    return oidc.authorizationCodeGrant(rp.config, new URL(page.location), { pkceCodeVerifier: verifier, expectedState: state });
+  };
+  return { page, browser, redeem };
 }

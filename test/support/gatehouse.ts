@@ -60,6 +60,7 @@ export async function startTestGatehouse(overrides: Partial<Config> = {}): Promi
     get url() { return gh.url; },
     get deps() { return gh.deps; },
     get registry() { return gh.registry; },
+    get metrics() { return gh.metrics; },
     config,
     close: () => gh.close(),
     drain: () => gh.drain(),

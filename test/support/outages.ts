@@ -40,10 +40,20 @@ export class PrivateRedis {
     for (let i = 0; i < 100 && !(await answers(this.port)); i++) await sleep(50);
   }
 
+  /** SIGSTOP: connections are accepted and nothing answers, as with a hung server. */
+  freeze() {
+    this.#child?.kill('SIGSTOP');
+  }
+
+  thaw() {
+    this.#child?.kill('SIGCONT');
+  }
+
   async stop() {
     const child = this.#child;
     this.#child = undefined;
     if (!child || child.exitCode !== null) return;
+    child.kill('SIGCONT');
     const exited = new Promise((resolve) => child.once('exit', resolve));
     child.kill('SIGKILL');
     await exited;

@@ -3,9 +3,10 @@ import type { SessionsEnded } from '../../domain/sessions/sessions.types.js';
 import { PasswordPolicyError, setUserPassword } from '../../domain/users/users.service.js';
 import { checkCurrentPassword } from '../fresh-proof.js';
 import { field, type Account } from '../page.js';
+import { text } from '../../views/text/index.js';
 
 export function renderPassword(account: Account, extra: { notice?: string; error?: string; status?: number } = {}) {
-  account.render('account-password', { title: 'Change password', section: 'password', minLength: account.tenant.settings.password_policy.min_length, ...extra }, extra.status);
+  account.render('account-password', { title: text.account.password.title, section: 'password', minLength: account.tenant.settings.password_policy.min_length, ...extra }, extra.status);
 }
 
 /**

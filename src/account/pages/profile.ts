@@ -1,10 +1,11 @@
 import { changeUser } from '../../domain/users/users.service.js';
 import { field, type Account } from '../page.js';
+import { text } from '../../views/text/index.js';
 
 const MAX_NAME = 200; // as the admin API (admin/users/users.schema.ts)
 
 export function renderProfile(account: Account, extra: { notice?: string; error?: string; status?: number } = {}) {
-  account.render('account', { title: 'Your account', section: 'profile', notice: extra.notice, error: extra.error }, extra.status);
+  account.render('account', { title: text.account.title, section: 'profile', notice: extra.notice, error: extra.error }, extra.status);
 }
 
 /** `name`, `given_name`, `family_name`; an empty field clears the claim. Audited as user.updated. */
@@ -16,5 +17,5 @@ export async function submitProfile(account: Account) {
     name: fields.name || null, givenName: fields.givenName || null, familyName: fields.familyName || null,
   }, account.actor);
   if (changed) account.user = changed;
-  renderProfile(account, { notice: 'Your profile was saved.' });
+  renderProfile(account, { notice: text.account.saved });
 }

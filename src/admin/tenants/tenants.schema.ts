@@ -28,6 +28,8 @@ export const PatchTenant = z.object({
   max_sessions_per_user: count.optional(),
   registration: z.object({ enabled: z.boolean().optional() }).strict().optional(),
   require_verified_email: z.boolean().optional(),
+  // 0 = only on demand (POST …/keys/rotate); at most ten years.
+  key_rotation_days: count.max(3650).optional(),
   rate_limits: z.object({
     login_per_ip: rateLimit.optional(),
     login_per_account: rateLimit.optional(),

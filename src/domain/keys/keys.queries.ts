@@ -42,9 +42,17 @@ export async function updateCurrentKeysToPrevious(db: Db, tenantId: string) {
   await db('signing_keys').where({ tenant_id: tenantId, status: 'current' }).update({ status: 'previous', rotated_at: db.fn.now() });
 }
 
-/** Previous keys rotated out before `before` can no longer verify a live token. */
-export async function updateRetiredKeys(db: Db, tenantId: string, before: Date) {
-  await db('signing_keys').where({ tenant_id: tenantId, status: 'previous' }).andWhere('rotated_at', '<', before).update({ status: 'retired' });
+/**
+ * Previous keys rotated out more than `overlapSeconds` ago can no longer verify a live token:
+ * they leave JWKS (status retired). The database clock decides, as it stamped `rotated_at`.
+ */
+export async function updateRetiredKeys(db: Db, tenantId: string, overlapSeconds: number): Promise<string[]> {
+  const rows = await db('signing_keys')
+    .where({ tenant_id: tenantId, status: 'previous' })
+    .andWhereRaw('rotated_at < now() - make_interval(secs => ?)', [overlapSeconds])
+    .update({ status: 'retired' })
+    .returning('kid');
+  return rows.map((r: { kid: string }) => r.kid);
 }
 
 /** Tenants with no current RS256 key: on ES256 or EdDSA since before RS256 companion keys. */
@@ -67,4 +75,32 @@ export async function hasCurrentKey(db: Db, tenantId: string, alg: string) {
 /** Restarts the retirement clock of previous keys of `alg`: they signed until a moment ago. */
 export async function updatePreviousKeysRotatedNow(db: Db, tenantId: string, alg: string) {
   await db('signing_keys').where({ tenant_id: tenantId, alg, status: 'previous' }).update({ rotated_at: db.fn.now() });
+}
+
+/**
+ * Tenants whose signing keys need the scheduler, in one query (cheap when none does):
+ * `rotate` when key_rotation_days > 0 and no current key is younger than that; `retire` when a
+ * previous key's overlap (keys.service.ts keyOverlapSeconds: the longest token or session lifetime
+ * plus `skewSeconds`) has passed. Settings missing from an old row read as their defaults.
+ * With `tenantId`, that tenant only (the re-check under the lock).
+ */
+export async function findTenantsWithKeyWork(db: Db, defaults: { days: number; accessTtl: number; idTtl: number; sessionTtl: number }, skewSeconds: number, tenantId?: string) {
+  const result = await db.raw(
+    `select id, rotate, retire from (
+       select t.id,
+         s.days > 0 and not exists (
+           select 1 from signing_keys k where k.tenant_id = t.id and k.status = 'current'
+             and k.created_at > now() - make_interval(days => s.days)) as rotate,
+         exists (
+           select 1 from signing_keys k where k.tenant_id = t.id and k.status = 'previous'
+             and k.rotated_at < now() - make_interval(secs => s.overlap)) as retire
+       from tenants t,
+         lateral (select coalesce((t.settings->>'key_rotation_days')::int, ?) as days,
+                         greatest(coalesce((t.settings->>'access_token_ttl')::int, ?), coalesce((t.settings->>'id_token_ttl')::int, ?),
+                                  coalesce((t.settings->>'session_ttl')::int, ?)) + ? as overlap) s
+       ${tenantId ? 'where t.id = ?' : ''}
+     ) due where rotate or retire`,
+    [defaults.days, defaults.accessTtl, defaults.idTtl, defaults.sessionTtl, skewSeconds, ...(tenantId ? [tenantId] : [])],
+  );
+  return result.rows.map((r: any) => ({ tenantId: r.id as string, rotate: r.rotate === true, retire: r.retire === true }));
 }

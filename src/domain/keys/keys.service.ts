@@ -2,8 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { exportJWK, generateKeyPair } from 'jose';
 import { recordAudit } from '../../audit/record.js';
 import type { Db, Trx } from '../../db/knex.js';
+import type { Config } from '../../config/load.js';
 import type { Actor, Deps } from '../../deps.js';
 import type { Tenant } from '../tenants/tenants.types.js';
+import { signingKeyAad } from '../../security/sealed-columns.js';
 import { announceChange } from '../changes.js';
 import { touchTenant } from '../tenants/tenants.queries.js';
 import {
@@ -12,7 +14,7 @@ import {
 } from './keys.queries.js';
 import type { SigningAlg, SigningKey } from './keys.types.js';
 
-export const signingKeyAad = (tenantId: string, kid: string) => `signing-key:${tenantId}:${kid}`;
+export { signingKeyAad };
 const aad = signingKeyAad;
 
 /**
@@ -39,21 +41,49 @@ async function insertNewKey(deps: Pick<Deps, 'secrets'>, trx: Trx | Db, tenantId
   return { kid, alg };
 }
 
-export async function rotateSigningKey(deps: Pick<Deps, 'db' | 'secrets'>, tenant: Tenant, alg: SigningAlg | undefined, actor: Actor) {
-  return deps.db.transaction(async (trx) => {
-    const existing = await findSigningKeys(trx, tenant.id);
-    const chosen = alg ?? existing[0]?.key.alg ?? 'RS256'; // the first is the tenant's own (createSigningKey)
-    const { kid, rs256Kid } = await createSigningKey(deps, trx, tenant.id, chosen);
-    // A previous key is published until every token it signed has expired.
-    const longest = Math.max(tenant.settings.access_token_ttl, tenant.settings.id_token_ttl);
-    await updateRetiredKeys(trx, tenant.id, new Date(Date.now() - longest * 1000 - 60_000));
-    // Nodes following the change feed rebuild the provider on the announcement; a node without
-    // a live feed compares the tenant row's updated_at (tenancy/registry.ts).
-    await touchTenant(trx, tenant.id);
-    await announceChange(trx, tenant.id, 'keys');
-    await recordAudit(trx, { tenantId: tenant.id, type: 'key.rotated', actor: actor.id, subject: `key:${kid}`, ip: actor.ip, userAgent: actor.userAgent, details: { alg: chosen, ...(rs256Kid ? { rs256_kid: rs256Kid } : {}) } });
-    return { kid, alg: chosen, rs256Kid };
-  });
+export async function rotateSigningKey(deps: Pick<Deps, 'db' | 'secrets' | 'config'>, tenant: Tenant, alg: SigningAlg | undefined, actor: Actor) {
+  return deps.db.transaction((trx) => rotateSigningKeyIn(deps, trx, tenant, alg, actor));
+}
+
+/**
+ * How long a previous key stays in JWKS after it stopped signing: the longest lifetime of what it
+ * signed (ID Tokens, those issued on a refresh included, and JWT access tokens), plus a margin for
+ * clocks. The session lifetime counts too: an app sends the ID Token of its login back as
+ * `id_token_hint` at logout (OpenID RP-Initiated Logout §2), where its signature is checked but
+ * not its expiry, for as long as the session may last. Refresh tokens are opaque (stored, never
+ * signed), so their own lifetime does not count.
+ */
+export function keyOverlapSeconds(tenant: Tenant, config?: Pick<Config, 'keySchedule'>) {
+  const { access_token_ttl, id_token_ttl, session_ttl } = tenant.settings;
+  return Math.max(access_token_ttl, id_token_ttl, session_ttl) + (config?.keySchedule?.skewSeconds ?? KEY_SKEW_SECONDS);
+}
+
+/** The clock margin of keyOverlapSeconds. */
+export const KEY_SKEW_SECONDS = 60;
+
+/** rotateSigningKey inside a transaction the caller holds (the scheduler's, with its lock). */
+export async function rotateSigningKeyIn(deps: Pick<Deps, 'secrets' | 'config'>, trx: Trx, tenant: Tenant, alg: SigningAlg | undefined, actor: Actor) {
+  const existing = await findSigningKeys(trx, tenant.id);
+  const chosen = alg ?? existing[0]?.key.alg ?? 'RS256'; // the first is the tenant's own (createSigningKey)
+  const { kid, rs256Kid } = await createSigningKey(deps, trx, tenant.id, chosen);
+  // A previous key is published until every token it signed has expired.
+  await updateRetiredKeys(trx, tenant.id, keyOverlapSeconds(tenant, deps.config));
+  // Nodes following the change feed rebuild the provider on the announcement; a node without
+  // a live feed compares the tenant row's updated_at (tenancy/registry.ts).
+  await touchTenant(trx, tenant.id);
+  await announceChange(trx, tenant.id, 'keys');
+  await recordAudit(trx, { tenantId: tenant.id, type: 'key.rotated', actor: actor.id, subject: `key:${kid}`, ip: actor.ip, userAgent: actor.userAgent, details: { alg: chosen, ...(rs256Kid ? { rs256_kid: rs256Kid } : {}) } });
+  return { kid, alg: chosen, rs256Kid };
+}
+
+/** Takes previous keys whose overlap has passed out of JWKS, audited; false when there were none. */
+export async function retireSigningKeysIn(deps: Pick<Deps, 'config'>, trx: Trx, tenant: Tenant, actor: Actor) {
+  const kids = await updateRetiredKeys(trx, tenant.id, keyOverlapSeconds(tenant, deps.config));
+  if (!kids.length) return false;
+  await touchTenant(trx, tenant.id);
+  await announceChange(trx, tenant.id, 'keys');
+  await recordAudit(trx, { tenantId: tenant.id, type: 'key.retired', actor: actor.id, subject: `key:${kids[0]}`, details: { kids } });
+  return true;
 }
 
 /**

@@ -1,9 +1,9 @@
 import type { Db } from '../../db/knex.js';
 import type { Deps } from '../../deps.js';
-import { signingKeyAad } from './keys.service.js';
+import { signingKeyAad } from '../../security/sealed-columns.js';
 
-const CHECK_AAD = 'gatehouse/master-key-check/v1';
-const CHECK_PLAINTEXT = 'gatehouse master key check';
+export const CHECK_AAD = 'gatehouse/master-key-check/v1';
+export const CHECK_PLAINTEXT = 'gatehouse master key check';
 /** Enough of the sealed signing keys to know the key fits, without reading every tenant's at start. */
 const SAMPLE = 100;
 
@@ -34,7 +34,7 @@ export async function masterKeyOpensCheckValue(deps: Pick<Deps, 'db' | 'secrets'
   return sealed !== undefined && opens(deps, sealed);
 }
 
-async function findCheckValue(db: Db): Promise<string | undefined> {
+export async function findCheckValue(db: Db): Promise<string | undefined> {
   const row = await db('master_key_check').where({ id: 1 }).first('sealed');
   return row?.sealed;
 }

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { recordAudit } from '../../audit/record.js';
 import type { Actor, Deps } from '../../deps.js';
 import { kvKey } from '../../kv/store.js';
+import { totpSeedAad } from '../../security/sealed-columns.js';
 import { revokeUserSessions } from '../sessions/sessions.service.js';
 import type { SessionsEnded } from '../sessions/sessions.types.js';
 import type { Tenant } from '../tenants/tenants.types.js';
@@ -15,7 +16,7 @@ const RECOVERY_PURPOSE = 'recovery-code';
 const ALPHABET = 'abcdefghjkmnpqrstuvwxyz23456789'; // no 0/o, 1/l/i: read off paper
 
 type MfaDeps = Pick<Deps, 'db' | 'secrets' | 'kv' | 'kvPrefix'>;
-const seedAad = (tenantId: string, userId: string) => `totp:${tenantId}:${userId}`;
+const seedAad = totpSeedAad; // security/sealed-columns.ts: the master key rotation re-encrypts with it
 
 /** Whether the user has a confirmed second factor (a TOTP seed proven once). */
 export async function hasSecondFactor(deps: Pick<Deps, 'db'>, tenant: Tenant, userId: string) {

@@ -1,3 +1,4 @@
+import { oidcClientSecretAad } from '../../security/sealed-columns.js';
 /** A connection name is a path segment of `${issuer}/oidc/${name}/callback`. */
 export const OIDC_CONNECTION_NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
@@ -38,4 +39,4 @@ export interface OidcConnection extends Omit<OidcConnectionInput, 'clientSecret'
 }
 
 /** The additional data the sealed secret is bound to: it opens for this connection only. */
-export const clientSecretAad = (tenantId: string, name: string) => `oidc-connection:${tenantId}:${name}`;
+export const clientSecretAad = oidcClientSecretAad;

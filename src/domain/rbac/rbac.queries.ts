@@ -84,6 +84,12 @@ export async function findResourceByIdentifier(db: Db, tenantId: string, identif
   return { id: row.id, identifier: row.identifier, name: row.name, permissions: perms };
 }
 
+/** A resource's permissions with the descriptions its admin wrote (the consent page shows them). */
+export async function findPermissionsOfResource(db: Db, tenantId: string, resourceId: string): Promise<{ name: string; description: string | null }[]> {
+  const rows = await db('permissions').where({ tenant_id: tenantId, resource_id: resourceId }).orderBy('name').select('name', 'description');
+  return rows.map((r: { name: string; description: string | null }) => ({ name: r.name, description: r.description }));
+}
+
 /**
  * One round trip for the token endpoint: whether the resource exists, and the permissions on it
  * that the roles of a client (or of a user, with their groups) grant.

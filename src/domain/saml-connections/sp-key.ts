@@ -2,6 +2,7 @@ import { generateKeyPair, randomBytes, X509Certificate } from 'node:crypto';
 import { promisify } from 'node:util';
 import forge from 'node-forge';
 import { recordAudit } from '../../audit/record.js';
+import { samlSpKeyAad } from '../../security/sealed-columns.js';
 import { SYSTEM_ACTOR, type Deps } from '../../deps.js';
 import type { Tenant } from '../tenants/tenants.types.js';
 import { findSamlSpKey, updateSamlSpKeyIfAbsent } from './saml-connections.queries.js';
@@ -15,7 +16,7 @@ export interface SpKey {
 /** IdPs pin the certificate from the metadata; ten years spares them a rollover they would not notice. */
 const CERTIFICATE_YEARS = 10;
 
-const aad = (tenantId: string, name: string) => `saml-sp-key:${tenantId}:${name}`;
+const aad = samlSpKeyAad; // security/sealed-columns.ts: the master key rotation re-encrypts with it
 const toPem = (base64Der: string) => `-----BEGIN CERTIFICATE-----\n${base64Der.replace(/(.{64})/g, '$1\n').replace(/\n$/, '')}\n-----END CERTIFICATE-----\n`;
 
 /** RSA 2048 and a self-signed certificate for it (SAML metadata carries keys as X.509 certificates). */

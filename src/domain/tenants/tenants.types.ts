@@ -16,6 +16,8 @@ export interface TenantSettings {
   require_verified_email: boolean;
   /** DESIGN.md "Admin API": each `{limit, window_seconds}`, limit 0 = off (security/rate-limit.ts). */
   rate_limits: RateLimitSettings;
+  /** Days between scheduled signing-key rotations (domain/keys/key-schedule.ts); 0 = only on demand. */
+  key_rotation_days: number;
 }
 
 export interface Tenant {
@@ -44,6 +46,7 @@ export const DEFAULT_TENANT_SETTINGS: TenantSettings = {
     client_auth_failures: { limit: 20, window_seconds: 60 },
     mail_per_address: { limit: 3, window_seconds: 900 },
   },
+  key_rotation_days: 90,
 };
 
 export const SYSTEM_TENANT = 'system';

@@ -32,7 +32,9 @@ export function classifyUpstreamError(err: unknown, step: 'discovery' | 'exchang
   if (err instanceof ResponseBodyError || err instanceof AuthorizationResponseError) return { reason: `${step}_failed`, status: 502, code: codeOf(err) };
   const code = chain.map(codeOf).find(Boolean);
   if (code && /^OAUTH_/.test(code)) {
-    const idToken = step === 'exchange' && /JWT|JWS|JWK|NONCE|CLAIM|SIGNATURE|ID_TOKEN|TIMESTAMP|KEY/.test(code);
+    // oauth4webapi's failed JWS check carries the signature it refused as its cause.
+    const badSignature = chain.some((e) => (e as { cause?: { signature?: unknown } })?.cause?.signature !== undefined);
+    const idToken = step === 'exchange' && (badSignature || /JWT|JWS|JWK|NONCE|CLAIM|ID_TOKEN|TIMESTAMP|KEY/.test(code));
     return { reason: idToken ? 'invalid_id_token' : `${step}_invalid_response`, status: 502, code };
   }
   const aborted = chain.some((e) => e instanceof Error && (e.name === 'AbortError' || e.name === 'TimeoutError'));

@@ -11,7 +11,7 @@ import { upstreamConfiguration } from './upstream.js';
  * Sends the browser to the upstream's authorization endpoint (DESIGN.md "OIDC federation"):
  * code flow with PKCE (S256), `state` and `nonce`, all three kept in kv for the callback.
  */
-export const startOidc: StartConnection = async (ctx, deps, tenant, { name, interactionUid, loginHint }) => {
+export const startOidc: StartConnection = async (ctx, deps, tenant, { name, interactionUid, loginHint, reauthenticate }) => {
   const label = `oidc/${name}`;
   const connection = await findOidcConnection(deps.db, tenant.id, name);
   if (!connection) return refuseFederatedLogin(ctx, deps, tenant, { connection: label, reason: 'unknown_connection', status: 404 });
@@ -34,6 +34,8 @@ export const startOidc: StartConnection = async (ctx, deps, tenant, { name, inte
     code_challenge: await oidc.calculatePKCECodeChallenge(codeVerifier),
     code_challenge_method: 'S256',
     ...(loginHint ? { login_hint: loginHint } : {}),
+    // OIDC Core §3.1.2.1: the application's demand for a fresh login reaches the upstream.
+    ...(reauthenticate ? { prompt: 'login' } : {}),
   });
   ctx.status = 303;
   ctx.set('Cache-Control', 'no-store');

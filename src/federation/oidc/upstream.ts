@@ -46,12 +46,17 @@ async function discover(deps: Pick<Deps, 'config' | 'secrets'>, connection: Oidc
   const secret = deps.secrets.decrypt(connection.clientSecretSealed, clientSecretAad(connection.tenantId, connection.name));
   const auth = connection.tokenEndpointAuthMethod === 'client_secret_post' ? oidc.ClientSecretPost(secret) : oidc.ClientSecretBasic(secret);
   const guarded = outboundFetch(deps.config.outboundAllow);
-  return oidc.discovery(issuer, connection.clientId, { token_endpoint_auth_method: connection.tokenEndpointAuthMethod }, auth, {
+  const config = await oidc.discovery(issuer, connection.clientId, { token_endpoint_auth_method: connection.tokenEndpointAuthMethod }, auth, {
     execute: insecure ? [oidc.allowInsecureRequests] : [],
     timeout: UPSTREAM_TIMEOUT_SECONDS,
     // Every upstream call (discovery, token, JWKS, userinfo) goes through the SSRF guard.
     [oidc.customFetch]: (url, options) => guarded(url, options as RequestInit),
   });
+  // OIDC Core §3.1.3.7 lets a client skip the signature of an ID token from the token endpoint
+  // (TLS vouches for it), and openid-client does by default; DESIGN.md wants it checked against
+  // the upstream's JWKS, which also holds when the token endpoint is reached without TLS.
+  oidc.enableNonRepudiationChecks(config);
+  return config;
 }
 
 /** Drops every cached configuration (tests, key rollover at an upstream). */

@@ -1,8 +1,12 @@
-import { findResourceByIdentifier } from '../../domain/rbac/rbac.queries.js';
+import { findPermissionsOfResource, findResourceByIdentifier } from '../../domain/rbac/rbac.queries.js';
 import { ADMIN_CONSENT, adminResource } from '../../provider/config/resources.js';
 import { clientNameOf, type StepContext } from '../flow.js';
+import { text } from '../../views/text/index.js';
 
 const listOf = (value: unknown) => (Array.isArray(value) ? value.map(String) : typeof value === 'string' && value ? [value] : []);
+
+/** A requested permission in words: the description its admin wrote, else its name. */
+interface PermissionText { name: string; text: string }
 
 /**
  * The resources of this request with the permissions asked of each, as the consent page names
@@ -11,26 +15,32 @@ const listOf = (value: unknown) => (Array.isArray(value) ? value.map(String) : t
 async function requestedResources(sc: StepContext) {
   const scopes = String(sc.interaction.params.scope ?? '').split(' ').filter(Boolean);
   const admin = adminResource(sc.deps.config.publicUrl);
-  const out: { identifier: string; name: string; permissions: string[]; admin: boolean }[] = [];
+  const out: { identifier: string; name: string; permissions: PermissionText[]; admin: boolean }[] = [];
   for (const identifier of listOf(sc.interaction.params.resource)) {
     if (identifier === admin) {
-      out.push({ identifier, name: `the admin API of ${sc.tenant.name}`, permissions: [], admin: true });
+      out.push({ identifier, name: `${text.consent.adminName} ${sc.tenant.name}`, permissions: [], admin: true });
       continue;
     }
     const resource = await findResourceByIdentifier(sc.deps.db, sc.tenant.id, identifier);
-    if (resource) out.push({ identifier, name: resource.name, permissions: scopes.filter((s) => resource.permissions.includes(s)), admin: false });
+    if (!resource) continue;
+    const described = new Map((await findPermissionsOfResource(sc.deps.db, sc.tenant.id, resource.id)).map((p) => [p.name, p.description]));
+    const asked = scopes.filter((s) => described.has(s));
+    out.push({ identifier, name: resource.name, permissions: asked.map((name) => ({ name, text: described.get(name)?.trim() || name })), admin: false });
   }
   return out;
 }
 
+/** DESIGN.md "Scopes and claims" in words; any other scope is shown by its name. */
+const scopeText = (scope: string) => ({ name: scope, text: text.consent.scopes[scope] ?? `${text.consent.otherScope} ${scope}` });
+
 export async function renderConsent(sc: StepContext) {
   const scopes = String(sc.interaction.params.scope ?? '').split(' ').filter(Boolean);
   const resources = await requestedResources(sc);
-  const permissionNames = new Set(resources.flatMap((r) => r.permissions));
+  const permissionNames = new Set(resources.flatMap((r) => r.permissions.map((p) => p.name)));
   sc.render('consent', {
-    title: 'Allow access',
+    title: text.consent.title,
     clientName: await clientNameOf(sc),
-    scopes: scopes.filter((s) => !permissionNames.has(s)),
+    scopes: scopes.filter((s) => !permissionNames.has(s)).map(scopeText),
     resources,
     action: `${sc.base}/confirm`,
   });
@@ -45,7 +55,7 @@ export async function renderConsent(sc: StepContext) {
 export async function submitConsent(sc: StepContext) {
   const { interaction, provider } = sc;
   if (interaction.prompt.name !== 'consent' || !interaction.session?.accountId) {
-    sc.render('error', { title: 'Forbidden', message: 'The form expired. Go back and try again.' }, 403);
+    sc.render('error', { title: text.common.forbidden, message: text.common.formExpired }, 403);
     return;
   }
   if ((sc.ctx.request as { body?: { decision?: string } }).body?.decision !== 'allow') {
@@ -60,7 +70,7 @@ export async function submitConsent(sc: StepContext) {
   if (details.missingOIDCScope) grant.addOIDCScope(details.missingOIDCScope.join(' '));
   if (details.missingOIDCClaims) grant.addOIDCClaims(details.missingOIDCClaims);
   for (const resource of await requestedResources(sc)) {
-    grant.addResourceScope(resource.identifier, (resource.admin ? [ADMIN_CONSENT] : resource.permissions).join(' '));
+    grant.addResourceScope(resource.identifier, (resource.admin ? [ADMIN_CONSENT] : resource.permissions.map((p) => p.name)).join(' '));
   }
   await sc.finish({ consent: { grantId: await grant.save() } }, true);
 }

@@ -6,6 +6,7 @@ import { Lockout } from '../../security/lockout.js';
 import { field, type Pending, type StepContext } from '../flow.js';
 import { throttleAttempt } from '../throttle.js';
 import { countFailure } from './password.js';
+import { text } from '../../views/text/index.js';
 
 /** Shows the seed as a QR code (an inline image: no outside fetch) and as base32 text. */
 export async function renderEnroll(sc: StepContext, pending: Pending, extra: { error?: string; status?: number } = {}) {
@@ -14,7 +15,7 @@ export async function renderEnroll(sc: StepContext, pending: Pending, extra: { e
   const enrollment = pending.totpSeal ? openTotpEnrollment(sc.deps, sc.tenant, user, pending.totpSeal) : beginTotpEnrollment(sc.deps, sc.tenant, user);
   if (!pending.totpSeal) await sc.savePending({ ...pending, totpSeal: enrollment.sealed });
   sc.render('mfa-enroll', {
-    title: 'Set up two-step verification',
+    title: text.enroll.title,
     qr: await QRCode.toDataURL(enrollment.uri, { margin: 1, width: 220 }),
     secret: enrollment.secret,
     action: `${sc.base}/enroll`,
@@ -35,7 +36,7 @@ export async function submitEnroll(sc: StepContext, pending: Pending) {
   if (!codes) {
     await recordAuditNow(sc.deps.db, { ...sc.audit, type: 'mfa.failed', actor: `user:${userId}`, subject: `user:${userId}`, outcome: 'failure', details: { reason: locked ? 'locked' : 'enrollment_code_mismatch' } });
     if (!locked) await countFailure(sc, userId);
-    return renderEnroll(sc, pending, { error: 'The code is incorrect. Check the time on your device and try the next code.', status: 401 });
+    return renderEnroll(sc, pending, { error: text.enroll.wrongCode, status: 401 });
   }
   const next: Pending = { accountId: userId, amr: [...new Set([...pending.amr, 'otp', 'mfa'])], step: 'recovery_codes' };
   await sc.savePending(next);

@@ -1,3 +1,4 @@
+import { text } from '../../views/text/index.js';
 import { recordAuditNow } from '../../audit/record.js';
 import { findUserById } from '../../domain/users/users.queries.js';
 import { findConnectionByEmailDomain, findConnectionByName, listConnections, startPath } from '../../federation/connections.js';
@@ -52,7 +53,7 @@ export async function resumeFederated(sc: StepContext) {
   const refuse = async (reason: string) => {
     log().info('federation.login.failed', { reason });
     await recordAuditNow(sc.deps.db, { ...sc.audit, type: 'federation.login.failed', outcome: 'failure', subject: result?.accountId ? `user:${result.accountId}` : null, details: { reason, connection: result?.connection ?? null } });
-    sc.render('error', { title: 'Sign-in failed', heading: 'Sign-in failed', message: 'We could not sign you in with this provider. Go back to the application and try again.' }, 400);
+    sc.render('error', { title: text.federation.failedTitle, heading: text.federation.failedTitle, message: text.federation.refused }, 400);
   };
   if (!result) return refuse('result_unknown');
   if (result.interactionUid !== sc.interaction.uid) return refuse('result_of_another_interaction');

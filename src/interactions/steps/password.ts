@@ -1,19 +1,21 @@
 import { recordAuditNow } from '../../audit/record.js';
 import { verifyPassword } from '../../domain/users/users.service.js';
 import { log } from '../../log/logger.js';
+import { observer } from '../../log/observe.js';
 import { Lockout } from '../../security/lockout.js';
 import { field, type StepContext } from '../flow.js';
 import { nextStep } from '../policy.js';
 import { discoverHomeRealm, federationButtons } from './federated.js';
 import { throttleAttempt } from '../throttle.js';
+import { text } from '../../views/text/index.js';
 
-export const GENERIC_LOGIN_ERROR = 'Email or password is incorrect.';
+export const GENERIC_LOGIN_ERROR = text.login.incorrect;
 
 export async function renderLogin(sc: StepContext, extra: { error?: string; email?: string; status?: number } = {}) {
   const { params } = sc.interaction;
   const client = await sc.provider.Client.find(String(params.client_id));
   sc.render('login', {
-    title: 'Sign in',
+    title: text.login.title,
     clientName: client?.clientName ?? client?.clientId,
     action: `${sc.base}/login`,
     abort: `${sc.base}/abort`,
@@ -43,6 +45,7 @@ export async function submitPassword(sc: StepContext) {
   if (!result.ok || locked) {
     const reason = locked ? 'locked' : !result.ok ? result.reason : 'locked';
     log().info('login.failed', { reason, user_id: result.user?.id });
+    observer()?.login(tenant.slug, 'failed');
     await recordAuditNow(deps.db, { ...sc.audit, type: 'login.failed', actor: result.user ? `user:${result.user.id}` : null, subject: result.user ? `user:${result.user.id}` : null, outcome: 'failure', details: { reason, client_id: sc.interaction.params.client_id } });
     if (result.user && !locked && reason === 'bad_password') await countFailure(sc, result.user.id);
     return renderLogin(sc, { error: GENERIC_LOGIN_ERROR, email, status: 401 });

@@ -4,13 +4,15 @@ import { log } from '../../log/logger.js';
 import { Lockout } from '../../security/lockout.js';
 import { field, type Pending, type StepContext } from '../flow.js';
 import { completeUnlessUnverified } from '../policy.js';
+import { observer } from '../../log/observe.js';
 import { throttleAttempt } from '../throttle.js';
 import { countFailure } from './password.js';
+import { text } from '../../views/text/index.js';
 
-const GENERIC_CODE_ERROR = 'The code is incorrect.';
+const GENERIC_CODE_ERROR = text.mfaCode.incorrect;
 
 export function renderSecondFactor(sc: StepContext, extra: { error?: string; status?: number } = {}) {
-  sc.render('mfa-code', { title: 'Two-step verification', action: `${sc.base}/mfa`, abort: `${sc.base}/abort`, error: extra.error }, extra.status);
+  sc.render('mfa-code', { title: text.mfaCode.title, action: `${sc.base}/mfa`, abort: `${sc.base}/abort`, error: extra.error }, extra.status);
 }
 
 /**
@@ -24,6 +26,7 @@ export async function submitSecondFactor(sc: StepContext, pending: Pending) {
   if (throttled) return renderSecondFactor(sc, { error: throttled, status: 429 });
   if ((await new Lockout(deps.kv, deps.kvPrefix).state(tenant.id, userId)).locked) {
     await recordAuditNow(deps.db, { ...sc.audit, type: 'mfa.failed', actor: `user:${userId}`, subject: `user:${userId}`, outcome: 'failure', details: { reason: 'locked' } });
+    observer()?.login(tenant.slug, 'failed');
     return renderSecondFactor(sc, { error: GENERIC_CODE_ERROR, status: 401 });
   }
   const result = await verifySecondFactor(deps, tenant, userId, field(sc.ctx, 'code', 64));
@@ -31,6 +34,7 @@ export async function submitSecondFactor(sc: StepContext, pending: Pending) {
     log().info('mfa.failed', { reason: result.reason, user_id: userId });
     await recordAuditNow(deps.db, { ...sc.audit, type: 'mfa.failed', actor: `user:${userId}`, subject: `user:${userId}`, outcome: 'failure', details: { reason: result.reason } });
     await countFailure(sc, userId);
+    observer()?.login(tenant.slug, 'failed');
     return renderSecondFactor(sc, { error: GENERIC_CODE_ERROR, status: 401 });
   }
   const amr = [...new Set([...pending.amr, 'otp', 'mfa'])];

@@ -6,10 +6,11 @@ import { sendVerificationMail } from '../../mail/verification.js';
 import { field, type StepContext } from '../flow.js';
 import { nextStep, redirectToStep } from '../policy.js';
 import { throttleAttempt } from '../throttle.js';
+import { text } from '../../views/text/index.js';
 
 export function renderSignUp(sc: StepContext, extra: { error?: string; email?: string; name?: string; status?: number } = {}) {
   sc.render('signup', {
-    title: 'Create account',
+    title: text.signUp.title,
     action: `${sc.base}/signup`,
     login: `${sc.base}/`,
     minLength: sc.tenant.settings.password_policy.min_length,
@@ -34,7 +35,7 @@ export async function submitSignUp(sc: StepContext) {
   const name = field(sc.ctx, 'name', 200).trim();
   const throttled = await throttleAttempt(sc, { email });
   if (throttled) return renderSignUp(sc, { error: throttled, email, name, status: 429 });
-  if (!/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email)) return renderSignUp(sc, { error: 'Enter a valid email address.', email, name, status: 400 });
+  if (!/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email)) return renderSignUp(sc, { error: text.signUp.invalidEmail, email, name, status: 400 });
   const actor = { id: 'self-service', ip: sc.audit.ip, userAgent: sc.audit.userAgent };
   try {
     const user = await createUser(sc.deps, sc.tenant, { email, password, name: name || null, emailVerified: false }, actor);
@@ -54,5 +55,5 @@ export async function submitSignUp(sc: StepContext) {
     await sc.savePending({ accountId: '', amr: [], step: 'verify_email' });
     return redirectToStep(sc);
   }
-  return renderSignUp(sc, { error: 'This email cannot be used to create an account. If it is yours, sign in or reset your password.', email, name, status: 409 });
+  return renderSignUp(sc, { error: text.signUp.cannotUse, email, name, status: 409 });
 }

@@ -2,6 +2,7 @@ import { findUserById } from '../../domain/users/users.queries.js';
 import { sendVerificationMail } from '../../mail/verification.js';
 import type { Pending, StepContext } from '../flow.js';
 import { completeLogin } from '../policy.js';
+import { text } from '../../views/text/index.js';
 
 /**
  * DESIGN.md `require_verified_email`: an unverified user cannot finish the login. The page waits
@@ -9,7 +10,7 @@ import { completeLogin } from '../policy.js';
  */
 export function renderVerifyEmail(sc: StepContext, extra: { message?: string; error?: string; status?: number } = {}) {
   sc.render('verify-email', {
-    title: 'Verify your email',
+    title: text.verifyEmail.title,
     action: `${sc.base}/verify-email`,
     abort: `${sc.base}/abort`,
     message: extra.message,
@@ -22,8 +23,8 @@ export async function submitVerifyEmail(sc: StepContext, pending: Pending) {
   if ((sc.ctx.request as { body?: { resend?: string } }).body?.resend) {
     // Rate limited per address inside; the answer is the same whether a mail went out or not.
     if (user && !user.emailVerified) await sendVerificationMail(sc.deps, sc.tenant, user, 'resend');
-    return renderVerifyEmail(sc, { message: 'If the address can receive mail, a new link is on its way.' });
+    return renderVerifyEmail(sc, { message: text.verifyEmail.resent });
   }
-  if (!user?.emailVerified) return renderVerifyEmail(sc, { error: 'The address is not verified yet. Open the link in the mail, then continue.', status: 400 });
+  if (!user?.emailVerified) return renderVerifyEmail(sc, { error: text.verifyEmail.notYet, status: 400 });
   await completeLogin(sc, user.id, pending.amr);
 }

@@ -3,6 +3,7 @@ import { isStorageUnavailable } from '../../deps.js';
 import type { Tenant } from '../../domain/tenants/tenants.types.js';
 import { logContext } from '../../log/logger.js';
 import { renderPage } from '../../views/render.js';
+import { text } from '../../views/text/index.js';
 
 /** Seconds a client is told to wait (Retry-After) while Postgres or Redis cannot be reached. */
 export const RETRY_AFTER_SECONDS = 5;
@@ -10,9 +11,9 @@ export const RETRY_AFTER_SECONDS = 5;
 /** The page of a request that failed because storage is down for now: 503, saying to retry. */
 export function unavailablePage(requestId: string | undefined) {
   return renderPage('error', {
-    title: 'Temporarily unavailable',
-    heading: 'Temporarily unavailable',
-    message: 'The service cannot complete this request right now. Please try again in a moment.',
+    title: text.error.unavailableTitle,
+    heading: text.error.unavailableTitle,
+    message: text.error.unavailable,
     requestId,
   });
 }
@@ -27,8 +28,8 @@ export async function renderError(ctx: KoaContextWithOIDC, out: { error: string;
     return;
   }
   ctx.body = renderPage('error', {
-    title: 'Error',
-    heading: out.error === 'server_error' ? 'Something went wrong' : 'This request could not be completed',
+    title: text.error.title,
+    heading: out.error === 'server_error' ? text.error.heading : text.error.protocolHeading,
     message: out.error_description ? `${out.error}: ${out.error_description}` : out.error,
     requestId: logContext()?.request_id,
   });
@@ -37,13 +38,13 @@ export async function renderError(ctx: KoaContextWithOIDC, out: { error: string;
 export function logoutSource(tenant: Tenant) {
   return async (ctx: KoaContextWithOIDC, form: string) => {
     ctx.type = 'html';
-    ctx.body = renderPage('logout', { title: 'Sign out', tenantName: tenant.name, form });
+    ctx.body = renderPage('logout', { title: text.logout.title, tenantName: tenant.name, form });
   };
 }
 
 export function postLogoutSuccessSource(tenant: Tenant) {
   return async (ctx: KoaContextWithOIDC) => {
     ctx.type = 'html';
-    ctx.body = renderPage('logged-out', { title: 'Signed out', tenantName: tenant.name, clientName: ctx.oidc.client?.clientName });
+    ctx.body = renderPage('logged-out', { title: text.logout.doneTitle, tenantName: tenant.name, clientName: ctx.oidc.client?.clientName });
   };
 }

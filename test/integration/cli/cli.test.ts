@@ -1,3 +1,4 @@
+import { jest } from '@jest/globals';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
@@ -10,9 +11,11 @@ function gatehouse(args: string[], input?: string) {
   const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, GATEHOUSE_MASTER_KEY: masterKey, BCRYPT_COST: '4' };
   if (db.url) env.DATABASE_URL = db.url;
   else env.GATEHOUSE_DATA_DIR = db.dataDir;
-  const res = spawnSync(process.execPath, [path.resolve('bin/gatehouse.js'), ...args], { env, input, encoding: 'utf8', timeout: 60_000 });
+  const res = spawnSync(process.execPath, [path.resolve('bin/gatehouse.js'), ...args], { env, input, encoding: 'utf8', timeout: 180_000 }); // a loaded machine
   return { code: res.status, stdout: res.stdout, stderr: res.stderr.split('\n').filter((l) => l && !l.includes('oidc-provider WARNING')).join('\n') };
 }
+
+jest.setTimeout(600_000); // several CLI processes per test
 
 beforeAll(async () => {
   db = await freshDatabase();

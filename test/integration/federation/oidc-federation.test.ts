@@ -12,7 +12,7 @@ import { changeUser, setUserRoles } from '../../../src/domain/users/users.servic
 import { findUserRoleNames } from '../../../src/domain/rbac/rbac.queries.js';
 import { csrfOf } from '../../support/browser.js';
 import { drive, FederationBrowser, type Answers } from '../../support/federation.js';
-import { startTestGatehouse, type TestGatehouse } from '../../support/gatehouse.js';
+import { logLines, startTestGatehouse, type TestGatehouse } from '../../support/gatehouse.js';
 import { oathtoolCode } from '../../support/totp.js';
 
 // Two logins per test (upstream and downstream) on a loaded machine.
@@ -102,7 +102,7 @@ describe('OIDC federation: tenant A signs in through tenant B', () => {
     expect(links).toHaveLength(1);
     expect(links[0]).toMatchObject({ connection_kind: 'oidc', connection_name: CONNECTION, subject: alice.id });
     const events = await auditOf(a, 'federation.login.succeeded');
-    expect(events.at(-1)).toMatchObject({ subject: local.id, outcome: 'success', details: expect.objectContaining({ connection: `oidc/${CONNECTION}`, created: true }) });
+    expect(events.at(-1)).toMatchObject({ subject: `user:${local.id}`, outcome: 'success', details: expect.objectContaining({ connection: `oidc/${CONNECTION}`, created: true }) });
   }, 120_000);
 
   it('updates the profile and re-evaluates mapped roles at the next login, keeping roles assigned by hand', async () => {
@@ -198,6 +198,22 @@ describe('OIDC federation: tenant A signs in through tenant B', () => {
   }, 120_000);
 });
 
+describe('fresh login', () => {
+  it('asks the upstream for a fresh login when the application sends prompt=login', async () => {
+    const kate = await upstreamUser('kate@corp.example');
+    let upstreamPasswords = 0;
+    const answers: Answers = { password: (slug) => (slug === b.slug ? (upstreamPasswords++, kate) : undefined) };
+    const browser = new FederationBrowser(gh.url);
+    await (await signInAtA(answers, { idp_hint: CONNECTION }, browser)).redeem();
+    // Tenant A's own session answers while nothing asks otherwise...
+    await (await signInAtA(answers, { idp_hint: CONNECTION, prompt: 'consent' }, browser)).redeem();
+    expect(upstreamPasswords).toBe(1);
+    // ...and a fresh login at A is a fresh login upstream too, although B still has a session.
+    await (await signInAtA(answers, { idp_hint: CONNECTION, prompt: 'login consent' }, browser)).redeem();
+    expect(upstreamPasswords).toBe(2);
+  }, 120_000);
+});
+
 describe('isolation and single use', () => {
   it("refuses tenant A's connection name under tenant B's issuer", async () => {
     const browser = new FederationBrowser(gh.url);
@@ -277,4 +293,15 @@ describe('isolation and single use', () => {
     const replay = await attacker.go(hop);
     expect(replay.status).toBe(400);
   }, 120_000);
+});
+
+describe('secrets', () => {
+  it("writes the upstream client secret to no log line, audit event or plain column", async () => {
+    const secret = upstreamClient.clientSecret!;
+    for (const line of logLines) expect(line).not.toContain(secret);
+    const events = await gh.deps.db('audit_events').whereIn('tenant_id', [a.id, b.id]);
+    expect(JSON.stringify(events)).not.toContain(secret);
+    const row = await gh.deps.db('oidc_connections').where({ tenant_id: a.id, name: CONNECTION }).first();
+    expect(row.client_secret).not.toContain(secret);
+  });
 });

@@ -95,7 +95,7 @@ describe('authorization code + PKCE through the pages', () => {
   it('answers 404 JSON for an unknown tenant', async () => {
     const res = await fetch(`${gh.url}/t/no-such-tenant/.well-known/openid-configuration`);
     expect(res.status).toBe(404);
-    expect(await res.json()).toEqual({ error: 'not_found', error_description: 'unknown tenant' });
+    expect(await res.json()).toEqual({ error: 'not_found', error_description: 'There is no tenant "no-such-tenant" on this server.' });
   });
 
   it('ends the session on RP-initiated logout', async () => {

@@ -49,6 +49,19 @@ describe('client_credentials with resource indicators', () => {
     await expect(rp.clientCredentials({ resource: 'https://unknown.example.com' })).rejects.toMatchObject({ error: 'invalid_target' });
   });
 
+  it('issues an opaque token without a resource, kept in the kv store: introspection, revocation', async () => {
+    const app = await gh.client(tenant, { grant_types: ['client_credentials'], redirect_uris: [], post_logout_redirect_uris: [] });
+    const rp = await RelyingParty.discover({ issuer, ...app });
+    const tokens = await rp.clientCredentials({});
+    expect(tokens.access_token).not.toContain('.');
+    expect(await rp.introspect(tokens.access_token)).toMatchObject({ active: true, client_id: app.clientId, token_type: 'Bearer' });
+    // Not a Postgres row (adapters/index.ts): one pipelined kv write per grant.
+    const rows = await gh.deps.db('oidc_payloads').where({ tenant_id: tenant.id, model: 'ClientCredentials' });
+    expect(rows).toEqual([]);
+    await rp.revoke(tokens.access_token);
+    expect(await rp.introspect(tokens.access_token)).toMatchObject({ active: false });
+  });
+
   it('stores client secrets only as a hash', async () => {
     const app = await gh.client(tenant, { grant_types: ['client_credentials'], redirect_uris: [], post_logout_redirect_uris: [] });
     const row = await gh.deps.db('clients').where({ tenant_id: tenant.id, client_id: app.clientId }).first();

@@ -50,14 +50,49 @@ describe('HashPool', () => {
     expect(checks).toEqual(passwords.map(() => [true, false]));
   });
 
+  test('many concurrent hashes and verifies of different passwords each get their own answer', async () => {
+    const passwords = Array.from({ length: 24 }, (_, i) => `password-${i}-${'x'.repeat(i)}`);
+    // Costs differ, so jobs finish out of the order they were sent in.
+    const hashes = await Promise.all(passwords.map((p, i) => pool.hash(p, 4 + (i % 3))));
+    hashes.forEach((hash, i) => expect(bcrypt.compareSync(passwords[i], hash)).toBe(true));
+    expect(new Set(hashes).size).toBe(passwords.length);
+    // Right and wrong passwords interleaved with jobs that fail, all in flight at once.
+    const jobs = passwords.flatMap((p, i) => [
+      pool.compare(p, hashes[i]).then((ok) => ['right', i, ok]),
+      pool.compare(p, hashes[(i + 1) % passwords.length]).then((ok) => ['wrong', i, ok]),
+      pool.hash(p, 99).then(() => ['bad cost', i, 'hashed'], () => ['bad cost', i, 'refused']),
+    ]);
+    const answers = await Promise.all(jobs);
+    expect(answers).toEqual(passwords.flatMap((_, i) => [['right', i, true], ['wrong', i, false], ['bad cost', i, 'refused']]));
+  });
+
+  test('a hashing thread that dies fails only its own job, and the pool goes on', async () => {
+    const hash = await pool.hash('survivor', 4);
+    expect(pool.threads.length).toBe(2);
+    // A slow hash on each thread, then one thread is killed under them.
+    const slow = [pool.hash('a', 12), pool.hash('b', 12)];
+    const outcomes = Promise.allSettled(slow);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const victim = pool.threads[0];
+    await victim.terminate();
+    const settled = await outcomes;
+    expect(settled.filter((s) => s.status === 'rejected').length).toBeGreaterThanOrEqual(1);
+    for (const s of settled) if (s.status === 'fulfilled') expect(s.value).toMatch(/^\$2b\$12\$/);
+    // New jobs are answered, and answered right, by the threads that are left or replaced.
+    const checks = await Promise.all([pool.compare('survivor', hash), pool.compare('intruder', hash), pool.compare('survivor', hash)]);
+    expect(checks).toEqual([true, false, true]);
+    expect(pool.threads).not.toContain(victim);
+  });
+
   test('hashing threads run HASHING_NICE steps below the event loop', async () => {
     if (process.platform !== 'linux') return;
     const main = getPriority(0);
     const expected = Math.min(19, main + HASHING_NICE);
     const before = threadNiceValues();
-    await pool.hash('x', 4);
+    await Promise.all([pool.hash('x', 4), pool.hash('y', 4)]);
     const after = threadNiceValues();
-    expect(after.filter((n) => n === expected).length).toBe(before.filter((n) => n === expected).length + 1);
+    // Both hashing threads of the pool, none of the others.
+    expect(after.filter((n) => n === expected).length).toBe(before.filter((n) => n === expected).length + 2);
     expect(getPriority(0)).toBe(main); // the event loop keeps its priority
   });
 

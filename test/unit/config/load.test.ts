@@ -29,6 +29,7 @@ describe('configuration', () => {
     [{ DATABASE_URL: 'mysql://x' }, /DATABASE_URL/],
     [{ GATEHOUSE_MASTER_KEY: 'short' }, /GATEHOUSE_MASTER_KEY must be 32 bytes/],
     [{ NODE_ENV: 'production' }, /GATEHOUSE_MASTER_KEY is required/],
+    [{ GATEHOUSE_MASTER_KEY_PREVIOUS: 'c2hvcnQ=' }, /^Invalid configuration: GATEHOUSE_MASTER_KEY_PREVIOUS must be 32 bytes, base64-encoded/],
     [{ BCRYPT_COST: '3' }, /BCRYPT_COST/],
     [{ GATEHOUSE_BOOTSTRAP_ADMIN_EMAIL: 'a@b.co' }, /GATEHOUSE_BOOTSTRAP_ADMIN_PASSWORD/],
     [{ TRUST_PROXY: 'proxy.example.com' }, /^Invalid configuration: TRUST_PROXY must be comma-separated CIDRs .*"proxy\.example\.com" is neither$/],

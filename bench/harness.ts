@@ -1,0 +1,576 @@
+/**
+ * What the bench modes share (bench/run.ts, scale.ts, soak.ts): settings from the environment,
+ * the measuring loop, loopback HTTP helpers, a Gatehouse started for a bench, its clients and
+ * users, and the bare oidc-provider it is compared with.
+ */
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { Agent, createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { availableParallelism, cpus, loadavg } from 'node:os';
+import { performance } from 'node:perf_hooks';
+import bcrypt from 'bcrypt';
+import * as jose from 'jose';
+import Provider, { errors, type Configuration } from 'oidc-provider';
+import { startGatehouse, type Gatehouse } from '../src/app.js';
+import type { Config } from '../src/config/load.js';
+import { CLI_ACTOR } from '../src/deps.js';
+import { registerClient } from '../src/domain/clients/clients.service.js';
+import { insertRole } from '../src/domain/rbac/rbac.queries.js';
+import { beginTotpEnrollment } from '../src/domain/mfa/mfa.service.js';
+import { changeTenantSettings, createTenant } from '../src/domain/tenants/tenants.service.js';
+import type { Tenant } from '../src/domain/tenants/tenants.types.js';
+import { createUser } from '../src/domain/users/users.service.js';
+import { configureLogger } from '../src/log/logger.js';
+import { clientValidator } from '../src/tenancy/validate-client.js';
+import { freshDatabase } from '../test/support/database.js';
+import { csrfOf } from '../test/support/browser.js';
+import { rfc6238 } from '../test/support/totp.js';
+import { HttpBrowser } from './http-browser.js';
+
+export const WARMUP_SECONDS = 1;
+/** Hard bounds on every measuring loop, besides its deadline. */
+const MAX_OPS_PER_PHASE = 1_000_000;
+const MAX_FAILURES_PER_PHASE = 50;
+
+/** A resource indicator: an identifier only, never contacted. */
+export const API = 'https://api.bench.invalid/orders';
+export const API_SCOPE = 'read:orders';
+/** The web client's callback. Logins stop at the redirect to it; nothing listens there. */
+export const REDIRECT_URI = 'http://127.0.0.1:9/bench/callback';
+const LOGIN_SCOPE = 'openid profile email offline_access';
+
+export function setting(name: string, fallback: number, min: number, max: number, integer = false) {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < min || n > max || (integer && !Number.isInteger(n))) {
+    throw new Error(`${name} must be ${integer ? 'an integer' : 'a number'} from ${min} to ${max}`);
+  }
+  return n;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Measuring
+
+export interface PhaseResult {
+  label: string;
+  /** Operations that completed inside the measuring window. */
+  ok: number;
+  failed: number;
+  seconds: number;
+  perSecond: number;
+  p50: number;
+  p95: number;
+  p99: number;
+  /** CPU time this process used in the window, in cores (user + system, all threads). */
+  cores: number;
+  /** Share of the window the main thread's event loop was busy (0..1). */
+  loopBusy: number;
+  /** Database queries one operation made (counted on the smoke call), when known. */
+  queries?: number;
+  firstError?: string;
+  /** Latencies of the counted operations, sorted (ms). */
+  samples: number[];
+}
+
+/**
+ * Runs `op` from `concurrency` workers continuously for WARMUP_SECONDS + `seconds`, and counts
+ * what completes in the last `seconds` only: the window sees the steady state, with neither the
+ * ramp-up nor the drain at the end (which would cost long operations like logins the most).
+ */
+export async function runPhase(label: string, seconds: number, concurrency: number, op: (worker: number) => Promise<void>, warmupSeconds = WARMUP_SECONDS, allowEmpty = false): Promise<PhaseResult> {
+  const latencies: number[] = [];
+  let ok = 0;
+  let failed = 0;
+  let issued = 0;
+  let firstError: string | undefined;
+  const started = performance.now();
+  const windowStart = started + warmupSeconds * 1000;
+  const windowEnd = windowStart + seconds * 1000;
+  const inWindow = (t: number) => t >= windowStart && t < windowEnd;
+
+  // CPU time at the window's edges (a timer can fire a little late; its own clock reading is used).
+  const sample = () => ({ at: performance.now(), usage: process.cpuUsage(), elu: performance.eventLoopUtilization() });
+  let cpuStart = sample();
+  let cpuEnd = cpuStart;
+  const edgeA = setTimeout(() => (cpuStart = sample()), windowStart - performance.now());
+  const edgeB = setTimeout(() => (cpuEnd = sample()), windowEnd - performance.now());
+
+  async function worker(id: number) {
+    while (performance.now() < windowEnd && issued < MAX_OPS_PER_PHASE && failed < MAX_FAILURES_PER_PHASE) {
+      issued++;
+      const t0 = performance.now();
+      try {
+        await op(id);
+        const t1 = performance.now();
+        if (inWindow(t1)) {
+          latencies.push(t1 - t0);
+          ok++;
+        }
+      } catch (err) {
+        failed++;
+        firstError ??= err instanceof Error ? err.message : String(err);
+      }
+    }
+  }
+
+  await Promise.all(Array.from({ length: concurrency }, (_, i) => worker(i)));
+  clearTimeout(edgeA);
+  clearTimeout(edgeB);
+  if (ok === 0 && !allowEmpty) throw new Error(`${label}: nothing completed in the measuring window (${failed} failed: ${firstError ?? 'none'})`);
+  latencies.sort((a, b) => a - b);
+  const pick = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))];
+  const cpuMicros = cpuEnd.usage.user - cpuStart.usage.user + (cpuEnd.usage.system - cpuStart.usage.system);
+  const cores = cpuMicros / 1000 / Math.max(1, cpuEnd.at - cpuStart.at);
+  const loopBusy = performance.eventLoopUtilization(cpuEnd.elu, cpuStart.elu).utilization;
+  return { label, ok, failed, seconds, perSecond: ok / seconds, p50: pick(0.5), p95: pick(0.95), p99: pick(0.99), cores, loopBusy, firstError, samples: latencies };
+}
+
+/**
+ * Latency at a fixed arrival rate (open loop): one `op` is started every 1/rate seconds whatever
+ * the previous ones are doing, and each latency counts from when the op was due, not from when
+ * it could start, so a stall shows in the figures instead of slowing the load (no coordinated
+ * omission). WARMUP_SECONDS first, then `seconds` measured.
+ */
+export async function fixedRatePhase(label: string, seconds: number, rate: number, op: () => Promise<void>): Promise<PhaseResult> {
+  const latencies: number[] = [];
+  let ok = 0;
+  let failed = 0;
+  let firstError: string | undefined;
+  const interval = 1000 / rate;
+  const started = performance.now();
+  const windowStart = started + WARMUP_SECONDS * 1000;
+  const windowEnd = windowStart + seconds * 1000;
+  const inFlight = new Set<Promise<void>>();
+  const cpu0 = { at: 0, usage: process.cpuUsage(), elu: performance.eventLoopUtilization() };
+  let measuredFrom = cpu0;
+  for (let n = 0; ; n++) {
+    const due = started + n * interval;
+    if (due >= windowEnd || failed >= MAX_FAILURES_PER_PHASE) break;
+    const wait = due - performance.now();
+    if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
+    if (due >= windowStart && measuredFrom === cpu0) measuredFrom = { at: performance.now(), usage: process.cpuUsage(), elu: performance.eventLoopUtilization() };
+    const counted = due >= windowStart;
+    const run = op().then(
+      () => {
+        if (!counted) return;
+        latencies.push(performance.now() - due);
+        ok++;
+      },
+      (err: unknown) => {
+        failed++;
+        firstError ??= err instanceof Error ? err.message : String(err);
+      },
+    );
+    inFlight.add(run);
+    void run.finally(() => inFlight.delete(run));
+  }
+  const end = { at: performance.now(), usage: process.cpuUsage(), elu: performance.eventLoopUtilization() };
+  await Promise.all(inFlight);
+  if (ok === 0) throw new Error(`${label}: nothing completed (${failed} failed: ${firstError ?? 'none'})`);
+  latencies.sort((a, b) => a - b);
+  const pick = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))];
+  const cpuMicros = end.usage.user - measuredFrom.usage.user + (end.usage.system - measuredFrom.usage.system);
+  const cores = cpuMicros / 1000 / Math.max(1, end.at - measuredFrom.at);
+  const loopBusy = performance.eventLoopUtilization(end.elu, measuredFrom.elu).utilization;
+  return { label, ok, failed, seconds, perSecond: ok / seconds, p50: pick(0.5), p95: pick(0.95), p99: pick(0.99), cores, loopBusy, firstError, samples: latencies };
+}
+
+/** Several slices of one phase as one result (interleaved measuring, bench/run.ts). */
+export function mergeResults(label: string, parts: PhaseResult[]): PhaseResult {
+  const seconds = parts.reduce((n, p) => n + p.seconds, 0);
+  const ok = parts.reduce((n, p) => n + p.ok, 0);
+  const samples = parts.flatMap((p) => p.samples).sort((a, b) => a - b);
+  const weighted = (f: (p: PhaseResult) => number) => parts.reduce((n, p) => n + f(p) * p.seconds, 0) / seconds;
+  return {
+    label,
+    ok,
+    failed: parts.reduce((n, p) => n + p.failed, 0),
+    seconds,
+    perSecond: ok / seconds,
+    p50: quantile(samples, 0.5),
+    p95: quantile(samples, 0.95),
+    p99: quantile(samples, 0.99),
+    cores: weighted((p) => p.cores),
+    loopBusy: weighted((p) => p.loopBusy),
+    queries: parts[0]?.queries,
+    firstError: parts.find((p) => p.firstError)?.firstError,
+    samples,
+  };
+}
+
+/** The q-quantile (0..1) of sorted values. */
+export function quantile(sorted: number[], q: number) {
+  return sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTTP helpers (loopback only)
+
+export function basicAuth(clientId: string, secret: string) {
+  return `Basic ${Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(secret)}`).toString('base64')}`;
+}
+
+export function assertLoopback(url: string) {
+  const host = new URL(url).hostname;
+  if (host !== '127.0.0.1') throw new Error(`refusing to benchmark a non-loopback URL: ${url}`);
+  return url;
+}
+
+export async function listenLoopback(server: Server, port = 0): Promise<number> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  return (server.address() as { port: number }).port;
+}
+
+/** A free port, so Gatehouse's PUBLIC_URL can name 127.0.0.1 before it starts. */
+export async function freeLoopbackPort() {
+  const probe = createServer();
+  const port = await listenLoopback(probe);
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  return port;
+}
+
+export async function closeServer(server: Server) {
+  server.closeAllConnections?.();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+}
+
+export interface TokenResponse {
+  access_token?: string;
+  id_token?: string;
+  refresh_token?: string;
+  scope?: string;
+  error?: string;
+  error_description?: string;
+}
+
+export async function postToken(tokenEndpoint: string, authorization: string, params: Record<string, string>) {
+  const res = await fetch(tokenEndpoint, {
+    method: 'POST',
+    headers: { authorization, 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+    body: new URLSearchParams(params).toString(),
+  });
+  const body = (await res.json()) as TokenResponse;
+  if (res.status !== 200) throw new Error(`token endpoint answered ${res.status} ${body.error ?? ''} ${body.error_description ?? ''}`.trim());
+  return body;
+}
+
+/**
+ * A client_credentials grant for API; checks the answer, not the signature (done once, below).
+ * Plain node:http with keep-alive rather than fetch: the load generator shares the CPUs with the
+ * servers, and this costs it a good deal less per request than undici's fetch does.
+ */
+export function clientCredentialsOp(tokenEndpoint: string, clientId: string, secret: string, kind: { opaque?: boolean; maxSockets?: number } = {}) {
+  const url = new URL(assertLoopback(tokenEndpoint));
+  const agent = new Agent({ keepAlive: true, maxSockets: kind.maxSockets ?? 64 });
+  // With a resource: a JWT access token for it (RFC 9068). Without: an opaque token, stored by
+  // the provider (Gatehouse: PostgreSQL or PGlite; the bare provider: its memory adapter).
+  const params: Record<string, string> = kind.opaque ? { grant_type: 'client_credentials' } : { grant_type: 'client_credentials', resource: API, scope: API_SCOPE };
+  const body = new URLSearchParams(params).toString();
+  const headers = {
+    authorization: basicAuth(clientId, secret),
+    'content-type': 'application/x-www-form-urlencoded',
+    'content-length': String(Buffer.byteLength(body)),
+    accept: 'application/json',
+  };
+  const options = { host: '127.0.0.1', port: Number(url.port), path: url.pathname + url.search, method: 'POST', agent, headers };
+  return () =>
+    new Promise<void>((resolve, reject) => {
+      const req = request(options, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', reject);
+        res.on('end', () => {
+          try {
+            const answer = JSON.parse(Buffer.concat(chunks).toString('utf8')) as TokenResponse;
+            if (res.statusCode !== 200) throw new Error(`token endpoint answered ${res.statusCode} ${answer.error ?? ''}`.trim());
+            if (typeof answer.access_token !== 'string') throw new Error('client_credentials answer without an access_token');
+            if (kind.opaque ? answer.access_token.includes('.') : answer.scope !== API_SCOPE) throw new Error(`unexpected client_credentials answer (scope ${answer.scope})`);
+            resolve();
+          } catch (err) {
+            reject(err);
+          }
+        });
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+}
+
+/** Both providers must issue the same kind of token for the comparison to mean anything. */
+export async function checkAccessToken(label: string, tokenEndpoint: string, jwksUri: string, issuer: string, clientId: string, secret: string) {
+  const body = await postToken(tokenEndpoint, basicAuth(clientId, secret), { grant_type: 'client_credentials', resource: API, scope: API_SCOPE });
+  const token = body.access_token!;
+  const header = jose.decodeProtectedHeader(token);
+  if (header.typ !== 'at+jwt') throw new Error(`${label}: access token is not an RFC 9068 JWT (typ ${header.typ})`);
+  const { payload } = await jose.jwtVerify(token, jose.createLocalJWKSet((await (await fetch(jwksUri)).json()) as jose.JSONWebKeySet), { issuer, audience: API });
+  if (payload.scope !== API_SCOPE || payload.client_id !== clientId) throw new Error(`${label}: unexpected access token claims`);
+  return String(header.alg);
+}
+
+export interface Endpoints {
+  issuer: string;
+  origin: string;
+  authorization: string;
+  token: string;
+  jwks: string;
+}
+
+export async function discover(issuer: string): Promise<Endpoints> {
+  const doc = (await (await fetch(assertLoopback(`${issuer}/.well-known/openid-configuration`))).json()) as Record<string, string>;
+  if (doc.issuer !== issuer) throw new Error(`discovery names issuer ${doc.issuer}, expected ${issuer}`);
+  return { issuer, origin: new URL(issuer).origin, authorization: assertLoopback(doc.authorization_endpoint), token: assertLoopback(doc.token_endpoint), jwks: assertLoopback(doc.jwks_uri) };
+}
+
+/**
+ * One complete login, as a browser and a confidential relying party do it: authorize → login page
+ * → POST login → consent page → POST confirm → callback with a code → token endpoint. A fresh
+ * cookie jar each time, so there is never a session to skip the password step.
+ * Returns the number of HTTP requests it took.
+ */
+export async function passwordLogin(ep: Endpoints, app: { clientId: string; secret: string }, user: BenchUser): Promise<{ requests: number; tokens: TokenResponse }> {
+  const browser = new HttpBrowser();
+  const verifier = randomBytes(32).toString('base64url');
+  const state = randomBytes(16).toString('base64url');
+  const authorize = new URL(ep.authorization);
+  authorize.search = new URLSearchParams({
+    client_id: app.clientId,
+    redirect_uri: REDIRECT_URI,
+    response_type: 'code',
+    scope: LOGIN_SCOPE,
+    prompt: 'consent',
+    state,
+    code_challenge: createHash('sha256').update(verifier).digest('base64url'),
+    code_challenge_method: 'S256',
+  }).toString();
+
+  const login = await browser.follow(authorize.toString(), ep.origin);
+  const loginHtml = login.res.status === 200 ? login.res.text() : '';
+  if (!loginHtml.includes('name="password"')) throw new Error(`no login page (status ${login.res.status})`);
+  const loggedIn = await browser.post(`${login.url}/login`, { csrf: csrfOf(loginHtml), email: user.email, password: user.password });
+  if (loggedIn.status !== 303) throw new Error(`login refused: ${loggedIn.status}`);
+
+  let consent = await browser.follow(new URL(loggedIn.location!, login.url).toString(), ep.origin);
+  let consentHtml = consent.res.status === 200 ? consent.res.text() : '';
+  if (user.totpSecret) {
+    // The second step: a code from an RFC 6238 of the bench's own (not otplib, which checks it).
+    if (!consentHtml.includes('name="code"')) throw new Error(`no code form (status ${consent.res.status})`);
+    const verified = await browser.post(`${consent.url}/mfa`, { csrf: csrfOf(consentHtml), code: rfc6238(user.totpSecret) });
+    if (verified.status !== 303) throw new Error(`code refused: ${verified.status}`);
+    consent = await browser.follow(new URL(verified.location!, consent.url).toString(), ep.origin);
+    consentHtml = consent.res.status === 200 ? consent.res.text() : '';
+  }
+  if (!consentHtml.includes('name="decision"')) throw new Error(`no consent page (status ${consent.res.status})`);
+  const confirmed = await browser.post(`${consent.url}/confirm`, { csrf: csrfOf(consentHtml), decision: 'allow' });
+  if (confirmed.status !== 303) throw new Error(`consent refused: ${confirmed.status}`);
+
+  const done = await browser.follow(new URL(confirmed.location!, consent.url).toString(), ep.origin);
+  if (!done.url.startsWith(REDIRECT_URI)) throw new Error(`login did not reach the callback: ${done.url}`);
+  const callback = new URL(done.url);
+  const code = callback.searchParams.get('code');
+  if (!code || callback.searchParams.get('state') !== state) throw new Error(`bad callback: ${callback.searchParams.get('error') ?? 'no code or state mismatch'}`);
+
+  // The relying party's back-channel call: the same node:http client, without the cookies.
+  const answer = await new HttpBrowser().post(ep.token, { grant_type: 'authorization_code', code, redirect_uri: REDIRECT_URI, code_verifier: verifier }, basicAuth(app.clientId, app.secret));
+  browser.requests++;
+  if (answer.status !== 200) throw new Error(`token endpoint answered ${answer.status}`);
+  const tokens = JSON.parse(answer.text()) as TokenResponse;
+  if (!tokens.id_token || !tokens.access_token || !tokens.refresh_token) throw new Error('token response lacks id_token, access_token or refresh_token');
+  return { requests: browser.requests, tokens };
+}
+
+
+// ---------------------------------------------------------------------------------------------
+// Gatehouse
+
+export interface BenchGatehouse {
+  gh: Gatehouse;
+  storage: string;
+  kv: string;
+  stop(): Promise<void>;
+}
+
+export async function startBenchGatehouse(options: { bcryptCost: number; tenantCacheSize?: number }): Promise<BenchGatehouse> {
+  const db = await freshDatabase('gh_bench');
+  const label = db.url ? `PostgreSQL at ${new URL(db.url).host} (database ${new URL(db.url).pathname.slice(1)}, pool of 10)` : 'PGlite (embedded, temporary folder)';
+  const port = await freeLoopbackPort();
+  const redisUrl = process.env.REDIS_URL || undefined;
+  const config: Config = {
+    production: false,
+    port,
+    publicUrl: `http://127.0.0.1:${port}`,
+    publicUrlFixed: true,
+    trustProxy: [],
+    databaseUrl: db.url,
+    redisUrl,
+    dataDir: db.dataDir!,
+    masterKey: randomBytes(32).toString('base64'),
+    bootstrap: {},
+    bcryptCost: options.bcryptCost,
+    logLevel: 'error',
+    outboundAllow: [],
+  };
+  let gh: Gatehouse;
+  try {
+    gh = await startGatehouse(config, { kvPrefix: `ghbench:${randomBytes(4).toString('hex')}:`, tenantCacheSize: options.tenantCacheSize });
+  } catch (err) {
+    await db.drop().catch(() => {});
+    throw err;
+  }
+  return {
+    gh,
+    storage: label,
+    kv: redisUrl ? `Redis at ${new URL(redisUrl).host}` : 'in-process memory',
+    async stop() {
+      gh.server.closeAllConnections?.();
+      await gh.close();
+      await db.drop();
+    },
+  };
+}
+
+/** A resource with two permissions, a role granting one of them, and a service client holding the role. */
+export async function serviceClient(gh: Gatehouse, tenant: Tenant) {
+  const db = gh.deps.db;
+  const resourceId = randomUUID();
+  await db('resources').insert({ tenant_id: tenant.id, id: resourceId, identifier: API, name: 'Orders' });
+  await db('permissions').insert([API_SCOPE, 'write:orders'].map((name) => ({ tenant_id: tenant.id, resource_id: resourceId, name })));
+  const role = await insertRole(db, tenant.id, { name: 'order-reader' });
+  await db('role_permissions').insert({ tenant_id: tenant.id, role_id: role.id, resource_id: resourceId, permission: API_SCOPE });
+  const { client, secret } = await registerClient(
+    gh.deps,
+    tenant,
+    { metadata: { client_name: 'Bench service', grant_types: ['client_credentials'], redirect_uris: [], post_logout_redirect_uris: [] }, roles: ['order-reader'] },
+    CLI_ACTOR,
+    clientValidator(gh.registry),
+  );
+  return { clientId: client.clientId, secret: secret! };
+}
+
+export async function webClient(gh: Gatehouse, tenant: Tenant) {
+  const { client, secret } = await registerClient(gh.deps, tenant, { metadata: { client_name: 'Bench web app', redirect_uris: [REDIRECT_URI] } }, CLI_ACTOR, clientValidator(gh.registry));
+  return { clientId: client.clientId, secret: secret! };
+}
+
+export interface BenchUser {
+  email: string;
+  password: string;
+  totpSecret?: string;
+}
+
+/** One user per worker, so no two logins in flight share an account. */
+export async function benchUsers(gh: Gatehouse, tenant: Tenant, count: number) {
+  const users: BenchUser[] = [];
+  for (let i = 0; i < count; i++) {
+    const email = `bench-${i}@example.com`;
+    const password = randomBytes(18).toString('base64url');
+    await createUser(gh.deps, tenant, { email, password, name: 'Bench User', givenName: 'Bench', familyName: 'User', emailVerified: true }, CLI_ACTOR);
+    users.push({ email, password });
+  }
+  const row = await gh.deps.db('users').where({ tenant_id: tenant.id }).first('password_hash');
+  return { users, storedCost: bcrypt.getRounds(String(row.password_hash)) };
+}
+
+/**
+ * Users with an active TOTP factor. Each code is accepted once (RFC 6238 §5.2, across nodes), so
+ * a user logs in at most once per 30 s step: the phase takes the next user of a pool larger than
+ * the logins of a phase. They share one password hash (copied rows: hashing each would take
+ * minutes at cost 12); each has a seed of its own, sealed as enrollment seals it.
+ */
+export async function totpUsers(gh: Gatehouse, tenant: Tenant, count: number) {
+  const password = randomBytes(18).toString('base64url');
+  const template = await createUser(gh.deps, tenant, { email: 'bench-totp-template@example.com', password, emailVerified: true }, CLI_ACTOR);
+  const { password_hash: passwordHash } = await gh.deps.db('users').where({ tenant_id: tenant.id, id: template.id }).first('password_hash');
+  const users: BenchUser[] = [];
+  const rows = [];
+  const factors = [];
+  for (let i = 0; i < count; i++) {
+    const id = randomUUID();
+    const enrollment = beginTotpEnrollment(gh.deps, tenant, { id, email: `bench-totp-${i}@example.com` });
+    rows.push({ tenant_id: tenant.id, id, email: `bench-totp-${i}@example.com`, email_normalized: `bench-totp-${i}@example.com`, password_hash: passwordHash, email_verified: true });
+    factors.push({ tenant_id: tenant.id, user_id: id, type: 'totp', secret_encrypted: enrollment.sealed, confirmed_at: new Date() });
+    users.push({ email: `bench-totp-${i}@example.com`, password, totpSecret: enrollment.secret });
+  }
+  for (let i = 0; i < rows.length; i += 200) await gh.deps.db('users').insert(rows.slice(i, i + 200));
+  for (let i = 0; i < factors.length; i += 200) await gh.deps.db('user_mfa_factors').insert(factors.slice(i, i + 200));
+  return users;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The bare oidc-provider
+
+/**
+ * oidc-provider as its documentation starts it: default in-memory adapter, one static client,
+ * resource indicators giving a JWT access token for API. It signs with the same algorithm
+ * (and key size) as the Gatehouse tenant, and the same access token lifetime.
+ */
+export async function startBareProvider(alg: string, accessTokenTTL: number) {
+  let handle: (req: IncomingMessage, res: ServerResponse) => void = (_req, res) => {
+    res.statusCode = 503;
+    res.end();
+  };
+  const server = createServer((req, res) => handle(req, res));
+  const port = await listenLoopback(server);
+  const issuer = `http://127.0.0.1:${port}`;
+
+  const { privateKey } = await jose.generateKeyPair(alg, alg === 'RS256' ? { modulusLength: 2048, extractable: true } : { extractable: true, crv: alg === 'EdDSA' ? 'Ed25519' : undefined });
+  const jwk = { ...(await jose.exportJWK(privateKey)), kid: 'bare-bench', alg, use: 'sig' };
+  const clientId = 'bare-bench-service';
+  const secret = randomBytes(32).toString('base64url');
+
+  const configuration: Configuration = {
+    clients: [{ client_id: clientId, client_secret: secret, grant_types: ['client_credentials'], response_types: [], redirect_uris: [], token_endpoint_auth_method: 'client_secret_basic' }],
+    jwks: { keys: [jwk as any] },
+    ttl: { ClientCredentials: accessTokenTTL },
+    cookies: { keys: [randomBytes(32).toString('base64url')] },
+    features: {
+      devInteractions: { enabled: false },
+      clientCredentials: { enabled: true },
+      resourceIndicators: {
+        enabled: true,
+        defaultResource: async (_ctx, _client, oneOf) => oneOf ?? [],
+        useGrantedResource: async () => false,
+        getResourceServerInfo: async (_ctx, indicator) => {
+          if (indicator !== API) throw new errors.InvalidTarget('unknown resource');
+          return { audience: API, scope: API_SCOPE, accessTokenFormat: 'jwt', accessTokenTTL, jwt: { sign: { alg: alg as any } } };
+        },
+      },
+    },
+  };
+  const provider = new Provider(issuer, configuration);
+  handle = provider.callback();
+  return {
+    issuer,
+    clientId,
+    secret,
+    stop: () => closeServer(server),
+  };
+}
+
+
+// ---------------------------------------------------------------------------------------------
+// Report
+
+export function table(rows: PhaseResult[]) {
+  const head = ['phase', 'ok', 'failed', 'per second', 'p50 ms', 'p99 ms', 'CPU cores', 'CPU ms/op', 'loop busy', 'queries/op'];
+  const body = rows.map((r) => [
+    r.label,
+    String(r.ok),
+    String(r.failed),
+    r.perSecond.toFixed(1),
+    r.p50.toFixed(1),
+    r.p99.toFixed(1),
+    r.cores.toFixed(2),
+    ((r.cores * 1000) / r.perSecond).toFixed(2),
+    `${Math.round(r.loopBusy * 100)}%`,
+    r.queries === undefined ? '-' : String(r.queries),
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((row) => row[i].length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+  return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n');
+}

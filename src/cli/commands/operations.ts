@@ -1,0 +1,62 @@
+import { verifyAuditChain } from '../../audit/verify.js';
+import { CLI_ACTOR } from '../../deps.js';
+import { listPublicKeys, rotateSigningKey } from '../../domain/keys/keys.service.js';
+import { SIGNING_ALGS, type SigningAlg } from '../../domain/keys/keys.types.js';
+import { presentRotation } from '../../domain/present.js';
+import { TENANT_OPTION, tenantOf } from '../arguments.js';
+import { masterKeyRotateCommand } from '../master-key.js';
+import { Refused, type CommandSpec } from '../table.js';
+
+export const operationCommands: CommandSpec[] = [
+  {
+    name: 'migrate',
+    summary: 'Bring the database schema up to date (the server also does it at start).',
+    options: {},
+    examples: ['DATABASE_URL=postgres://gatehouse@db/gatehouse gatehouse migrate'],
+    async run({ deps, print }) {
+      // openDeps has run them already; this reports where the schema stands.
+      const rows: { name: string }[] = await deps.db('knex_migrations').select('name').orderBy('id');
+      const latest = rows.at(-1)?.name ?? null;
+      print({ migrated: true, migrations: rows.length, latest }, `Migrations are up to date (${rows.length} applied; latest ${latest}).`);
+    },
+  },
+  {
+    name: 'keys rotate',
+    summary: "Make a new current signing key for a tenant; the previous keys stay in JWKS until their tokens expire.",
+    options: { ...TENANT_OPTION, alg: { type: 'string', value: SIGNING_ALGS.join('|'), help: 'algorithm of the new key (default RS256)' } },
+    examples: ['gatehouse keys rotate --tenant acme', 'gatehouse keys rotate --tenant acme --alg ES256 --json'],
+    async run({ deps, values, print }) {
+      const tenant = await tenantOf(deps, values.tenant);
+      const alg = values.alg as string | undefined;
+      if (alg && !SIGNING_ALGS.includes(alg as SigningAlg)) throw new Refused(`--alg must be ${SIGNING_ALGS.slice(0, -1).join(', ')} or ${SIGNING_ALGS.at(-1)}`);
+      const key = await rotateSigningKey(deps, tenant, alg as SigningAlg | undefined, CLI_ACTOR);
+      const companion = key.rs256Kid ? ` and RS256 key ${key.rs256Kid} for ID Tokens (OpenID Connect requires RS256)` : '';
+      print(presentRotation(await listPublicKeys(deps, tenant.id), key), `New current key ${key.kid} (${key.alg})${companion}; the previous keys stay in JWKS until their tokens expire.`);
+    },
+  },
+  {
+    name: 'audit verify',
+    summary: "Recompute each tenant's audit hash chain; exit 1 when a row was edited or removed.",
+    options: { tenant: { ...TENANT_OPTION.tenant, required: false, help: 'only this tenant (default: every tenant)' } },
+    examples: ['gatehouse audit verify', 'gatehouse audit verify --tenant acme --json'],
+    async run({ deps, values, json }) {
+      const tenants = values.tenant ? [await tenantOf(deps, values.tenant)] : await deps.db('tenants').select('id', 'slug').orderBy('slug');
+      const results = [];
+      for (const t of tenants) {
+        const report = await verifyAuditChain(deps.db, t.id);
+        results.push({ tenant: t.slug as string, ok: !report.break, events: report.events, ...(report.break ? { break: { id: report.break.id, reason: report.break.reason } } : {}) });
+      }
+      const ok = results.every((r) => r.ok);
+      if (json) process.stdout.write(`${JSON.stringify({ ok, tenants: results }, null, 2)}\n`);
+      else for (const r of results) process.stdout.write(r.break ? `${r.tenant}: BROKEN at event ${r.break.id} (${r.break.reason}) after ${r.events} intact events\n` : `${r.tenant}: ok (${r.events} events)\n`);
+      if (!ok) throw new Refused('audit chain verification failed');
+    },
+  },
+  {
+    name: 'master-key rotate',
+    summary: 'Re-encrypt every secret from GATEHOUSE_MASTER_KEY_PREVIOUS to GATEHOUSE_MASTER_KEY.',
+    options: {},
+    examples: ['GATEHOUSE_MASTER_KEY_PREVIOUS=<old key> GATEHOUSE_MASTER_KEY=<new key> gatehouse master-key rotate'],
+    standalone: masterKeyRotateCommand,
+  },
+];

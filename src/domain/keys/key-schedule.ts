@@ -1,0 +1,69 @@
+import { tryAdvisoryXactLock } from '../../db/advisory-lock.js';
+import type { Actor, Deps } from '../../deps.js';
+import { log } from '../../log/logger.js';
+import { findTenantById } from '../tenants/tenants.queries.js';
+import { DEFAULT_TENANT_SETTINGS } from '../tenants/tenants.types.js';
+import { findTenantsWithKeyWork } from './keys.queries.js';
+import { KEY_SKEW_SECONDS, retireSigningKeysIn, rotateSigningKeyIn } from './keys.service.js';
+
+/** Who rotates on schedule, in the audit trail. */
+export const SCHEDULER_ACTOR: Actor = { id: 'system:scheduler' };
+/** How often each node looks for due work, unless config.keySchedule says otherwise. */
+export const KEY_SCHEDULE_INTERVAL_MS = 5 * 60_000;
+const LOCK_SCOPE = 'gatehouse.key_schedule';
+
+type ScheduleDeps = Pick<Deps, 'db' | 'secrets' | 'config'>;
+
+/**
+ * One pass of the signing-key schedule (DESIGN.md "Operations": keys rotate on schedule on
+ * exactly one node at a time). Every node runs it; for each due tenant a node takes the tenant's
+ * advisory lock inside a transaction, checks again under it (another node may have just done the
+ * work and committed), rotates and/or retires, and commits: the lock ends with the transaction,
+ * so a node that dies mid-way leaves nothing held. Returns what this node did.
+ */
+export async function runKeySchedule(deps: ScheduleDeps) {
+  const skew = deps.config.keySchedule?.skewSeconds ?? KEY_SKEW_SECONDS;
+  const defaults = { days: DEFAULT_TENANT_SETTINGS.key_rotation_days, accessTtl: DEFAULT_TENANT_SETTINGS.access_token_ttl, idTtl: DEFAULT_TENANT_SETTINGS.id_token_ttl, sessionTtl: DEFAULT_TENANT_SETTINGS.session_ttl };
+  const due = await findTenantsWithKeyWork(deps.db, defaults, skew);
+  const done = { rotated: [] as string[], retired: [] as string[] };
+  for (const { tenantId } of due) {
+    await deps.db.transaction(async (trx) => {
+      if (!(await tryAdvisoryXactLock(trx, LOCK_SCOPE, tenantId))) return; // another node has it
+      const [still] = await findTenantsWithKeyWork(trx, defaults, skew, tenantId);
+      const tenant = still && (await findTenantById(trx, tenantId));
+      if (!still || !tenant) return;
+      if (still.rotate) {
+        await rotateSigningKeyIn(deps, trx, tenant, undefined, SCHEDULER_ACTOR); // retires what is due too
+        done.rotated.push(tenantId);
+      } else if (await retireSigningKeysIn(deps, trx, tenant, SCHEDULER_ACTOR)) {
+        done.retired.push(tenantId);
+      }
+    });
+  }
+  return done;
+}
+
+/** Runs runKeySchedule every interval on this node until stopped; a failed pass (an outage) is logged and retried next time. */
+export function scheduleKeyRotation(deps: ScheduleDeps) {
+  const intervalMs = deps.config.keySchedule?.intervalMs ?? KEY_SCHEDULE_INTERVAL_MS;
+  let running: Promise<unknown> | undefined;
+  const tick = () => {
+    if (running) return; // a slow pass is not overlapped by the next
+    running = runKeySchedule(deps)
+      .then((done) => {
+        if (done.rotated.length || done.retired.length) log().info('key.schedule', { rotated: done.rotated.length, retired: done.retired.length });
+      })
+      .catch((err) => log().warn('key.schedule_failed', { error: { name: err?.name, code: err?.code, message: err?.message } }))
+      .finally(() => {
+        running = undefined;
+      });
+  };
+  const timer = setInterval(tick, intervalMs);
+  timer.unref();
+  return {
+    async stop() {
+      clearInterval(timer);
+      await running;
+    },
+  };
+}

@@ -1,0 +1,134 @@
+import { recordAudit } from '../../audit/record.js';
+import type { Db, Trx } from '../../db/knex.js';
+import type { Actor } from '../../deps.js';
+import { SEALED_COLUMNS, type SealedColumn } from '../../security/sealed-columns.js';
+import { DERIVED_KEY_PURPOSES, type DerivedKeyPurpose, type Secrets } from '../../security/secrets.js';
+import { derivedKeyAad, findDerivedKeys, adoptInto } from './derived-keys.js';
+import { CHECK_AAD, CHECK_PLAINTEXT, findCheckValue } from './master-key-check.js';
+
+/** A rotation that cannot proceed; nothing was changed. The message is one line naming the variable. */
+export class MasterKeyRotationRefused extends Error {}
+
+export interface RotationSummary {
+  tenants: number;
+  /** Tenants with at least one value re-encrypted by this run. */
+  tenants_changed: number;
+  reencrypted: number;
+  /** Values already under the new key (a re-run after an interruption, or written since). */
+  already_rotated: number;
+  by_column: Record<string, number>;
+}
+
+interface Keys {
+  next: Secrets;
+  previous: Secrets;
+}
+
+/**
+ * `gatehouse master-key rotate` (DESIGN.md "CLI"): every value of security/sealed-columns.ts is
+ * re-encrypted from the previous master key to the new one, one transaction per tenant (audited
+ * `master_key.rotated` in that tenant's chain); then, in one last transaction, the keys derived
+ * from the previous master key that cannot be re-keyed (security/secrets.ts
+ * DERIVED_KEY_PURPOSES: client secret hashes, one-time codes and cookies stay valid) are stored
+ * sealed under the new key, and the check value (migration 006) is sealed under it. Until that
+ * last step a node started with only the new key refuses, as the job is not done.
+ *
+ * Resumable: a value that opens with the new key is left alone, so a re-run after a crash
+ * finishes the job. Before anything is written every sealed value is opened with one of the two
+ * keys; one that opens with neither (a wrong GATEHOUSE_MASTER_KEY_PREVIOUS) refuses the run.
+ */
+export async function rotateMasterKey(db: Db, keys: Keys, actor: Actor, options: { failAfterTenants?: number } = {}): Promise<RotationSummary> {
+  await assertEveryValueOpens(db, keys);
+  const tenants: { id: string }[] = await db('tenants').select('id').orderBy('created_at').orderBy('id');
+  const summary: RotationSummary = { tenants: tenants.length, tenants_changed: 0, reencrypted: 0, already_rotated: 0, by_column: {} };
+  let done = 0;
+  for (const { id } of tenants) {
+    if (options.failAfterTenants !== undefined && done >= options.failAfterTenants) throw new Error('master key rotation interrupted (test)');
+    const counts = await db.transaction((trx) => rotateTenant(trx, keys, id, actor));
+    summary.reencrypted += counts.reencrypted;
+    summary.already_rotated += counts.already;
+    if (counts.reencrypted) summary.tenants_changed++;
+    for (const [name, n] of Object.entries(counts.byColumn)) summary.by_column[name] = (summary.by_column[name] ?? 0) + n;
+    done++;
+  }
+  await db.transaction((trx) => sealGlobals(trx, keys));
+  return summary;
+}
+
+const columnName = (c: SealedColumn) => `${c.table}.${c.column}`;
+
+async function sealedRows(db: Db | Trx, column: SealedColumn, tenantId?: string, lock = false) {
+  const query = db(column.table).select(...column.idColumns, column.column).whereNotNull(column.column);
+  if (tenantId) query.where({ tenant_id: tenantId });
+  if (lock) query.forUpdate();
+  return (await query) as Record<string, unknown>[];
+}
+
+async function assertEveryValueOpens(db: Db, { next, previous }: Keys) {
+  const check = await findCheckValue(db);
+  if (check !== undefined && !next.opens(check, CHECK_AAD) && !previous.opens(check, CHECK_AAD)) {
+    throw new MasterKeyRotationRefused('GATEHOUSE_MASTER_KEY_PREVIOUS: neither it nor GATEHOUSE_MASTER_KEY decrypts the data in this database (its check value); set it to the key the database was set up with');
+  }
+  for (const column of SEALED_COLUMNS) {
+    for (const row of await sealedRows(db, column)) {
+      const sealed = String(row[column.column]);
+      const aad = column.aad(row);
+      if (!next.opens(sealed, aad) && !previous.opens(sealed, aad)) {
+        throw new MasterKeyRotationRefused(`GATEHOUSE_MASTER_KEY_PREVIOUS: a value in ${columnName(column)} opens with neither it nor GATEHOUSE_MASTER_KEY; set it to the key the database was set up with`);
+      }
+    }
+  }
+  for (const { purpose, sealed } of await findDerivedKeys(db)) {
+    if (!next.opens(sealed, derivedKeyAad(purpose)) && !previous.opens(sealed, derivedKeyAad(purpose))) {
+      throw new MasterKeyRotationRefused('GATEHOUSE_MASTER_KEY_PREVIOUS: neither it nor GATEHOUSE_MASTER_KEY decrypts the carried-over keys of this database; set it to the key the database was set up with');
+    }
+  }
+}
+
+async function rotateTenant(trx: Trx, { next, previous }: Keys, tenantId: string, actor: Actor) {
+  const byColumn: Record<string, number> = {};
+  let reencrypted = 0;
+  let already = 0;
+  for (const column of SEALED_COLUMNS) {
+    for (const row of await sealedRows(trx, column, tenantId, true)) {
+      const sealed = String(row[column.column]);
+      const aad = column.aad(row);
+      if (next.opens(sealed, aad)) {
+        already++;
+        continue;
+      }
+      const where = Object.fromEntries(column.idColumns.map((c) => [c, row[c]]));
+      await trx(column.table).where(where).update({ [column.column]: next.encrypt(previous.decrypt(sealed, aad), aad) });
+      byColumn[columnName(column)] = (byColumn[columnName(column)] ?? 0) + 1;
+      reencrypted++;
+    }
+  }
+  // Only a run that changed something is recorded: a re-run over a finished tenant adds nothing.
+  if (reencrypted) {
+    await recordAudit(trx, { tenantId, type: 'master_key.rotated', actor: actor.id, details: { reencrypted: byColumn, already_rotated: already, key_fingerprint: next.fingerprint } });
+  }
+  return { reencrypted, already, byColumn };
+}
+
+/** The carried-over derived keys and the check value, under the new key: the rotation is complete once this commits. */
+async function sealGlobals(trx: Trx, { next, previous }: Keys) {
+  await trx('master_key_derived_keys').select('purpose').forUpdate();
+  const stored = new Map((await findDerivedKeys(trx)).map((r) => [r.purpose, r.sealed]));
+  // The keys in use under the previous master key: carried over from an earlier rotation, or derived from it.
+  const before = await adoptedSecrets(previous, [...stored].filter(([p, s]) => previous.opens(s, derivedKeyAad(p))).map(([purpose, sealed]) => ({ purpose, sealed })));
+  for (const purpose of DERIVED_KEY_PURPOSES) {
+    const sealed = stored.get(purpose);
+    if (sealed !== undefined && next.opens(sealed, derivedKeyAad(purpose))) continue;
+    const value = next.encrypt(before.derivedKey(purpose).toString('base64'), derivedKeyAad(purpose));
+    await trx('master_key_derived_keys').insert({ purpose, sealed: value }).onConflict('purpose').merge(['sealed']);
+  }
+  const check = await findCheckValue(trx);
+  if (check === undefined || !next.opens(check, CHECK_AAD)) {
+    await trx('master_key_check').insert({ id: 1, sealed: next.encrypt(CHECK_PLAINTEXT, CHECK_AAD) }).onConflict('id').merge(['sealed']);
+  }
+}
+
+async function adoptedSecrets(previous: Secrets, rows: { purpose: DerivedKeyPurpose; sealed: string }[]) {
+  await adoptInto(previous, rows);
+  return previous;
+}

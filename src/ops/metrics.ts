@@ -1,0 +1,101 @@
+import type { Context, Middleware } from 'koa';
+import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
+import { withObserver, type LoginOutcome, type RequestObserver } from '../log/observe.js';
+
+/** Methods a route label may carry; any other verb counts as OTHER, so a client cannot add series. */
+const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
+
+/** Requests no route served: unknown paths, unknown tenants, a tenant path no route takes. */
+export const UNMATCHED = 'unmatched';
+
+/**
+ * The Prometheus series of one app instance (DESIGN.md "Operations"), in a registry of its own so
+ * several servers in one process (the tests) keep their counts apart. Labels are bounded: routes
+ * are templates (`/t/:tenant/token`), never a slug, an id or an interaction uid; statuses and
+ * methods are finite; only the login and token counters carry the tenant, and no histogram does.
+ */
+export class Metrics {
+  readonly registry = new Registry();
+  readonly #requests = new Counter({
+    name: 'gatehouse_http_requests_total',
+    help: 'HTTP requests answered, by route template, method and status.',
+    labelNames: ['route', 'method', 'status'] as const,
+    registers: [this.registry],
+  });
+  readonly #duration = new Histogram({
+    name: 'gatehouse_http_request_duration_seconds',
+    help: 'Time from receiving a request to the end of its answer, by route template, method and status.',
+    labelNames: ['route', 'method', 'status'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+  readonly #logins = new Counter({
+    name: 'gatehouse_logins_total',
+    help: 'Login attempts on the password and code forms, by tenant and outcome (succeeded, failed, rate_limited).',
+    labelNames: ['tenant', 'outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly #tokens = new Counter({
+    name: 'gatehouse_tokens_issued_total',
+    help: 'Successful token endpoint answers, by tenant and grant type.',
+    labelNames: ['tenant', 'grant_type'] as const,
+    registers: [this.registry],
+  });
+  readonly #rateLimited = new Counter({
+    name: 'gatehouse_rate_limited_total',
+    help: 'Requests refused by a rate limit, by limit (login_per_ip, login_per_account, client_auth_failures, mail_per_address, admin).',
+    labelNames: ['limit'] as const,
+    registers: [this.registry],
+  });
+
+  constructor() {
+    // Process (CPU, memory, file descriptors) and Node.js (event loop lag, heap, GC) defaults.
+    collectDefaultMetrics({ register: this.registry });
+    // Gauges whose names end in _total break Prometheus' naming rules (promtool check metrics says
+    // so); each is the sum of nodejs_active_{handles,requests,resources}{type}, which stay.
+    for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) this.registry.removeSingleMetric(name);
+  }
+
+  /** Counts every answer; the first middleware, so it sees the status of every other one. */
+  middleware(): Middleware {
+    return async (ctx, next) => {
+      const started = process.hrtime.bigint();
+      let providerRoute: string | undefined;
+      const observer: RequestObserver = {
+        route: (template) => (providerRoute = template),
+        login: (tenant, outcome: LoginOutcome) => this.#logins.inc({ tenant, outcome }),
+        tokenIssued: (tenant, grantType) => this.#tokens.inc({ tenant, grant_type: grantType }),
+        rateLimited: (limit) => this.#rateLimited.inc({ limit }),
+      };
+      // Counted when the answer is written out (or the connection is gone): oidc-provider answers
+      // on the raw response, after the Koa chain has returned.
+      ctx.res.once('close', () => {
+        const labels = { route: providerRoute ?? routeTemplate(ctx), method: METHODS.has(ctx.method) ? ctx.method : 'OTHER', status: statusOf(ctx) };
+        this.#requests.inc(labels);
+        this.#duration.observe(labels, Number(process.hrtime.bigint() - started) / 1e9);
+      });
+      await withObserver(observer, next);
+    };
+  }
+
+  /** The exposition (Prometheus text format 0.0.4). */
+  async exposition() {
+    return { contentType: this.registry.contentType, text: await this.registry.metrics() };
+  }
+}
+
+/**
+ * The template of the Koa route that served the request, as @koa/router matched it: the tenant
+ * routes' `/t/:slug` prefix reads `/t/:tenant`, as oidc-provider's routes do (events.ts).
+ */
+function routeTemplate(ctx: Context): string {
+  const matched = (ctx as { _matchedRoute?: unknown })._matchedRoute;
+  if (typeof matched !== 'string' || !matched.startsWith('/')) return UNMATCHED;
+  const template = matched.replace(/^\/t\/:slug(?=\/|$)/, '/t/:tenant');
+  return template.length > 1 ? template.replace(/\/+$/, '') : template;
+}
+
+/** The status sent; a client that went away before any answer counts as 499 (nginx's "client closed request"). */
+function statusOf(ctx: Context) {
+  return ctx.res.headersSent ? String(ctx.res.statusCode) : '499';
+}

@@ -1,0 +1,171 @@
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import { startGatehouse, type Gatehouse } from '../../../src/app.js';
+import { ConfigError, type Config } from '../../../src/config/load.js';
+import { CLI_ACTOR } from '../../../src/deps.js';
+import { registerClient } from '../../../src/domain/clients/clients.service.js';
+import { rotateSigningKey } from '../../../src/domain/keys/keys.service.js';
+import { beginTotpEnrollment, confirmTotpEnrollment } from '../../../src/domain/mfa/mfa.service.js';
+import { createTenant } from '../../../src/domain/tenants/tenants.service.js';
+import type { Tenant } from '../../../src/domain/tenants/tenants.types.js';
+import { createUser } from '../../../src/domain/users/users.service.js';
+import { SEALED_COLUMNS } from '../../../src/security/sealed-columns.js';
+import { clientValidator } from '../../../src/tenancy/validate-client.js';
+import { freshDatabase } from '../../support/gatehouse.js';
+import { RelyingParty } from '../../support/relying-party.js';
+import { rfc6238 } from '../../support/totp.js';
+
+// DESIGN.md "CLI": `gatehouse master-key rotate` re-encrypts every secret from
+// GATEHOUSE_MASTER_KEY_PREVIOUS to GATEHOUSE_MASTER_KEY, one transaction per tenant, resumable,
+// audited. Driven through the compiled CLI, as an operator runs it.
+let db: Awaited<ReturnType<typeof freshDatabase>>;
+const oldKey = randomBytes(32).toString('base64');
+const newKey = randomBytes(32).toString('base64');
+const config = (masterKey: string): Config => ({
+  production: false, port: 0, publicUrl: '', publicUrlFixed: false, trustProxy: [], databaseUrl: db.url, redisUrl: process.env.REDIS_URL || undefined,
+  dataDir: db.dataDir!, masterKey, bootstrap: {}, bcryptCost: 4, logLevel: 'debug', outboundAllow: [],
+});
+const start = (masterKey: string) => startGatehouse(config(masterKey), { kvPrefix: `ghtest:${randomBytes(4).toString('hex')}:` });
+
+function gatehouse(args: string[], env: Record<string, string>) {
+  const full: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, BCRYPT_COST: '4', ...env };
+  if (db.url) full.DATABASE_URL = db.url;
+  else full.GATEHOUSE_DATA_DIR = db.dataDir;
+  const res = spawnSync(process.execPath, [path.resolve('bin/gatehouse.js'), ...args], { env: full, encoding: 'utf8', timeout: 120_000 });
+  return { code: res.status, stdout: res.stdout, stderr: res.stderr.split('\n').filter((l) => l && !l.includes('oidc-provider WARNING')).join('\n') };
+}
+const rotate = (env: Record<string, string>, args: string[] = []) => gatehouse(['master-key', 'rotate', ...args], env);
+
+/** Every sealed value, the check value and the carried-over keys: what a rotation may change. */
+async function snapshot(gh: Pick<Gatehouse, 'deps'> | undefined = undefined) {
+  const knex = gh?.deps.db ?? (await import('../../../src/db/knex.js')).createDb({ databaseUrl: db.url, dataDir: db.dataDir! });
+  try {
+    const out: Record<string, unknown> = {};
+    for (const c of SEALED_COLUMNS) out[`${c.table}.${c.column}`] = await knex(c.table).select(...c.idColumns, c.column).orderBy([...c.idColumns]);
+    out.check = await knex('master_key_check').select('sealed');
+    out.derived = await knex('master_key_derived_keys').select('purpose', 'sealed').orderBy('purpose');
+    out.audit = await knex('audit_events').count({ n: '*' });
+    return out;
+  } finally {
+    if (!gh) await knex.destroy();
+  }
+}
+
+let tenants: Tenant[];
+const clients: { tenant: Tenant; clientId: string; secret: string }[] = [];
+let totpUser: { email: string; password: string; seed: string; tenant: Tenant; app: { clientId: string; secret: string; redirectUri: string } };
+
+beforeAll(async () => {
+  db = await freshDatabase();
+  const gh = await start(oldKey);
+  try {
+    const deps = gh.deps;
+    tenants = [];
+    for (const slug of ['mk-one', 'mk-two']) {
+      const tenant = await createTenant(deps, { slug, name: slug }, CLI_ACTOR);
+      tenants.push(tenant);
+      await rotateSigningKey(deps, tenant, undefined, CLI_ACTOR); // a previous key too
+      const { client, secret } = await registerClient(deps, tenant, { metadata: { client_name: 'svc', grant_types: ['client_credentials'], redirect_uris: [], response_types: [] } }, CLI_ACTOR, clientValidator(gh.registry));
+      clients.push({ tenant, clientId: client.clientId, secret: secret! });
+    }
+    // A user with a confirmed TOTP factor in the first tenant, and a web app to log in to.
+    const tenant = tenants[0];
+    const password = `pw-${randomBytes(8).toString('hex')}`;
+    const user = await createUser(deps, tenant, { email: 'totp@example.com', password, emailVerified: true }, CLI_ACTOR);
+    const enrollment = beginTotpEnrollment(deps, tenant, { id: user.id, email: user.email });
+    expect(await confirmTotpEnrollment(deps, tenant, user.id, enrollment.sealed, rfc6238(enrollment.secret, Date.now() - 30_000), CLI_ACTOR)).toBeDefined();
+    const redirectUri = 'http://127.0.0.1:9/cb';
+    const { client, secret } = await registerClient(deps, tenant, { metadata: { client_name: 'web', redirect_uris: [redirectUri] } }, CLI_ACTOR, clientValidator(gh.registry));
+    totpUser = { email: user.email, password, seed: enrollment.secret, tenant, app: { clientId: client.clientId, secret: secret!, redirectUri } };
+  } finally {
+    await gh.close();
+  }
+}, 120_000);
+afterAll(() => db.drop());
+
+describe('gatehouse master-key rotate', () => {
+  it('refuses a wrong GATEHOUSE_MASTER_KEY_PREVIOUS with exit 1 and one line, changing nothing', async () => {
+    const before = await snapshot();
+    const res = rotate({ GATEHOUSE_MASTER_KEY: newKey, GATEHOUSE_MASTER_KEY_PREVIOUS: randomBytes(32).toString('base64') });
+    expect(res.code).toBe(1);
+    expect(res.stderr).toMatch(/^gatehouse: GATEHOUSE_MASTER_KEY_PREVIOUS: neither it nor GATEHOUSE_MASTER_KEY decrypts the data in this database/);
+    expect(res.stderr.split('\n')).toHaveLength(1);
+    expect(res.stdout).toBe('');
+    expect(await snapshot()).toEqual(before);
+
+    const bad = rotate({ GATEHOUSE_MASTER_KEY: newKey, GATEHOUSE_MASTER_KEY_PREVIOUS: 'not-a-key' });
+    expect(bad).toMatchObject({ code: 1, stderr: 'gatehouse: Invalid configuration: GATEHOUSE_MASTER_KEY_PREVIOUS must be 32 bytes, base64-encoded (openssl rand -base64 32)' });
+    expect(rotate({ GATEHOUSE_MASTER_KEY: newKey })).toMatchObject({ code: 1, stderr: expect.stringMatching(/^gatehouse: GATEHOUSE_MASTER_KEY_PREVIOUS must be set/) });
+    expect(await snapshot()).toEqual(before);
+  }, 120_000);
+
+  it('is finished by a re-run after an interruption, then the new key alone serves TOTP logins and client_credentials', async () => {
+    const env = { GATEHOUSE_MASTER_KEY: newKey, GATEHOUSE_MASTER_KEY_PREVIOUS: oldKey };
+    const before = await snapshot();
+    // Interrupted after two of the three tenants (system, mk-one; mk-two is left under the old key).
+    const crashed = rotate({ ...env, GATEHOUSE_TEST_MASTER_KEY_ROTATE_FAIL_AFTER: '2' });
+    expect(crashed.code).toBe(1);
+    const halfway = await snapshot();
+    expect(halfway['signing_keys.private_jwk_encrypted']).not.toEqual(before['signing_keys.private_jwk_encrypted']);
+    expect(halfway.check).toEqual(before.check); // not complete: a node with only the new key still refuses
+    await expect(start(newKey)).rejects.toThrow(ConfigError);
+
+    const resumed = rotate(env, ['--json']);
+    expect(resumed.code).toBe(0);
+    const summary = JSON.parse(resumed.stdout);
+    expect(summary).toMatchObject({ tenants: 3, tenants_changed: 1 });
+    expect(summary.already_rotated).toBeGreaterThan(0);
+    expect(summary.by_column['signing_keys.private_jwk_encrypted']).toBe(2); // mk-two's current and previous keys
+    expect(resumed.stderr).toMatch(/^master-key rotate: \d+ secrets re-encrypted in 1 of 3 tenants \(\d+ already under the new key\)/);
+    expect(resumed.stderr.split('\n')).toHaveLength(1);
+
+    // One event per tenant, none carrying a secret.
+    const knex = (await import('../../../src/db/knex.js')).createDb({ databaseUrl: db.url, dataDir: db.dataDir! });
+    const events = await knex('audit_events').where({ type: 'master_key.rotated' });
+    await knex.destroy();
+    expect(events).toHaveLength(3);
+    expect(new Set(events.map((e: any) => e.tenant_id)).size).toBe(3);
+    for (const e of events) {
+      expect(e.actor).toBe('cli');
+      const details = JSON.stringify(e.details);
+      for (const secret of [oldKey, newKey, totpUser.seed, ...clients.map((c) => c.secret)]) expect(details).not.toContain(secret);
+    }
+
+    // A third run finds nothing to do and records nothing.
+    const again = rotate(env, ['--json']);
+    expect(again.code).toBe(0);
+    expect(JSON.parse(again.stdout)).toMatchObject({ reencrypted: 0, tenants_changed: 0 });
+    const after = await snapshot();
+
+    // The old key alone is refused with one line; the new key alone is ready and serves logins.
+    const refused = await start(oldKey).then(() => undefined, (err) => err);
+    expect(refused).toBeInstanceOf(ConfigError);
+    expect(refused.message).toMatch(/^GATEHOUSE_MASTER_KEY: this key does not decrypt the data in this database/);
+    const gh = await start(newKey);
+    try {
+      expect((await snapshot(gh)).audit).toEqual(after.audit);
+      const ready = await fetch(`${gh.url}/readyz`);
+      expect(ready.status).toBe(200);
+      expect((await ready.json()).checks).toMatchObject({ master_key: true });
+      // Client secrets issued under the old key still verify (their hash key was carried over).
+      for (const c of clients) {
+        const res = await fetch(`${gh.url}/t/${c.tenant.slug}/token`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${c.clientId}:${c.secret}`).toString('base64')}` },
+          body: new URLSearchParams({ grant_type: 'client_credentials' }),
+        });
+        expect(res.status).toBe(200);
+      }
+      // The TOTP seed, re-encrypted, still gives the codes the user's authenticator shows.
+      const rp = await RelyingParty.discover({ issuer: `${gh.url}/t/${totpUser.tenant.slug}`, clientId: totpUser.app.clientId, clientSecret: totpUser.app.secret, redirectUri: totpUser.app.redirectUri });
+      const tokens = await rp.login(totpUser, {}, { code: () => rfc6238(totpUser.seed) });
+      expect(tokens.claims()).toMatchObject({ amr: expect.arrayContaining(['otp']) });
+      // Both signing keys of each tenant are still published (the previous one decrypts too).
+      const jwks = await (await fetch(`${gh.url}/t/mk-two/jwks`)).json();
+      expect(jwks.keys).toHaveLength(2);
+    } finally {
+      await gh.close();
+    }
+  }, 240_000);
+});

@@ -1,0 +1,124 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import * as jose from 'jose';
+import type { Gatehouse } from '../../../src/app.js';
+import { CLI_ACTOR } from '../../../src/deps.js';
+import { runKeySchedule } from '../../../src/domain/keys/key-schedule.js';
+import { changeTenantSettings } from '../../../src/domain/tenants/tenants.service.js';
+import type { Tenant } from '../../../src/domain/tenants/tenants.types.js';
+import { startTestGatehouse, type TestGatehouse } from '../../support/gatehouse.js';
+import { startSecondNode } from '../../support/nodes.js';
+import { RelyingParty } from '../../support/relying-party.js';
+
+// DESIGN.md "Operations": keys rotate on schedule (key_rotation_days) on exactly one node at a
+// time; the previous key stays in JWKS until every token it signed has expired. Both nodes run
+// the scheduler every 200 ms; with DATABASE_URL they are two servers on one PostgreSQL (on the
+// embedded database, one node: PGlite belongs to one process).
+const TTL = 8; // id_token, access token and session lifetime of the test tenant, seconds
+
+
+let gh: TestGatehouse;
+let second: Gatehouse | undefined;
+beforeAll(async () => {
+  gh = await startTestGatehouse({ keySchedule: { intervalMs: 200, skewSeconds: 1 } });
+  second = await startSecondNode(gh);
+}, 60_000);
+afterAll(async () => {
+  await second?.close();
+  await gh?.stop();
+});
+
+async function until<T>(probe: () => Promise<T | undefined | false>, ms: number): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > end) throw new Error('condition not reached in time');
+    await sleep(100);
+  }
+}
+
+const kidsOf = async (url: string) => ((await (await fetch(url)).json()).keys as { kid: string }[]).map((k) => k.kid);
+
+describe('scheduled signing-key rotation', () => {
+  let tenant: Tenant;
+  beforeAll(async () => {
+    tenant = await gh.tenant();
+    tenant = await changeTenantSettings(gh.deps, tenant, { settings: { id_token_ttl: TTL, access_token_ttl: TTL, session_ttl: TTL } }, CLI_ACTOR);
+  });
+
+  it('does nothing, in one query, when no key is due', async () => {
+    // On a transaction of its own, so the queries counted are this pass's, not those of the nodes' timers.
+    let queries = 0;
+    await gh.deps.db.transaction(async (trx) => {
+      trx.on('query', (q: { sql: string }) => { if (!q.sql.startsWith('COMMIT')) queries++; });
+      expect(await runKeySchedule({ ...gh.deps, db: trx })).toEqual({ rotated: [], retired: [] });
+    });
+    expect(queries).toBe(1);
+  });
+
+  it('rotates a due key once on two nodes, keeps the old key in JWKS until its tokens expired, and no client notices', async () => {
+    const issuer = `${gh.url}/t/${tenant.slug}`;
+    const app = await gh.client(tenant, { grant_types: ['authorization_code', 'refresh_token'] });
+    const user = await gh.user(tenant);
+    // One relying party for the whole test, as a deployed app is: it discovers once and keeps its JWKS cache.
+    const rp = await RelyingParty.discover({ issuer, ...app });
+    const jwks = jose.createRemoteJWKSet(new URL(`${issuer}/jwks`), { cooldownDuration: 1000 });
+    const before = await rp.login(user);
+    const oldKid = jose.decodeProtectedHeader(before.id_token!).kid!;
+    await jose.jwtVerify(before.id_token!, jwks, { issuer, audience: app.clientId });
+
+    // The current key was made 91 days ago: the default key_rotation_days (90) has passed.
+    const db = gh.deps.db;
+    await db('signing_keys').where({ tenant_id: tenant.id, status: 'current' }).update({ created_at: db.raw("now() - interval '91 days'") });
+    const rotated = await until(async () => (await db('audit_events').where({ tenant_id: tenant.id, type: 'key.rotated' })).length > 0, 20_000);
+    expect(rotated).toBe(true);
+    await sleep(1500); // several more passes of both schedulers: none may rotate again
+
+    const events = await db('audit_events').where({ tenant_id: tenant.id, type: 'key.rotated' });
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({ actor: 'system:scheduler', outcome: 'success' });
+    const keys = await db('signing_keys').where({ tenant_id: tenant.id }).orderBy('created_at');
+    expect(keys.map((k: any) => [k.kid, k.status])).toEqual([[oldKid, 'previous'], [events[0].subject, 'current']]);
+    const newKid = events[0].subject as string;
+
+    // Every node publishes both keys (the second learns of the rotation through the change feed),
+    // and the token signed before the rotation still verifies against the JWKS after it.
+    for (const node of [gh.url, second?.url].filter(Boolean) as string[]) {
+      const kids = await until(async () => {
+        const k = await kidsOf(`${node}/t/${tenant.slug}/jwks`);
+        return k.includes(newKid) && k;
+      }, 10_000);
+      expect(kids).toEqual(expect.arrayContaining([oldKid, newKid]));
+    }
+    await jose.jwtVerify(before.id_token!, jwks, { issuer, audience: app.clientId });
+
+    // After the rotation: a refresh and a new login are signed with the new key, and the same client accepts both.
+    const refreshed = await rp.refresh(before.refresh_token!);
+    const after = await rp.login(user);
+    for (const t of [refreshed, after]) {
+      expect(jose.decodeProtectedHeader(t.id_token!).kid).toBe(newKid);
+      await jose.jwtVerify(t.id_token!, jwks, { issuer, audience: app.clientId });
+    }
+
+    // Once every token the old key signed has expired and its sessions ended (TTL + the 1 s margin), the key leaves JWKS on every node.
+    await until(async () => !(await kidsOf(`${issuer}/jwks`)).includes(oldKid), TTL * 1000 + 20_000);
+    const rotatedAt = new Date(keys[0].rotated_at).getTime();
+    expect(Date.now() - rotatedAt).toBeGreaterThanOrEqual((TTL + 1) * 1000 - 1000); // not before (database and test clocks may differ slightly)
+    if (second) await until(async () => !(await kidsOf(`${second!.url}/t/${tenant.slug}/jwks`)).includes(oldKid), 10_000);
+    expect(await kidsOf(`${issuer}/jwks`)).toContain(newKid);
+    const retired = await db('audit_events').where({ tenant_id: tenant.id, type: 'key.retired' });
+    expect(retired).toHaveLength(1);
+    expect(retired[0]).toMatchObject({ actor: 'system:scheduler', details: { kids: [oldKid] } });
+    await expect(jose.jwtVerify(before.id_token!, jose.createLocalJWKSet(await (await fetch(`${issuer}/jwks`)).json()), { issuer })).rejects.toThrow(jose.errors.JWKSNoMatchingKey);
+  }, 120_000);
+
+  it('leaves a tenant with key_rotation_days 0 alone however old its key', async () => {
+    let t = await gh.tenant();
+    t = await changeTenantSettings(gh.deps, t, { settings: { key_rotation_days: 0 } }, CLI_ACTOR);
+    const db = gh.deps.db;
+    await db('signing_keys').where({ tenant_id: t.id }).update({ created_at: db.raw("now() - interval '3650 days'") });
+    await sleep(1000);
+    expect(await db('audit_events').where({ tenant_id: t.id, type: 'key.rotated' })).toHaveLength(0);
+    expect(await db('signing_keys').where({ tenant_id: t.id, status: 'current' })).toHaveLength(1);
+  });
+});

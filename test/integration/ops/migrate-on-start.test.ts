@@ -1,0 +1,46 @@
+import { randomBytes } from 'node:crypto';
+import { closeDeps, openDeps, startGatehouse } from '../../../src/app.js';
+import { ConfigError, loadConfig, type Config } from '../../../src/config/load.js';
+import { freshDatabase } from '../../support/gatehouse.js';
+
+// The Helm chart's pods set GATEHOUSE_MIGRATE_ON_START=false: the pre-install/pre-upgrade Job runs
+// `gatehouse migrate`, and a pod never migrates (or races the Job) itself.
+let db: Awaited<ReturnType<typeof freshDatabase>>;
+beforeAll(async () => {
+  db = await freshDatabase();
+});
+afterAll(() => db?.drop());
+
+const config = (overrides: Partial<Config> = {}): Config => ({
+  production: false, port: 0, publicUrl: '', publicUrlFixed: false, trustProxy: [], databaseUrl: db.url, dataDir: db.dataDir!,
+  masterKey: masterKey, bootstrap: {}, bcryptCost: 4, logLevel: 'debug', outboundAllow: [], ...overrides,
+});
+const masterKey = randomBytes(32).toString('base64');
+
+it('reads GATEHOUSE_MIGRATE_ON_START as true or false, true when unset, and names it when wrong', () => {
+  expect(loadConfig({}).migrateOnStart).toBe(true);
+  expect(loadConfig({ GATEHOUSE_MIGRATE_ON_START: 'false' }).migrateOnStart).toBe(false);
+  expect(() => loadConfig({ GATEHOUSE_MIGRATE_ON_START: 'no' })).toThrow('Invalid configuration: GATEHOUSE_MIGRATE_ON_START must be true or false');
+});
+
+it('with false, refuses an unmigrated database in one line, and starts once `gatehouse migrate` ran', async () => {
+  const err = await startGatehouse(config({ migrateOnStart: false }), { kvPrefix: 'ghtest:migrate:' }).then(async (gh) => {
+    await gh.close();
+    return undefined;
+  }, (e: unknown) => e);
+  expect(err).toBeInstanceOf(ConfigError);
+  expect((err as Error).message).toMatch(/^The database lacks \d+ migration\(s\) of this version \(first: \S+\): run `gatehouse migrate` first/);
+  expect((err as Error).message).not.toContain('\n');
+
+  // What `gatehouse migrate` does (src/cli: openDeps migrates, then closes).
+  await closeDeps(await openDeps(config(), { kvPrefix: 'ghtest:migrate:' }));
+
+  const gh = await startGatehouse(config({ migrateOnStart: false }), { kvPrefix: 'ghtest:migrate:' });
+  try {
+    const ready = await fetch(`${gh.url}/readyz`);
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toMatchObject({ checks: { postgres: true, kv: true, master_key: true } });
+  } finally {
+    await gh.close();
+  }
+}, 120_000);

@@ -1,0 +1,56 @@
+import { jest } from '@jest/globals';
+import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { freePort } from '../../support/outages.js';
+
+// npm start's banner: one JSON log line on stderr saying what to do next, given what exists.
+jest.setTimeout(300_000);
+let home: string;
+let env: NodeJS.ProcessEnv;
+beforeAll(async () => {
+  home = mkdtempSync(path.join(tmpdir(), 'gh-banner-'));
+  env = { PATH: process.env.PATH, HOME: process.env.HOME, GATEHOUSE_DATA_DIR: path.join(home, 'data'), GATEHOUSE_MASTER_KEY: randomBytes(32).toString('base64'), BCRYPT_COST: '4', PORT: String(await freePort()) };
+});
+afterAll(() => rmSync(home, { recursive: true, force: true }));
+
+/** Starts the compiled server, returns the parsed banner and every stderr line, then stops it. */
+async function banner() {
+  const child = spawn(process.execPath, [path.resolve('dist/src/main.js')], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stdout.resume();
+  const line = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no banner: ${stderr}`)), 180_000);
+    child.stderr.on('data', (d) => {
+      stderr += d;
+      const found = stderr.split('\n').find((l) => l.includes('"server.ready"'));
+      if (found) {
+        clearTimeout(timer);
+        resolve(found);
+      }
+    });
+  });
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  await exited;
+  const ours = stderr.split('\n').filter((l) => l && !l.includes('oidc-provider WARNING'));
+  return { banner: JSON.parse(line), ours };
+}
+
+it('says how to create the first tenant, then names the tenants there are', async () => {
+  const url = `http://localhost:${env.PORT}`;
+  const first = await banner();
+  expect(first.ours).toHaveLength(1); // the banner alone
+  expect(first.banner).toMatchObject({ level: 'info', message: 'server.ready', url, version: expect.any(String), tenants: 0, admin_api: `${url}/admin/v1` });
+  expect(first.banner.next).toContain('npx gatehouse tenant create acme');
+  expect(first.banner.next).toContain('GATEHOUSE_BOOTSTRAP_ADMIN_CLIENT_ID');
+
+  const created = spawnSync(process.execPath, [path.resolve('bin/gatehouse.js'), 'tenant', 'create', 'banner-acme'], { env, encoding: 'utf8', timeout: 180_000 });
+  expect(created.status).toBe(0);
+
+  const second = await banner();
+  expect(second.banner).toMatchObject({ tenants: 1, discovery: [`${url}/t/banner-acme/.well-known/openid-configuration`], admin_api: `${url}/admin/v1` });
+  expect(second.banner.next).not.toContain('No tenant yet');
+});
