@@ -10,9 +10,12 @@ import { ensureRs256Keys } from './domain/keys/keys.service.js';
 import { adoptDerivedKeys } from './domain/keys/derived-keys.js';
 import { scheduleKeyRotation } from './domain/keys/key-schedule.js';
 import { checkMasterKey, MasterKeyMismatchError } from './domain/keys/master-key-check.js';
+import { stopXmlValidator } from './domain/saml-connections/xml-schema.js';
 import { ensureSystemTenant } from './domain/tenants/tenants.service.js';
 import { accountRoutes } from './account/account.routes.js';
 import { federationRoutes } from './federation/federation.routes.js';
+import { finishSamlLogin } from './federation/saml/hand-off.js';
+import { samlRoutes } from './federation/saml/saml.routes.js';
 import { interactionRoutes } from './interactions/interactions.routes.js';
 import { createKv } from './kv/index.js';
 import { KvUnreachableError } from './kv/redis.js';
@@ -88,6 +91,7 @@ export async function closeDeps(deps: Deps) {
       await deps.db.destroy();
     } finally {
       await deps.passwords.close();
+      await stopXmlValidator();
     }
   }
 }
@@ -113,6 +117,8 @@ export function createApp(deps: Deps, options: { tenantCacheSize?: number } = {}
   app.use(interactions.routes()).use(interactions.allowedMethods());
   const federation = federationRoutes(deps);
   app.use(federation.routes()).use(federation.allowedMethods());
+  const saml = samlRoutes(deps, finishSamlLogin);
+  app.use(saml.routes()).use(saml.allowedMethods());
   app.use(accountRoutes(deps, registry).routes());
   const selfService = selfServiceRoutes(deps, registry);
   app.use(selfService.routes()).use(selfService.allowedMethods());

@@ -42,6 +42,8 @@ export function startSignIn(deps: Deps, ctx: Context) {
     code_challenge: createHash('sha256').update(login.verifier).digest('base64url'),
     code_challenge_method: 'S256',
     ...(ctx.query.fresh === '1' ? { prompt: 'login' } : {}),
+    // A connection to sign in through (an IdP-initiated SAML login lands here: federation/saml/unsolicited.ts).
+    ...(typeof ctx.query.idp_hint === 'string' && /^[a-z0-9][a-z0-9-]{0,62}$/.test(ctx.query.idp_hint) ? { idp_hint: ctx.query.idp_hint } : {}),
   }).toString();
   ctx.set('Cache-Control', 'no-store');
   ctx.status = 303;

@@ -6,6 +6,7 @@ import { ClientExistsError, ClientMetadataRefusedError, UnknownClientError, Unkn
 import { InvalidSlugError, SystemTenantError, TenantExistsError } from '../domain/tenants/tenants.service.js';
 import { OidcConnectionExistsError, OidcEmailDomainTakenError, UnknownOidcMappedRoleError } from '../domain/oidc-connections/oidc-connections.service.js';
 import { EmailDomainTakenError, InvalidIdpMetadataError, SamlConnectionExistsError, UnknownMappedRoleError } from '../domain/saml-connections/saml-connections.service.js';
+import { XmlValidatorUnavailableError } from '../domain/saml-connections/xml-schema.js';
 import { PasswordPolicyError, UserExistsError } from '../domain/users/users.service.js';
 import { log } from '../log/logger.js';
 import { GroupExistsError, UnknownUserError } from '../domain/groups/groups.service.js';
@@ -66,6 +67,7 @@ function toProblem(err: unknown): Problem | undefined {
   if (err instanceof OidcEmailDomainTakenError) return new Problem(409, 'email_domain_taken', err.message, [{ field: 'email_domains', message: err.message }]);
   if (err instanceof UnknownOidcMappedRoleError) return new Problem(400, 'unknown_role', err.message, [{ field: 'group_role_mapping', message: err.message }]);
   if (err instanceof UnknownMappedRoleError) return new Problem(400, 'unknown_role', err.message, [{ field: 'group_role_mapping', message: err.message }]);
+  if (err instanceof XmlValidatorUnavailableError) return new Problem(503, 'temporarily_unavailable', 'The service cannot complete this request right now; retry shortly.', undefined, { 'Retry-After': '5' });
   if (isStorageUnavailable(err)) return new Problem(503, 'temporarily_unavailable', 'The service cannot complete this request right now; retry shortly.', undefined, { 'Retry-After': '5' });
   if (isUniqueViolation(err)) return new Problem(409, 'conflict', 'The change conflicts with an existing record.');
   if (isForeignKeyViolation(err)) return new Problem(409, 'conflict', 'A record this change refers to was removed meanwhile; try again.');

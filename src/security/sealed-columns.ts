@@ -17,9 +17,12 @@ export interface SealedColumn {
 export const signingKeyAad = (tenantId: string, kid: string) => `signing-key:${tenantId}:${kid}`;
 export const totpSeedAad = (tenantId: string, userId: string) => `totp:${tenantId}:${userId}`;
 export const oidcClientSecretAad = (tenantId: string, name: string) => `oidc-connection:${tenantId}:${name}`;
+export const samlSpKeyAad = (tenantId: string, name: string) => `saml-sp-key:${tenantId}:${name}`;
 
 export const SEALED_COLUMNS: readonly SealedColumn[] = [
   { table: 'signing_keys', idColumns: ['tenant_id', 'kid'], column: 'private_jwk_encrypted', aad: (r) => signingKeyAad(String(r.tenant_id), String(r.kid)) },
   { table: 'user_mfa_factors', idColumns: ['tenant_id', 'user_id', 'type'], column: 'secret_encrypted', aad: (r) => totpSeedAad(String(r.tenant_id), String(r.user_id)) },
   { table: 'oidc_connections', idColumns: ['tenant_id', 'name'], column: 'client_secret', aad: (r) => oidcClientSecretAad(String(r.tenant_id), String(r.name)) },
+  // null until a connection first needs its SP key (domain/saml-connections/sp-key.ts)
+  { table: 'saml_connections', idColumns: ['tenant_id', 'name'], column: 'sp_signing_key_sealed', aad: (r) => samlSpKeyAad(String(r.tenant_id), String(r.name)) },
 ];

@@ -52,6 +52,7 @@ function toInput(b: Body): Partial<SamlConnectionInput> {
     attributeMapping: b.attribute_mapping as AttributeMapping | undefined,
     groupRoleMapping: b.group_role_mapping,
     allowIdpInitiated: b.allow_idp_initiated,
+    upstreamMfaCounts: b.upstream_mfa_counts,
   };
 }
 

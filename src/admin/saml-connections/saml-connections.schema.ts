@@ -26,6 +26,7 @@ const fields = {
   attribute_mapping: attributeMapping,
   group_role_mapping: groupRoleMapping,
   allow_idp_initiated: z.boolean(),
+  upstream_mfa_counts: z.boolean(),
 };
 
 export const CreateSamlConnection = z.object({
@@ -33,6 +34,7 @@ export const CreateSamlConnection = z.object({
   ...fields,
   group_role_mapping: fields.group_role_mapping.optional(),
   allow_idp_initiated: fields.allow_idp_initiated.default(false),
+  upstream_mfa_counts: fields.upstream_mfa_counts.default(false),
 }).strict();
 
 /**
@@ -46,4 +48,5 @@ export const PatchSamlConnection = z.object({
   attribute_mapping: fields.attribute_mapping.optional(),
   group_role_mapping: fields.group_role_mapping.optional(),
   allow_idp_initiated: fields.allow_idp_initiated.optional(),
+  upstream_mfa_counts: fields.upstream_mfa_counts.optional(),
 }).strict();

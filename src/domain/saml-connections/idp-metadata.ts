@@ -1,7 +1,7 @@
 import { X509Certificate } from 'node:crypto';
 import samlify from 'samlify';
 import { MAX_IDP_METADATA_BYTES, type IdpDescription } from './saml-connections.types.js';
-import { xmlProblem } from './xml-well-formed.js';
+import { metadataXmlProblem } from './xml-schema.js';
 
 /** The metadata cannot be used; the message says why, in words an admin can act on. */
 export class InvalidIdpMetadataError extends Error {}
@@ -66,12 +66,13 @@ function ssoUrl(value: string | object): string | null {
  * a login could not work with: no entity ID, no SSO endpoint on a binding Gatehouse speaks
  * (HTTP-Redirect or HTTP-POST), or no certificate to verify the IdP's signatures with.
  */
-export function describeIdpMetadata(xml: string): IdpDescription {
+export async function describeIdpMetadata(xml: string): Promise<IdpDescription> {
   if (Buffer.byteLength(xml, 'utf8') > MAX_IDP_METADATA_BYTES) {
     throw new InvalidIdpMetadataError(`idp_metadata_xml is larger than ${MAX_IDP_METADATA_BYTES / 1024} kB`);
   }
-  const problem = xmlProblem(xml);
-  if (problem) throw new InvalidIdpMetadataError(`idp_metadata_xml is not well-formed XML: ${problem}`);
+  // libxml2 reads it first (xml-schema.ts): samlify's own parser (xmldom) reads on past errors.
+  const problem = await metadataXmlProblem(xml);
+  if (problem) throw new InvalidIdpMetadataError(`idp_metadata_xml is not usable XML: ${problem}`);
   const { entity, descriptors } = read(xml);
   const entityId = entity.getEntityID();
   if (typeof entityId !== 'string' || !entityId.trim()) throw new InvalidIdpMetadataError('idp_metadata_xml has no EntityDescriptor with an entityID');

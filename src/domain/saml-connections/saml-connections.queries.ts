@@ -18,6 +18,7 @@ function toSamlConnection(row: any, emailDomains: string[]): SamlConnection {
     attributeMapping: json(row.attribute_mapping),
     groupRoleMapping: json(row.group_role_mapping),
     allowIdpInitiated: row.allow_idp_initiated,
+    upstreamMfaCounts: Boolean(row.upstream_mfa_counts),
     createdAt: new Date(row.created_at),
     updatedAt: new Date(row.updated_at),
   };
@@ -36,6 +37,7 @@ function toRow(input: Partial<SamlConnectionInput>, idp?: IdpDescription) {
     ...(input.attributeMapping !== undefined ? { attribute_mapping: JSON.stringify(input.attributeMapping) } : {}),
     ...(input.groupRoleMapping !== undefined ? { group_role_mapping: JSON.stringify(input.groupRoleMapping) } : {}),
     ...(input.allowIdpInitiated !== undefined ? { allow_idp_initiated: input.allowIdpInitiated } : {}),
+    ...(input.upstreamMfaCounts !== undefined ? { upstream_mfa_counts: input.upstreamMfaCounts } : {}),
   };
 }
 
@@ -85,4 +87,20 @@ export async function replaceSamlConnectionDomains(db: Db, tenantId: string, nam
 /** Its domains go with it (foreign key, on delete cascade). */
 export async function deleteSamlConnection(db: Db, tenantId: string, name: string) {
   await db('saml_connections').where({ tenant_id: tenantId, name }).delete();
+}
+
+/**
+ * The connection's own SP key (sealed) and certificate; kept apart from SamlConnection so that
+ * nothing that presents a connection ever holds the key. Undefined when there is no connection.
+ */
+export async function findSamlSpKey(db: Db, tenantId: string, name: string): Promise<{ sealed: string | null; certificate: string | null } | undefined> {
+  const row = await db('saml_connections').where({ tenant_id: tenantId, name }).first('sp_signing_key_sealed', 'sp_signing_certificate');
+  return row ? { sealed: row.sp_signing_key_sealed, certificate: row.sp_signing_certificate } : undefined;
+}
+
+/** Stores a key only where none is yet (first writer wins across nodes); true when this one was stored. */
+export async function updateSamlSpKeyIfAbsent(db: Db, tenantId: string, name: string, sealed: string, certificate: string) {
+  const rows = await db('saml_connections').where({ tenant_id: tenantId, name }).whereNull('sp_signing_key_sealed')
+    .update({ sp_signing_key_sealed: sealed, sp_signing_certificate: certificate }, ['name']);
+  return Array.isArray(rows) && rows.length === 1;
 }

@@ -28,7 +28,7 @@ export class UnknownMappedRoleError extends Error {
 /** Admin API field names, for audit details. */
 const FIELDS: Record<keyof SamlConnectionInput, string> = {
   displayName: 'display_name', idpMetadataXml: 'idp_metadata_xml', emailDomains: 'email_domains',
-  attributeMapping: 'attribute_mapping', groupRoleMapping: 'group_role_mapping', allowIdpInitiated: 'allow_idp_initiated',
+  attributeMapping: 'attribute_mapping', groupRoleMapping: 'group_role_mapping', allowIdpInitiated: 'allow_idp_initiated', upstreamMfaCounts: 'upstream_mfa_counts',
 };
 
 /** Roles are checked by name when mapped; a role deleted later is skipped at login, not here. */
@@ -48,7 +48,7 @@ async function assertDomainsFree(trx: Trx, tenantId: string, name: string, domai
 }
 
 export async function createSamlConnection(deps: Pick<Deps, 'db'>, tenant: Tenant, name: string, input: SamlConnectionInput, actor: Actor) {
-  const idp = describeIdpMetadata(input.idpMetadataXml); // pure CPU work: before the transaction opens
+  const idp = await describeIdpMetadata(input.idpMetadataXml); // before the transaction opens
   return deps.db.transaction(async (trx) => {
     if (await findSamlConnection(trx, tenant.id, name)) throw new SamlConnectionExistsError(`SAML connection ${name} already exists`);
     await assertRolesExist(trx, tenant.id, input.groupRoleMapping);
@@ -67,7 +67,7 @@ export async function createSamlConnection(deps: Pick<Deps, 'db'>, tenant: Tenan
 
 /** Replaces the given fields; undefined when there is no such connection. */
 export async function changeSamlConnection(deps: Pick<Deps, 'db'>, tenant: Tenant, name: string, changes: Partial<SamlConnectionInput>, actor: Actor) {
-  const idp = changes.idpMetadataXml !== undefined ? describeIdpMetadata(changes.idpMetadataXml) : undefined;
+  const idp = changes.idpMetadataXml !== undefined ? await describeIdpMetadata(changes.idpMetadataXml) : undefined;
   return deps.db.transaction(async (trx) => {
     if (!(await findSamlConnection(trx, tenant.id, name))) return undefined;
     await assertRolesExist(trx, tenant.id, changes.groupRoleMapping);

@@ -29,6 +29,8 @@ export interface SamlConnectionInput {
   /** SAML group value → tenant role names. */
   groupRoleMapping: Record<string, string[]>;
   allowIdpInitiated: boolean;
+  /** The IdP's MFA (its AuthnContextClassRef) counts as Gatehouse MFA for the tenant's policy. */
+  upstreamMfaCounts: boolean;
 }
 
 export interface SamlConnection extends IdpDescription, SamlConnectionInput {

@@ -54,6 +54,7 @@ describe('SAML connections: lifecycle', () => {
       attribute_mapping: { email: 'urn:oid:0.9.2342.19200300.100.1.3', groups: 'memberOf' },
       group_role_mapping: { admins: ['tenant-admin'], staff: ['auditor', 'tenant-admin'] },
       allow_idp_initiated: false,
+      upstream_mfa_counts: false,
       idp_metadata_xml: idpMetadata(),
     });
     expect((await api('GET', path(tenant, 'okta'))).body).toEqual(res.body);
