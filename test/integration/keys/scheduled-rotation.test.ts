@@ -77,9 +77,10 @@ describe('scheduled signing-key rotation', () => {
     const events = await db('audit_events').where({ tenant_id: tenant.id, type: 'key.rotated' });
     expect(events).toHaveLength(1);
     expect(events[0]).toMatchObject({ actor: 'system:scheduler', outcome: 'success' });
+    expect(events[0].subject).toMatch(/^key:/);
+    const newKid = (events[0].subject as string).slice('key:'.length);
     const keys = await db('signing_keys').where({ tenant_id: tenant.id }).orderBy('created_at');
-    expect(keys.map((k: any) => [k.kid, k.status])).toEqual([[oldKid, 'previous'], [events[0].subject, 'current']]);
-    const newKid = events[0].subject as string;
+    expect(keys.map((k: any) => [k.kid, k.status])).toEqual([[oldKid, 'previous'], [newKid, 'current']]);
 
     // Every node publishes both keys (the second learns of the rotation through the change feed),
     // and the token signed before the rotation still verifies against the JWKS after it.
