@@ -1,17 +1,9 @@
 import type { SamlConnection } from '../../domain/saml-connections/saml-connections.types.js';
+import type { FederatedIdentity } from '../federation.types.js';
 import type { CheckedResponse } from './response-checks.js';
 
 /** What a verified SAML assertion says about the user, in the words of federation/finish.ts. */
-export interface SamlIdentity {
-  subject: string;
-  email?: string;
-  emailVerified?: boolean;
-  name?: string;
-  givenName?: string;
-  familyName?: string;
-  groups?: string[];
-  upstreamMfa?: boolean;
-}
+export type SamlIdentity = FederatedIdentity;
 
 const EMAIL_FORMAT = 'urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress';
 const EMAIL = /^[^\s@]{1,64}@[^\s@]{1,255}$/;
