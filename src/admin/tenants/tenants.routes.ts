@@ -14,7 +14,7 @@ const tenantExample = {
   id: '0b7f2c1e-8a4d-4c47-9d51-3f2e6a9b1c20', slug: 'acme', name: 'Acme', issuer: 'https://id.example.com/t/acme', created_at: '2026-01-15T09:30:00.000Z',
   access_token_ttl: 3600, id_token_ttl: 3600, refresh_token_ttl: 2592000, session_ttl: 1209600,
   lockout: { max_failed_attempts: 5, window_seconds: 900, duration_seconds: 900 }, password_policy: { min_length: 8, block_common: true },
-  mfa_required: false, max_sessions_per_user: 0, registration: { enabled: false }, require_verified_email: false,
+  mfa_required: false, max_sessions_per_user: 0, registration: { enabled: false }, require_verified_email: false, key_rotation_days: 90,
   rate_limits: {
     login_per_ip: { limit: 20, window_seconds: 60 }, login_per_account: { limit: 10, window_seconds: 60 },
     client_auth_failures: { limit: 20, window_seconds: 60 }, mail_per_address: { limit: 3, window_seconds: 900 },
