@@ -30,6 +30,7 @@ beforeAll(async () => {
   ofB.roles = (await asSystem('POST', `${bPath}/roles`, { name: 'b-role' })).body.id;
   ofB.groups = (await asSystem('POST', `${bPath}/groups`, { name: 'b-group' })).body.id;
   ofB['saml-connections'] = 'b-idp';
+  ofB['oidc-connections'] = 'b-upstream';
   ofB.sessions = 'b-session';
 });
 afterAll(() => gh.stop());
@@ -48,7 +49,7 @@ function bodyFor(method: string, path: string): unknown {
   if (path.endsWith('/password')) return { password: 'a long enough password' };
   if (path.endsWith('/{client_id}')) return { client_name: 'renamed' };
   if (method === 'PATCH' && /\/(users|resources)\//.test(path)) return { name: 'changed' };
-  if (method === 'PATCH' && path.includes('/saml-connections/')) return { display_name: 'changed' };
+  if (method === 'PATCH' && /\/(saml|oidc)-connections\//.test(path)) return { display_name: 'changed' };
   if (method === 'PATCH') return { description: 'changed' };
   return {};
 }
