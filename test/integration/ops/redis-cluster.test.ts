@@ -107,7 +107,7 @@ describeIfCluster('two nodes on a 3-master Redis Cluster', () => {
     expect(await tryPassword(nodeB.url, user.password)).toBe(303); // the tenant's settings reached B
     for (const n of [1, 2, 3]) expect(await tryPassword(gh.url, `wrong-${n}`)).toBe(401);
     expect(await tryPassword(nodeB.url, user.password)).toBe(401); // locked, on the other node too
-    const locked = await gh.deps.db('audit_events').where({ tenant_id: tenant.id, type: 'account.locked', subject: user.id });
+    const locked = await gh.deps.db('audit_events').where({ tenant_id: tenant.id, type: 'account.locked', subject: `user:${user.id}` });
     expect(locked).toHaveLength(1);
   });
 
