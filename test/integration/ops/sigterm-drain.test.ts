@@ -33,11 +33,14 @@ beforeAll(async () => {
   server.stdout!.on('data', (c) => (output += c));
   server.stderr!.on('data', (c) => (output += c));
   const deadline = Date.now() + 120_000;
-  while (!/listening on (http:\/\/\S+)/.test(output)) {
+  // The start banner: one server.ready log line carrying the URL (ops/banner.ts).
+  const READY = /"message":"server\.ready"[^\n]*?"url":"(http:\/\/[^"]+)"|"url":"(http:\/\/[^"]+)"[^\n]*?"message":"server\.ready"/;
+  while (!READY.test(output)) {
     if (Date.now() > deadline || server.exitCode !== null) throw new Error(`the server did not start:\n${output}`);
     await sleep(100);
   }
-  url = /listening on (http:\/\/\S+)/.exec(output)![1].replace('localhost', '127.0.0.1');
+  const ready = READY.exec(output)!;
+  url = (ready[1] ?? ready[2]).replace('localhost', '127.0.0.1');
 }, 600_000);
 afterAll(async () => {
   if (server && server.exitCode === null) server.kill('SIGKILL');
