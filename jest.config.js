@@ -11,4 +11,8 @@ export default {
   modulePathIgnorePatterns: ['<rootDir>/dist/'],
   testTimeout: 60000,
   maxWorkers: 2,
+  // A worker that has grown past this after a test file is replaced before the next one: each file
+  // starts servers, PGlite instances and workers, and a long run (the whole suite on one worker
+  // process, Node 24) once ended with a worker aborted mid-file.
+  workerIdleMemoryLimit: '1536MB',
 };

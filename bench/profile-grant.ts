@@ -2,6 +2,8 @@
  * client_credentials grants in a loop, for a CPU profile of the token endpoint:
  *   node --cpu-prof --cpu-prof-dir=/tmp/prof --import tsx bench/profile-grant.ts
  * PROFILE_OPAQUE=1: opaque tokens (no resource; stored by the adapter) instead of JWTs.
+ * PROFILE_BARE=1: the bench's bare oidc-provider instead of Gatehouse (the same grants, for a
+ * profile to hold against Gatehouse's: what Gatehouse adds is the difference).
  * PROFILE_GRANTS (default 3000), 8 in flight. Uses DATABASE_URL / REDIS_URL like the bench.
  */
 import { performance } from 'node:perf_hooks';
@@ -9,18 +11,26 @@ import { randomBytes } from 'node:crypto';
 import { CLI_ACTOR } from '../src/deps.js';
 import { createTenant } from '../src/domain/tenants/tenants.service.js';
 import { configureLogger } from '../src/log/logger.js';
-import { clientCredentialsOp, discover, serviceClient, setting, startBenchGatehouse } from './harness.js';
+import { clientCredentialsOp, discover, serviceClient, setting, startBareProvider, startBenchGatehouse } from './harness.js';
 
 const GRANTS = setting('PROFILE_GRANTS', 3000, 10, 1_000_000, true);
 const opaque = process.env.PROFILE_OPAQUE === '1';
 
+const bare = process.env.PROFILE_BARE === '1';
+
 configureLogger({ silent: true });
-const bench = await startBenchGatehouse({ bcryptCost: 4 });
+const bench = bare ? undefined : await startBenchGatehouse({ bcryptCost: 4 });
+const baseline = bare ? await startBareProvider('RS256', 3600) : undefined;
 try {
-  const tenant = await createTenant(bench.gh.deps, { slug: `prof-${randomBytes(3).toString('hex')}` }, CLI_ACTOR);
-  const ep = await discover(`${bench.gh.url}/t/${tenant.slug}`);
-  const client = await serviceClient(bench.gh, tenant);
-  const op = clientCredentialsOp(ep.token, client.clientId, client.secret, { opaque, maxSockets: 8 });
+  let op: () => Promise<void>;
+  if (baseline) {
+    op = clientCredentialsOp((await discover(baseline.issuer)).token, baseline.clientId, baseline.secret, { opaque, maxSockets: 8 });
+  } else {
+    const tenant = await createTenant(bench!.gh.deps, { slug: `prof-${randomBytes(3).toString('hex')}` }, CLI_ACTOR);
+    const ep = await discover(`${bench!.gh.url}/t/${tenant.slug}`);
+    const client = await serviceClient(bench!.gh, tenant);
+    op = clientCredentialsOp(ep.token, client.clientId, client.secret, { opaque, maxSockets: 8 });
+  }
   for (let i = 0; i < 100; i++) await op();
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
@@ -30,7 +40,8 @@ try {
   }));
   const cpu = process.cpuUsage(cpu0);
   const seconds = (performance.now() - t0) / 1000;
-  console.log(`${GRANTS} ${opaque ? 'opaque' : 'JWT'} grants in ${seconds.toFixed(1)} s (${(GRANTS / seconds).toFixed(0)}/s); CPU ${(((cpu.user + cpu.system) / 1000) / GRANTS).toFixed(2)} ms per grant in this process; ${bench.storage}; ${bench.kv}`);
+  console.log(`${GRANTS} ${opaque ? 'opaque' : 'JWT'} grants in ${seconds.toFixed(1)} s (${(GRANTS / seconds).toFixed(0)}/s); CPU ${(((cpu.user + cpu.system) / 1000) / GRANTS).toFixed(2)} ms per grant in this process; ${bench ? `${bench.storage}; ${bench.kv}` : 'bare oidc-provider'}`);
 } finally {
-  await bench.stop();
+  await bench?.stop();
+  await baseline?.stop();
 }

@@ -50,14 +50,23 @@ export function onRateLimited(listener: (limit: RateLimitName) => void) {
  */
 export class RateLimits {
   readonly #limiters = new Map<number, RateLimiterAbstract>();
+  readonly #clean = new CleanKeys();
   #unavailable = false;
 
-  constructor(private readonly kv: KvStore, private readonly prefix: string) {}
+  /**
+   * `cleanForMs`: on Redis, how long a `peek` that found no failures at all answers again from
+   * this node's memory (see CleanKeys); 0 asks the store every time.
+   */
+  constructor(private readonly kv: KvStore, private readonly prefix: string, options: { cleanForMs?: number } = {}) {
+    this.#clean.ttlMs = kv instanceof RedisStore ? (options.cleanForMs ?? 1000) : 0;
+  }
 
   /** Counts one event; refused when that makes the count exceed the limit. */
   async consume(tenantId: string, name: RateLimitName, key: string[], policy: RateLimitPolicy): Promise<RateLimitDecision> {
     if (policy.limit <= 0) return ALLOWED;
-    const res = await this.#call(() => this.#limiter(policy).penalty(this.#key(tenantId, name, key), 1));
+    const k = this.#key(tenantId, name, key);
+    this.#clean.delete(k);
+    const res = await this.#call(() => this.#limiter(policy).penalty(k, 1));
     return res && res.consumedPoints > policy.limit ? this.#refuse(name, res) : ALLOWED;
   }
 
@@ -67,14 +76,19 @@ export class RateLimits {
    */
   async peek(tenantId: string, name: RateLimitName, key: string[], policy: RateLimitPolicy): Promise<RateLimitDecision> {
     if (policy.limit <= 0) return ALLOWED;
-    const res = await this.#call(() => this.#limiter(policy).get(this.#key(tenantId, name, key)));
+    const k = this.#key(tenantId, name, key);
+    if (this.#clean.has(k)) return ALLOWED;
+    const res = await this.#call(() => this.#limiter(policy).get(k));
+    if (res === null) this.#clean.add(k); // the store answered: no failures in the window
     return res && res.consumedPoints >= policy.limit ? this.#refuse(name, res) : ALLOWED;
   }
 
   /** Counts one event (a failure, after the fact) without deciding anything. */
   async penalty(tenantId: string, name: RateLimitName, key: string[], policy: RateLimitPolicy): Promise<void> {
     if (policy.limit <= 0) return;
-    await this.#call(() => this.#limiter(policy).penalty(this.#key(tenantId, name, key), 1));
+    const k = this.#key(tenantId, name, key);
+    this.#clean.delete(k);
+    await this.#call(() => this.#limiter(policy).penalty(k, 1));
   }
 
   /**
@@ -166,4 +180,38 @@ function ipv6Groups(ip: string): string[] {
   const right = tail ? tail.split(':') : [];
   const middle = tail === undefined ? [] : Array(8 - left.length - right.length).fill('0');
   return [...left, ...middle, ...right].map((g) => parseInt(g, 16).toString(16));
+}
+
+/**
+ * Keys a `peek` found with no count at all, remembered for `ttlMs`: a client that authenticates
+ * correctly (the common case, thousands of grants a second) costs no Redis round trip per request.
+ * Exactness is what it was on one node: this node's own failure (penalty/consume) forgets the key
+ * before its answer leaves, so the next request here reads the shared count. What it gives up is
+ * another node's failures for at most `ttlMs`: an address failing on node A may, on a node B that
+ * saw it clean within that time, try once more per request already in flight there; B's first
+ * failure sends B back to the store. A bounded map (oldest dropped first) keeps memory flat.
+ */
+class CleanKeys {
+  static readonly MAX = 10_000;
+  ttlMs = 0;
+  readonly #until = new Map<string, number>();
+
+  has(key: string) {
+    const until = this.#until.get(key);
+    if (until === undefined) return false;
+    if (until > performance.now()) return true;
+    this.#until.delete(key);
+    return false;
+  }
+
+  add(key: string) {
+    if (this.ttlMs <= 0) return;
+    this.#until.delete(key); // re-inserted at the end: the map's order is the expiry order
+    if (this.#until.size >= CleanKeys.MAX) this.#until.delete(this.#until.keys().next().value!);
+    this.#until.set(key, performance.now() + this.ttlMs);
+  }
+
+  delete(key: string) {
+    this.#until.delete(key);
+  }
 }

@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, createSecretKey, hkdfSync, randomBytes, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { ensurePrivateDir } from '../db/data-dir.js';
@@ -18,6 +18,8 @@ export class Secrets {
   /** Always from this master key: sealed values are re-encrypted at a rotation. */
   readonly #encKey: Buffer;
   readonly #derived: Record<DerivedKeyPurpose, Buffer>;
+  /** The same keys as KeyObjects: an HMAC keyed with a Buffer costs several times more (Node 24). */
+  readonly #hmacKeys = {} as Record<DerivedKeyPurpose, KeyObject>;
 
   constructor(masterKey: Buffer) {
     if (masterKey.length !== 32) throw new Error('master key must be 32 bytes');
@@ -28,6 +30,7 @@ export class Secrets {
       cookies: derive(masterKey, 'gatehouse/cookies/v1'),
       'one-time-codes': derive(masterKey, 'gatehouse/one-time-codes/v1'),
     };
+    for (const [purpose, key] of Object.entries(this.#derived)) this.#hmacKeys[purpose as DerivedKeyPurpose] = createSecretKey(key);
   }
 
   /** The key of `purpose` in use (derived from this master key, or adopted from an earlier one). */
@@ -39,6 +42,7 @@ export class Secrets {
   adoptDerivedKey(purpose: DerivedKeyPurpose, key: Buffer) {
     if (key.length !== 32) throw new Error('derived key must be 32 bytes');
     this.#derived[purpose] = key;
+    this.#hmacKeys[purpose] = createSecretKey(key);
   }
 
   /** Whether `sealed` opens with this key (AES-GCM authenticates: another key never opens it). */
@@ -71,7 +75,7 @@ export class Secrets {
 
   /** Keyed SHA-256 of a client secret (DESIGN.md: random secrets need no slow hash). */
   hashClientSecret(secret: string): string {
-    return createHmac('sha256', this.#derived['client-secret']).update(secret, 'utf8').digest('base64url');
+    return createHmac('sha256', this.#hmacKeys['client-secret']).update(secret, 'utf8').digest('base64url');
   }
 
   verifyClientSecret(secret: string, storedHash: string): boolean {
@@ -85,12 +89,12 @@ export class Secrets {
    * purpose: only the hash is stored, and a leaked table cannot be tried offline without the key.
    */
   hashOneTimeCode(purpose: string, value: string): string {
-    return createHmac('sha256', this.#derived['one-time-codes']).update(`${purpose}\n${value}`, 'utf8').digest('base64url');
+    return createHmac('sha256', this.#hmacKeys['one-time-codes']).update(`${purpose}\n${value}`, 'utf8').digest('base64url');
   }
 
   /** Per-tenant key for signing oidc-provider cookies. */
   cookieKey(tenantId: string): string {
-    return createHmac('sha256', this.#derived.cookies).update(tenantId).digest('base64url');
+    return createHmac('sha256', this.#hmacKeys.cookies).update(tenantId).digest('base64url');
   }
 
   /** Fingerprint for logs and health output; not reversible. */

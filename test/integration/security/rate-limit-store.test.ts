@@ -27,6 +27,31 @@ withRedis('rate limits on Redis', () => {
     }
   });
 
+  it('answers a clean key from memory for a short while, and forgets it at once on its own failure', async () => {
+    const [storeA, storeB] = [await RedisStore.connect(process.env.REDIS_URL!), await RedisStore.connect(process.env.REDIS_URL!)];
+    try {
+      const nodeA = new RateLimits(storeA, prefix);
+      const nodeB = new RateLimits(storeB, prefix, { cleanForMs: 400 });
+      const key = ['client-1', '192.0.2.9'];
+      const peek = (limits: RateLimits) => limits.peek('tenant-c', 'client_auth_failures', key, policy);
+      expect(await peek(nodeB)).toEqual({ allowed: true }); // B read the store: clean, remembered
+      for (let i = 0; i < 2; i++) await nodeA.penalty('tenant-c', 'client_auth_failures', key, policy);
+      expect((await peek(nodeA)).allowed).toBe(false); // A asks the store
+      expect((await peek(nodeB)).allowed).toBe(true); // B still within its 400 ms
+      await new Promise((r) => setTimeout(r, 450));
+      expect((await peek(nodeB)).allowed).toBe(false); // past it: the shared count
+
+      const other = ['client-2', '192.0.2.9'];
+      expect((await nodeB.peek('tenant-c', 'client_auth_failures', other, policy)).allowed).toBe(true);
+      for (let i = 0; i < 2; i++) await nodeB.penalty('tenant-c', 'client_auth_failures', other, policy);
+      expect((await nodeB.peek('tenant-c', 'client_auth_failures', other, policy)).allowed).toBe(false); // its own failures: no waiting
+      await storeA.client.del(await storeA.client.keys(`${prefix}{tenant-c}*`));
+    } finally {
+      await storeA.close();
+      await storeB.close();
+    }
+  });
+
   it('fails open when Redis cannot be reached, logging it once', async () => {
     const store = await RedisStore.connect(process.env.REDIS_URL!);
     const limits = new RateLimits(store, prefix);
