@@ -109,10 +109,12 @@ export function createApp(deps: Deps, options: { tenantCacheSize?: number } = {}
   app.use(clientAddresses(deps.config.trustProxy));
   app.use(securityHeaders());
   app.use(notFound()); // what nothing below answers: a 404 in the format of its surface
+  // First of the routes: a protocol request (/t/:slug/token, ...) goes to its provider at once,
+  // through no router; every other path passes on (the routes below answer no /t/ path of its).
+  app.use(mountTenants(registry, deps.config));
   app.use(frontDoorRoutes(deps.config).routes());
   const ops = opsRoutes(deps, readiness, metrics);
   app.use(ops.routes()).use(ops.allowedMethods());
-  app.use(mountTenants(registry, deps.config));
   const interactions = interactionRoutes(deps);
   app.use(interactions.routes()).use(interactions.allowedMethods());
   const federation = federationRoutes(deps);

@@ -27,6 +27,16 @@ export const isProtocolPath = (rest: string) => PROTOCOL_PATHS.test(rest);
  * tenant's provider with the prefix stripped, so its URLs are `${PUBLIC_URL}/t/${slug}/...`.
  */
 export function mountTenants(registry: TenantRegistry, config: Config): Middleware {
+  // Scheme and host of every URL the provider builds come from PUBLIC_URL, not the request (parsed
+  // again only when it changes: a server on port 0 learns its URL after listening).
+  let pub = { url: '', host: '', proto: '' };
+  const forwarded = () => {
+    if (pub.url !== config.publicUrl) {
+      const url = new URL(config.publicUrl);
+      pub = { url: config.publicUrl, host: url.host, proto: url.protocol.slice(0, -1) };
+    }
+    return pub;
+  };
   return async (ctx, next) => {
     const match = /^\/t\/([^/]+)(\/.*)?$/.exec(ctx.path);
     if (!match) return next();
@@ -34,10 +44,9 @@ export function mountTenants(registry: TenantRegistry, config: Config): Middlewa
     if (!entry) throw new UnknownTenantError(decodeSlug(match[1]));
     ctx.state.tenant = entry.tenant;
     ctx.state.provider = entry.provider;
-    // Scheme and host of every URL the provider builds come from PUBLIC_URL, not the request.
-    const pub = new URL(config.publicUrl);
-    ctx.req.headers['x-forwarded-host'] = pub.host;
-    ctx.req.headers['x-forwarded-proto'] = pub.protocol.slice(0, -1);
+    const { host, proto } = forwarded();
+    ctx.req.headers['x-forwarded-host'] = host;
+    ctx.req.headers['x-forwarded-proto'] = proto;
     const rest = match[2] ?? '/';
     if (OWN_PATHS.test(rest) || !isProtocolPath(rest)) return next();
     // oidc-provider finds its mount path in req.baseUrl (the Express convention).
