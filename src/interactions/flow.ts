@@ -3,6 +3,7 @@ import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
 import type { Deps } from '../deps.js';
 import type { Tenant } from '../domain/tenants/tenants.types.js';
+import type { TenantCache } from '../provider/tenant-cache.js';
 import { renderPage, type PageData } from '../views/render.js';
 import { checkCsrf, csrfToken } from './csrf.js';
 import { text } from '../views/text/index.js';
@@ -28,6 +29,8 @@ export interface StepContext {
   deps: Deps;
   tenant: Tenant;
   provider: Provider;
+  /** What this node keeps of the tenant (provider/tenant-cache.ts). */
+  cache: TenantCache | undefined;
   interaction: Interaction;
   /** `/t/:slug/interaction/:uid`, the prefix of every form action. */
   base: string;
@@ -79,6 +82,7 @@ export async function stepContext(deps: Deps, ctx: Context, { post }: { post: bo
   const result = interaction.result as { gatehouse?: Pending } | undefined;
   const sc: StepContext = {
     ctx, deps, tenant, provider, interaction,
+    cache: ctx.state.tenantCache as TenantCache | undefined,
     base: `/t/${tenant.slug}/interaction/${interaction.uid}`,
     csrf: csrfToken(key, interaction.uid),
     audit: { tenantId: tenant.id, ip: ctx.ip, userAgent: ctx.get('user-agent') || null },

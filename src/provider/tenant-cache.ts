@@ -1,9 +1,11 @@
 import type { ChangeArea } from '../domain/changes.js';
 import type { User } from '../domain/users/users.types.js';
+import type { ConnectionDirectory } from '../federation/connections.js';
 
 /**
  * What one node keeps of a tenant between requests: client rows, what a client's or a user's
- * roles grant on a resource, user records (never their password hashes) and a user's role names.
+ * roles grant on a resource, user records (never their password hashes), a user's role names and
+ * the tenant's federation connections as the login page lists them.
  * Only tenancy/registry.ts drops it, when the change feed says the tenant changed (on any node) or
  * when the feed itself was interrupted. While the feed is not live nothing is kept, and every
  * lookup goes to the database as before.
@@ -17,6 +19,8 @@ export class TenantCache {
   readonly users = this.#map<Readonly<User>>();
   readonly userRoles = this.#map<readonly string[]>();
   readonly userGrants = this.#map<readonly string[]>();
+  /** The tenant's SAML and OIDC connections for the login page (federation/connections.ts); every change to one announces 'tenant'. */
+  readonly connections = this.#map<ConnectionDirectory>();
   readonly #perUser = new Set<Map<string, unknown>>([this.users, this.userRoles, this.userGrants] as Map<string, unknown>[]);
 
   /** Max entries per map; past it the map starts over (a crude bound, no LRU bookkeeping per hit). */

@@ -44,6 +44,7 @@ export function mountTenants(registry: TenantRegistry, config: Config): Middlewa
     if (!entry) throw new UnknownTenantError(decodeSlug(match[1]));
     ctx.state.tenant = entry.tenant;
     ctx.state.provider = entry.provider;
+    ctx.state.tenantCache = entry.cache;
     const { host, proto } = forwarded();
     ctx.req.headers['x-forwarded-host'] = host;
     ctx.req.headers['x-forwarded-proto'] = proto;

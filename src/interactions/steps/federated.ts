@@ -9,7 +9,7 @@ import { nextStep } from '../policy.js';
 
 /** "Sign in with …" buttons of the login page: one per connection of this tenant. */
 export async function federationButtons(sc: StepContext) {
-  const connections = await listConnections(sc.deps.db, sc.tenant.id);
+  const connections = await listConnections(sc.deps.db, sc.tenant.id, sc.cache);
   return connections.map((c) => ({ label: c.displayName, kind: c.kind, name: c.name, href: startPath(sc.tenant.slug, c, sc.interaction.uid) }));
 }
 
@@ -35,7 +35,7 @@ export async function followIdpHint(sc: StepContext): Promise<boolean> {
  * and its password (if any was typed) is not checked. True when the browser was sent there.
  */
 export async function discoverHomeRealm(sc: StepContext, email: string): Promise<boolean> {
-  const connection = email ? await findConnectionByEmailDomain(sc.deps.db, sc.tenant.id, email) : undefined;
+  const connection = email ? await findConnectionByEmailDomain(sc.deps.db, sc.tenant.id, email, sc.cache) : undefined;
   if (!connection) return false;
   redirect(sc, startPath(sc.tenant.slug, connection, sc.interaction.uid, email.trim()));
   return true;

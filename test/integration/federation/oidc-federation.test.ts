@@ -170,6 +170,22 @@ describe('OIDC federation: tenant A signs in through tenant B', () => {
     expect((await local.redeem()).claims()!.amr).toEqual(['pwd']);
   }, 120_000);
 
+  it('follows a change of the connection on the next login page (the node keeps the list until a connection changes)', async () => {
+    const before = await signInAtA({});
+    expect(before.page.html).toContain('Sign in with Corp Login');
+    await changeOidcConnection(gh.deps, a, CONNECTION, { displayName: 'Corp Directory', emailDomains: ['corp.example', 'corp-two.example'] }, CLI_ACTOR);
+    try {
+      const browser = new FederationBrowser(gh.url);
+      const { page } = await signInAtA({}, {}, browser);
+      expect(page.html).toContain('Sign in with Corp Directory');
+      expect(page.html).not.toContain('Corp Login');
+      const sent = await browser.go(`${page.url}/login`, { csrf: csrfOf(page.html), email: 'someone@corp-two.example', password: '' });
+      expect(sent.url).toContain(`/t/${b.slug}/interaction/`); // the new domain is discovered at once
+    } finally {
+      await changeOidcConnection(gh.deps, a, CONNECTION, { displayName: 'Corp Login', emailDomains: ['corp.example'] }, CLI_ACTOR);
+    }
+  }, 120_000);
+
   it('asks a federated user with a second factor for it when the upstream MFA does not count', async () => {
     const frank = await upstreamUser('frank@corp.example');
     const first = await signInAtA(upstreamAnswers(frank), { idp_hint: CONNECTION });
