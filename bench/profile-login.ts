@@ -19,7 +19,7 @@ import { startGatehouse } from '../src/app.js';
 import type { Config } from '../src/config/load.js';
 import { CLI_ACTOR } from '../src/deps.js';
 import { registerClient } from '../src/domain/clients/clients.service.js';
-import { createTenant } from '../src/domain/tenants/tenants.service.js';
+import { changeTenantSettings, createTenant } from '../src/domain/tenants/tenants.service.js';
 import { createUser } from '../src/domain/users/users.service.js';
 import { configureLogger } from '../src/log/logger.js';
 import { clientValidator } from '../src/tenancy/validate-client.js';
@@ -44,7 +44,10 @@ const config: Config = {
 };
 const gh = await startGatehouse(config, { kvPrefix: `ghprofile:${randomBytes(4).toString('hex')}:` });
 try {
-  const tenant = await createTenant(gh.deps, { slug: `profile-${randomBytes(3).toString('hex')}` }, CLI_ACTOR);
+  const created = await createTenant(gh.deps, { slug: `profile-${randomBytes(3).toString('hex')}` }, CLI_ACTOR);
+  // One load generator on one address: the login limits would refuse it, as they should (bench/run.ts does the same).
+  const off = { limit: 0, window_seconds: 60 };
+  const tenant = (await changeTenantSettings(gh.deps, created, { settings: { rate_limits: { ...created.settings.rate_limits, login_per_ip: off, login_per_account: off } } }, CLI_ACTOR))!;
   const web = await registerClient(gh.deps, tenant, { metadata: { redirect_uris: [REDIRECT_URI] } }, CLI_ACTOR, clientValidator(gh.registry));
   const users = [];
   for (let i = 0; i < CONCURRENCY; i++) {
