@@ -11,8 +11,9 @@ export default {
   modulePathIgnorePatterns: ['<rootDir>/dist/'],
   testTimeout: 60000,
   maxWorkers: 2,
-  // A worker that has grown past this after a test file is replaced before the next one: each file
-  // starts servers, PGlite instances and workers, and a long run (the whole suite on one worker
-  // process, Node 24) once ended with a worker aborted mid-file.
-  workerIdleMemoryLimit: '1536MB',
+  // A worker whose heap has grown past this after a test file is replaced before the next one.
+  // Each file starts servers, PGlite instances and hash threads, and a worker's heap grows by about
+  // 20 MB a file (its RSS by more); a CI run once ended with a Node 24 worker aborted (SIGABRT)
+  // after some 40 files. Replacing a worker every ~20 files costs a few seconds.
+  workerIdleMemoryLimit: '512MB',
 };
