@@ -129,7 +129,11 @@ export function parseCommandArgs(spec: CommandSpec, args: string[]) {
   for (const token of tokens) {
     if (token.kind !== 'option') continue;
     const o = options[token.name];
-    if (!o) throw new UsageError(`${spec.name}: unknown option ${token.rawName}`, hint);
+    if (!o) {
+      // An argument may itself start with '-' (an id, a name): after `--` nothing is an option.
+      const literal = (spec.arity ?? 0) > 0 && !token.rawName.startsWith('--') ? '; an argument that starts with "-" goes after --' : '';
+      throw new UsageError(`${spec.name}: unknown option ${token.rawName}${literal}`, hint);
+    }
     if (o.type === 'string' && token.value === undefined) throw new UsageError(`${spec.name}: ${token.rawName} needs a value (${o.value ?? 'VALUE'})`, hint);
     if (o.type === 'boolean' && token.value !== undefined) throw new UsageError(`${spec.name}: ${token.rawName} takes no value`, hint);
     if (!o.multiple && tokens.filter((t) => t.kind === 'option' && t.name === token.name).length > 1) throw new UsageError(`${spec.name}: ${token.rawName} given more than once`, hint);

@@ -49,6 +49,17 @@ export function withClientDefaults(metadata: Record<string, unknown>): Record<st
   };
 }
 
+/**
+ * 128 random bits in base64url, never starting with '-' or '_': an id that starts with '-' reads
+ * as an option to a command line (`gatehouse client show`, curl, a shell script).
+ */
+export function newClientId() {
+  for (;;) {
+    const id = randomBytes(16).toString('base64url');
+    if (/^[A-Za-z0-9]/.test(id)) return id;
+  }
+}
+
 export async function registerClient(
   deps: Pick<Deps, 'db' | 'secrets'>,
   tenant: Tenant,
@@ -56,7 +67,7 @@ export async function registerClient(
   actor: Actor,
   validate: ClientValidator,
 ): Promise<{ client: ClientRecord; secret?: string; roles: string[] }> {
-  const clientId = input.clientId ?? randomBytes(16).toString('base64url');
+  const clientId = input.clientId ?? newClientId();
   if (isBuiltinClientId(clientId)) throw new ClientExistsError(`client ${clientId} is built in`);
   const metadata = withClientDefaults(input.metadata);
   checkClientRules(metadata);

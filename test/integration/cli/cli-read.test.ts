@@ -65,6 +65,9 @@ describe('gatehouse list and show commands', () => {
     expect(JSON.stringify(list) + JSON.stringify(shown)).not.toMatch(/secret"/);
     expect(gatehouse(['client', 'list', '--tenant', 'read-acme']).stdout).toMatch(new RegExp(`^${clientId} +Web +client_secret_basic +authorization_code,refresh_token`, 'm'));
     expect(gatehouse(['client', 'show', '--tenant', 'read-acme', 'nope'])).toMatchObject({ code: 1, stderr: 'gatehouse: no client nope in tenant read-acme' });
+    // An argument that starts with '-' reads as an option, and the error says what to do; after -- it is the argument.
+    expect(gatehouse(['client', 'show', '--tenant', 'read-acme', '-dashed'])).toMatchObject({ code: 2, stderr: 'gatehouse: client show: unknown option -d; an argument that starts with "-" goes after -- (see `gatehouse client show --help`)' });
+    expect(gatehouse(['client', 'show', '--tenant', 'read-acme', '--', '-dashed'])).toMatchObject({ code: 1, stderr: 'gatehouse: no client -dashed in tenant read-acme' });
   });
 
   it('user list searches by prefix; user show finds by id or email', () => {
