@@ -78,8 +78,11 @@ export class RateLimits {
     if (policy.limit <= 0) return ALLOWED;
     const k = this.#key(tenantId, name, key);
     if (this.#clean.has(k)) return ALLOWED;
+    const counted = this.#clean.counted;
     const res = await this.#call(() => this.#limiter(policy).get(k));
-    if (res === null) this.#clean.add(k); // the store answered: no failures in the window
+    // The store answered "no failures" and nothing was counted on this node meanwhile (a read
+    // racing a penalty could otherwise mark clean a key that has just failed).
+    if (res === null && counted === this.#clean.counted) this.#clean.add(k);
     return res && res.consumedPoints >= policy.limit ? this.#refuse(name, res) : ALLOWED;
   }
 
@@ -194,6 +197,8 @@ function ipv6Groups(ip: string): string[] {
 class CleanKeys {
   static readonly MAX = 10_000;
   ttlMs = 0;
+  /** Events counted on this node so far (penalty, consume): a read during which this moved is not remembered. */
+  counted = 0;
   readonly #until = new Map<string, number>();
 
   has(key: string) {
@@ -212,6 +217,7 @@ class CleanKeys {
   }
 
   delete(key: string) {
+    this.counted++;
     this.#until.delete(key);
   }
 }

@@ -45,6 +45,12 @@ withRedis('rate limits on Redis', () => {
       expect((await nodeB.peek('tenant-c', 'client_auth_failures', other, policy)).allowed).toBe(true);
       for (let i = 0; i < 2; i++) await nodeB.penalty('tenant-c', 'client_auth_failures', other, policy);
       expect((await nodeB.peek('tenant-c', 'client_auth_failures', other, policy)).allowed).toBe(false); // its own failures: no waiting
+      // A read racing this node's own failure is not remembered as clean, whichever Redis answers first.
+      const raced = ['client-3', '192.0.2.9'];
+      const pending = nodeB.peek('tenant-c', 'client_auth_failures', raced, policy);
+      await Promise.all([nodeB.penalty('tenant-c', 'client_auth_failures', raced, policy), nodeB.penalty('tenant-c', 'client_auth_failures', raced, policy)]);
+      await pending;
+      expect((await nodeB.peek('tenant-c', 'client_auth_failures', raced, policy)).allowed).toBe(false);
       await storeA.client.del(await storeA.client.keys(`${prefix}{tenant-c}*`));
     } finally {
       await storeA.close();
