@@ -265,6 +265,16 @@ export async function postToken(tokenEndpoint: string, authorization: string, pa
  * Plain node:http with keep-alive rather than fetch: the load generator shares the CPUs with the
  * servers, and this costs it a good deal less per request than undici's fetch does.
  */
+/**
+ * A tenant for load from one generator on one address: its per-address and per-account login
+ * limits (which would answer most of the logins 429, as they should) are off.
+ */
+export async function loadTestTenant(gh: Gatehouse, slugPrefix: string, name?: string): Promise<Tenant> {
+  const created = await createTenant(gh.deps, { slug: `${slugPrefix}-${randomBytes(3).toString('hex')}`, ...(name ? { name } : {}) }, CLI_ACTOR);
+  const off = { limit: 0, window_seconds: 60 };
+  return (await changeTenantSettings(gh.deps, created, { settings: { rate_limits: { ...created.settings.rate_limits, login_per_ip: off, login_per_account: off } } }, CLI_ACTOR))!;
+}
+
 export function clientCredentialsOp(tokenEndpoint: string, clientId: string, secret: string, kind: { opaque?: boolean; maxSockets?: number } = {}) {
   const url = new URL(assertLoopback(tokenEndpoint));
   const agent = new Agent({ keepAlive: true, maxSockets: kind.maxSockets ?? 64 });

@@ -19,12 +19,12 @@ import { startGatehouse } from '../src/app.js';
 import type { Config } from '../src/config/load.js';
 import { CLI_ACTOR } from '../src/deps.js';
 import { registerClient } from '../src/domain/clients/clients.service.js';
-import { changeTenantSettings, createTenant } from '../src/domain/tenants/tenants.service.js';
 import { createUser } from '../src/domain/users/users.service.js';
 import { configureLogger } from '../src/log/logger.js';
 import { clientValidator } from '../src/tenancy/validate-client.js';
 import { csrfOf } from '../test/support/browser.js';
 import { freshDatabase } from '../test/support/database.js';
+import { loadTestTenant } from './harness.js';
 import { HttpBrowser } from './http-browser.js';
 
 const SECONDS = Number(process.env.PROFILE_SECONDS ?? 8);
@@ -44,10 +44,7 @@ const config: Config = {
 };
 const gh = await startGatehouse(config, { kvPrefix: `ghprofile:${randomBytes(4).toString('hex')}:` });
 try {
-  const created = await createTenant(gh.deps, { slug: `profile-${randomBytes(3).toString('hex')}` }, CLI_ACTOR);
-  // One load generator on one address: the login limits would refuse it, as they should (bench/run.ts does the same).
-  const off = { limit: 0, window_seconds: 60 };
-  const tenant = (await changeTenantSettings(gh.deps, created, { settings: { rate_limits: { ...created.settings.rate_limits, login_per_ip: off, login_per_account: off } } }, CLI_ACTOR))!;
+  const tenant = await loadTestTenant(gh, 'profile');
   const web = await registerClient(gh.deps, tenant, { metadata: { redirect_uris: [REDIRECT_URI] } }, CLI_ACTOR, clientValidator(gh.registry));
   const users = [];
   for (let i = 0; i < CONCURRENCY; i++) {

@@ -25,11 +25,9 @@ import { randomBytes } from 'node:crypto';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import bcrypt from 'bcrypt';
-import { CLI_ACTOR } from '../src/deps.js';
-import { changeTenantSettings, createTenant } from '../src/domain/tenants/tenants.service.js';
 import { configureLogger } from '../src/log/logger.js';
 import {
-  benchUsers, checkAccessToken, clientCredentialsOp, discover, fixedRatePhase, mergeResults, passwordLogin, runPhase, serviceClient,
+  benchUsers, checkAccessToken, clientCredentialsOp, discover, fixedRatePhase, loadTestTenant, mergeResults, passwordLogin, runPhase, serviceClient,
   setting, startBareProvider, startBenchGatehouse, table, totpUsers, webClient, type PhaseResult,
 } from './harness.js';
 
@@ -106,11 +104,7 @@ async function throughput() {
   const stops: (() => Promise<void>)[] = [() => bench.stop()];
   try {
     const { gh } = bench;
-    // One load generator on one address: the tenant's per-address and per-account login limits
-    // (which would answer most of these logins 429, as they should) are off for the bench.
-    const created = await createTenant(gh.deps, { slug: `bench-${randomBytes(3).toString('hex')}`, name: 'Bench' }, CLI_ACTOR);
-    const off = { limit: 0, window_seconds: 60 };
-    const tenant = (await changeTenantSettings(gh.deps, created, { settings: { rate_limits: { ...created.settings.rate_limits, login_per_ip: off, login_per_account: off } } }, CLI_ACTOR))!;
+    const tenant = await loadTestTenant(gh, 'bench', 'Bench');
     const ghEndpoints = await discover(`${gh.url}/t/${tenant.slug}`);
     const service = await serviceClient(gh, tenant);
     const web = await webClient(gh, tenant);

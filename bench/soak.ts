@@ -10,14 +10,11 @@
  * the samples within 15% of the samples of the second minute; the first minute warms up). Exit
  * code 1 when a check fails.
  */
-import { randomBytes } from 'node:crypto';
 import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { CLI_ACTOR } from '../src/deps.js';
-import { changeTenantSettings, createTenant } from '../src/domain/tenants/tenants.service.js';
 import { configureLogger } from '../src/log/logger.js';
 import { HttpBrowser } from './http-browser.js';
-import { basicAuth, benchUsers, clientCredentialsOp, discover, passwordLogin, quantile, serviceClient, startBenchGatehouse, webClient } from './harness.js';
+import { basicAuth, benchUsers, clientCredentialsOp, discover, loadTestTenant, passwordLogin, quantile, serviceClient, startBenchGatehouse, webClient } from './harness.js';
 
 const SAMPLE_SECONDS = 30;
 const BCRYPT_COST = 11;
@@ -43,9 +40,7 @@ export async function soak(args: string[]) {
   try {
     const { gh } = bench;
     console.log(`  storage: ${bench.storage}; kv: ${bench.kv}`);
-    const created = await createTenant(gh.deps, { slug: `soak-${randomBytes(3).toString('hex')}`, name: 'Soak' }, CLI_ACTOR);
-    const off = { limit: 0, window_seconds: 60 };
-    const tenant = (await changeTenantSettings(gh.deps, created, { settings: { rate_limits: { ...created.settings.rate_limits, login_per_ip: off, login_per_account: off } } }, CLI_ACTOR))!;
+    const tenant = await loadTestTenant(gh, 'soak', 'Soak');
     const ep = await discover(`${gh.url}/t/${tenant.slug}`);
     const service = await serviceClient(gh, tenant);
     const web = await webClient(gh, tenant);

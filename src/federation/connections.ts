@@ -30,7 +30,8 @@ export async function connectionDirectory(db: Db, tenantId: string, cache?: Tena
     ].sort((a, b) => a.displayName.localeCompare(b.displayName) || a.kind.localeCompare(b.kind));
     return Object.freeze({ listed: Object.freeze(listed), complete: saml.length <= MAX_LISTED && oidc.length <= MAX_LISTED });
   };
-  return (cache ? await cache.remember(cache.connections, 'login', load) : undefined) ?? load();
+  // remember() answers what load() answers, and load() always answers a directory.
+  return cache ? (await cache.remember(cache.connections, 'login', load))! : load();
 }
 
 /** A tenant's connections of both kinds, by display name, for the login page. */

@@ -17,32 +17,29 @@ export class Secrets {
   readonly #master: Buffer;
   /** Always from this master key: sealed values are re-encrypted at a rotation. */
   readonly #encKey: Buffer;
-  readonly #derived: Record<DerivedKeyPurpose, Buffer>;
-  /** The same keys as KeyObjects: an HMAC keyed with a Buffer costs several times more (Node 24). */
-  readonly #hmacKeys = {} as Record<DerivedKeyPurpose, KeyObject>;
+  /** KeyObjects, not Buffers: an HMAC keyed with a Buffer costs several times more (Node 24). */
+  readonly #derived: Record<DerivedKeyPurpose, KeyObject>;
 
   constructor(masterKey: Buffer) {
     if (masterKey.length !== 32) throw new Error('master key must be 32 bytes');
     this.#master = masterKey;
     this.#encKey = derive(masterKey, 'gatehouse/encryption/v1');
     this.#derived = {
-      'client-secret': derive(masterKey, 'gatehouse/client-secret/v1'),
-      cookies: derive(masterKey, 'gatehouse/cookies/v1'),
-      'one-time-codes': derive(masterKey, 'gatehouse/one-time-codes/v1'),
+      'client-secret': createSecretKey(derive(masterKey, 'gatehouse/client-secret/v1')),
+      cookies: createSecretKey(derive(masterKey, 'gatehouse/cookies/v1')),
+      'one-time-codes': createSecretKey(derive(masterKey, 'gatehouse/one-time-codes/v1')),
     };
-    for (const [purpose, key] of Object.entries(this.#derived)) this.#hmacKeys[purpose as DerivedKeyPurpose] = createSecretKey(key);
   }
 
   /** The key of `purpose` in use (derived from this master key, or adopted from an earlier one). */
   derivedKey(purpose: DerivedKeyPurpose): Buffer {
-    return this.#derived[purpose];
+    return this.#derived[purpose].export();
   }
 
   /** Uses keys carried over from the master key before a rotation (domain/keys/derived-keys.ts). */
   adoptDerivedKey(purpose: DerivedKeyPurpose, key: Buffer) {
     if (key.length !== 32) throw new Error('derived key must be 32 bytes');
-    this.#derived[purpose] = key;
-    this.#hmacKeys[purpose] = createSecretKey(key);
+    this.#derived[purpose] = createSecretKey(key);
   }
 
   /** Whether `sealed` opens with this key (AES-GCM authenticates: another key never opens it). */
@@ -75,7 +72,7 @@ export class Secrets {
 
   /** Keyed SHA-256 of a client secret (DESIGN.md: random secrets need no slow hash). */
   hashClientSecret(secret: string): string {
-    return createHmac('sha256', this.#hmacKeys['client-secret']).update(secret, 'utf8').digest('base64url');
+    return createHmac('sha256', this.#derived['client-secret']).update(secret, 'utf8').digest('base64url');
   }
 
   verifyClientSecret(secret: string, storedHash: string): boolean {
@@ -89,12 +86,12 @@ export class Secrets {
    * purpose: only the hash is stored, and a leaked table cannot be tried offline without the key.
    */
   hashOneTimeCode(purpose: string, value: string): string {
-    return createHmac('sha256', this.#hmacKeys['one-time-codes']).update(`${purpose}\n${value}`, 'utf8').digest('base64url');
+    return createHmac('sha256', this.#derived['one-time-codes']).update(`${purpose}\n${value}`, 'utf8').digest('base64url');
   }
 
   /** Per-tenant key for signing oidc-provider cookies. */
   cookieKey(tenantId: string): string {
-    return createHmac('sha256', this.#hmacKeys.cookies).update(tenantId).digest('base64url');
+    return createHmac('sha256', this.#derived.cookies).update(tenantId).digest('base64url');
   }
 
   /** Fingerprint for logs and health output; not reversible. */
