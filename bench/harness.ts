@@ -3,7 +3,7 @@
  * the measuring loop, loopback HTTP helpers, a Gatehouse started for a bench, its clients and
  * users, and the bare oidc-provider it is compared with.
  */
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { createHash, createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { Agent, createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
@@ -519,7 +519,14 @@ export async function totpUsers(gh: Gatehouse, tenant: Tenant, count: number) {
  * resource indicators giving a JWT access token for API. It signs with the same algorithm
  * (and key size) as the Gatehouse tenant, and the same access token lifetime.
  */
-export async function startBareProvider(alg: string, accessTokenTTL: number) {
+/**
+ * The baseline: oidc-provider on its own, with its in-memory adapter and static clients. For the
+ * token phases a service client; for the login phase (`login`), a web client and one account
+ * whose password is checked with `bcrypt.compare` (libuv's threads), behind the smallest pages
+ * the bench's browser can walk (login form, consent form, each with a CSRF token): what any
+ * identity provider built on oidc-provider pays for a login before it stores anything.
+ */
+export async function startBareProvider(alg: string, accessTokenTTL: number, login?: { user: BenchUser; cost: number }) {
   let handle: (req: IncomingMessage, res: ServerResponse) => void = (_req, res) => {
     res.statusCode = 503;
     res.end();
@@ -533,8 +540,16 @@ export async function startBareProvider(alg: string, accessTokenTTL: number) {
   const clientId = 'bare-bench-service';
   const secret = randomBytes(32).toString('base64url');
 
+  const web = { clientId: 'bare-bench-web', secret: randomBytes(32).toString('base64url') };
+  const account = login && { id: randomUUID(), email: login.user.email, hash: await bcrypt.hash(login.user.password, login.cost) };
   const configuration: Configuration = {
-    clients: [{ client_id: clientId, client_secret: secret, grant_types: ['client_credentials'], response_types: [], redirect_uris: [], token_endpoint_auth_method: 'client_secret_basic' }],
+    clients: [
+      { client_id: clientId, client_secret: secret, grant_types: ['client_credentials'], response_types: [], redirect_uris: [], token_endpoint_auth_method: 'client_secret_basic' },
+      { client_id: web.clientId, client_secret: web.secret, grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'], redirect_uris: [REDIRECT_URI], token_endpoint_auth_method: 'client_secret_basic' },
+    ],
+    claims: { openid: ['sub'], profile: ['name'], email: ['email', 'email_verified'] },
+    findAccount: (_ctx, sub) => (account && sub === account.id ? { accountId: sub, claims: () => ({ sub, name: 'Bench', email: account.email, email_verified: true }) } : undefined),
+    interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
     jwks: { keys: [jwk as any] },
     ttl: { ClientCredentials: accessTokenTTL },
     cookies: { keys: [randomBytes(32).toString('base64url')] },
@@ -553,13 +568,53 @@ export async function startBareProvider(alg: string, accessTokenTTL: number) {
     },
   };
   const provider = new Provider(issuer, configuration);
-  handle = provider.callback();
+  const callback = provider.callback();
+  const csrfKey = randomBytes(32);
+  handle = (req, res) => {
+    const page = /^\/interaction\/([\w-]+)(\/login|\/confirm)?$/.exec(req.url ?? '');
+    if (!page || !account) return callback(req, res);
+    bareInteraction(provider, account, createHmac('sha256', csrfKey).update(page[1]).digest('base64url'), req, res).catch((err) => {
+      res.statusCode = 500;
+      res.end(String(err));
+    });
+  };
   return {
     issuer,
     clientId,
     secret,
+    web,
     stop: () => closeServer(server),
   };
+}
+
+/** The bare provider's login and consent pages: a form each, checked as Gatehouse checks its own. */
+async function bareInteraction(provider: Provider, account: { id: string; email: string; hash: string }, csrf: string, req: IncomingMessage, res: ServerResponse) {
+  const details = await provider.interactionDetails(req, res);
+  const form = (action: string, fields: string) =>
+    `<!doctype html><form method="post" action="/interaction/${details.uid}/${action}"><input type="hidden" name="csrf" value="${csrf}">${fields}<button>Go</button></form>`;
+  if (req.method === 'GET') {
+    res.setHeader('content-type', 'text/html; charset=utf-8');
+    res.setHeader('cache-control', 'no-store');
+    res.end(details.prompt.name === 'login'
+      ? form('login', '<input name="email"><input name="password" type="password">')
+      : form('confirm', '<button name="decision" value="allow">Allow</button>'));
+    return;
+  }
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  const body = new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
+  const sent = Buffer.from(body.get('csrf') ?? '');
+  if (sent.length !== csrf.length || !timingSafeEqual(sent, Buffer.from(csrf))) throw new Error('csrf');
+  if (req.url!.endsWith('/login')) {
+    const ok = body.get('email') === account.email && (await bcrypt.compare(body.get('password') ?? '', account.hash));
+    if (!ok) throw new Error('wrong password');
+    await provider.interactionFinished(req, res, { login: { accountId: account.id } }, { mergeWithLastSubmission: false });
+    return;
+  }
+  const grant = new provider.Grant({ accountId: account.id, clientId: String(details.params.client_id) });
+  const missing = details.prompt.details.missingOIDCScope as string[] | undefined;
+  if (missing) grant.addOIDCScope(missing.join(' '));
+  await provider.interactionFinished(req, res, { consent: { grantId: await grant.save() } }, { mergeWithLastSubmission: true });
 }
 
 

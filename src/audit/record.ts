@@ -1,3 +1,4 @@
+import { hotQuery } from '../db/hot-query.js';
 import type { Db, Trx } from '../db/knex.js';
 import { redact } from '../log/logger.js';
 import { GENESIS_HASH, hashAuditRow, type AuditRow } from './chain.js';
@@ -121,7 +122,7 @@ async function append(db: Db, node: NodeHeads, event: AuditEvent) {
   if (known) {
     const row = auditRow(event, known);
     const hash = hashAuditRow(row);
-    const result = await db.raw(
+    const result = await hotQuery(db,
       `with head as (
          update audit_heads set last_id = ?, last_hash = ?
           where tenant_id = ? and last_id = ? and last_hash = ?

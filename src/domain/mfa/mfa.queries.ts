@@ -1,3 +1,4 @@
+import { hotQuery } from '../../db/hot-query.js';
 import type { Db } from '../../db/knex.js';
 
 export interface TotpFactor {
@@ -6,7 +7,9 @@ export interface TotpFactor {
 }
 
 export async function findTotpFactor(db: Db, tenantId: string, userId: string): Promise<TotpFactor | undefined> {
-  const row = await db('user_mfa_factors').where({ tenant_id: tenantId, user_id: userId, type: 'totp' }).first();
+  // On every login (hotQuery: db/hot-query.ts).
+  const { rows: [row] } = await hotQuery<{ secret_encrypted: string; confirmed_at: string | Date | null }>(db,
+    "select secret_encrypted, confirmed_at from user_mfa_factors where tenant_id = ? and user_id = ? and type = 'totp' limit 1", [tenantId, userId]);
   return row ? { secretEncrypted: row.secret_encrypted, confirmedAt: row.confirmed_at ? new Date(row.confirmed_at) : null } : undefined;
 }
 

@@ -1,3 +1,4 @@
+import { hotQuery } from '../../db/hot-query.js';
 import { canNameRow, type Db } from '../../db/knex.js';
 import { normalizeEmail, type User } from './users.types.js';
 
@@ -16,15 +17,16 @@ export function toUser(row: any): User {
   };
 }
 
+// Both lookups run on every login (hotQuery: db/hot-query.ts).
 export async function findUserById(db: Db, tenantId: string, id: string) {
-  const row = await db('users').where({ tenant_id: tenantId, id }).first();
+  const { rows: [row] } = await hotQuery(db, 'select * from users where tenant_id = ? and id = ? limit 1', [tenantId, id]);
   return row ? toUser(row) : undefined;
 }
 
 /** With the hash, for password checks only; never presented. */
 export async function findUserCredentialsByEmail(db: Db, tenantId: string, email: string) {
   if (!canNameRow(email)) return undefined;
-  const row = await db('users').where({ tenant_id: tenantId, email_normalized: normalizeEmail(email) }).first();
+  const { rows: [row] } = await hotQuery(db, 'select * from users where tenant_id = ? and email_normalized = ? limit 1', [tenantId, normalizeEmail(email)]);
   return row ? { user: toUser(row), passwordHash: row.password_hash as string | null } : undefined;
 }
 

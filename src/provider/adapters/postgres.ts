@@ -1,12 +1,13 @@
 import Provider, { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
+import { hotQuery } from '../../db/hot-query.js';
 import { canNameRow, type Db } from '../../db/knex.js';
 
 /**
  * oidc-provider artifacts that must survive a restart, in table oidc_payloads.
  *
  * Every login runs about ten of these statements, so they are written out as SQL with bound
- * values (`db.raw`) instead of built by Knex's query builder on every call, which cost about as
- * much CPU again as sending the query and reading its answer.
+ * values and sent with hotQuery (db/hot-query.ts) instead of built by Knex's query builder on
+ * every call, which cost about as much CPU again as sending the query and reading its answer.
  */
 export class PostgresAdapter implements Adapter {
   constructor(private readonly db: Db, private readonly tenantId: string, private readonly model: string) {}
@@ -18,16 +19,16 @@ export class PostgresAdapter implements Adapter {
       payload.uid ?? null, payload.accountId ?? null, expiresAt, new Date(),
     ];
     if (this.model !== 'Session') {
-      await this.db.raw(UPSERT, values);
+      await hotQuery(this.db, UPSERT, values);
       return;
     }
     const client = sessionClient();
-    await this.db.raw(UPSERT_SESSION, [...values, client.ip ?? null, client.user_agent ?? null]);
+    await hotQuery(this.db, UPSERT_SESSION, [...values, client.ip ?? null, client.user_agent ?? null]);
   }
 
   private async findWhere(column: 'id' | 'uid' | 'user_code', value: string) {
     if (!canNameRow(value)) return undefined;
-    const result = await this.db.raw(FIND[column], [this.tenantId, this.model, value, new Date()]);
+    const result = await hotQuery(this.db, FIND[column], [this.tenantId, this.model, value, new Date()]);
     const row = result.rows[0];
     if (!row) return undefined;
     const payload = typeof row.payload === 'string' ? JSON.parse(row.payload) : row.payload;
@@ -49,17 +50,17 @@ export class PostgresAdapter implements Adapter {
   /** Compare-and-set: of two concurrent uses (a code, a rotating refresh token) only one passes. */
   async consume(id: string) {
     if (!canNameRow(id)) return;
-    const result = await this.db.raw(CONSUME, [new Date(), this.tenantId, this.model, id]);
+    const result = await hotQuery(this.db, CONSUME, [new Date(), this.tenantId, this.model, id]);
     if (result.rows.length === 0) throw new errors.InvalidGrant('grant source already consumed');
   }
 
   async destroy(id: string) {
     if (!canNameRow(id)) return;
-    await this.db.raw(DESTROY, [this.tenantId, this.model, id]);
+    await hotQuery(this.db, DESTROY, [this.tenantId, this.model, id]);
   }
 
   async revokeByGrantId(grantId: string) {
-    await this.db.raw(REVOKE_BY_GRANT, [this.tenantId, this.model, grantId]);
+    await hotQuery(this.db, REVOKE_BY_GRANT, [this.tenantId, this.model, grantId]);
   }
 }
 
