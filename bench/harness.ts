@@ -4,6 +4,7 @@
  * users, and the bare oidc-provider it is compared with.
  */
 import { createHash, createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { Agent, createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
@@ -65,6 +66,11 @@ export interface PhaseResult {
   cores: number;
   /** Share of the window the main thread's event loop was busy (0..1). */
   loopBusy: number;
+  /**
+   * CPU time the whole machine used in the window, in cores (Linux `/proc/stat`; NaN elsewhere):
+   * beyond `cores`, this counts the local PostgreSQL and Redis serving the operations.
+   */
+  machineCores: number;
   /** Database queries one operation made (counted on the smoke call), when known. */
   queries?: number;
   firstError?: string;
@@ -89,7 +95,7 @@ export async function runPhase(label: string, seconds: number, concurrency: numb
   const inWindow = (t: number) => t >= windowStart && t < windowEnd;
 
   // CPU time at the window's edges (a timer can fire a little late; its own clock reading is used).
-  const sample = () => ({ at: performance.now(), usage: process.cpuUsage(), elu: performance.eventLoopUtilization() });
+  const sample = () => ({ at: performance.now(), usage: process.cpuUsage(), elu: performance.eventLoopUtilization(), machine: machineCpu() });
   let cpuStart = sample();
   let cpuEnd = cpuStart;
   const edgeA = setTimeout(() => (cpuStart = sample()), windowStart - performance.now());
@@ -122,7 +128,20 @@ export async function runPhase(label: string, seconds: number, concurrency: numb
   const cpuMicros = cpuEnd.usage.user - cpuStart.usage.user + (cpuEnd.usage.system - cpuStart.usage.system);
   const cores = cpuMicros / 1000 / Math.max(1, cpuEnd.at - cpuStart.at);
   const loopBusy = performance.eventLoopUtilization(cpuEnd.elu, cpuStart.elu).utilization;
-  return { label, ok, failed, seconds, perSecond: ok / seconds, p50: pick(0.5), p95: pick(0.95), p99: pick(0.99), cores, loopBusy, firstError, samples: latencies };
+  const machineCores = (cpuEnd.machine.busyMs - cpuStart.machine.busyMs) / Math.max(1, cpuEnd.at - cpuStart.at);
+  return { label, ok, failed, seconds, perSecond: ok / seconds, p50: pick(0.5), p95: pick(0.95), p99: pick(0.99), cores, loopBusy, machineCores, firstError, samples: latencies };
+}
+
+/** CPU time all cores of the machine spent busy since boot (ms; not idle, not waiting on I/O). */
+function machineCpu(): { busyMs: number } {
+  try {
+    const fields = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0].trim().split(/\s+/).slice(1).map(Number);
+    const [, , , idle, iowait] = fields;
+    // Clock ticks, 100 per second on Linux (USER_HZ).
+    return { busyMs: (fields.slice(0, 8).reduce((a, b) => a + b, 0) - idle - iowait) * 10 };
+  } catch {
+    return { busyMs: NaN };
+  }
 }
 
 /**
@@ -141,14 +160,14 @@ export async function fixedRatePhase(label: string, seconds: number, rate: numbe
   const windowStart = started + WARMUP_SECONDS * 1000;
   const windowEnd = windowStart + seconds * 1000;
   const inFlight = new Set<Promise<void>>();
-  const cpu0 = { at: 0, usage: process.cpuUsage(), elu: performance.eventLoopUtilization() };
+  const cpu0 = { at: 0, usage: process.cpuUsage(), elu: performance.eventLoopUtilization(), machine: machineCpu() };
   let measuredFrom = cpu0;
   for (let n = 0; ; n++) {
     const due = started + n * interval;
     if (due >= windowEnd || failed >= MAX_FAILURES_PER_PHASE) break;
     const wait = due - performance.now();
     if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
-    if (due >= windowStart && measuredFrom === cpu0) measuredFrom = { at: performance.now(), usage: process.cpuUsage(), elu: performance.eventLoopUtilization() };
+    if (due >= windowStart && measuredFrom === cpu0) measuredFrom = { at: performance.now(), usage: process.cpuUsage(), elu: performance.eventLoopUtilization(), machine: machineCpu() };
     const counted = due >= windowStart;
     const run = op().then(
       () => {
@@ -164,7 +183,7 @@ export async function fixedRatePhase(label: string, seconds: number, rate: numbe
     inFlight.add(run);
     void run.finally(() => inFlight.delete(run));
   }
-  const end = { at: performance.now(), usage: process.cpuUsage(), elu: performance.eventLoopUtilization() };
+  const end = { at: performance.now(), usage: process.cpuUsage(), elu: performance.eventLoopUtilization(), machine: machineCpu() };
   await Promise.all(inFlight);
   if (ok === 0) throw new Error(`${label}: nothing completed (${failed} failed: ${firstError ?? 'none'})`);
   latencies.sort((a, b) => a - b);
@@ -172,7 +191,8 @@ export async function fixedRatePhase(label: string, seconds: number, rate: numbe
   const cpuMicros = end.usage.user - measuredFrom.usage.user + (end.usage.system - measuredFrom.usage.system);
   const cores = cpuMicros / 1000 / Math.max(1, end.at - measuredFrom.at);
   const loopBusy = performance.eventLoopUtilization(end.elu, measuredFrom.elu).utilization;
-  return { label, ok, failed, seconds, perSecond: ok / seconds, p50: pick(0.5), p95: pick(0.95), p99: pick(0.99), cores, loopBusy, firstError, samples: latencies };
+  const machineCores = (end.machine.busyMs - measuredFrom.machine.busyMs) / Math.max(1, end.at - measuredFrom.at);
+  return { label, ok, failed, seconds, perSecond: ok / seconds, p50: pick(0.5), p95: pick(0.95), p99: pick(0.99), cores, loopBusy, machineCores, firstError, samples: latencies };
 }
 
 /** Several slices of one phase as one result (interleaved measuring, bench/run.ts). */
@@ -192,6 +212,7 @@ export function mergeResults(label: string, parts: PhaseResult[]): PhaseResult {
     p99: quantile(samples, 0.99),
     cores: weighted((p) => p.cores),
     loopBusy: weighted((p) => p.loopBusy),
+    machineCores: weighted((p) => p.machineCores),
     queries: parts[0]?.queries,
     firstError: parts.find((p) => p.firstError)?.firstError,
     samples,
@@ -622,7 +643,7 @@ async function bareInteraction(provider: Provider, account: { id: string; email:
 // Report
 
 export function table(rows: PhaseResult[]) {
-  const head = ['phase', 'ok', 'failed', 'per second', 'p50 ms', 'p99 ms', 'CPU cores', 'CPU ms/op', 'loop busy', 'queries/op'];
+  const head = ['phase', 'ok', 'failed', 'per second', 'p50 ms', 'p99 ms', 'CPU cores', 'CPU ms/op', 'machine cores', 'loop busy', 'queries/op'];
   const body = rows.map((r) => [
     r.label,
     String(r.ok),
@@ -632,6 +653,7 @@ export function table(rows: PhaseResult[]) {
     r.p99.toFixed(1),
     r.cores.toFixed(2),
     ((r.cores * 1000) / r.perSecond).toFixed(2),
+    Number.isNaN(r.machineCores) ? '-' : r.machineCores.toFixed(2),
     `${Math.round(r.loopBusy * 100)}%`,
     r.queries === undefined ? '-' : String(r.queries),
   ]);

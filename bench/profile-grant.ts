@@ -5,7 +5,10 @@
  * PROFILE_BARE=1: the bench's bare oidc-provider instead of Gatehouse (the same grants, for a
  * profile to hold against Gatehouse's: what Gatehouse adds is the difference).
  * PROFILE_GRANTS (default 3000), 8 in flight. Uses DATABASE_URL / REDIS_URL like the bench.
+ * PROFILE_OUT=file.cpuprofile: a profile of the measured grants only (no start-up, no warm-up).
  */
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { performance } from 'node:perf_hooks';
 import { randomBytes } from 'node:crypto';
 import { CLI_ACTOR } from '../src/deps.js';
@@ -32,6 +35,12 @@ try {
     op = clientCredentialsOp(ep.token, client.clientId, client.secret, { opaque, maxSockets: 8 });
   }
   for (let i = 0; i < 100; i++) await op();
+  const session = process.env.PROFILE_OUT ? new Session() : undefined;
+  if (session) {
+    session.connect();
+    await session.post('Profiler.enable');
+    await session.post('Profiler.start');
+  }
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   let left = GRANTS;
@@ -40,6 +49,7 @@ try {
   }));
   const cpu = process.cpuUsage(cpu0);
   const seconds = (performance.now() - t0) / 1000;
+  if (session) writeFileSync(process.env.PROFILE_OUT!, JSON.stringify((await session.post('Profiler.stop')).profile));
   console.log(`${GRANTS} ${opaque ? 'opaque' : 'JWT'} grants in ${seconds.toFixed(1)} s (${(GRANTS / seconds).toFixed(0)}/s); CPU ${(((cpu.user + cpu.system) / 1000) / GRANTS).toFixed(2)} ms per grant in this process; ${bench ? `${bench.storage}; ${bench.kv}` : 'bare oidc-provider'}`);
 } finally {
   await bench?.stop();

@@ -174,8 +174,9 @@ async function throughput() {
     console.log('');
     console.log(table(rows));
     console.log(`per second: completions in the measured windows (failed also counts the warm-ups). p50/p99: latency; at a fixed rate, from when each request was due.`);
-    console.log(`CPU cores: CPU time of this whole process (servers, load generator, all threads) per second, out of ${availableParallelism()}. loop busy: main-thread`);
-    console.log('event-loop utilisation. queries/op: knex queries of one call.');
+    console.log(`CPU cores: CPU time of this whole process (servers, load generator, all threads) per second, out of ${availableParallelism()}. machine cores: the`);
+    console.log('same for the whole machine (with the local PostgreSQL and Redis). loop busy: main-thread event-loop utilisation.');
+    console.log('queries/op: database statements of one call.');
     for (const r of rows) if (r.firstError) console.log(`  ! ${r.label}: first error: ${r.firstError}`);
     console.log('');
     console.log(verdict('client_credentials JWT     Gatehouse / bare', ghCc.perSecond / bareCc.perSecond, CC_TARGET));
