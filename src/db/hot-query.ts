@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
 import type { Db } from './knex.js';
+import { isDbUnavailable } from './unavailable.js';
 
 /**
  * One statement outside any transaction, for the paths every login and token grant takes (the
@@ -17,8 +18,12 @@ import type { Db } from './knex.js';
  * embedded PGlite, it is `db.raw`.
  */
 export async function hotQuery<Row = Record<string, any>>(db: Db, sql: string, values: readonly Knex.RawBinding[]): Promise<{ rows: Row[] }> {
+  // Checked before either path, so a mistake fails alike on PostgreSQL and PGlite, and as a
+  // mistake: PostgreSQL would answer a wrong count with SQLSTATE 08P01, which reads as an outage.
+  const { text, placeholders } = numbered(sql);
+  if (values.length !== placeholders) throw new TypeError(`hotQuery: ${placeholders} placeholders, ${values.length} values`);
+  if (values.includes(undefined as never)) throw new TypeError('hotQuery: undefined value (bind null)');
   if (db.isTransaction || db.client.config.client !== 'pg') return (await db.raw(sql, values)) as { rows: Row[] };
-  const text = numbered(sql);
   const event = db.listenerCount('query') || db.listenerCount('query-response')
     ? { sql: text, bindings: values, method: 'raw', __knexQueryUid: randomUUID() }
     : undefined;
@@ -28,20 +33,28 @@ export async function hotQuery<Row = Record<string, any>>(db: Db, sql: string, v
     const result = (await connection.query(text, values)) as { rows: Row[] };
     if (event) db.emit('query-response', result, event);
     return result;
+  } catch (err) {
+    // The server ended this session (a restart, a terminated backend): the pool must not hand the
+    // connection out again. Its 'end' event, which marks it so, can come after the release; the
+    // next query on it would fail with an error without a code (a 500 instead of a 503).
+    if (isDbUnavailable(err)) connection.__knex__disposed ??= err;
+    throw err;
   } finally {
     db.client.releaseConnection(connection);
   }
 }
 
 /** `?` placeholders as `$1, $2, …`, once per statement (the statements are constants). */
-const texts = new Map<string, string>();
+const texts = new Map<string, { text: string; placeholders: number }>();
 
 function numbered(sql: string) {
-  let text = texts.get(sql);
-  if (text === undefined) {
+  let found = texts.get(sql);
+  if (found === undefined) {
+    // knex's `??` (an identifier) and `\?` (a literal ?) mean other things in db.raw.
+    if (/\?\?|\\\?/.test(sql)) throw new TypeError('hotQuery: ?? and \\? are not supported');
     let n = 0;
-    text = sql.replace(/\?/g, () => `$${++n}`);
-    if (texts.size < 1000) texts.set(sql, text);
+    found = { text: sql.replace(/\?/g, () => `$${++n}`), placeholders: n };
+    if (texts.size < 1000) texts.set(sql, found);
   }
-  return text;
+  return found;
 }

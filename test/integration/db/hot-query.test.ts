@@ -1,5 +1,6 @@
 import { hotQuery } from '../../../src/db/hot-query.js';
 import { createDb, type Db } from '../../../src/db/knex.js';
+import { isDbUnavailable } from '../../../src/db/unavailable.js';
 import { freshDatabase } from '../../support/database.js';
 
 /**
@@ -7,6 +8,16 @@ import { freshDatabase } from '../../support/database.js';
  * connection of knex's own pool; on PGlite and inside a transaction it is db.raw. Either way the
  * caller sees the same rows, errors and query events.
  */
+const database_url = () => process.env.DATABASE_URL;
+
+async function until(check: () => Promise<boolean>) {
+  for (let i = 0; i < 100; i++) {
+    if (await check()) return;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  throw new Error('condition not reached in 2 s');
+}
+
 describe('hotQuery', () => {
   let database: Awaited<ReturnType<typeof freshDatabase>>;
   let db: Db;
@@ -38,6 +49,36 @@ describe('hotQuery', () => {
     }
     const { rows } = await hotQuery(db, 'select count(*)::int as n from hot', []);
     expect(rows[0].n).toBe(1);
+  });
+
+  it('refuses a statement whose values do not match its placeholders, alike on every database, as a mistake', async () => {
+    // PostgreSQL would answer a wrong count with SQLSTATE 08P01, which reads as an outage (503).
+    for (const values of [[1, 'extra'], []]) {
+      const err = await hotQuery(db, 'select name from hot where id = ?', values).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(TypeError);
+      expect(isDbUnavailable(err)).toBe(false);
+    }
+    await expect(hotQuery(db, 'select name from hot where id = ?', [undefined as unknown as null])).rejects.toBeInstanceOf(TypeError);
+    await expect(hotQuery(db, 'select ?? from hot', ['name'])).rejects.toBeInstanceOf(TypeError);
+  });
+
+  // Only a server can end a session (PGlite runs in this process).
+  (database_url() ? it : it.skip)('does not hand out a connection whose backend was terminated: the next statement succeeds', async () => {
+    const admin = createDb({ databaseUrl: database.url, dataDir: 'memory://' });
+    try {
+      for (let i = 0; i < 6; i++) {
+        const running = hotQuery(db, 'select pg_sleep(5), ?::int as n', [i]).catch((e: unknown) => e);
+        await until(async () => (await admin.raw("select 1 from pg_stat_activity where query like 'select pg_sleep(5)%' and state = 'active'")).rows.length > 0);
+        await admin.raw("select pg_terminate_backend(pid) from pg_stat_activity where query like 'select pg_sleep(5)%'");
+        const err = await running;
+        expect(isDbUnavailable(err)).toBe(true); // 57P01: a 503 for the request that was running
+        // Without the connection marked, the pool gave it out again before its 'end' event and this
+        // failed with "Connection terminated unexpectedly" (no SQLSTATE: a 500).
+        expect((await hotQuery(db, 'select ?::int as n', [i])).rows[0].n).toBe(i);
+      }
+    } finally {
+      await admin.destroy();
+    }
   });
 
   it('emits knex query events, so counters see the statement', async () => {
