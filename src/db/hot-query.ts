@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
 import type { Db } from './knex.js';
-import { isDbUnavailable } from './unavailable.js';
 
 /**
  * One statement outside any transaction, for the paths every login and token grant takes (the
@@ -33,13 +32,9 @@ export async function hotQuery<Row = Record<string, any>>(db: Db, sql: string, v
     const result = (await connection.query(text, values)) as { rows: Row[] };
     if (event) db.emit('query-response', result, event);
     return result;
-  } catch (err) {
-    // The server ended this session (a restart, a terminated backend): the pool must not hand the
-    // connection out again. Its 'end' event, which marks it so, can come after the release; the
-    // next query on it would fail with an error without a code (a 500 instead of a 503).
-    if (isDbUnavailable(err)) connection.__knex__disposed ??= err;
-    throw err;
   } finally {
+    // A connection whose session the server ended is marked before this (db/knex.ts), and the
+    // pool replaces it.
     db.client.releaseConnection(connection);
   }
 }

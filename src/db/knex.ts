@@ -1,8 +1,10 @@
+import type { EventEmitter } from 'node:events';
 import path from 'node:path';
 import knexFactory, { type Knex } from 'knex';
 import ClientPgLite from 'knex-pglite';
 import pg from 'pg';
 import { ensurePrivateDir } from './data-dir.js';
+import { isDbUnavailable } from './unavailable.js';
 
 export type Db = Knex;
 export type Trx = Knex.Transaction;
@@ -28,7 +30,7 @@ export function createDb(options: DbOptions): Db {
     return knexFactory({
       client: 'pg',
       connection: options.databaseUrl,
-      pool: { min: 0, max: 10 },
+      pool: { min: 0, max: 10, afterCreate: markEndedSessions },
       acquireConnectionTimeout: 10_000,
       ...(options.log ? { log: knexLog(options) } : {}),
     });
@@ -45,6 +47,22 @@ export function createDb(options: DbOptions): Db {
     connection: memory ? {} : { filename },
     acquireConnectionTimeout: 60_000,
   } as Knex.Config);
+}
+
+/**
+ * A connection whose session the server ended is never handed out again. When PostgreSQL ends a
+ * session (a restart or a terminated backend: SQLSTATE 57P01, severity FATAL) the statement
+ * running gets the error (a 503, db/unavailable.ts), but knex gives the connection back to its
+ * pool before the connection's 'end' event marks it, and the next statement on it failed with
+ * "Connection terminated unexpectedly", an error without a SQLSTATE (a 500). The server's error
+ * message comes first, so it marks the connection here, the way knex marks it on 'end'
+ * (`__knex__disposed`); the pool then replaces it.
+ */
+function markEndedSessions(connection: pg.Client & { __knex__disposed?: unknown; connection: EventEmitter }, done: (err: Error | null, connection: unknown) => void) {
+  connection.connection.on('errorMessage', (message: { severity?: string; code?: string }) => {
+    if (message.severity === 'FATAL' || message.severity === 'PANIC' || isDbUnavailable(message)) connection.__knex__disposed ??= message;
+  });
+  done(null, connection);
 }
 
 export function isEmbedded(db: Db) {
