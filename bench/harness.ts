@@ -286,16 +286,6 @@ export async function postToken(tokenEndpoint: string, authorization: string, pa
  * Plain node:http with keep-alive rather than fetch: the load generator shares the CPUs with the
  * servers, and this costs it a good deal less per request than undici's fetch does.
  */
-/**
- * A tenant for load from one generator on one address: its per-address and per-account login
- * limits (which would answer most of the logins 429, as they should) are off.
- */
-export async function loadTestTenant(gh: Gatehouse, slugPrefix: string, name?: string): Promise<Tenant> {
-  const created = await createTenant(gh.deps, { slug: `${slugPrefix}-${randomBytes(3).toString('hex')}`, ...(name ? { name } : {}) }, CLI_ACTOR);
-  const off = { limit: 0, window_seconds: 60 };
-  return (await changeTenantSettings(gh.deps, created, { settings: { rate_limits: { ...created.settings.rate_limits, login_per_ip: off, login_per_account: off } } }, CLI_ACTOR))!;
-}
-
 export function clientCredentialsOp(tokenEndpoint: string, clientId: string, secret: string, kind: { opaque?: boolean; maxSockets?: number } = {}) {
   const url = new URL(assertLoopback(tokenEndpoint));
   const agent = new Agent({ keepAlive: true, maxSockets: kind.maxSockets ?? 64 });
@@ -465,6 +455,16 @@ export async function startBenchGatehouse(options: { bcryptCost: number; tenantC
   };
 }
 
+/**
+ * A tenant for load from one generator on one address: its per-address and per-account login
+ * limits (which would answer most of the logins 429, as they should) are off.
+ */
+export async function loadTestTenant(gh: Gatehouse, slugPrefix: string, name?: string): Promise<Tenant> {
+  const created = await createTenant(gh.deps, { slug: `${slugPrefix}-${randomBytes(3).toString('hex')}`, ...(name ? { name } : {}) }, CLI_ACTOR);
+  const off = { limit: 0, window_seconds: 60 };
+  return (await changeTenantSettings(gh.deps, created, { settings: { rate_limits: { ...created.settings.rate_limits, login_per_ip: off, login_per_account: off } } }, CLI_ACTOR))!;
+}
+
 /** A resource with two permissions, a role granting one of them, and a service client holding the role. */
 export async function serviceClient(gh: Gatehouse, tenant: Tenant) {
   const db = gh.deps.db;
@@ -536,16 +536,13 @@ export async function totpUsers(gh: Gatehouse, tenant: Tenant, count: number) {
 // The bare oidc-provider
 
 /**
- * oidc-provider as its documentation starts it: default in-memory adapter, one static client,
- * resource indicators giving a JWT access token for API. It signs with the same algorithm
- * (and key size) as the Gatehouse tenant, and the same access token lifetime.
- */
-/**
- * The baseline: oidc-provider on its own, with its in-memory adapter and static clients. For the
- * token phases a service client; for the login phase (`login`), a web client and one account
- * whose password is checked with `bcrypt.compare` (libuv's threads), behind the smallest pages
- * the bench's browser can walk (login form, consent form, each with a CSRF token): what any
- * identity provider built on oidc-provider pays for a login before it stores anything.
+ * The baseline: oidc-provider as its documentation starts it, with its in-memory adapter and
+ * static clients. For the token phases a service client and resource indicators giving a JWT
+ * access token for API, signed with the same algorithm (and key size) as the Gatehouse tenant and
+ * with the same lifetime. For the login phase (`login`), a web client and one account whose
+ * password is checked with `bcrypt.compare` (libuv's threads), behind the smallest pages the
+ * bench's browser can walk (login form, consent form, each with a CSRF token): what any identity
+ * provider built on oidc-provider pays for a login before it stores anything.
  */
 export async function startBareProvider(alg: string, accessTokenTTL: number, login?: { user: BenchUser; cost: number }) {
   let handle: (req: IncomingMessage, res: ServerResponse) => void = (_req, res) => {

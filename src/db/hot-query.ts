@@ -3,9 +3,8 @@ import type { Knex } from 'knex';
 import type { Db } from './knex.js';
 
 /**
- * One statement outside any transaction, for the paths every login and token grant takes (the
- * oidc-provider adapter, the audit append, the account lookups). Written with `?` placeholders,
- * as for `db.raw`.
+ * One statement, for the paths every login and token grant takes (the oidc-provider adapter,
+ * the audit append, the account lookups). Written with `?` placeholders, as for `db.raw`.
  *
  * On PostgreSQL it runs on a connection of knex's own pool, straight through `pg`: knex's query
  * runner costs about as much CPU again as sending the statement and reading its answer (the bench
