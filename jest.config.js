@@ -13,7 +13,8 @@ export default {
   maxWorkers: 2,
   // A worker whose heap has grown past this after a test file is replaced before the next one.
   // Each file starts servers, PGlite instances and hash threads, and a worker's heap grows by about
-  // 20 MB a file (its RSS by more); a CI run once ended with a Node 24 worker aborted (SIGABRT)
-  // after some 40 files. Replacing a worker every ~20 files costs a few seconds.
+  // 20 MB a file (its RSS by more). Replacing a worker every ~20 files costs a few seconds.
+  // (Workers that CI runs saw aborted with SIGABRT were not out of memory: a server stopped while
+  // a hashing thread was still loading bcrypt took its process down; security/hash-pool.ts.)
   workerIdleMemoryLimit: '512MB',
 };

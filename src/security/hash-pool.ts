@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import type { Worker } from 'node:worker_threads';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Piscina } from 'piscina';
 
 /**
@@ -32,6 +33,12 @@ const MAX_WORKERS = 4;
 const JOBS_PER_WORKER = 2;
 /** How long close() waits for running hashes before the threads are terminated. */
 const STOP_GRACE_MS = 5_000;
+/**
+ * How long close() waits for a thread still loading bcrypt's native module: a thread terminated
+ * while loading it aborts the whole process (node-addon-api throws a C++ exception that nothing
+ * catches). Loading takes tens of milliseconds; the bound is for a thread that never finishes.
+ */
+const LOAD_GRACE_MS = 30_000;
 
 const WORKER_FILE = new URL('./hash-worker.cjs', import.meta.url).href;
 
@@ -43,6 +50,8 @@ export class HashPool {
   readonly #size: number;
   /** Started on the first job: a CLI command that hashes nothing starts no thread. */
   #piscina: Piscina | undefined;
+  /** threadIds of the threads that have loaded bcrypt (hash-worker.cjs says so). */
+  readonly #loaded = new Set<number>();
   #closed = false;
 
   constructor(size = Math.min(availableParallelism(), cgroupCpuLimit(), MAX_WORKERS)) {
@@ -62,12 +71,20 @@ export class HashPool {
     return this.#piscina?.threads ?? [];
   }
 
-  /** Jobs still queued are refused; running hashes get STOP_GRACE_MS to finish. */
+  /**
+   * Jobs still queued are refused; running hashes get STOP_GRACE_MS to finish. Threads are only
+   * terminated once they have loaded bcrypt (see LOAD_GRACE_MS).
+   */
   async close() {
     this.#closed = true;
     const piscina = this.#piscina;
     this.#piscina = undefined;
-    await piscina?.close();
+    if (!piscina) return;
+    const deadline = Date.now() + LOAD_GRACE_MS;
+    while (piscina.threads.some((t) => !this.#loaded.has(t.threadId)) && Date.now() < deadline) {
+      await sleep(5);
+    }
+    await piscina.close();
   }
 
   #run(job: Job): Promise<unknown> {
@@ -92,6 +109,10 @@ export class HashPool {
       // Hashing needs none of the loaders or flags the main thread was started with.
       execArgv: [],
       closeTimeout: STOP_GRACE_MS,
+    });
+    this.#piscina.on('message', (message: unknown) => {
+      const id = (message as { hashThreadLoaded?: unknown } | null)?.hashThreadLoaded;
+      if (typeof id === 'number') this.#loaded.add(id);
     });
     return this.#piscina;
   }

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import bcrypt from 'bcrypt';
 import { getPriority } from 'node:os';
@@ -101,6 +102,49 @@ describe('HashPool', () => {
     await pool.close();
     await expect(pool.compare('x', 'y')).rejects.toThrow(/closed/);
   });
+});
+
+describe('HashPool.close while threads start', () => {
+  // A thread terminated while it loads bcrypt's native module aborts the whole process
+  // ("terminate called after throwing an instance of 'Napi::Error'", SIGABRT): a server stopped
+  // right after it started, or restarted, took its process down with it. Pools closed at random
+  // moments of their threads' start, in a process of their own so that an abort fails this test
+  // instead of killing the test runner.
+  test('a thread is terminated only after it has loaded bcrypt', async () => {
+    // Both threads start with the first job; its answer comes from the first one ready, often
+    // before the other has loaded bcrypt, and close() follows at once.
+    const terminations: { loaded: boolean }[] = [];
+    for (let i = 0; i < 20; i++) {
+      const fresh = new HashPool(2);
+      const job = fresh.hash('x', 4);
+      for (const thread of fresh.threads) {
+        let loaded = false;
+        thread.on('message', (m: { hashThreadLoaded?: number }) => { if (m?.hashThreadLoaded === thread.threadId) loaded = true; });
+        const terminate = thread.terminate.bind(thread);
+        thread.terminate = () => { terminations.push({ loaded }); return terminate(); };
+      }
+      await job;
+      await fresh.close();
+    }
+    expect(terminations).toHaveLength(40);
+    expect(terminations.filter((t) => !t.loaded)).toEqual([]);
+  });
+
+  test('never aborts the process', () => {
+    const script = `
+      import { HashPool } from ${JSON.stringify(new URL('../../../src/security/hash-pool.ts', import.meta.url).href)};
+      for (let i = 0; i < 150; i++) {
+        const pool = new HashPool(2);
+        const job = pool.hash('x', 4).catch(() => {});
+        await new Promise((resolve) => setTimeout(resolve, (i * 7) % 45));
+        await pool.close();
+        await job;
+      }
+      console.log('closed 150 pools');`;
+    const run = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 120_000 });
+    expect({ status: run.status, signal: run.signal, stderr: run.stderr.trim() }).toEqual({ status: 0, signal: null, stderr: '' });
+    expect(run.stdout).toContain('closed 150 pools');
+  }, 150_000);
 });
 
 describe('Passwords', () => {
