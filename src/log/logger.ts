@@ -1,13 +1,11 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
 import winston from 'winston';
+import { requestStore, runWithRequestStore } from './request-store.js';
 
 export interface LogContext {
   request_id?: string;
   tenant?: string;
   route?: string;
 }
-
-const context = new AsyncLocalStorage<LogContext>();
 
 /** Keys whose values never reach a log line (STYLE.md "Logging"). */
 const SECRET_KEY = /password|secret|code|token|assertion|authorization|cookie|key|hash|seed/i;
@@ -24,7 +22,7 @@ export function redact(value: unknown, depth = 0): unknown {
 }
 
 const redactFormat = winston.format((info) => {
-  const ctx = context.getStore();
+  const ctx = requestStore()?.log;
   const clean = redact({ ...info }) as winston.Logform.TransformableInfo;
   for (const sym of Object.getOwnPropertySymbols(info)) (clean as any)[sym] = (info as any)[sym];
   return Object.assign(clean, ctx ?? {});
@@ -65,9 +63,9 @@ export function log(): winston.Logger {
 }
 
 export function withLogContext<T>(ctx: LogContext, fn: () => T): T {
-  return context.run(ctx, fn);
+  return runWithRequestStore({ log: ctx }, fn);
 }
 
 export function logContext(): LogContext | undefined {
-  return context.getStore();
+  return requestStore()?.log;
 }

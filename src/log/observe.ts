@@ -1,4 +1,4 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
+import { requestStore, runWithRequestStore } from './request-store.js';
 
 /** How a login attempt ended, the `outcome` label of `gatehouse_logins_total`. */
 export type LoginOutcome = 'succeeded' | 'failed' | 'rate_limited';
@@ -17,13 +17,11 @@ export interface RequestObserver {
   rateLimited(limit: string): void;
 }
 
-const current = new AsyncLocalStorage<RequestObserver>();
-
 export function withObserver<T>(observer: RequestObserver, fn: () => T): T {
-  return current.run(observer, fn);
+  return runWithRequestStore({ observer }, fn);
 }
 
 /** The observer of the request in progress; undefined outside a request (the CLI, timers). */
 export function observer(): RequestObserver | undefined {
-  return current.getStore();
+  return requestStore()?.observer;
 }
