@@ -99,7 +99,8 @@ export class HashPool {
   }
 
   #pool() {
-    this.#piscina ??= new Piscina({
+    if (this.#piscina) return this.#piscina;
+    const piscina = new Piscina({
       filename: WORKER_FILE,
       // Every thread from the start, so two jobs go to two threads rather than queue on one.
       minThreads: this.#size,
@@ -110,10 +111,11 @@ export class HashPool {
       execArgv: [],
       closeTimeout: STOP_GRACE_MS,
     });
-    this.#piscina.on('message', (message: unknown) => {
+    piscina.on('message', (message: unknown) => {
       const id = (message as { hashThreadLoaded?: unknown } | null)?.hashThreadLoaded;
       if (typeof id === 'number') this.#loaded.add(id);
     });
+    this.#piscina = piscina;
     return this.#piscina;
   }
 }

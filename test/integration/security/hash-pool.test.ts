@@ -1,7 +1,9 @@
+import { jest } from '@jest/globals';
 import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import bcrypt from 'bcrypt';
 import { getPriority } from 'node:os';
+import { Piscina } from 'piscina';
 import { HASHING_NICE, HashPool } from '../../../src/security/hash-pool.js';
 import { Passwords } from '../../../src/security/passwords.js';
 
@@ -95,6 +97,18 @@ describe('HashPool', () => {
     // Both hashing threads of the pool, none of the others.
     expect(after.filter((n) => n === expected).length).toBe(before.filter((n) => n === expected).length + 2);
     expect(getPriority(0)).toBe(main); // the event loop keeps its priority
+  });
+
+  test('many jobs add nothing to the pool per job (no listener piles up)', async () => {
+    const on = jest.spyOn(Piscina.prototype, 'on');
+    try {
+      const fresh = new HashPool(2);
+      for (let i = 0; i < 30; i++) await fresh.compare('x', await fresh.hash('x', 4));
+      await fresh.close();
+      expect(on.mock.calls.filter(([event]) => event === 'message')).toHaveLength(1);
+    } finally {
+      on.mockRestore();
+    }
   });
 
   test('after close, jobs are refused', async () => {
