@@ -153,11 +153,20 @@ export async function startGatehouse(config: Config, options: { kvPrefix?: strin
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   if (!config.publicUrlFixed) config.publicUrl = `http://localhost:${port}`;
-  // Tenants, clients and keys are cached per node from here on, dropped by the change feed.
-  await registry.followChanges();
-  const system = await ensureSystemTenant(deps, SYSTEM_ACTOR);
-  await ensureRs256Keys(deps, SYSTEM_ACTOR);
-  await bootstrapAdmins(deps, system);
+  try {
+    // Tenants, clients and keys are cached per node from here on, dropped by the change feed.
+    await registry.followChanges();
+    const system = await ensureSystemTenant(deps, SYSTEM_ACTOR);
+    await ensureRs256Keys(deps, SYSTEM_ACTOR);
+    await bootstrapAdmins(deps, system);
+  } catch (err) {
+    // A start that failed leaves nothing running: main.ts exits at once, and a hashing thread
+    // still loading bcrypt (bootstrapAdmins may have hashed) would turn that exit into an abort.
+    server.close();
+    await registry.close().catch(() => {});
+    if (!options.deps) await closeDeps(deps).catch(() => {});
+    throw err;
+  }
   deps.passwords.warm();
   const sweeper = setInterval(() => {
     deleteExpiredPayloads(deps.db).catch(() => {});

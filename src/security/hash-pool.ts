@@ -3,6 +3,7 @@ import { availableParallelism } from 'node:os';
 import type { Worker } from 'node:worker_threads';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Piscina } from 'piscina';
+import { log } from '../log/logger.js';
 
 /**
  * bcrypt on worker threads of their own (piscina), one per core (at most 4), at a lower
@@ -38,7 +39,7 @@ const STOP_GRACE_MS = 5_000;
  * while loading it aborts the whole process (node-addon-api throws a C++ exception that nothing
  * catches). Loading takes tens of milliseconds; the bound is for a thread that never finishes.
  */
-const LOAD_GRACE_MS = 30_000;
+const LOAD_GRACE_MS = 10_000; // with STOP_GRACE_MS, well inside the 24 s a stopping server has (main.ts)
 
 const WORKER_FILE = new URL('./hash-worker.cjs', import.meta.url).href;
 
@@ -53,6 +54,7 @@ export class HashPool {
   /** threadIds of the threads that have loaded bcrypt (hash-worker.cjs says so). */
   readonly #loaded = new Set<number>();
   #closed = false;
+  #closing: Promise<void> | undefined;
 
   constructor(size = Math.min(availableParallelism(), cgroupCpuLimit(), MAX_WORKERS)) {
     this.#size = Math.max(1, Math.floor(size));
@@ -75,7 +77,13 @@ export class HashPool {
    * Jobs still queued are refused; running hashes get STOP_GRACE_MS to finish. Threads are only
    * terminated once they have loaded bcrypt (see LOAD_GRACE_MS).
    */
-  async close() {
+  close(): Promise<void> {
+    // Every caller waits for the same close: a second one must not return while threads still load.
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close() {
     this.#closed = true;
     const piscina = this.#piscina;
     this.#piscina = undefined;
@@ -114,6 +122,11 @@ export class HashPool {
     piscina.on('message', (message: unknown) => {
       const id = (message as { hashThreadLoaded?: unknown } | null)?.hashThreadLoaded;
       if (typeof id === 'number') this.#loaded.add(id);
+    });
+    // piscina reports here what belongs to no job (a close that outlasted STOP_GRACE_MS and
+    // terminated running hashes, a thread that failed to start); unheard, an 'error' event throws.
+    piscina.on('error', (err: unknown) => {
+      log().warn('hash_pool.error', { error: { name: (err as Error)?.name, message: (err as Error)?.message ?? String(err) } });
     });
     this.#piscina = piscina;
     return this.#piscina;
