@@ -129,7 +129,7 @@ export class HashPool {
       log().warn('hash_pool.error', { error: { name: (err as Error)?.name, message: (err as Error)?.message ?? String(err) } });
     });
     this.#piscina = piscina;
-    return this.#piscina;
+    return piscina;
   }
 }
 

@@ -34,10 +34,9 @@ export interface TestGatehouse extends Gatehouse {
   stop(): Promise<void>;
 }
 
-/** `overrides` set configuration a test needs, e.g. `outboundAllow` for a relying party on 127.0.0.1, `trustProxy`. */
-export async function startTestGatehouse(overrides: Partial<Config> = {}): Promise<TestGatehouse> {
-  const db = await freshDatabase();
-  const config: Config = {
+/** A test node's configuration on `db` (this run's PostgreSQL or PGlite, and Redis when REDIS_URL is set). */
+export function testConfig(db: Awaited<ReturnType<typeof freshDatabase>>, overrides: Partial<Config> = {}): Config {
+  return {
     production: false,
     port: 0,
     publicUrl: '',
@@ -53,6 +52,12 @@ export async function startTestGatehouse(overrides: Partial<Config> = {}): Promi
     outboundAllow: [],
     ...overrides,
   };
+}
+
+/** `overrides` set configuration a test needs, e.g. `outboundAllow` for a relying party on 127.0.0.1, `trustProxy`. */
+export async function startTestGatehouse(overrides: Partial<Config> = {}): Promise<TestGatehouse> {
+  const db = await freshDatabase();
+  const config = testConfig(db, overrides);
   const kvPrefix = `ghtest:${randomBytes(4).toString('hex')}:`;
   let gh = await startGatehouse(config, { kvPrefix });
   const self: TestGatehouse = {

@@ -1,9 +1,7 @@
-import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { startGatehouse } from '../../../src/app.js';
-import type { Config } from '../../../src/config/load.js';
 import { freePort } from '../../support/outages.js';
-import { freshDatabase } from '../../support/gatehouse.js';
+import { freshDatabase, testConfig } from '../../support/gatehouse.js';
 
 // A start that fails once the node listens (here the bootstrap admin's password breaks the
 // policy) leaves nothing running: the port is free again, the storage and the hashing threads
@@ -21,11 +19,7 @@ const listenable = (port: number) => new Promise<boolean>((resolve) => {
 
 it('a start that fails after listening frees its port and closes what it opened', async () => {
   const port = await freePort();
-  const config: Config = {
-    production: false, port, publicUrl: '', publicUrlFixed: false, trustProxy: [], databaseUrl: db.url, dataDir: db.dataDir!,
-    masterKey: randomBytes(32).toString('base64'), bcryptCost: 4, logLevel: 'warn', outboundAllow: [],
-    bootstrap: { email: 'admin@example.com', password: 'password' },
-  };
+  const config = testConfig(db, { port, logLevel: 'warn', bootstrap: { email: 'admin@example.com', password: 'password' } });
   await expect(startGatehouse(config, { kvPrefix: 'ghtest:start-failure:' })).rejects.toThrow(/password/i);
   expect(await listenable(port)).toBe(true);
   // The same database is usable by the next start: nothing was left half-written or locked.

@@ -121,9 +121,7 @@ describe('HashPool', () => {
 describe('HashPool.close while threads start', () => {
   // A thread terminated while it loads bcrypt's native module aborts the whole process
   // ("terminate called after throwing an instance of 'Napi::Error'", SIGABRT): a server stopped
-  // right after it started, or restarted, took its process down with it. Pools closed at random
-  // moments of their threads' start, in a process of their own so that an abort fails this test
-  // instead of killing the test runner.
+  // right after it started, or restarted, took its process down with it.
   test('a thread is terminated only after it has loaded bcrypt', async () => {
     // Both threads start with the first job; its answer comes from the first one ready, often
     // before the other has loaded bcrypt, and close() follows at once.
@@ -147,7 +145,9 @@ describe('HashPool.close while threads start', () => {
   });
 
   test('never aborts the process', () => {
-    // As many pools as fit in 40 s (hashing threads run niced: on a busy machine they load slowly).
+    // Pools closed at moments spread over their threads' start, in a process of their own so that
+    // an abort fails this test instead of killing the test runner; as many as fit in 40 s
+    // (hashing threads run niced: on a busy machine they load slowly).
     const script = `
       import { HashPool } from ${JSON.stringify(new URL('../../../src/security/hash-pool.ts', import.meta.url).href)};
       let closed = 0;
