@@ -13,6 +13,7 @@ import { renderError } from './config/pages.js';
 import { ACR_VALUES, interactionPolicyFor } from './config/policy.js';
 import { ttl } from './config/ttl.js';
 import { limitClientAuthFailures } from './client-auth-limit.js';
+import { NativeSigningKey } from './signing-key.js';
 import { forwardProviderEvents } from './events.js';
 import { answerUnknownRoutes } from './not-found.js';
 import type { TenantCache } from './tenant-cache.js';
@@ -25,7 +26,8 @@ export function createProvider(tenant: Tenant, jwks: Record<string, unknown>[], 
   const configuration: Configuration = {
     adapter: adapterFactory(tenant.id, deps, cache, builtinClients(issuer)),
     findAccount: findAccount(tenant.id, deps, cache),
-    jwks: { keys: jwks as any },
+    // Signed by node:crypto on the thread pool (signing-key.ts), not by jose through WebCrypto.
+    jwks: { keys: jwks.map((jwk) => new NativeSigningKey(jwk)) },
     claims,
     scopes,
     features: features(tenant, deps, currentAlg, cache) as Configuration['features'],

@@ -2,6 +2,7 @@ import type { Deps } from '../../deps.js';
 import type { Tenant } from '../../domain/tenants/tenants.types.js';
 import { logoutSource, postLogoutSuccessSource } from './pages.js';
 import { resourceIndicators } from './resources.js';
+import { EXTERNAL_SIGNING } from '../signing-key.js';
 import type { TenantCache } from '../tenant-cache.js';
 
 /** DESIGN.md "OpenID Connect / OAuth 2.0 surface". */
@@ -18,5 +19,6 @@ export function features(tenant: Tenant, deps: Pick<Deps, 'db' | 'config'>, sign
     backchannelLogout: { enabled: true },
     rpInitiatedLogout: { enabled: true, logoutSource: logoutSource(tenant), postLogoutSuccessSource: postLogoutSuccessSource(tenant) },
     resourceIndicators: resourceIndicators(tenant, deps, signingAlg, cache),
+    externalSigningSupport: EXTERNAL_SIGNING,
   };
 }

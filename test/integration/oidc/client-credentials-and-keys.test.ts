@@ -94,6 +94,9 @@ describe('key rotation', () => {
     void id;
     const tokens = await rp.clientCredentials({ resource: API });
     expect(jose.decodeProtectedHeader(tokens.access_token)).toMatchObject({ kid, alg: 'ES256' });
+    // A valid JWS (R || S, RFC 7518 §3.4) under the published key, checked by jose, not by us.
+    const { payload } = await jose.jwtVerify(tokens.access_token, jose.createLocalJWKSet({ keys: after as jose.JWK[] }), { issuer: iss, audience: API, typ: 'at+jwt', algorithms: ['ES256'] });
+    expect(payload.client_id).toBe(app.clientId);
   });
 
   it('keeps RS256 for ID Tokens on an EdDSA tenant (OIDC Core 15.1), rotated with the tenant key', async () => {
@@ -114,7 +117,9 @@ describe('key rotation', () => {
     expect(jose.decodeProtectedHeader(tokens.id_token!)).toMatchObject({ kid: companion.kid, alg: 'RS256' });
     await jose.jwtVerify(tokens.id_token!, jose.createRemoteJWKSet(new URL(`${iss}/jwks`)), { issuer: iss });
     const modern = await RelyingParty.discover({ issuer: iss, ...(await gh.client(t, { id_token_signed_response_alg: 'EdDSA' })) });
-    expect(jose.decodeProtectedHeader((await modern.login(user)).id_token!)).toMatchObject({ kid, alg: 'EdDSA' });
+    const edToken = (await modern.login(user)).id_token!;
+    expect(jose.decodeProtectedHeader(edToken)).toMatchObject({ kid, alg: 'EdDSA' });
+    await jose.jwtVerify(edToken, jose.createRemoteJWKSet(new URL(`${iss}/jwks`)), { issuer: iss, algorithms: ['EdDSA'] });
 
     const next = await rotateSigningKey(gh.deps, t, undefined, CLI_ACTOR);
     expect(next.alg).toBe('EdDSA');

@@ -1,0 +1,55 @@
+import { createPrivateKey, createPublicKey, sign, type KeyObject, type SignKeyObjectInput } from 'node:crypto';
+import { ExternalSigningKey } from 'oidc-provider';
+import type { SigningAlg } from '../domain/keys/keys.types.js';
+
+/** How node:crypto makes each JWS algorithm's signature (RFC 7518 §3, RFC 8037 §3.1). */
+const SIGNERS: Record<SigningAlg, { digest: string | null; options: Omit<SignKeyObjectInput, 'key'> }> = {
+  RS256: { digest: 'sha256', options: {} },
+  // JWS wants R || S (RFC 7518 §3.4), not the DER sequence node:crypto makes by default.
+  ES256: { digest: 'sha256', options: { dsaEncoding: 'ieee-p1363' } },
+  EdDSA: { digest: null, options: {} },
+};
+
+/**
+ * A tenant's private signing key as oidc-provider's `ExternalSigningKey` (feature
+ * `externalSigningSupport`): the provider builds every JWS (ID Tokens, JWT access tokens, signed
+ * userinfo and introspection answers) and hands us the bytes to sign.
+ *
+ * Why not the private JWK itself: the provider then signs through jose and WebCrypto, whose
+ * argument checks cost the event loop about 80 µs per RSA signature on Node 20; node:crypto's
+ * `sign` with a callback does the same PKCS #1 v1.5 / ECDSA / Ed25519 signature on libuv's thread
+ * pool for about 35 µs of the event loop (docs/BENCHMARKS.md). The signature is the same: RS256
+ * and EdDSA are deterministic, and each is checked against the public key in the tests.
+ */
+export class NativeSigningKey extends ExternalSigningKey {
+  readonly #private: KeyObject;
+  readonly #public: KeyObject;
+  readonly #signer: (typeof SIGNERS)[SigningAlg];
+
+  constructor(jwk: Record<string, unknown>) {
+    super();
+    const alg = jwk.alg as SigningAlg;
+    if (!Object.hasOwn(SIGNERS, alg)) throw new Error(`unsupported signing algorithm ${String(alg)}`);
+    if (typeof jwk.kid !== 'string' || !jwk.kid) throw new Error('a signing key needs a kid');
+    this.#signer = SIGNERS[alg];
+    this.#private = createPrivateKey({ key: jwk as any, format: 'jwk' });
+    this.#public = createPublicKey(this.#private);
+    // The base class has setters for both; its type declares getters only.
+    Object.assign(this as { kid?: string; alg?: string }, { kid: jwk.kid, alg });
+  }
+
+  /** The public half: what the JWKS publishes and what the provider verifies its own JWTs with. */
+  keyObject() {
+    return this.#public;
+  }
+
+  sign(data: Uint8Array): Promise<Uint8Array> {
+    const { digest, options } = this.#signer;
+    return new Promise((resolve, reject) => {
+      sign(digest, data, { ...options, key: this.#private }, (err, signature) => (err ? reject(err) : resolve(signature)));
+    });
+  }
+}
+
+/** What `features.externalSigningSupport` acknowledges (oidc-provider refuses to start when its experiment's version moves on). */
+export const EXTERNAL_SIGNING = { enabled: true, ack: 'experimental-01' } as const;
