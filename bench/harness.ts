@@ -21,6 +21,7 @@ import { changeTenantSettings, createTenant } from '../src/domain/tenants/tenant
 import type { Tenant } from '../src/domain/tenants/tenants.types.js';
 import { createUser } from '../src/domain/users/users.service.js';
 import { configureLogger } from '../src/log/logger.js';
+import { EXTERNAL_SIGNING, NativeSigningKey } from '../src/provider/signing-key.js';
 import { clientValidator } from '../src/tenancy/validate-client.js';
 import { freshDatabase } from '../test/support/database.js';
 import { csrfOf } from '../test/support/browser.js';
@@ -133,7 +134,7 @@ export async function runPhase(label: string, seconds: number, concurrency: numb
 }
 
 /** CPU time all cores of the machine spent busy since boot (ms; not idle, not waiting on I/O). */
-function machineCpu(): { busyMs: number } {
+export function machineCpu(): { busyMs: number } {
   try {
     const fields = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0].trim().split(/\s+/).slice(1).map(Number);
     const [, , , idle, iowait] = fields;
@@ -544,7 +545,12 @@ export async function totpUsers(gh: Gatehouse, tenant: Tenant, count: number) {
  * bench's browser can walk (login form, consent form, each with a CSRF token): what any identity
  * provider built on oidc-provider pays for a login before it stores anything.
  */
-export async function startBareProvider(alg: string, accessTokenTTL: number, login?: { user: BenchUser; cost: number }) {
+/**
+ * A bare oidc-provider for comparison. `nativeSigning`: its key is handed over as Gatehouse hands
+ * its own (src/provider/signing-key.ts: node:crypto signs, not jose through WebCrypto), so the two
+ * differ only by what Gatehouse adds around the provider.
+ */
+export async function startBareProvider(alg: string, accessTokenTTL: number, login?: { user: BenchUser; cost: number }, { nativeSigning = false } = {}) {
   let handle: (req: IncomingMessage, res: ServerResponse) => void = (_req, res) => {
     res.statusCode = 503;
     res.end();
@@ -568,12 +574,13 @@ export async function startBareProvider(alg: string, accessTokenTTL: number, log
     claims: { openid: ['sub'], profile: ['name'], email: ['email', 'email_verified'] },
     findAccount: (_ctx, sub) => (account && sub === account.id ? { accountId: sub, claims: () => ({ sub, name: 'Bench', email: account.email, email_verified: true }) } : undefined),
     interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
-    jwks: { keys: [jwk as any] },
+    jwks: { keys: [nativeSigning ? new NativeSigningKey(jwk) : (jwk as any)] },
     ttl: { ClientCredentials: accessTokenTTL },
     cookies: { keys: [randomBytes(32).toString('base64url')] },
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
+      ...(nativeSigning ? { externalSigningSupport: EXTERNAL_SIGNING } : {}),
       resourceIndicators: {
         enabled: true,
         defaultResource: async (_ctx, _client, oneOf) => oneOf ?? [],
