@@ -85,8 +85,23 @@ export function createProvider(tenant: Tenant, jwks: Record<string, unknown>[], 
   accountClientSid(provider);
   answerUnknownRoutes(provider);
   forwardProviderEvents(provider, tenant, deps);
+  if (cache) rememberClients(provider, cache);
   limitClientAuthFailures(provider, tenant, deps);
   return provider;
+}
+
+/**
+ * The provider's Client objects kept in the tenant's cache, so a request finds its client in a
+ * map: oidc-provider would otherwise take the cached row from the adapter (a parse) and
+ * serialise and hash it to find the Client it built from it before (about 15 µs a token
+ * request, docs/BENCHMARKS.md). It already shares one Client between requests; this only skips
+ * the lookup. Dropped with the client rows when the change feed announces a change (the
+ * client-auth limit wraps this, so it still sees every lookup).
+ */
+function rememberClients(provider: Provider, cache: TenantCache) {
+  const find = provider.Client.find.bind(provider.Client);
+  const models = cache.clientModels as Map<string, Awaited<ReturnType<typeof find>> & object>;
+  provider.Client.find = (id: string) => (typeof id === 'string' ? cache.remember(models, id, () => find(id)) : find(id));
 }
 
 function validateAdminAccess(_ctx: unknown, key: string, value: unknown) {

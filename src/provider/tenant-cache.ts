@@ -14,6 +14,8 @@ export class TenantCache {
   #generation = 0;
   readonly #maps = new Set<Map<string, unknown>>();
   readonly clients = this.#map<string>();
+  /** oidc-provider's Client objects built from those rows (create-provider.ts), dropped with them. */
+  readonly clientModels = this.#map<object>();
   readonly grants = this.#map<string[]>();
   /** What depends on a user's row or role assignments: dropped by 'users' as well as by the rest. */
   readonly users = this.#map<Readonly<User>>();

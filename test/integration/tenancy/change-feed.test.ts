@@ -1,3 +1,4 @@
+import { jest } from '@jest/globals';
 import { randomBytes, randomUUID } from 'node:crypto';
 import * as jose from 'jose';
 import type { Gatehouse } from '../../../src/app.js';
@@ -8,6 +9,7 @@ import { CHANGE_CHANNEL, encodeChange } from '../../../src/domain/changes.js';
 import { rotateSigningKey } from '../../../src/domain/keys/keys.service.js';
 import { insertRole } from '../../../src/domain/rbac/rbac.queries.js';
 import type { Tenant } from '../../../src/domain/tenants/tenants.types.js';
+import { ClientAdapter } from '../../../src/provider/adapters/clients.js';
 import { startTestGatehouse, type TestGatehouse } from '../../support/gatehouse.js';
 import { heard, startSecondNode } from '../../support/nodes.js';
 
@@ -135,6 +137,21 @@ describe('a change announced only through Postgres NOTIFY', () => {
 });
 
 describe('a change made on this node', () => {
+  it("keeps the provider's client between requests, and reads it again after a change", async () => {
+    const { t, app } = await setup();
+    const reads = jest.spyOn(ClientAdapter.prototype, 'find');
+    try {
+      for (let i = 0; i < 3; i++) expect((await token(t, app.clientId, app.clientSecret!)).status).toBe(200);
+      expect(reads).not.toHaveBeenCalled();
+      const secret = await rotateClientSecret(gh.deps, t, app.clientId, CLI_ACTOR);
+      expect((await token(t, app.clientId, app.clientSecret!)).body.error).toBe('invalid_client');
+      expect((await token(t, app.clientId, secret)).status).toBe(200);
+      expect(reads).toHaveBeenCalledWith(app.clientId);
+    } finally {
+      reads.mockRestore();
+    }
+  });
+
   it('holds for the very next request, without waiting for NOTIFY', async () => {
     const { t, app } = await setup();
     const secret = await rotateClientSecret(gh.deps, t, app.clientId, CLI_ACTOR);
