@@ -544,11 +544,9 @@ export async function totpUsers(gh: Gatehouse, tenant: Tenant, count: number) {
  * password is checked with `bcrypt.compare` (libuv's threads), behind the smallest pages the
  * bench's browser can walk (login form, consent form, each with a CSRF token): what any identity
  * provider built on oidc-provider pays for a login before it stores anything.
- */
-/**
- * A bare oidc-provider for comparison. `nativeSigning`: its key is handed over as Gatehouse hands
- * its own (src/provider/signing-key.ts: node:crypto signs, not jose through WebCrypto), so the two
- * differ only by what Gatehouse adds around the provider.
+ * `nativeSigning`: its key is handed over as Gatehouse hands its own (src/provider/signing-key.ts:
+ * node:crypto signs, not jose through WebCrypto), so the two differ only by what Gatehouse adds
+ * around the provider.
  */
 export async function startBareProvider(alg: string, accessTokenTTL: number, login?: { user: BenchUser; cost: number }, { nativeSigning = false } = {}) {
   let handle: (req: IncomingMessage, res: ServerResponse) => void = (_req, res) => {
