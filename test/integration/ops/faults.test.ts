@@ -182,6 +182,8 @@ describeIfReady('faults under load, two nodes', () => {
       odd.set(k, (odd.get(k) ?? 0) + 1);
     }
     console.log([...odd].map(([k, n]) => `${n} × ${k}`).join('\n'));
+    // What a node logged about a failure, shown with the failure (the answer only carries an id).
+    for (const n of nodes) for (const l of n.lines.filter((x) => /"stack"|request\.failed|server_error/.test(x))) console.log(`node ${n.name}: ${l}`);
     expect(bad).toEqual([]);
     // The machine's credentials are right all along: its grants got a token or a 503, never a refusal.
     expect(outcomes.filter((o) => o.kind === 'client_credentials' && o.status !== 200 && o.status !== 503).map((o) => `${o.status} ${o.detail}`)).toEqual([]);

@@ -141,8 +141,11 @@ describe('a change made on this node', () => {
     const { t, app } = await setup();
     const reads = jest.spyOn(ClientAdapter.prototype, 'find');
     try {
-      for (let i = 0; i < 3; i++) expect((await token(t, app.clientId, app.clientSecret!)).status).toBe(200);
-      expect(reads).not.toHaveBeenCalled();
+      for (let i = 0; i < 5; i++) expect((await token(t, app.clientId, app.clientSecret!)).status).toBe(200);
+      // Without the kept Client, each of the five reads the client. With it, none does, or one: on
+      // PostgreSQL the NOTIFY of the client's own creation may still arrive and drop the cache once.
+      expect(reads.mock.calls.length).toBeLessThanOrEqual(1);
+      reads.mockClear();
       const secret = await rotateClientSecret(gh.deps, t, app.clientId, CLI_ACTOR);
       expect((await token(t, app.clientId, app.clientSecret!)).body.error).toBe('invalid_client');
       expect((await token(t, app.clientId, secret)).status).toBe(200);
