@@ -62,6 +62,14 @@ function markEndedSessions(connection: pg.Client & { __knex__disposed?: unknown;
   connection.connection.on('errorMessage', (message: { severity?: string; code?: string }) => {
     if (message.severity === 'FATAL' || message.severity === 'PANIC' || isDbUnavailable(message)) connection.__knex__disposed ??= message;
   });
+  // The socket closed without a word from the server (a network cut, a killed backend, a restart
+  // whose FATAL never came through): pg fails the running statement with "Connection terminated
+  // unexpectedly" and no SQLSTATE, which read as a 500. It is a connection failure, SQLSTATE
+  // 08006, by the connection's state and not by message: pg emits 'error' with that same error
+  // object before it fails the statements (on the next tick).
+  connection.on('error', (err: Error & { code?: unknown }) => {
+    if (err && typeof err === 'object' && err.code === undefined) err.code = '08006';
+  });
   done(null, connection);
 }
 

@@ -2,6 +2,7 @@ import { hotQuery } from '../../../src/db/hot-query.js';
 import { createDb, type Db } from '../../../src/db/knex.js';
 import { isDbUnavailable } from '../../../src/db/unavailable.js';
 import { freshDatabase } from '../../support/database.js';
+import { CuttableProxy } from '../../support/outages.js';
 
 /**
  * hotQuery (src/db/hot-query.ts) sends a statement past knex's runner on PostgreSQL, on a
@@ -79,6 +80,32 @@ describe('hotQuery', () => {
       }
     } finally {
       await admin.destroy();
+    }
+  });
+
+  // The socket closed with no word from the server (a network cut, a backend killed): pg fails
+  // the statement with "Connection terminated unexpectedly" and no SQLSTATE, which read as a 500.
+  (database_url() ? it.each(['hotQuery', 'db.raw']) : it.skip.each(['hotQuery', 'db.raw']))('%s: a connection lost mid-statement is an outage (503), and the pool recovers', async (how) => {
+    const url = new URL(database.url!);
+    const proxy = new CuttableProxy({ host: url.hostname, port: Number(url.port || 5432) });
+    await proxy.open();
+    url.hostname = '127.0.0.1';
+    url.port = String(proxy.port);
+    const viaProxy = createDb({ databaseUrl: url.toString(), dataDir: 'memory://' });
+    const run = (sql: string, values: number[]) => (how === 'hotQuery' ? hotQuery(viaProxy, sql, values) : viaProxy.raw(sql, values));
+    try {
+      expect((await run('select ?::int as n', [1])).rows[0].n).toBe(1);
+      const running = run('select pg_sleep(5), ?::int as n', [2]).catch((e: unknown) => e);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      await proxy.cut();
+      const err = await running;
+      expect(err).toBeInstanceOf(Error);
+      expect(isDbUnavailable(err)).toBe(true);
+      await proxy.open();
+      expect((await run('select ?::int as n', [3])).rows[0].n).toBe(3);
+    } finally {
+      await viaProxy.destroy();
+      await proxy.cut();
     }
   });
 
