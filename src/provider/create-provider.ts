@@ -95,8 +95,8 @@ export function createProvider(tenant: Tenant, jwks: Record<string, unknown>[], 
  * map: oidc-provider would otherwise take the cached row from the adapter (a parse) and
  * serialise and hash it to find the Client it built from it before (about 15 µs a token
  * request, docs/BENCHMARKS.md). It already shares one Client between requests; this only skips
- * the lookup. Dropped with the client rows when the change feed announces a change (the
- * client-auth limit wraps this, so it still sees every lookup).
+ * the lookup. Dropped when the change feed announces a change (the client-auth limit wraps this,
+ * so it still sees every lookup).
  */
 function rememberClients(provider: Provider, cache: TenantCache) {
   const find = provider.Client.find.bind(provider.Client);

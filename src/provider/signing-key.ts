@@ -18,7 +18,8 @@ const SIGNERS: Record<SigningAlg, { digest: string | null; options: Omit<SignKey
  * Why not the private JWK itself: the provider then signs through jose and WebCrypto, whose
  * argument checks cost the event loop about 80 µs per RSA signature on Node 20; node:crypto's
  * `sign` with a callback does the same PKCS #1 v1.5 / ECDSA / Ed25519 signature on libuv's thread
- * pool for about 35 µs of the event loop (docs/BENCHMARKS.md). The signature is the same: RS256
+ * pool for about 35 µs of the event loop, measured alone (under the bench's full load the gain
+ * is within its noise: docs/BENCHMARKS.md). The signature is the same: RS256
  * and EdDSA are deterministic, and each is checked against the public key in the tests.
  */
 export class NativeSigningKey extends ExternalSigningKey {

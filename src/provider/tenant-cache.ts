@@ -3,7 +3,7 @@ import type { User } from '../domain/users/users.types.js';
 import type { ConnectionDirectory } from '../federation/connections.js';
 
 /**
- * What one node keeps of a tenant between requests: client rows, what a client's or a user's
+ * What one node keeps of a tenant between requests: oidc-provider's Client objects, what a client's or a user's
  * roles grant on a resource, user records (never their password hashes), a user's role names and
  * the tenant's federation connections as the login page lists them.
  * Only tenancy/registry.ts drops it, when the change feed says the tenant changed (on any node) or
@@ -13,8 +13,7 @@ import type { ConnectionDirectory } from '../federation/connections.js';
 export class TenantCache {
   #generation = 0;
   readonly #maps = new Set<Map<string, unknown>>();
-  readonly clients = this.#map<string>();
-  /** oidc-provider's Client objects built from those rows (create-provider.ts), dropped with them. */
+  /** oidc-provider's Client objects, built from the client rows (create-provider.ts). */
   readonly clientModels = this.#map<object>();
   readonly grants = this.#map<string[]>();
   /** What depends on a user's row or role assignments: dropped by 'users' as well as by the rest. */

@@ -19,7 +19,7 @@ const KV_MODELS = new Set(['Interaction', 'AuthorizationCode', 'ReplayDetection'
 
 export function adapterFactory(tenantId: string, deps: Pick<Deps, 'db' | 'kv' | 'kvPrefix'>, cache?: TenantCache, builtinClients: Record<string, Record<string, unknown>> = {}) {
   return (model: string): Adapter => {
-    if (model === 'Client') return new ClientAdapter(deps.db, tenantId, cache, builtinClients);
+    if (model === 'Client') return new ClientAdapter(deps.db, tenantId, builtinClients);
     if (KV_MODELS.has(model)) return new KvAdapter(deps.kv, deps.kvPrefix, tenantId, model);
     return new PostgresAdapter(deps.db, tenantId, model);
   };
