@@ -3,6 +3,7 @@ import type { Deps } from '../deps.js';
 import { builtinClients } from '../domain/clients/builtin-clients.js';
 import { CONFIDENTIAL_ONLY_GRANTS } from '../domain/clients/clients.types.js';
 import { issuerOf, type Tenant } from '../domain/tenants/tenants.types.js';
+import { CookieKeys } from '../security/cookie-keys.js';
 import { outboundFetch } from '../security/outbound-fetch.js';
 import { findAccount } from './account.js';
 import { adapterFactory } from './adapters/index.js';
@@ -41,7 +42,8 @@ export function createProvider(tenant: Tenant, jwks: Record<string, unknown>[], 
     cookies: {
       // The session cookie is per tenant: tenants share one host name.
       names: { session: `_session.${tenant.slug}`, interaction: `_interaction`, resume: `_interaction_resume` },
-      keys: [deps.secrets.cookieKey(tenant.id)],
+      // keygrip's signatures, checked without tsscmp's two extra HMACs (security/cookie-keys.ts).
+      keys: new CookieKeys([deps.secrets.cookieKey(tenant.id)]),
     },
     // Authorization code only: no implicit or hybrid flow hands tokens to the front channel
     // (OAuth 2.0 Security BCP, RFC 9700 §2.1.2). A client registering another type is refused.

@@ -43,6 +43,21 @@ describe('authorization code + PKCE through the pages', () => {
     expect(info).toMatchObject({ sub: user.id, email: user.email, email_verified: true, name: 'Test User' });
   });
 
+  it('keeps a session only while its cookie signature holds', async () => {
+    const party = await rp();
+    await party.login(user);
+    const silent = await party.startLogin({ scope: 'openid', prompt: 'none' });
+    expect(new URL(silent.at).searchParams.get('code')).toBeTruthy();
+    // One character of the session cookie's signature changed: the provider sees no session.
+    const sig = `_session.${tenant.slug}.sig`;
+    const pairs = new Map(party.browser.jar.header().split('; ').map((p) => [p.slice(0, p.indexOf('=')), p.slice(p.indexOf('=') + 1)]));
+    const value = pairs.get(sig)!;
+    expect(value).toMatch(/^[\w-]{27}$/); // HMAC-SHA1, base64url without padding (security/cookie-keys.ts)
+    party.browser.jar.storeLines([`${sig}=${value.startsWith('A') ? 'B' : 'A'}${value.slice(1)}`]);
+    const tampered = await party.startLogin({ scope: 'openid', prompt: 'none' });
+    expect(new URL(tampered.at).searchParams.get('error')).toBe('login_required');
+  });
+
   it('rotates refresh tokens and revokes the whole grant when a rotated one is reused', async () => {
     const party = await rp();
     const first = await party.login(user);
