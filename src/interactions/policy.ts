@@ -12,24 +12,35 @@ import type { Pending, StepContext } from './flow.js';
  * one; enrollment when the tenant or the client (acr_values) needs one and the user has none; else
  * the login is complete.
  */
-export async function nextStep(sc: StepContext, accountId: string, amr: string[]): Promise<void> {
+/**
+ * What the step that proved the credential already read of the user in this request, so it is
+ * not read again (the password step has all three); what is left out is read here.
+ */
+export interface KnownOfUser {
+  hasSecondFactor?: boolean;
+  emailVerified?: boolean;
+  /** Whether the lockout has failures on record for the account (Lockout.state). */
+  failuresOnRecord?: boolean;
+}
+
+export async function nextStep(sc: StepContext, accountId: string, amr: string[], known: KnownOfUser = {}): Promise<void> {
   const proven = amr.includes('mfa');
   if (!proven) {
-    if (await hasSecondFactor(sc.deps, sc.tenant, accountId)) return sc.savePending({ accountId, amr, step: 'second_factor' }).then(() => redirectToStep(sc));
+    if (known.hasSecondFactor ?? (await hasSecondFactor(sc.deps, sc.tenant, accountId))) return sc.savePending({ accountId, amr, step: 'second_factor' }).then(() => redirectToStep(sc));
     if (sc.tenant.settings.mfa_required || asksLoa2(sc.interaction.params.acr_values)) {
       return sc.savePending({ accountId, amr, step: 'enroll' }).then(() => redirectToStep(sc));
     }
   }
-  return completeUnlessUnverified(sc, accountId, amr);
+  return completeUnlessUnverified(sc, accountId, amr, known);
 }
 
 /** With `require_verified_email`, an unverified user waits on the verification page (no tokens). */
-export async function completeUnlessUnverified(sc: StepContext, accountId: string, amr: string[]) {
-  if (sc.tenant.settings.require_verified_email && !(await findUserById(sc.deps.db, sc.tenant.id, accountId))?.emailVerified) {
+export async function completeUnlessUnverified(sc: StepContext, accountId: string, amr: string[], known: KnownOfUser = {}) {
+  if (sc.tenant.settings.require_verified_email && !(known.emailVerified ?? (await findUserById(sc.deps.db, sc.tenant.id, accountId))?.emailVerified)) {
     await sc.savePending({ accountId, amr, step: 'verify_email' });
     return redirectToStep(sc);
   }
-  return completeLogin(sc, accountId, amr);
+  return completeLogin(sc, accountId, amr, known);
 }
 
 export function redirectToStep(sc: StepContext) {
@@ -38,10 +49,10 @@ export function redirectToStep(sc: StepContext) {
 }
 
 /** Ends the login: failures on record are cleared, the event audited, the session made. */
-export async function completeLogin(sc: StepContext, accountId: string, amr: string[]) {
+export async function completeLogin(sc: StepContext, accountId: string, amr: string[], known: KnownOfUser = {}) {
   const lockout = new Lockout(sc.deps.kv, sc.deps.kvPrefix);
   // Failures are cleared only now: a correct password must not reset the count of wrong codes.
-  if ((await lockout.state(sc.tenant.id, accountId)).failures) await lockout.clear(sc.tenant.id, accountId);
+  if (known.failuresOnRecord ?? (await lockout.state(sc.tenant.id, accountId)).failures) await lockout.clear(sc.tenant.id, accountId);
   const acr = amr.includes('mfa') ? LOA2 : LOA1;
   await recordAuditNow(sc.deps.db, { ...sc.audit, type: 'login.succeeded', actor: `user:${accountId}`, subject: `user:${accountId}`, details: { client_id: sc.interaction.params.client_id, amr, acr } });
   log().info('login.succeeded', { user_id: accountId, acr });

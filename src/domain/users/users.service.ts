@@ -46,7 +46,8 @@ export async function assignUserRoles(trx: Trx | Db, tenant: Tenant, userId: str
   return roles.names;
 }
 
-export type AuthResult = { ok: true; user: User } | { ok: false; reason: 'unknown_user' | 'bad_password' | 'disabled' | 'no_password'; user?: User };
+/** `hasSecondFactor`: whether the user has a confirmed second factor, read with the password hash. */
+export type AuthResult = { ok: true; user: User; hasSecondFactor: boolean } | { ok: false; reason: 'unknown_user' | 'bad_password' | 'disabled' | 'no_password'; user?: User };
 
 /** Always runs one bcrypt compare, so an unknown email costs what a wrong password costs. */
 export async function verifyPassword(deps: Pick<Deps, 'db' | 'passwords'>, tenant: Tenant, email: string, password: string): Promise<AuthResult> {
@@ -56,7 +57,7 @@ export async function verifyPassword(deps: Pick<Deps, 'db' | 'passwords'>, tenan
   if (!found.passwordHash) return { ok: false, reason: 'no_password', user: found.user };
   if (!matches) return { ok: false, reason: 'bad_password', user: found.user };
   if (found.user.disabled) return { ok: false, reason: 'disabled', user: found.user };
-  return { ok: true, user: found.user };
+  return { ok: true, user: found.user, hasSecondFactor: found.hasSecondFactor };
 }
 
 export interface UserChanges {

@@ -41,7 +41,8 @@ export async function submitPassword(sc: StepContext) {
   if (throttled) return renderLogin(sc, { error: throttled, email, status: 429 });
   const lockout = new Lockout(deps.kv, deps.kvPrefix);
   const result = await verifyPassword(deps, tenant, email, password);
-  const locked = result.user ? (await lockout.state(tenant.id, result.user.id)).locked : false;
+  const state = result.user ? await lockout.state(tenant.id, result.user.id) : undefined;
+  const locked = state?.locked ?? false;
   if (!result.ok || locked) {
     const reason = locked ? 'locked' : !result.ok ? result.reason : 'locked';
     log().info('login.failed', { reason, user_id: result.user?.id });
@@ -50,7 +51,7 @@ export async function submitPassword(sc: StepContext) {
     if (result.user && !locked && reason === 'bad_password') await countFailure(sc, result.user.id);
     return renderLogin(sc, { error: GENERIC_LOGIN_ERROR, email, status: 401 });
   }
-  await nextStep(sc, result.user.id, ['pwd']);
+  await nextStep(sc, result.user.id, ['pwd'], { hasSecondFactor: result.hasSecondFactor, emailVerified: result.user.emailVerified, failuresOnRecord: state?.failures });
 }
 
 /** One failed credential of a known account (password, TOTP or recovery code) toward its lockout. */

@@ -101,3 +101,18 @@ it('locks an account after wrong codes spread over two nodes and several address
   expect(events.filter((e) => e.type === 'mfa.failed').map((e) => e.ip)).toEqual(expect.arrayContaining(['127.0.3.1', '127.0.3.2', '127.0.3.3']));
   expect(events.map((e) => e.type)).toContain('account.locked');
 });
+
+it('forgets the wrong passwords before a correct one: the lockout counts failures in a row', async () => {
+  const tenant = await tenantWith({ lockout: { max_failed_attempts: 3, window_seconds: 600, duration_seconds: 600 } });
+  const user = await gh.user(tenant);
+  for (let i = 0; i < 2; i++) expect((await tryPassword(tenant, '127.0.3.10', user.email, `guess-${i}`, i % 2 ? 'b' : 'a')).status).toBe(401);
+  expect((await tryPassword(tenant, '127.0.3.10', user.email, user.password)).status).toBe(303);
+  // Two more wrong ones would have locked the account had the first two still counted.
+  for (let i = 2; i < 4; i++) expect((await tryPassword(tenant, '127.0.3.10', user.email, `guess-${i}`, i % 2 ? 'b' : 'a')).status).toBe(401);
+  expect((await tryPassword(tenant, '127.0.3.10', user.email, user.password, 'b')).status).toBe(303);
+  // The third wrong one in a row locks it: the right password is then refused too.
+  expect((await tryPassword(tenant, '127.0.3.10', user.email, 'guess-4')).status).toBe(401);
+  expect((await tryPassword(tenant, '127.0.3.10', user.email, 'guess-5')).status).toBe(401);
+  expect((await tryPassword(tenant, '127.0.3.10', user.email, 'guess-6')).status).toBe(401);
+  expect((await tryPassword(tenant, '127.0.3.10', user.email, user.password)).status).toBe(401);
+});
