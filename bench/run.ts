@@ -5,6 +5,7 @@
  *   npm run bench -- scale   10,000 tenants on one node (bench/scale.ts)
  *   npm run bench -- soak    mixed load on PostgreSQL + Redis for 10 minutes (bench/soak.ts)
  *   npm run bench -- hashing what a burst of password checks does to the event loop (bench/hashing.ts)
+ *   npm run bench -- logins  phase 4 alone (below), for trying a change to the login path
  *
  * Throughput: in one process it starts Gatehouse (embedded PGlite in a temporary folder, or a
  * fresh database on DATABASE_URL; REDIS_URL under a key prefix of its own) and, for comparison, a
@@ -97,11 +98,11 @@ function verdict(name: string, ratio: number, target: number) {
   return `${name.padEnd(48)} ${ratio.toFixed(2)}  (target >= ${target.toFixed(2)})  ${mark}`;
 }
 
-async function throughput() {
+async function throughput({ loginsOnly = false } = {}) {
   configureLogger({ silent: true });
   const t0 = performance.now();
 
-  console.log('Gatehouse bench: throughput');
+  console.log(`Gatehouse bench: ${loginsOnly ? 'logins' : 'throughput'}`);
   const loadBefore = loadavg();
   const bench = await startBenchGatehouse({ bcryptCost: BCRYPT_COST });
   const stops: (() => Promise<void>)[] = [() => bench.stop()];
@@ -141,20 +142,24 @@ async function throughput() {
     console.log(`  ${PHASE_SECONDS} s per side in ${ROUNDS} interleaved slices (each after ${SLICE_WARMUP_SECONDS} s warm-up), ${CONCURRENCY} in flight`);
 
     const sockets = { maxSockets: CONCURRENCY };
-    const [bareCc, bareNativeCc, ghCc] = await interleaved([
-      { label: 'client_credentials JWT: bare oidc-provider', op: clientCredentialsOp(bareEndpoints.token, bare.clientId, bare.secret, sockets) },
-      { label: 'client_credentials JWT: bare, node:crypto signing', op: clientCredentialsOp(bareNativeEndpoints.token, bareNative.clientId, bareNative.secret, sockets) },
-      { label: 'client_credentials JWT: Gatehouse', op: clientCredentialsOp(ghEndpoints.token, service.clientId, service.secret, sockets), queries },
-    ]);
-    const [bareOpaque, ghOpaque] = await interleaved([
-      { label: 'client_credentials opaque: bare oidc-provider', op: clientCredentialsOp(bareEndpoints.token, bare.clientId, bare.secret, { ...sockets, opaque: true }) },
-      { label: 'client_credentials opaque: Gatehouse', op: clientCredentialsOp(ghEndpoints.token, service.clientId, service.secret, { ...sockets, opaque: true }), queries },
-    ]);
-    // Latency below saturation: half of the peak just measured, at a fixed arrival rate.
-    const halfPeak = Math.max(1, Math.round(ghCc.perSecond / 2));
-    process.stdout.write(`  client_credentials JWT at ${halfPeak}/s (half the peak) ...`);
-    const atHalf = await fixedRatePhase(`client_credentials JWT at ${halfPeak}/s: Gatehouse`, PHASE_SECONDS, halfPeak, clientCredentialsOp(ghEndpoints.token, service.clientId, service.secret, { maxSockets: 256 }));
-    process.stdout.write(` p50 ${atHalf.p50.toFixed(1)} ms, p99 ${atHalf.p99.toFixed(1)} ms\n`);
+    const clients = loginsOnly ? undefined : await clientCredentialsPhases();
+    async function clientCredentialsPhases() {
+      const [bareCc, bareNativeCc, ghCc] = await interleaved([
+        { label: 'client_credentials JWT: bare oidc-provider', op: clientCredentialsOp(bareEndpoints.token, bare.clientId, bare.secret, sockets) },
+        { label: 'client_credentials JWT: bare, node:crypto signing', op: clientCredentialsOp(bareNativeEndpoints.token, bareNative.clientId, bareNative.secret, sockets) },
+        { label: 'client_credentials JWT: Gatehouse', op: clientCredentialsOp(ghEndpoints.token, service.clientId, service.secret, sockets), queries },
+      ]);
+      const [bareOpaque, ghOpaque] = await interleaved([
+        { label: 'client_credentials opaque: bare oidc-provider', op: clientCredentialsOp(bareEndpoints.token, bare.clientId, bare.secret, { ...sockets, opaque: true }) },
+        { label: 'client_credentials opaque: Gatehouse', op: clientCredentialsOp(ghEndpoints.token, service.clientId, service.secret, { ...sockets, opaque: true }), queries },
+      ]);
+      // Latency below saturation: half of the peak just measured, at a fixed arrival rate.
+      const halfPeak = Math.max(1, Math.round(ghCc.perSecond / 2));
+      process.stdout.write(`  client_credentials JWT at ${halfPeak}/s (half the peak) ...`);
+      const atHalf = await fixedRatePhase(`client_credentials JWT at ${halfPeak}/s: Gatehouse`, PHASE_SECONDS, halfPeak, clientCredentialsOp(ghEndpoints.token, service.clientId, service.secret, { maxSockets: 256 }));
+      process.stdout.write(` p50 ${atHalf.p50.toFixed(1)} ms, p99 ${atHalf.p99.toFixed(1)} ms\n`);
+      return { bareCc, bareNativeCc, ghCc, bareOpaque, ghOpaque, halfPeak, atHalf };
+    }
     const [rawBcrypt, bareLogins, logins, totpLogins] = await interleaved([
       {
         label: `bcrypt.compare, cost ${BCRYPT_COST}: raw`,
@@ -174,7 +179,7 @@ async function throughput() {
       },
     ], 5);
 
-    const rows = [bareCc, bareNativeCc, ghCc, bareOpaque, ghOpaque, atHalf, rawBcrypt, bareLogins, logins, totpLogins];
+    const rows = [...(clients ? [clients.bareCc, clients.bareNativeCc, clients.ghCc, clients.bareOpaque, clients.ghOpaque, clients.atHalf] : []), rawBcrypt, bareLogins, logins, totpLogins];
     const cpu = cpus()[0]?.model ?? 'unknown CPU';
     console.log('');
     console.log(`machine: ${availableParallelism()} cores available (${cpus().length} logical CPUs, ${cpu}); node ${process.version}; ${process.platform}/${process.arch}; UV_THREADPOOL_SIZE ${process.env.UV_THREADPOOL_SIZE ?? '4 (default)'}`);
@@ -187,11 +192,14 @@ async function throughput() {
     console.log('queries/op: database statements of one call.');
     for (const r of rows) if (r.firstError) console.log(`  ! ${r.label}: first error: ${r.firstError}`);
     console.log('');
-    console.log(verdict('client_credentials JWT     Gatehouse / bare', ghCc.perSecond / bareCc.perSecond, CC_TARGET));
-    // No target: against a bare provider that signs as Gatehouse does, what the rest of Gatehouse costs.
-    console.log(`${'client_credentials JWT     Gatehouse / bare, same signing'.padEnd(48)} ${(ghCc.perSecond / bareNativeCc.perSecond).toFixed(2)}  (Gatehouse's own cost, signing aside)`);
-    console.log(verdict('client_credentials opaque  Gatehouse / bare', ghOpaque.perSecond / bareOpaque.perSecond, OPAQUE_TARGET));
-    console.log(`${`client_credentials p99 at ${halfPeak}/s (half peak)`.padEnd(48)} ${atHalf.p99.toFixed(1)} ms  (target < ${P99_TARGET_MS} ms)  ${atHalf.p99 < P99_TARGET_MS ? 'PASS' : 'MISS'}`);
+    if (clients) {
+      const { bareCc, bareNativeCc, ghCc, bareOpaque, ghOpaque, halfPeak, atHalf } = clients;
+      console.log(verdict('client_credentials JWT     Gatehouse / bare', ghCc.perSecond / bareCc.perSecond, CC_TARGET));
+      // No target: against a bare provider that signs as Gatehouse does, what the rest of Gatehouse costs.
+      console.log(`${'client_credentials JWT     Gatehouse / bare, same signing'.padEnd(48)} ${(ghCc.perSecond / bareNativeCc.perSecond).toFixed(2)}  (Gatehouse's own cost, signing aside)`);
+      console.log(verdict('client_credentials opaque  Gatehouse / bare', ghOpaque.perSecond / bareOpaque.perSecond, OPAQUE_TARGET));
+      console.log(`${`client_credentials p99 at ${halfPeak}/s (half peak)`.padEnd(48)} ${atHalf.p99.toFixed(1)} ms  (target < ${P99_TARGET_MS} ms)  ${atHalf.p99 < P99_TARGET_MS ? 'PASS' : 'MISS'}`);
+    }
     console.log(verdict('password logins     logins / raw bcrypt', logins.perSecond / rawBcrypt.perSecond, LOGIN_TARGET));
     // A code check costs an HMAC and one kv write, never a second bcrypt: the same target holds.
     console.log(verdict('password + TOTP     logins / raw bcrypt', totpLogins.perSecond / rawBcrypt.perSecond, LOGIN_TARGET));
@@ -209,10 +217,11 @@ async function throughput() {
 async function main() {
   const [mode = 'throughput', ...args] = process.argv.slice(2);
   if (mode === 'throughput') return throughput();
+  if (mode === 'logins') return throughput({ loginsOnly: true });
   if (mode === 'scale') return (await import('./scale.js')).scale(args);
   if (mode === 'soak') return (await import('./soak.js')).soak(args);
   if (mode === 'hashing') return (await import('./hashing.js')).hashing();
-  throw new Error(`unknown bench mode ${mode}: use throughput (the default), scale, soak or hashing`);
+  throw new Error(`unknown bench mode ${mode}: use throughput (the default), logins, scale, soak or hashing`);
 }
 
 main().then(
