@@ -5,7 +5,7 @@
  */
 import { createHash, createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { Agent, createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import bcrypt from 'bcrypt';
@@ -26,7 +26,7 @@ import { clientValidator } from '../src/tenancy/validate-client.js';
 import { freshDatabase } from '../test/support/database.js';
 import { csrfOf } from '../test/support/browser.js';
 import { rfc6238 } from '../test/support/totp.js';
-import { HttpBrowser } from './http-browser.js';
+import { benchAgent, HttpBrowser } from './http-browser.js';
 
 export const WARMUP_SECONDS = 1;
 /** Hard bounds on every measuring loop, besides its deadline. */
@@ -289,7 +289,7 @@ export async function postToken(tokenEndpoint: string, authorization: string, pa
  */
 export function clientCredentialsOp(tokenEndpoint: string, clientId: string, secret: string, kind: { opaque?: boolean; maxSockets?: number } = {}) {
   const url = new URL(assertLoopback(tokenEndpoint));
-  const agent = new Agent({ keepAlive: true, maxSockets: kind.maxSockets ?? 64 });
+  const agent = benchAgent(kind.maxSockets);
   // With a resource: a JWT access token for it (RFC 9068). Without: an opaque token, stored by
   // the provider (Gatehouse: PostgreSQL or PGlite; the bare provider: its memory adapter).
   const params: Record<string, string> = kind.opaque ? { grant_type: 'client_credentials' } : { grant_type: 'client_credentials', resource: API, scope: API_SCOPE };
