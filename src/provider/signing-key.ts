@@ -52,5 +52,9 @@ export class NativeSigningKey extends ExternalSigningKey {
   }
 }
 
-/** What `features.externalSigningSupport` acknowledges (oidc-provider refuses to start when its experiment's version moves on). */
+/**
+ * What `features.externalSigningSupport` acknowledges. oidc-provider refuses to build a provider
+ * when its experiment's version moves on, which a minor release may do: package.json allows
+ * patch releases of oidc-provider only (`~9.13.3`), and an upgrade checks this first.
+ */
 export const EXTERNAL_SIGNING = { enabled: true, ack: 'experimental-01' } as const;
