@@ -8,13 +8,9 @@ import { Lockout } from '../security/lockout.js';
 import type { Pending, StepContext } from './flow.js';
 
 /**
- * The one place that decides what follows a proven credential: the second factor when the user has
- * one; enrollment when the tenant or the client (acr_values) needs one and the user has none; else
- * the login is complete.
- */
-/**
  * What the step that proved the credential already read of the user in this request, so it is
- * not read again (the password step has all three); what is left out is read here.
+ * not read again (the password step has all three); what is left out is read here. Never kept
+ * on the interaction: a later step reads afresh.
  */
 export interface KnownOfUser {
   hasSecondFactor?: boolean;
@@ -23,6 +19,11 @@ export interface KnownOfUser {
   failuresOnRecord?: boolean;
 }
 
+/**
+ * The one place that decides what follows a proven credential: the second factor when the user has
+ * one; enrollment when the tenant or the client (acr_values) needs one and the user has none; else
+ * the login is complete.
+ */
 export async function nextStep(sc: StepContext, accountId: string, amr: string[], known: KnownOfUser = {}): Promise<void> {
   const proven = amr.includes('mfa');
   if (!proven) {

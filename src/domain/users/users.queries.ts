@@ -23,10 +23,11 @@ export async function findUserById(db: Db, tenantId: string, id: string) {
   return row ? toUser(row) : undefined;
 }
 
-/** With the hash, for password checks only; never presented. */
 /**
- * The user of a password login, with whether they have a confirmed second factor (the step that
- * follows a correct password): one statement where two would be a second round trip per login.
+ * With the hash, for password checks only; never presented. Also whether the user has a
+ * confirmed second factor (the step after a correct password): one statement where two would be
+ * a second round trip per login. Read before the hash is compared: a factor confirmed during the
+ * compare applies from the next login, as one confirmed a moment later would.
  */
 export async function findUserCredentialsByEmail(db: Db, tenantId: string, email: string) {
   if (!canNameRow(email)) return undefined;
