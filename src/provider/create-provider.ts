@@ -25,7 +25,7 @@ export function createProvider(tenant: Tenant, jwks: Record<string, unknown>[], 
   const algs = [...new Set(jwks.map((k) => String(k.alg)))];
   const currentAlg = () => algs[0] ?? 'RS256';
   const configuration: Configuration = {
-    adapter: adapterFactory(tenant.id, deps, cache, builtinClients(issuer)),
+    adapter: adapterFactory(tenant.id, deps, builtinClients(issuer)),
     findAccount: findAccount(tenant.id, deps, cache),
     // Signed by node:crypto on the thread pool (signing-key.ts), not by jose through WebCrypto.
     jwks: { keys: jwks.map((jwk) => new NativeSigningKey(jwk)) },
@@ -94,9 +94,9 @@ export function createProvider(tenant: Tenant, jwks: Record<string, unknown>[], 
 
 /**
  * The provider's Client objects kept in the tenant's cache, so a request finds its client in a
- * map: oidc-provider would otherwise take the cached row from the adapter (a parse) and
- * serialise and hash it to find the Client it built from it before (about 15 µs a token
- * request, docs/BENCHMARKS.md). It already shares one Client between requests; this only skips
+ * map: oidc-provider would otherwise read the row through the adapter (a query) and serialise
+ * and hash it to find the Client it built from it before (about 15 µs a token request beyond
+ * the query, docs/BENCHMARKS.md). It already shares one Client between requests; this only skips
  * the lookup. Dropped when the change feed announces a change (the client-auth limit wraps this,
  * so it still sees every lookup).
  */

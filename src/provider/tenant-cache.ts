@@ -3,9 +3,9 @@ import type { User } from '../domain/users/users.types.js';
 import type { ConnectionDirectory } from '../federation/connections.js';
 
 /**
- * What one node keeps of a tenant between requests: oidc-provider's Client objects, what a client's or a user's
- * roles grant on a resource, user records (never their password hashes), a user's role names and
- * the tenant's federation connections as the login page lists them.
+ * What one node keeps of a tenant between requests: oidc-provider's Client objects, what a
+ * client's or a user's roles grant on a resource, user records (never their password hashes), a
+ * user's role names and the tenant's federation connections as the login page lists them.
  * Only tenancy/registry.ts drops it, when the change feed says the tenant changed (on any node) or
  * when the feed itself was interrupted. While the feed is not live nothing is kept, and every
  * lookup goes to the database as before.

@@ -1,6 +1,5 @@
 import type { Adapter } from 'oidc-provider';
 import type { Deps } from '../../deps.js';
-import type { TenantCache } from '../tenant-cache.js';
 import { ClientAdapter } from './clients.js';
 import { KvAdapter } from './kv.js';
 import { PostgresAdapter } from './postgres.js';
@@ -17,7 +16,7 @@ import { PostgresAdapter } from './postgres.js';
  */
 const KV_MODELS = new Set(['Interaction', 'AuthorizationCode', 'ReplayDetection', 'PushedAuthorizationRequest', 'ClientCredentials']);
 
-export function adapterFactory(tenantId: string, deps: Pick<Deps, 'db' | 'kv' | 'kvPrefix'>, cache?: TenantCache, builtinClients: Record<string, Record<string, unknown>> = {}) {
+export function adapterFactory(tenantId: string, deps: Pick<Deps, 'db' | 'kv' | 'kvPrefix'>, builtinClients: Record<string, Record<string, unknown>> = {}) {
   return (model: string): Adapter => {
     if (model === 'Client') return new ClientAdapter(deps.db, tenantId, builtinClients);
     if (KV_MODELS.has(model)) return new KvAdapter(deps.kv, deps.kvPrefix, tenantId, model);
