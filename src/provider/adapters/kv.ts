@@ -48,11 +48,13 @@ export class KvAdapter implements Adapter {
   /**
    * oidc-provider checks `consumed`, then consumes: two redemptions at the same instant would both
    * pass its check. The first to count here wins; the other is refused (RFC 6749 §4.1.2: a code
-   * is used once).
+   * is used once). A source gone by now was revoked under the caller: a third redemption saw it
+   * consumed and revoked its grant, which deletes it (but not its counter). Refused too, or the
+   * caller would issue tokens of a grant already revoked.
    */
   async consume(id: string) {
     const stored = await this.read(id);
-    if (!stored) return;
+    if (!stored) throw new errors.InvalidGrant('grant source already consumed');
     const ttl0 = Math.max(1, Math.ceil((stored.expiresAt - Date.now()) / 1000));
     if ((await this.kv.incr(this.key(this.model, 'consumed', id), ttl0)) > 1) throw new errors.InvalidGrant('grant source already consumed');
     stored.payload.consumed = Math.floor(Date.now() / 1000);
