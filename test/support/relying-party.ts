@@ -23,6 +23,8 @@ export interface MfaAnswers {
 /** openid-client as the relying party, with a browser that fills in Gatehouse's pages. */
 export class RelyingParty {
   browser = new Browser();
+  /** Sends the authorization request's parameters to the PAR endpoint first (RFC 9126). */
+  pushed = false;
   private constructor(readonly config: oidc.Configuration, readonly options: RpOptions) {}
 
   static async discover(options: RpOptions) {
@@ -34,7 +36,8 @@ export class RelyingParty {
   async startLogin(params: Record<string, string> = {}) {
     const verifier = oidc.randomPKCECodeVerifier();
     const state = oidc.randomState();
-    const url = oidc.buildAuthorizationUrl(this.config, {
+    const build = this.pushed ? oidc.buildAuthorizationUrlWithPAR : oidc.buildAuthorizationUrl;
+    const url = await build(this.config, {
       redirect_uri: this.options.redirectUri,
       scope: 'openid profile email offline_access',
       prompt: 'consent',
@@ -45,7 +48,7 @@ export class RelyingParty {
     });
     const origin = new URL(this.options.issuer).origin;
     const { res, url: at } = await this.browser.follow(url.toString(), origin);
-    return { res, at, verifier, state, html: res.status === 200 ? await res.text() : '' };
+    return { res, at, url, verifier, state, html: res.status === 200 ? await res.text() : '' };
   }
 
   /** Authorize → login page → consent page → callback → token endpoint. */
@@ -98,7 +101,7 @@ export class RelyingParty {
       at = next.url;
     }
     if (!at.startsWith(this.options.redirectUri)) throw new Error(`login did not reach the callback: ${at}`);
-    return { callback: new URL(at), verifier: start.verifier, state: start.state };
+    return { callback: new URL(at), verifier: start.verifier, state: start.state, url: start.url };
   }
 
   refresh(refreshToken: string, params?: Record<string, string>) {

@@ -54,12 +54,19 @@ export class KvAdapter implements Adapter {
    */
   async consume(id: string) {
     const stored = await this.read(id);
-    if (!stored) throw new errors.InvalidGrant('grant source already consumed');
+    if (!stored) throw this.alreadyUsed();
     const ttl0 = Math.max(1, Math.ceil((stored.expiresAt - Date.now()) / 1000));
-    if ((await this.kv.incr(this.key(this.model, 'consumed', id), ttl0)) > 1) throw new errors.InvalidGrant('grant source already consumed');
+    if ((await this.kv.incr(this.key(this.model, 'consumed', id), ttl0)) > 1) throw this.alreadyUsed();
     stored.payload.consumed = Math.floor(Date.now() / 1000);
     const ttl = Math.max(1, Math.ceil((stored.expiresAt - Date.now()) / 1000));
     await this.kv.set(this.key(this.model, id), JSON.stringify(stored), ttl);
+  }
+
+  /** The error oidc-provider itself gives for a source found already consumed. */
+  private alreadyUsed() {
+    return this.model === 'PushedAuthorizationRequest'
+      ? new errors.InvalidRequestUri('request_uri is invalid, expired, or was already used')
+      : new errors.InvalidGrant('grant source already consumed');
   }
 
   async destroy(id: string) {

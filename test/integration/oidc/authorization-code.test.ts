@@ -58,6 +58,21 @@ describe('authorization code + PKCE through the pages', () => {
     expect(new URL(tampered.at).searchParams.get('error')).toBe('login_required');
   });
 
+  it('logs in through a pushed authorization request (RFC 9126), whose request_uri serves one login', async () => {
+    const party = await rp();
+    party.pushed = true;
+    const first = await party.authorize(user);
+    expect(first.url.searchParams.get('request_uri')).toMatch(/^urn:ietf:params:oauth:request_uri:/);
+    expect([...first.url.searchParams.keys()].sort()).toEqual(['client_id', 'request_uri']);
+    const tokens = await party.redeem(first.callback, first.verifier, first.state);
+    expect(tokens.claims()?.sub).toBe(user.id);
+    // The same request_uri again, in a browser that has no session yet: refused before any page.
+    const again = await rp();
+    const reused = await again.browser.follow(first.url.toString(), new URL(issuer).origin);
+    expect(reused.res.status).toBe(400);
+    expect(await reused.res.text()).toContain('invalid_request_uri');
+  });
+
   it('rotates refresh tokens and revokes the whole grant when a rotated one is reused', async () => {
     const party = await rp();
     const first = await party.login(user);

@@ -51,3 +51,15 @@ describe('KvAdapter.consume', () => {
     await expect(codes().consume('no-such-code')).rejects.toBeInstanceOf(errors.InvalidGrant);
   });
 });
+
+describe('KvAdapter.consume of a pushed authorization request', () => {
+  it('refuses a second use with the error oidc-provider gives for a used request_uri', async () => {
+    const adapter = new KvAdapter(kv, prefix, `t-${randomBytes(4).toString('hex')}`, 'PushedAuthorizationRequest');
+    const id = randomBytes(8).toString('hex');
+    await adapter.upsert(id, { kind: 'PushedAuthorizationRequest', request: 'eyJ.e30.' }, 60);
+    await adapter.consume(id);
+    const second = adapter.consume(id);
+    await expect(second).rejects.toBeInstanceOf(errors.InvalidRequestUri);
+    await expect(second).rejects.toMatchObject({ error: 'invalid_request_uri' });
+  });
+});
