@@ -1,8 +1,10 @@
+import { createHash } from 'node:crypto';
 import Provider, { errors, type Configuration } from 'oidc-provider';
 import type { Deps } from '../deps.js';
 import { builtinClients } from '../domain/clients/builtin-clients.js';
 import { CONFIDENTIAL_ONLY_GRANTS } from '../domain/clients/clients.types.js';
 import { issuerOf, type Tenant } from '../domain/tenants/tenants.types.js';
+import { kvKey } from '../kv/index.js';
 import { CookieKeys } from '../security/cookie-keys.js';
 import { outboundFetch } from '../security/outbound-fetch.js';
 import { findAccount } from './account.js';
@@ -89,7 +91,24 @@ export function createProvider(tenant: Tenant, jwks: Record<string, unknown>[], 
   forwardProviderEvents(provider, tenant, deps);
   if (cache) rememberClients(provider, cache);
   limitClientAuthFailures(provider, tenant, deps);
+  jtiOnce(provider, tenant, deps);
   return provider;
+}
+
+/**
+ * A client assertion's or DPoP proof's `jti` is accepted once (RFC 7523 §3, RFC 9449 §11.1).
+ * oidc-provider's ReplayDetection.unique finds the jti, then saves it: two requests carrying one
+ * assertion at the same instant both passed, on one node or two. Here the kv store counts it
+ * atomically and the first to count wins; a later one gets `false`, which oidc-provider answers
+ * with its own error (invalid_client, invalid_dpop_proof). The id is oidc-provider's own.
+ */
+function jtiOnce(provider: Provider, tenant: Tenant, deps: Pick<Deps, 'kv' | 'kvPrefix'>) {
+  const model = provider.ReplayDetection as unknown as { unique(iss: string, jti: string, exp: number): Promise<boolean> };
+  model.unique = async (iss, jti, exp) => {
+    const id = createHash('sha256').update(`${iss}${jti}`).digest('base64url');
+    const ttl = Math.max(1, Math.ceil(exp - Date.now() / 1000));
+    return (await deps.kv.incr(kvKey(deps.kvPrefix, tenant.id, 'oidc', 'ReplayDetection', 'seen', id), ttl)) === 1;
+  };
 }
 
 /**

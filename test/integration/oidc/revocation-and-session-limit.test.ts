@@ -1,3 +1,5 @@
+import { randomUUID } from 'node:crypto';
+import * as jose from 'jose';
 import type { Tenant } from '../../../src/domain/tenants/tenants.types.js';
 import { systemAdminApi, type ApiAnswer } from '../../support/admin.js';
 import { startTestGatehouse, type TestGatehouse } from '../../support/gatehouse.js';
@@ -69,6 +71,33 @@ describe('one use only, even at the same instant', () => {
       const results = await Promise.allSettled(Array.from({ length: 12 }, () => party.redeem(pending.callback, pending.verifier, pending.state)));
       expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
       for (const r of results.filter((x) => x.status === 'rejected')) expect((r as PromiseRejectedResult).reason).toMatchObject({ error: 'invalid_grant' });
+    }
+  });
+
+  it('accepts a client assertion once when token requests race with it (RFC 7523 §3: jti; reproduces against PostgreSQL + Redis)', async () => {
+    // A tenant of its own, whose client_auth_failures limit is off: every refusal here is one.
+    const own = await gh.tenant();
+    expect((await api('PATCH', `/tenants/${own.slug}`, { rate_limits: { client_auth_failures: { limit: 0 } } })).status).toBe(200);
+    const { privateKey, publicKey } = await jose.generateKeyPair('ES256', { extractable: true });
+    const created = await api('POST', `/tenants/${own.slug}/clients`, {
+      client_name: 'Signed', token_endpoint_auth_method: 'private_key_jwt', grant_types: ['client_credentials'], redirect_uris: [],
+      jwks: { keys: [{ ...(await jose.exportJWK(publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' }] },
+    });
+    expect(created.status).toBe(201);
+    const clientId = created.body.client_id;
+    const tokenUrl = `${gh.url}/t/${own.slug}/token`;
+    const token = (assertion: string) => fetch(tokenUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ grant_type: 'client_credentials', client_id: clientId, client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: assertion }),
+    }).then(async (res) => ({ status: res.status, body: await res.json() }));
+    for (let round = 0; round < 6; round++) {
+      const assertion = await new jose.SignJWT({ jti: randomUUID() }).setProtectedHeader({ alg: 'ES256', kid: 'k1' })
+        .setIssuer(clientId).setSubject(clientId).setAudience(tokenUrl).setIssuedAt().setExpirationTime('1m').sign(privateKey);
+      const answers = await Promise.all(Array.from({ length: 8 }, () => token(assertion)));
+      expect(answers.filter((a) => a.status === 200)).toHaveLength(1);
+      for (const a of answers.filter((x) => x.status !== 200)) expect(a).toMatchObject({ status: 401, body: { error: 'invalid_client' } });
+      expect(await token(assertion)).toMatchObject({ status: 401, body: { error: 'invalid_client' } });
     }
   });
 
