@@ -1,4 +1,5 @@
 import type { Db } from '../../db/knex.js';
+import { endSessionsAndGrants } from '../../provider/adapters/postgres.js';
 import type { UserSession } from './sessions.types.js';
 
 function toSession(row: any): UserSession {
@@ -21,6 +22,7 @@ function toSession(row: any): UserSession {
 const liveSessions = (db: Db, tenantId: string, userId: string) =>
   db('oidc_payloads')
     .where({ tenant_id: tenantId, model: 'Session', account_id: userId })
+    .whereNull('consumed_at')
     .andWhere((q) => q.whereNull('expires_at').orWhere('expires_at', '>', new Date()));
 
 /** A user's live sessions, most recently used first. */
@@ -34,16 +36,19 @@ export async function findSessionOfUser(db: Db, tenantId: string, userId: string
   return row ? toSession(row) : undefined;
 }
 
-/** Deletes sessions by uid and every artifact of their grants (refresh and access tokens included). */
+/**
+ * Ends sessions by uid and their grants (tombstones: provider/adapters/postgres.ts), and deletes
+ * every artifact of those grants (refresh and access tokens included).
+ */
 export async function deleteSessionsAndGrants(db: Db, tenantId: string, userId: string, sessions: UserSession[]) {
   const grantIds = sessions.flatMap((s) => s.grantIds);
   const uids = sessions.map((s) => s.id);
   let removed = 0;
   if (grantIds.length) {
     // Tokens and codes carry grant_id; the Grant itself is the row whose id it is.
-    removed += (await db('oidc_payloads').where({ tenant_id: tenantId }).whereIn('grant_id', grantIds).delete().returning('id')).length;
-    removed += (await db('oidc_payloads').where({ tenant_id: tenantId, model: 'Grant' }).whereIn('id', grantIds).delete().returning('id')).length;
+    removed += (await db('oidc_payloads').where({ tenant_id: tenantId }).whereIn('grant_id', grantIds).whereNotIn('model', ['Session', 'Grant']).delete().returning('id')).length;
+    removed += await endSessionsAndGrants(db, tenantId, (q) => q.where({ model: 'Grant' }).whereIn('id', grantIds));
   }
-  if (uids.length) removed += (await db('oidc_payloads').where({ tenant_id: tenantId, model: 'Session', account_id: userId }).whereIn('uid', uids).delete().returning('id')).length;
+  if (uids.length) removed += await endSessionsAndGrants(db, tenantId, (q) => q.where({ model: 'Session', account_id: userId }).whereIn('uid', uids));
   return removed;
 }

@@ -1,5 +1,6 @@
 import { hotQuery } from '../../db/hot-query.js';
 import { canNameRow, type Db } from '../../db/knex.js';
+import { endSessionsAndGrants } from '../../provider/adapters/postgres.js';
 import { normalizeEmail, type User } from './users.types.js';
 
 export function toUser(row: any): User {
@@ -88,8 +89,13 @@ export async function deleteUser(db: Db, tenantId: string, id: string) {
   return rows.length > 0;
 }
 
-/** Sessions, grants and tokens the provider stored for an account (provider/adapters/postgres.ts). */
+/**
+ * Everything the provider stored for an account (provider/adapters/postgres.ts): tokens and codes
+ * deleted, sessions and grants ended (kept a while as tombstones, so a request in flight cannot
+ * write them back). Returns how many went.
+ */
 export async function deleteOidcPayloadsOfAccount(db: Db, tenantId: string, accountId: string) {
-  const rows = await db('oidc_payloads').where({ tenant_id: tenantId, account_id: accountId }).delete().returning('id');
-  return rows.length;
+  const ended = await endSessionsAndGrants(db, tenantId, (q) => q.where({ account_id: accountId }));
+  const rows = await db('oidc_payloads').where({ tenant_id: tenantId, account_id: accountId }).whereNotIn('model', ['Session', 'Grant']).delete().returning('id');
+  return ended + rows.length;
 }

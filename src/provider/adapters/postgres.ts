@@ -1,5 +1,6 @@
 import Provider, { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import { hotQuery } from '../../db/hot-query.js';
+import type { Knex } from 'knex';
 import { canNameRow, type Db } from '../../db/knex.js';
 
 /**
@@ -18,19 +19,22 @@ export class PostgresAdapter implements Adapter {
       this.tenantId, this.model, id, JSON.stringify(payload), payload.grantId ?? null, payload.userCode ?? null,
       payload.uid ?? null, payload.accountId ?? null, expiresAt, new Date(),
     ];
-    if (this.model !== 'Session') {
+    if (this.model === 'Session') {
+      const client = sessionClient();
+      const saved = await hotQuery(this.db, UPSERT_SESSION, [...values, client.ip ?? null, client.user_agent ?? null, this.tenantId, payload.uid ?? null]);
+      if (saved.rows.length === 0) throw new errors.SessionNotFound('session ended');
+    } else if (this.model === 'Grant') {
+      if ((await hotQuery(this.db, UPSERT_GRANT, values)).rows.length === 0) throw new errors.InvalidGrant('grant revoked');
+    } else {
       await hotQuery(this.db, UPSERT, values);
-      return;
     }
-    const client = sessionClient();
-    await hotQuery(this.db, UPSERT_SESSION, [...values, client.ip ?? null, client.user_agent ?? null]);
   }
 
   private async findWhere(column: 'id' | 'uid' | 'user_code', value: string) {
     if (!canNameRow(value)) return undefined;
     const result = await hotQuery(this.db, FIND[column], [this.tenantId, this.model, value, new Date()]);
     const row = result.rows[0];
-    if (!row) return undefined;
+    if (!row || (row.consumed_at && ENDED_MODELS.has(this.model))) return undefined;
     const payload = typeof row.payload === 'string' ? JSON.parse(row.payload) : row.payload;
     return row.consumed_at ? { ...payload, consumed: Math.floor(new Date(row.consumed_at).getTime() / 1000) } : payload;
   }
@@ -54,9 +58,14 @@ export class PostgresAdapter implements Adapter {
     if (result.rows.length === 0) throw new errors.InvalidGrant('grant source already consumed');
   }
 
+  /**
+   * A grant is ended, not deleted (see ENDED_MODELS). A session is deleted (logout, or its id
+   * rotated at a resume, whose save follows), but never its tombstone.
+   */
   async destroy(id: string) {
     if (!canNameRow(id)) return;
-    await hotQuery(this.db, DESTROY, [this.tenantId, this.model, id]);
+    if (this.model === 'Grant') await hotQuery(this.db, END_GRANT, [new Date(), new Date(Date.now() + TOMBSTONE_SECONDS * 1000), this.tenantId, id]);
+    else await hotQuery(this.db, DESTROY, [this.tenantId, this.model, id]);
   }
 
   async revokeByGrantId(grantId: string) {
@@ -64,16 +73,40 @@ export class PostgresAdapter implements Adapter {
   }
 }
 
+/**
+ * Sessions and grants that end (revoked, signed out everywhere, password reset, a grant revoked
+ * on refresh-token reuse) are marked ended (`consumed_at`), their payload emptied, and kept for
+ * TOMBSTONE_SECONDS, instead of deleted. oidc-provider saves a session and a grant at the end of a
+ * request that loaded them: deleted, a request still in flight when they ended (a `prompt=none`
+ * from a stolen cookie, say) would write them back with an upsert, and the cookie would be
+ * signed in again. An ended row is never found and never written over; a session saved under a
+ * new id with the uid of an ended one is refused too. Those saves throw, so the request that
+ * would have revived them fails instead of answering as if they lived.
+ */
+const ENDED_MODELS = new Set(['Session', 'Grant']);
+/** Longer than any request can be in flight; the expiry sweep removes the row after it. */
+export const TOMBSTONE_SECONDS = 3600;
+
 const INSERT = `insert into oidc_payloads
   (tenant_id, model, id, payload, grant_id, user_code, uid, account_id, expires_at, updated_at`;
 const MERGE = `on conflict (tenant_id, model, id) do update set
   payload = excluded.payload, grant_id = excluded.grant_id, user_code = excluded.user_code, uid = excluded.uid,
   account_id = excluded.account_id, expires_at = excluded.expires_at, updated_at = excluded.updated_at`;
 const UPSERT = `${INSERT}) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ${MERGE}`;
-/** A session also keeps where it was last used from; a save outside a request leaves that as it was. */
-const UPSERT_SESSION = `${INSERT}, ip, user_agent) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ${MERGE},
+const UPSERT_GRANT = `${UPSERT} where oidc_payloads.consumed_at is null returning id`;
+/**
+ * A session also keeps where it was last used from; a save outside a request leaves that as it
+ * was. Neither an ended session nor a new id for an ended session's uid is written.
+ */
+const UPSERT_SESSION = `${INSERT}, ip, user_agent)
+  select ?::uuid, ?::text, ?::text, ?::jsonb, ?::text, ?::text, ?::text, ?::text, ?::timestamptz, ?::timestamptz, ?::text, ?::text
+   where not exists (select 1 from oidc_payloads ended
+                      where ended.tenant_id = ? and ended.model = 'Session' and ended.uid = ? and ended.consumed_at is not null)
+  ${MERGE},
   ip = coalesce(excluded.ip, oidc_payloads.ip),
-  user_agent = case when excluded.ip is null then oidc_payloads.user_agent else excluded.user_agent end`;
+  user_agent = case when excluded.ip is null then oidc_payloads.user_agent else excluded.user_agent end
+  where oidc_payloads.consumed_at is null
+  returning id`;
 const OF_MODEL = 'tenant_id = ? and model = ? and';
 const UNEXPIRED = 'and (expires_at is null or expires_at > ?) limit 1';
 const FIND = {
@@ -82,7 +115,9 @@ const FIND = {
   user_code: `select payload, consumed_at from oidc_payloads where ${OF_MODEL} user_code = ? ${UNEXPIRED}`,
 };
 const CONSUME = `update oidc_payloads set consumed_at = ? where ${OF_MODEL} id = ? and consumed_at is null returning id`;
-const DESTROY = `delete from oidc_payloads where ${OF_MODEL} id = ?`;
+const DESTROY = `delete from oidc_payloads where ${OF_MODEL} id = ? and consumed_at is null`;
+const END_GRANT = `update oidc_payloads set consumed_at = ?, payload = '{}'::jsonb, expires_at = least(expires_at, ?)
+  where tenant_id = ? and model = 'Grant' and id = ? and consumed_at is null`;
 const REVOKE_BY_GRANT = `delete from oidc_payloads where ${OF_MODEL} grant_id = ?`;
 
 /**
@@ -93,6 +128,18 @@ function sessionClient(): { ip?: string; user_agent?: string } {
   const ctx = Provider.ctx;
   if (!ctx) return {};
   return { ip: ctx.ip || undefined, user_agent: ctx.get('user-agent').slice(0, 512) || undefined };
+}
+
+/**
+ * Marks a user's sessions and grants ended (see ENDED_MODELS) where `scope` narrows the rows
+ * further; returns how many ended.
+ */
+export async function endSessionsAndGrants(db: Db, tenantId: string, scope: (q: Knex.QueryBuilder) => void) {
+  const rows = await db('oidc_payloads')
+    .where({ tenant_id: tenantId }).whereIn('model', [...ENDED_MODELS]).whereNull('consumed_at').andWhere(scope)
+    .update({ consumed_at: new Date(), payload: '{}', expires_at: db.raw('least(expires_at, ?::timestamptz)', [new Date(Date.now() + TOMBSTONE_SECONDS * 1000)]) })
+    .returning('id');
+  return rows.length;
 }
 
 /** Expired rows are dead weight; any node may sweep them. */

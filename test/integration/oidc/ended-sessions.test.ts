@@ -1,0 +1,104 @@
+import { randomBytes } from 'node:crypto';
+import { errors } from 'oidc-provider';
+import { CLI_ACTOR } from '../../../src/deps.js';
+import { revokeUserSessions } from '../../../src/domain/sessions/sessions.service.js';
+import { findSessionsOfUser } from '../../../src/domain/sessions/sessions.queries.js';
+import type { Tenant } from '../../../src/domain/tenants/tenants.types.js';
+import { deleteExpiredPayloads, PostgresAdapter, TOMBSTONE_SECONDS } from '../../../src/provider/adapters/postgres.js';
+import { startTestGatehouse, type TestGatehouse } from '../../support/gatehouse.js';
+import { RelyingParty } from '../../support/relying-party.js';
+
+/**
+ * oidc-provider saves the session and grant a request loaded when the request ends. A session
+ * revoked while such a request is in flight must stay revoked: the interleaving is laid out step
+ * by step on the adapter the provider uses (this run's PostgreSQL or PGlite).
+ */
+let gh: TestGatehouse;
+let tenant: Tenant;
+
+beforeAll(async () => {
+  gh = await startTestGatehouse();
+  tenant = await gh.tenant();
+});
+afterAll(() => gh.stop());
+
+const id = () => randomBytes(12).toString('base64url');
+
+/** A session and its grant as oidc-provider stores them, for a fresh user. */
+async function storedSession() {
+  const user = await gh.user(tenant);
+  const sessions = new PostgresAdapter(gh.deps.db, tenant.id, 'Session');
+  const grants = new PostgresAdapter(gh.deps.db, tenant.id, 'Grant');
+  const grantId = id();
+  const grant = { kind: 'Grant', jti: grantId, accountId: user.id, clientId: 'app', openid: { scope: 'openid' } };
+  await grants.upsert(grantId, grant, 3600);
+  const sessionId = id();
+  const session = { kind: 'Session', jti: sessionId, uid: id(), accountId: user.id, loginTs: Math.floor(Date.now() / 1000), authorizations: { app: { grantId, sid: id() } } };
+  await sessions.upsert(sessionId, session, 3600);
+  return { user, sessions, grants, sessionId, grantId, grant };
+}
+
+describe('a session revoked while a request that loaded it is in flight', () => {
+  it('is not written back, under its id or a new one, and neither is its grant', async () => {
+    const { user, sessions, grants, sessionId, grantId, grant } = await storedSession();
+    const inFlight = await sessions.find(sessionId); // a prompt=none request loads the session
+    expect(inFlight).toMatchObject({ accountId: user.id });
+    expect(await revokeUserSessions(gh.deps, tenant, user.id, CLI_ACTOR)).toBe(1); // "sign out everywhere"
+    // The request ends: oidc-provider saves what it loaded (under a new id when it rotated it).
+    await expect(sessions.upsert(sessionId, inFlight!, 3600)).rejects.toBeInstanceOf(errors.SessionNotFound);
+    await expect(sessions.upsert(id(), inFlight!, 3600)).rejects.toBeInstanceOf(errors.SessionNotFound);
+    await expect(grants.upsert(grantId, grant, 3600)).rejects.toBeInstanceOf(errors.InvalidGrant);
+    expect(await sessions.find(sessionId)).toBeUndefined();
+    expect(await sessions.findByUid(String(inFlight!.uid))).toBeUndefined();
+    expect(await grants.find(grantId)).toBeUndefined();
+    expect(await findSessionsOfUser(gh.deps.db, tenant.id, user.id)).toEqual([]);
+    // What is kept is a mark, not the session: its payload is gone, and it expires soon.
+    const rows = await gh.deps.db('oidc_payloads').where({ tenant_id: tenant.id }).whereIn('id', [sessionId, grantId]);
+    expect(rows).toHaveLength(2);
+    for (const row of rows) {
+      expect(row.consumed_at).not.toBeNull();
+      expect(typeof row.payload === 'string' ? JSON.parse(row.payload) : row.payload).toEqual({});
+      expect(new Date(row.expires_at).getTime()).toBeLessThanOrEqual(Date.now() + TOMBSTONE_SECONDS * 1000);
+    }
+  });
+
+  it('ends one session by id without touching the user\'s others', async () => {
+    const first = await storedSession();
+    const sessions = new PostgresAdapter(gh.deps.db, tenant.id, 'Session');
+    const otherId = id();
+    const other = { kind: 'Session', jti: otherId, uid: id(), accountId: first.user.id, loginTs: Math.floor(Date.now() / 1000), authorizations: {} };
+    await sessions.upsert(otherId, other, 3600);
+    const inFlight = await sessions.find(first.sessionId);
+    expect(await revokeUserSessions(gh.deps, tenant, first.user.id, CLI_ACTOR, String(inFlight!.uid))).toBe(1);
+    await expect(sessions.upsert(first.sessionId, inFlight!, 3600)).rejects.toBeInstanceOf(errors.SessionNotFound);
+    // The other session lives on and is saved as before.
+    await sessions.upsert(otherId, { ...other, touched: 1 }, 3600);
+    expect(await sessions.find(otherId)).toMatchObject({ uid: other.uid, touched: 1 });
+    expect((await findSessionsOfUser(gh.deps.db, tenant.id, first.user.id)).map((s) => s.id)).toEqual([other.uid]);
+  });
+
+  it('leaves the mark to the expiry sweep', async () => {
+    const { user, sessionId } = await storedSession();
+    await revokeUserSessions(gh.deps, tenant, user.id, CLI_ACTOR);
+    await gh.deps.db('oidc_payloads').where({ tenant_id: tenant.id, id: sessionId }).update({ expires_at: new Date(Date.now() - 1000) });
+    await deleteExpiredPayloads(gh.deps.db);
+    expect(await gh.deps.db('oidc_payloads').where({ tenant_id: tenant.id, id: sessionId }).first()).toBeUndefined();
+  });
+});
+
+describe('after sign-out everywhere', () => {
+  it('logs the user in afresh, through the pages, with the same browser', async () => {
+    const app = await gh.client(tenant);
+    const user = await gh.user(tenant);
+    const party = await RelyingParty.discover({ issuer: `${gh.url}/t/${tenant.slug}`, ...app });
+    const before = await party.login(user);
+    await revokeUserSessions(gh.deps, tenant, user.id, CLI_ACTOR);
+    await expect(party.refresh(before.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+    const silent = await party.startLogin({ scope: 'openid', prompt: 'none' });
+    expect(new URL(silent.at).searchParams.get('error')).toBe('login_required');
+    const after = await party.login(user);
+    expect(after.claims()?.sub).toBe(user.id);
+    await expect(party.refresh(after.refresh_token!)).resolves.toHaveProperty('access_token');
+    expect(await findSessionsOfUser(gh.deps.db, tenant.id, user.id)).toHaveLength(1);
+  });
+});
