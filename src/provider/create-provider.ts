@@ -92,7 +92,36 @@ export function createProvider(tenant: Tenant, jwks: Record<string, unknown>[], 
   if (cache) rememberClients(provider, cache);
   limitClientAuthFailures(provider, tenant, deps);
   jtiOnce(provider, tenant, deps);
+  revokeOnLostRedemption(provider);
   return provider;
+}
+
+/**
+ * A code or rotating refresh token presented twice has its grant revoked (RFC 6749 §4.1.2,
+ * RFC 9700 §4.14.2): oidc-provider does so when the second use finds the first one's mark. Two
+ * uses at the same instant both find none, and the adapter lets only one consume; the other
+ * is refused without revoking, so a thief who won the race kept the grant. Here the loser revokes
+ * it too, as oidc-provider's revoke helper does (every model of the grant, then the grant).
+ */
+function revokeOnLostRedemption(provider: Provider) {
+  for (const model of [provider.AuthorizationCode, provider.RefreshToken]) {
+    const proto = model.prototype as unknown as { consume(): Promise<void>; grantId?: string };
+    const consume = proto.consume;
+    proto.consume = async function consumeOrRevoke(this: typeof proto) {
+      try {
+        await consume.call(this);
+      } catch (err) {
+        if (err instanceof errors.InvalidGrant && this.grantId) {
+          await Promise.all([
+            ...[provider.AccessToken, provider.RefreshToken, provider.AuthorizationCode, provider.DeviceCode, provider.BackchannelAuthenticationRequest].map((m) => m.revokeByGrantId(this.grantId!)),
+            provider.Grant.adapter.destroy(this.grantId),
+          ]);
+          provider.emit('grant.revoked', Provider.ctx, this.grantId);
+        }
+        throw err;
+      }
+    };
+  }
 }
 
 /**

@@ -106,10 +106,12 @@ async function recordOutcome(ctx: KoaContextWithOIDC, outcome: Outcome, tenant: 
       ip: ctx.ip, userAgent: ctx.get('user-agent') || null, details: { kinds: outcome.revoked, grant_revoked: outcome.grantRevoked, via: 'revocation' },
     });
   } else if (route === 'token' && outcome.grantRevoked) {
-    // RFC 6749 §10.4 / RFC 9700: a rotated refresh token came back, so its whole grant is gone.
+    // RFC 6749 §10.4 / RFC 9700: a rotated refresh token (or a code, §4.1.2) came back, so its
+    // whole grant is gone.
+    const via = oidc.params?.grant_type === 'authorization_code' ? 'authorization_code_reuse' : 'refresh_token_reuse';
     await recordAuditNow(deps.db, {
       tenantId: tenant.id, type: 'token.revoked', actor: `client:${oidc.client?.clientId}`, subject: subjectOfAccount((oidc.entities.RefreshToken as { accountId?: string } | undefined)?.accountId), outcome: 'failure',
-      ip: ctx.ip, userAgent: ctx.get('user-agent') || null, details: { via: 'refresh_token_reuse', grant_revoked: true },
+      ip: ctx.ip, userAgent: ctx.get('user-agent') || null, details: { via, grant_revoked: true },
     });
   }
   if (outcome.session) await enforceSessionLimit(deps, tenant, outcome.session.accountId, outcome.session.uid, limit);

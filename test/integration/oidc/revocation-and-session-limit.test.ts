@@ -101,6 +101,22 @@ describe('one use only, even at the same instant', () => {
     }
   });
 
+  it('revokes the grant when a refresh token loses the race to be rotated (RFC 9700 §4.14.2)', async () => {
+    // Laid out step by step: two refreshes both read the token unused; one rotates it; the other
+    // is refused, and takes the grant down with it, as a later reuse would.
+    const user = await gh.user(tenant);
+    const party = await rp();
+    const tokens = await party.login(user);
+    const provider = (await gh.registry.providerFor(tenant))!;
+    const [first, second] = await Promise.all([provider.RefreshToken.find(tokens.refresh_token!), provider.RefreshToken.find(tokens.refresh_token!)]);
+    expect([first?.isValid, second?.isValid]).toEqual([true, true]);
+    await first!.consume();
+    await expect(second!.consume()).rejects.toMatchObject({ error: 'invalid_grant' });
+    expect(await provider.Grant.find(first!.grantId!)).toBeUndefined();
+    await expect(party.userinfo(tokens.access_token, user.id)).rejects.toBeTruthy();
+    await expect(party.refresh(tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+  });
+
   it('rotates a refresh token once when refreshes race with it', async () => {
     const user = await gh.user(tenant);
     const party = await rp();
