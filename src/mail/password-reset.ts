@@ -1,5 +1,5 @@
 import { recordAudit } from '../audit/record.js';
-import { canNameRow } from '../db/knex.js';
+import { canNameRow, lockTenantRow } from '../db/knex.js';
 import type { Deps } from '../deps.js';
 import { announceChange } from '../domain/changes.js';
 import { findSessionsOfUser } from '../domain/sessions/sessions.queries.js';
@@ -77,6 +77,9 @@ export async function resetPassword(deps: Deps, tenant: Tenant, token: string, p
   const user = await deps.db.transaction(async (trx) => {
     const used = await consumeMailToken(trx, deps.secrets, tenant.id, 'password_reset', token);
     if (!used) return undefined;
+    // Locked before it is read: an address changed meanwhile (users.service changeUser locks the
+    // row too) is compared as committed, never marked verified by a link for the old one.
+    await lockTenantRow(trx, 'users', tenant.id, { id: used.userId });
     const current = await findUserById(trx, tenant.id, used.userId);
     // A link mailed to an address the account no longer has does nothing.
     if (!current || current.disabled || normalizeEmail(current.email) !== used.emailNormalized) return undefined;

@@ -1,4 +1,5 @@
 import { recordAudit } from '../audit/record.js';
+import { lockTenantRow } from '../db/knex.js';
 import type { Deps } from '../deps.js';
 import { announceChange } from '../domain/changes.js';
 import { issuerOf, type Tenant } from '../domain/tenants/tenants.types.js';
@@ -54,6 +55,9 @@ export async function verifyEmail(deps: Pick<Deps, 'db' | 'secrets'>, tenant: Te
   return deps.db.transaction(async (trx) => {
     const used = await consumeMailToken(trx, deps.secrets, tenant.id, 'verify_email', token);
     if (!used) return undefined;
+    // Locked before it is read: an address changed meanwhile (users.service changeUser locks the
+    // row too) is compared as committed, never marked verified by a link for the old one.
+    await lockTenantRow(trx, 'users', tenant.id, { id: used.userId });
     const current = await findUserById(trx, tenant.id, used.userId);
     if (!current || normalizeEmail(current.email) !== used.emailNormalized) return undefined;
     await deleteMailTokensOfUser(trx, tenant.id, current.id, 'verify_email');
