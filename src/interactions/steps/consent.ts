@@ -1,3 +1,4 @@
+import { errors } from 'oidc-provider';
 import { findPermissionsOfResource, findResourceByIdentifier } from '../../domain/rbac/rbac.queries.js';
 import { ADMIN_CONSENT, adminResource } from '../../provider/config/resources.js';
 import { clientNameOf, type StepContext } from '../flow.js';
@@ -65,12 +66,24 @@ export async function submitConsent(sc: StepContext) {
   const accountId = interaction.session.accountId;
   const clientId = String(interaction.params.client_id);
   const grant = interaction.grantId ? await provider.Grant.find(interaction.grantId) : new provider.Grant({ accountId, clientId });
-  if (!grant) throw new Error('grant vanished');
+  // A grant revoked while the page was open (sign out everywhere, a password reset): start over.
+  if (!grant) return grantEnded(sc);
   const details = interaction.prompt.details as { missingOIDCScope?: string[]; missingOIDCClaims?: string[] };
   if (details.missingOIDCScope) grant.addOIDCScope(details.missingOIDCScope.join(' '));
   if (details.missingOIDCClaims) grant.addOIDCClaims(details.missingOIDCClaims);
   for (const resource of await requestedResources(sc)) {
     grant.addResourceScope(resource.identifier, (resource.admin ? [ADMIN_CONSENT] : resource.permissions.map((p) => p.name)).join(' '));
   }
-  await sc.finish({ consent: { grantId: await grant.save() } }, true);
+  let grantId: string;
+  try {
+    grantId = await grant.save();
+  } catch (err) {
+    if (err instanceof errors.InvalidGrant) return grantEnded(sc); // revoked under this request
+    throw err;
+  }
+  await sc.finish({ consent: { grantId } }, true);
+}
+
+function grantEnded(sc: StepContext) {
+  sc.render('error', { title: text.common.forbidden, message: text.common.formExpired }, 403);
 }

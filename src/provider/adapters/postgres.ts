@@ -59,12 +59,16 @@ export class PostgresAdapter implements Adapter {
   }
 
   /**
-   * A grant is ended, not deleted (see ENDED_MODELS). A session is deleted (logout, or its id
-   * rotated at a resume, whose save follows), but never its tombstone.
+   * A grant is ended, not deleted (see ENDED_MODELS). A session is retired: expired at once and
+   * emptied, its row and uid kept until the expiry sweep. oidc-provider destroys a session at
+   * logout, and the old id when it rotates one at a resume, right before it saves the new id:
+   * kept, the old row is still there for a revocation that runs between the two statements to
+   * mark, so the new id is refused; and a request in flight cannot write a logged-out session back.
    */
   async destroy(id: string) {
     if (!canNameRow(id)) return;
-    if (this.model === 'Grant') await hotQuery(this.db, END_GRANT, [new Date(), new Date(Date.now() + TOMBSTONE_SECONDS * 1000), this.tenantId, id]);
+    if (this.model === 'Grant') await hotQuery(this.db, END_GRANT, [new Date(), tombstoneExpiry(), this.tenantId, id]);
+    else if (this.model === 'Session') await hotQuery(this.db, RETIRE_SESSION, [new Date(), this.tenantId, id]);
     else await hotQuery(this.db, DESTROY, [this.tenantId, this.model, id]);
   }
 
@@ -86,6 +90,7 @@ export class PostgresAdapter implements Adapter {
 const ENDED_MODELS = new Set(['Session', 'Grant']);
 /** Longer than any request can be in flight; the expiry sweep removes the row after it. */
 export const TOMBSTONE_SECONDS = 3600;
+const tombstoneExpiry = () => new Date(Date.now() + TOMBSTONE_SECONDS * 1000);
 
 const INSERT = `insert into oidc_payloads
   (tenant_id, model, id, payload, grant_id, user_code, uid, account_id, expires_at, updated_at`;
@@ -105,7 +110,7 @@ const UPSERT_SESSION = `${INSERT}, ip, user_agent)
   ${MERGE},
   ip = coalesce(excluded.ip, oidc_payloads.ip),
   user_agent = case when excluded.ip is null then oidc_payloads.user_agent else excluded.user_agent end
-  where oidc_payloads.consumed_at is null
+  where oidc_payloads.consumed_at is null and (oidc_payloads.expires_at is null or oidc_payloads.expires_at > excluded.updated_at)
   returning id`;
 const OF_MODEL = 'tenant_id = ? and model = ? and';
 const UNEXPIRED = 'and (expires_at is null or expires_at > ?) limit 1';
@@ -115,9 +120,11 @@ const FIND = {
   user_code: `select payload, consumed_at from oidc_payloads where ${OF_MODEL} user_code = ? ${UNEXPIRED}`,
 };
 const CONSUME = `update oidc_payloads set consumed_at = ? where ${OF_MODEL} id = ? and consumed_at is null returning id`;
-const DESTROY = `delete from oidc_payloads where ${OF_MODEL} id = ? and consumed_at is null`;
-const END_GRANT = `update oidc_payloads set consumed_at = ?, payload = '{}'::jsonb, expires_at = least(expires_at, ?)
+const DESTROY = `delete from oidc_payloads where ${OF_MODEL} id = ?`;
+const END_GRANT = `update oidc_payloads set consumed_at = ?, payload = '{}'::jsonb, expires_at = ?
   where tenant_id = ? and model = 'Grant' and id = ? and consumed_at is null`;
+const RETIRE_SESSION = `update oidc_payloads set expires_at = ?, payload = '{}'::jsonb
+  where tenant_id = ? and model = 'Session' and id = ? and consumed_at is null`;
 const REVOKE_BY_GRANT = `delete from oidc_payloads where ${OF_MODEL} grant_id = ?`;
 
 /**
@@ -132,14 +139,19 @@ function sessionClient(): { ip?: string; user_agent?: string } {
 
 /**
  * Marks a user's sessions and grants ended (see ENDED_MODELS) where `scope` narrows the rows
- * further; returns how many ended.
+ * further; returns how many live ones ended. Retired sessions (logged out, or an id rotated
+ * away) are marked too, uncounted: their uid must stay refused.
  */
 export async function endSessionsAndGrants(db: Db, tenantId: string, scope: (q: Knex.QueryBuilder) => void) {
-  const rows = await db('oidc_payloads')
+  const now = new Date();
+  const rows = (live: boolean) => db('oidc_payloads')
     .where({ tenant_id: tenantId }).whereIn('model', [...ENDED_MODELS]).whereNull('consumed_at').andWhere(scope)
-    .update({ consumed_at: new Date(), payload: '{}', expires_at: db.raw('least(expires_at, ?::timestamptz)', [new Date(Date.now() + TOMBSTONE_SECONDS * 1000)]) })
+    .andWhere((q) => (live ? q.whereNull('expires_at').orWhere('expires_at', '>', now) : q.where('expires_at', '<=', now)))
+    .update({ consumed_at: now, payload: '{}', expires_at: tombstoneExpiry() })
     .returning('id');
-  return rows.length;
+  const ended = (await rows(true)).length;
+  await rows(false);
+  return ended;
 }
 
 /** Expired rows are dead weight; any node may sweep them. */

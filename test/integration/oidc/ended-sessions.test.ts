@@ -58,8 +58,33 @@ describe('a session revoked while a request that loaded it is in flight', () => 
     for (const row of rows) {
       expect(row.consumed_at).not.toBeNull();
       expect(typeof row.payload === 'string' ? JSON.parse(row.payload) : row.payload).toEqual({});
-      expect(new Date(row.expires_at).getTime()).toBeLessThanOrEqual(Date.now() + TOMBSTONE_SECONDS * 1000);
+      expect(new Date(row.expires_at).getTime()).toBeGreaterThan(Date.now() + (TOMBSTONE_SECONDS - 60) * 1000);
     }
+  });
+
+  it('is not written back under the new id when it ends while the provider rotates its id', async () => {
+    // A resume rotates the session's id: the old id is destroyed, then the new one saved (two
+    // statements). Sign-out-everywhere runs between them.
+    const { user, sessions, sessionId } = await storedSession();
+    const inFlight = await sessions.find(sessionId);
+    await sessions.destroy(sessionId);
+    await revokeUserSessions(gh.deps, tenant, user.id, CLI_ACTOR);
+    await expect(sessions.upsert(id(), inFlight!, 3600)).rejects.toBeInstanceOf(errors.SessionNotFound);
+    expect(await findSessionsOfUser(gh.deps.db, tenant.id, user.id)).toEqual([]);
+  });
+
+  it('is not written back after a logout by a request that loaded it before', async () => {
+    const { user, sessions, sessionId } = await storedSession();
+    const inFlight = await sessions.find(sessionId);
+    await sessions.destroy(sessionId); // end_session, logout=yes
+    expect(await sessions.find(sessionId)).toBeUndefined();
+    await expect(sessions.upsert(sessionId, inFlight!, 3600)).rejects.toBeInstanceOf(errors.SessionNotFound);
+    expect(await findSessionsOfUser(gh.deps.db, tenant.id, user.id)).toEqual([]);
+    // Retiring does not block the uid: a resume retires the old id and saves the session under a
+    // new one right after.
+    const rotated = id();
+    await sessions.upsert(rotated, inFlight!, 3600);
+    expect(await sessions.find(rotated)).toMatchObject({ uid: inFlight!.uid });
   });
 
   it('ends one session by id without touching the user\'s others', async () => {
