@@ -1,5 +1,5 @@
 import type { Db } from '../../db/knex.js';
-import { endSessionsAndGrants } from '../../provider/adapters/postgres.js';
+import { ENDED_MODEL_NAMES, endSessionsAndGrants } from '../../provider/adapters/postgres.js';
 import type { UserSession } from './sessions.types.js';
 
 function toSession(row: any): UserSession {
@@ -46,7 +46,7 @@ export async function deleteSessionsAndGrants(db: Db, tenantId: string, userId: 
   let removed = 0;
   if (grantIds.length) {
     // Tokens and codes carry grant_id; the Grant itself is the row whose id it is.
-    removed += (await db('oidc_payloads').where({ tenant_id: tenantId }).whereIn('grant_id', grantIds).whereNotIn('model', ['Session', 'Grant']).delete().returning('id')).length;
+    removed += (await db('oidc_payloads').where({ tenant_id: tenantId }).whereIn('grant_id', grantIds).whereNotIn('model', ENDED_MODEL_NAMES).delete().returning('id')).length;
     removed += await endSessionsAndGrants(db, tenantId, (q) => q.where({ model: 'Grant' }).whereIn('id', grantIds));
   }
   if (uids.length) removed += await endSessionsAndGrants(db, tenantId, (q) => q.where({ model: 'Session', account_id: userId }).whereIn('uid', uids));

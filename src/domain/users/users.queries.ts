@@ -1,6 +1,6 @@
 import { hotQuery } from '../../db/hot-query.js';
 import { canNameRow, type Db } from '../../db/knex.js';
-import { endSessionsAndGrants } from '../../provider/adapters/postgres.js';
+import { ENDED_MODEL_NAMES, endSessionsAndGrants } from '../../provider/adapters/postgres.js';
 import { normalizeEmail, type User } from './users.types.js';
 
 export function toUser(row: any): User {
@@ -96,6 +96,6 @@ export async function deleteUser(db: Db, tenantId: string, id: string) {
  */
 export async function deleteOidcPayloadsOfAccount(db: Db, tenantId: string, accountId: string) {
   const ended = await endSessionsAndGrants(db, tenantId, (q) => q.where({ account_id: accountId }));
-  const rows = await db('oidc_payloads').where({ tenant_id: tenantId, account_id: accountId }).whereNotIn('model', ['Session', 'Grant']).delete().returning('id');
+  const rows = await db('oidc_payloads').where({ tenant_id: tenantId, account_id: accountId }).whereNotIn('model', ENDED_MODEL_NAMES).delete().returning('id');
   return ended + rows.length;
 }

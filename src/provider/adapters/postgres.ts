@@ -1,6 +1,6 @@
+import type { Knex } from 'knex';
 import Provider, { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import { hotQuery } from '../../db/hot-query.js';
-import type { Knex } from 'knex';
 import { canNameRow, type Db } from '../../db/knex.js';
 
 /**
@@ -87,7 +87,8 @@ export class PostgresAdapter implements Adapter {
  * new id with the uid of an ended one is refused too. Those saves throw, so the request that
  * would have revived them fails instead of answering as if they lived.
  */
-const ENDED_MODELS = new Set(['Session', 'Grant']);
+export const ENDED_MODEL_NAMES = ['Session', 'Grant'];
+const ENDED_MODELS = new Set(ENDED_MODEL_NAMES);
 /** Longer than any request can be in flight; the expiry sweep removes the row after it. */
 export const TOMBSTONE_SECONDS = 3600;
 const tombstoneExpiry = () => new Date(Date.now() + TOMBSTONE_SECONDS * 1000);
@@ -145,7 +146,7 @@ function sessionClient(): { ip?: string; user_agent?: string } {
 export async function endSessionsAndGrants(db: Db, tenantId: string, scope: (q: Knex.QueryBuilder) => void) {
   const now = new Date();
   const rows = (live: boolean) => db('oidc_payloads')
-    .where({ tenant_id: tenantId }).whereIn('model', [...ENDED_MODELS]).whereNull('consumed_at').andWhere(scope)
+    .where({ tenant_id: tenantId }).whereIn('model', ENDED_MODEL_NAMES).whereNull('consumed_at').andWhere(scope)
     .andWhere((q) => (live ? q.whereNull('expires_at').orWhere('expires_at', '>', now) : q.where('expires_at', '<=', now)))
     .update({ consumed_at: now, payload: '{}', expires_at: tombstoneExpiry() })
     .returning('id');
