@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import Provider, { errors, type Configuration } from 'oidc-provider';
+import Provider, { errors, type AdapterPayload, type Configuration } from 'oidc-provider';
 import type { Deps } from '../deps.js';
 import { builtinClients } from '../domain/clients/builtin-clients.js';
 import { CONFIDENTIAL_ONLY_GRANTS } from '../domain/clients/clients.types.js';
@@ -9,6 +9,7 @@ import { CookieKeys } from '../security/cookie-keys.js';
 import { outboundFetch } from '../security/outbound-fetch.js';
 import { findAccount } from './account.js';
 import { adapterFactory } from './adapters/index.js';
+import { PostgresAdapter } from './adapters/postgres.js';
 import { accountClientSid, loadExistingGrant } from './config/account-client.js';
 import { claims, scopes } from './config/claims.js';
 import { features } from './config/features.js';
@@ -93,6 +94,7 @@ export function createProvider(tenant: Tenant, jwks: Record<string, unknown>[], 
   limitClientAuthFailures(provider, tenant, deps);
   jtiOnce(provider, tenant, deps);
   revokeOnLostRedemption(provider);
+  rotateSessionsInOneStatement(provider);
   return provider;
 }
 
@@ -122,6 +124,32 @@ function revokeOnLostRedemption(provider: Provider) {
       }
     };
   }
+}
+
+/**
+ * oidc-provider rotates a session's id at every resume: Session#save destroys the old id, then
+ * saves the new one. Here both go in one statement (PostgresAdapter#rotate): one round trip fewer
+ * per login, nothing can run between the two, and a session logged out or revoked while the
+ * request was in flight is not saved under the new id (the save throws SessionNotFound, which
+ * oidc-provider answers as an OAuth error). The rest of the save is oidc-provider's own: only the
+ * adapter it writes through is swapped for the call.
+ */
+function rotateSessionsInOneStatement(provider: Provider) {
+  type Saving = { save(ttl: number): Promise<unknown>; oldId?: string; adapter: unknown };
+  const proto = provider.Session.prototype as unknown as Saving;
+  const save = proto.save;
+  proto.save = async function saveRotating(this: Saving, ttl: number) {
+    const { oldId, adapter } = this;
+    if (!oldId || !(adapter instanceof PostgresAdapter)) return save.call(this, ttl);
+    this.oldId = undefined;
+    const rotating = { upsert: (id: string, payload: AdapterPayload, expiresIn: number) => adapter.rotate(oldId, id, payload, expiresIn) };
+    Object.defineProperty(this, 'adapter', { value: rotating, configurable: true });
+    try {
+      return await save.call(this, ttl);
+    } finally {
+      delete (this as Partial<Saving>).adapter;
+    }
+  };
 }
 
 /**

@@ -14,20 +14,40 @@ export class PostgresAdapter implements Adapter {
   constructor(private readonly db: Db, private readonly tenantId: string, private readonly model: string) {}
 
   async upsert(id: string, payload: AdapterPayload, expiresIn: number) {
-    const expiresAt = expiresIn ? new Date(Date.now() + expiresIn * 1000) : null;
-    const values = [
-      this.tenantId, this.model, id, JSON.stringify(payload), payload.grantId ?? null, payload.userCode ?? null,
-      payload.uid ?? null, payload.accountId ?? null, expiresAt, new Date(),
-    ];
+    const values = this.values(id, payload, expiresIn);
     if (this.model === 'Session') {
-      const client = sessionClient();
-      const saved = await hotQuery(this.db, UPSERT_SESSION, [...values, client.ip ?? null, client.user_agent ?? null, this.tenantId, payload.uid ?? null]);
-      if (saved.rows.length === 0) throw new errors.SessionNotFound('session ended');
+      await this.saveSession(UPSERT_SESSION, [], values, payload);
     } else if (this.model === 'Grant') {
       if ((await hotQuery(this.db, UPSERT_GRANT, values)).rows.length === 0) throw new errors.InvalidGrant('grant revoked');
     } else {
       await hotQuery(this.db, UPSERT, values);
     }
+  }
+
+  /**
+   * A session's id rotation (oidc-provider's resetIdentifier, at a resume and a partial logout):
+   * the old id retired and the new one saved in one statement, so nothing runs between them. The
+   * new id is saved only when the old one was still live: a session logged out or revoked while
+   * the rotating request was in flight is not carried over to the new id.
+   */
+  async rotate(oldId: string, id: string, payload: AdapterPayload, expiresIn: number) {
+    if (this.model !== 'Session' || !canNameRow(oldId)) throw new errors.SessionNotFound('session ended');
+    const now = new Date();
+    await this.saveSession(ROTATE_SESSION, [now, this.tenantId, oldId, now], this.values(id, payload, expiresIn), payload);
+  }
+
+  private values(id: string, payload: AdapterPayload, expiresIn: number) {
+    const expiresAt = expiresIn ? new Date(Date.now() + expiresIn * 1000) : null;
+    return [
+      this.tenantId, this.model, id, JSON.stringify(payload), payload.grantId ?? null, payload.userCode ?? null,
+      payload.uid ?? null, payload.accountId ?? null, expiresAt, new Date(),
+    ];
+  }
+
+  private async saveSession(sql: string, before: Knex.RawBinding[], values: Knex.RawBinding[], payload: AdapterPayload) {
+    const client = sessionClient();
+    const saved = await hotQuery(this.db, sql, [...before, ...values, client.ip ?? null, client.user_agent ?? null, this.tenantId, payload.uid ?? null]);
+    if (saved.rows.length === 0) throw new errors.SessionNotFound('session ended');
   }
 
   private async findWhere(column: 'id' | 'uid' | 'user_code', value: string) {
@@ -104,15 +124,17 @@ const UPSERT_GRANT = `${UPSERT} where oidc_payloads.consumed_at is null returnin
  * A session also keeps where it was last used from; a save outside a request leaves that as it
  * was. Neither an ended session nor a new id for an ended session's uid is written.
  */
-const UPSERT_SESSION = `${INSERT}, ip, user_agent)
+const sessionUpsert = (alsoWhen = '') => `${INSERT}, ip, user_agent)
   select ?::uuid, ?::text, ?::text, ?::jsonb, ?::text, ?::text, ?::text, ?::text, ?::timestamptz, ?::timestamptz, ?::text, ?::text
    where not exists (select 1 from oidc_payloads ended
                       where ended.tenant_id = ? and ended.model = 'Session' and ended.uid = ? and ended.consumed_at is not null)
+   ${alsoWhen}
   ${MERGE},
   ip = coalesce(excluded.ip, oidc_payloads.ip),
   user_agent = case when excluded.ip is null then oidc_payloads.user_agent else excluded.user_agent end
   where oidc_payloads.consumed_at is null and (oidc_payloads.expires_at is null or oidc_payloads.expires_at > excluded.updated_at)
   returning id`;
+const UPSERT_SESSION = sessionUpsert();
 const OF_MODEL = 'tenant_id = ? and model = ? and';
 const UNEXPIRED = 'and (expires_at is null or expires_at > ?) limit 1';
 const FIND = {
@@ -126,6 +148,12 @@ const END_GRANT = `update oidc_payloads set consumed_at = ?, payload = '{}'::jso
   where tenant_id = ? and model = 'Grant' and id = ? and consumed_at is null`;
 const RETIRE_SESSION = `update oidc_payloads set expires_at = ?, payload = '{}'::jsonb
   where tenant_id = ? and model = 'Session' and id = ? and consumed_at is null`;
+/** RETIRE_SESSION of the old id, live until now, and the new id saved only if it was. */
+const ROTATE_SESSION = `with retired as (
+    update oidc_payloads set expires_at = ?, payload = '{}'::jsonb
+     where tenant_id = ? and model = 'Session' and id = ? and consumed_at is null and (expires_at is null or expires_at > ?)
+     returning id)
+  ${sessionUpsert('and exists (select 1 from retired)')}`;
 const REVOKE_BY_GRANT = `delete from oidc_payloads where ${OF_MODEL} grant_id = ?`;
 
 /**

@@ -80,11 +80,9 @@ describe('a session revoked while a request that loaded it is in flight', () => 
     expect(await sessions.find(sessionId)).toBeUndefined();
     await expect(sessions.upsert(sessionId, inFlight!, 3600)).rejects.toBeInstanceOf(errors.SessionNotFound);
     expect(await findSessionsOfUser(gh.deps.db, tenant.id, user.id)).toEqual([]);
-    // Retiring does not block the uid: a resume retires the old id and saves the session under a
-    // new one right after.
-    const rotated = id();
-    await sessions.upsert(rotated, inFlight!, 3600);
-    expect(await sessions.find(rotated)).toMatchObject({ uid: inFlight!.uid });
+    // Nor rotated onto a new id by a resume that loaded it before the logout.
+    await expect(sessions.rotate(sessionId, id(), inFlight!, 3600)).rejects.toBeInstanceOf(errors.SessionNotFound);
+    expect(await findSessionsOfUser(gh.deps.db, tenant.id, user.id)).toEqual([]);
   });
 
   it('ends one session by id without touching the user\'s others', async () => {
@@ -108,6 +106,54 @@ describe('a session revoked while a request that loaded it is in flight', () => 
     await gh.deps.db('oidc_payloads').where({ tenant_id: tenant.id, id: sessionId }).update({ expires_at: new Date(Date.now() - 1000) });
     await deleteExpiredPayloads(gh.deps.db);
     expect(await gh.deps.db('oidc_payloads').where({ tenant_id: tenant.id, id: sessionId }).first()).toBeUndefined();
+  });
+});
+
+describe('a session\'s id rotation (oidc-provider\'s resetIdentifier at a resume)', () => {
+  async function loaded() {
+    const stored = await storedSession();
+    const provider = (await gh.registry.providerFor(tenant))!;
+    const session = (await provider.Session.find(stored.sessionId))!;
+    expect(session.accountId).toBe(stored.user.id);
+    return { ...stored, session };
+  }
+
+  it('retires the old id and saves the new one in one statement', async () => {
+    const { user, sessions, sessionId, session } = await loaded();
+    session.resetIdentifier();
+    let statements = 0;
+    const count = () => statements++;
+    gh.deps.db.on('query', count);
+    try {
+      await session.save(3600);
+    } finally {
+      gh.deps.db.off('query', count);
+    }
+    expect(statements).toBe(1);
+    expect(session.jti).not.toBe(sessionId);
+    expect(await sessions.find(sessionId)).toBeUndefined();
+    expect(await sessions.find(session.jti)).toMatchObject({ uid: session.uid, accountId: user.id });
+    const old = await gh.deps.db('oidc_payloads').where({ tenant_id: tenant.id, model: 'Session', id: sessionId }).first();
+    expect(typeof old.payload === 'string' ? JSON.parse(old.payload) : old.payload).toEqual({});
+    expect((await findSessionsOfUser(gh.deps.db, tenant.id, user.id)).map((s) => s.id)).toEqual([session.uid]);
+  });
+
+  it('does not carry a session logged out meanwhile over to the new id', async () => {
+    const { user, sessions, sessionId, session } = await loaded();
+    await sessions.destroy(sessionId); // a logout in another tab while the resume runs
+    session.resetIdentifier();
+    await expect(session.save(3600)).rejects.toBeInstanceOf(errors.SessionNotFound);
+    expect(await sessions.find(session.jti)).toBeUndefined();
+    expect(await findSessionsOfUser(gh.deps.db, tenant.id, user.id)).toEqual([]);
+  });
+
+  it('does not carry a session revoked meanwhile over to the new id', async () => {
+    const { user, sessions, session } = await loaded();
+    await revokeUserSessions(gh.deps, tenant, user.id, CLI_ACTOR);
+    session.resetIdentifier();
+    await expect(session.save(3600)).rejects.toBeInstanceOf(errors.SessionNotFound);
+    expect(await sessions.find(session.jti)).toBeUndefined();
+    expect(await findSessionsOfUser(gh.deps.db, tenant.id, user.id)).toEqual([]);
   });
 });
 
