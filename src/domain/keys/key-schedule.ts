@@ -3,7 +3,7 @@ import type { Actor, Deps } from '../../deps.js';
 import { log } from '../../log/logger.js';
 import { findTenantById } from '../tenants/tenants.queries.js';
 import { DEFAULT_TENANT_SETTINGS } from '../tenants/tenants.types.js';
-import { findTenantsWithKeyWork } from './keys.queries.js';
+import { findTenantsWithKeyWork, lockTenant } from './keys.queries.js';
 import { KEY_SKEW_SECONDS, retireSigningKeysIn, rotateSigningKeyIn } from './keys.service.js';
 
 /** Who rotates on schedule, in the audit trail. */
@@ -29,6 +29,8 @@ export async function runKeySchedule(deps: ScheduleDeps) {
   for (const { tenantId } of due) {
     await deps.db.transaction(async (trx) => {
       if (!(await tryAdvisoryXactLock(trx, LOCK_SCOPE, tenantId))) return; // another node has it
+      // Then the tenant row, as every rotation does: an admin's rotation committed meanwhile is seen below.
+      if (!(await lockTenant(trx, tenantId))) return;
       const [still] = await findTenantsWithKeyWork(trx, defaults, skew, tenantId);
       const tenant = still && (await findTenantById(trx, tenantId));
       if (!still || !tenant) return;

@@ -61,8 +61,14 @@ export function keyOverlapSeconds(tenant: Tenant, config?: Pick<Config, 'keySche
 /** The clock margin of keyOverlapSeconds. */
 export const KEY_SKEW_SECONDS = 60;
 
-/** rotateSigningKey inside a transaction the caller holds (the scheduler's, with its lock). */
+/**
+ * rotateSigningKey inside a transaction the caller holds (the scheduler's, with its lock). The
+ * tenant row is locked first, so rotations of one tenant (an admin's, the CLI's, the scheduler's,
+ * the RS256 check at start) run one after the other: run together, each demoted the current key
+ * and each inserted its own, and the tenant was left with two current keys.
+ */
 export async function rotateSigningKeyIn(deps: Pick<Deps, 'secrets' | 'config'>, trx: Trx, tenant: Tenant, alg: SigningAlg | undefined, actor: Actor) {
+  await lockTenant(trx, tenant.id); // a tenant deleted meanwhile fails below as before (its keys' foreign key)
   const existing = await findSigningKeys(trx, tenant.id);
   const chosen = alg ?? existing[0]?.key.alg ?? 'RS256'; // the first is the tenant's own (createSigningKey)
   const { kid, rs256Kid } = await createSigningKey(deps, trx, tenant.id, chosen);

@@ -3,6 +3,7 @@ import * as jose from 'jose';
 import type { Gatehouse } from '../../../src/app.js';
 import { CLI_ACTOR } from '../../../src/deps.js';
 import { runKeySchedule } from '../../../src/domain/keys/key-schedule.js';
+import { rotateSigningKey } from '../../../src/domain/keys/keys.service.js';
 import { changeTenantSettings } from '../../../src/domain/tenants/tenants.service.js';
 import type { Tenant } from '../../../src/domain/tenants/tenants.types.js';
 import { startTestGatehouse, type TestGatehouse } from '../../support/gatehouse.js';
@@ -121,5 +122,21 @@ describe('scheduled signing-key rotation', () => {
     await sleep(1000);
     expect(await db('audit_events').where({ tenant_id: t.id, type: 'key.rotated' })).toHaveLength(0);
     expect(await db('signing_keys').where({ tenant_id: t.id, status: 'current' })).toHaveLength(1);
+  });
+});
+
+describe('rotations of one tenant at the same instant', () => {
+  it('leave exactly one current key, every one of them audited', async () => {
+    const t = await gh.tenant();
+    const db = gh.deps.db;
+    const rotated = await Promise.all(Array.from({ length: 6 }, () => rotateSigningKey(gh.deps, t, undefined, CLI_ACTOR)));
+    expect(new Set(rotated.map((r) => r.kid)).size).toBe(6);
+    const current = await db('signing_keys').where({ tenant_id: t.id, status: 'current' });
+    expect(current.map((k) => k.kid)).toEqual([expect.any(String)]);
+    expect(rotated.map((r) => r.kid)).toContain(current[0].kid);
+    expect(await db('audit_events').where({ tenant_id: t.id, type: 'key.rotated' })).toHaveLength(6);
+    // JWKS publishes the one current key and the keys it replaced.
+    const kids = await kidsOf(`${gh.url}/t/${t.slug}/jwks`);
+    expect(kids).toContain(current[0].kid);
   });
 });
