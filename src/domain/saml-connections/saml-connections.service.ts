@@ -2,6 +2,7 @@ import { recordAudit } from '../../audit/record.js';
 import type { Trx } from '../../db/knex.js';
 import type { Actor, Deps } from '../../deps.js';
 import { announceChange } from '../changes.js';
+import { findOidcConnectionsByDomains } from '../oidc-connections/oidc-connections.queries.js';
 import { resolveRoleNames, UnknownRoleError } from '../rbac/rbac.service.js';
 import type { Tenant } from '../tenants/tenants.types.js';
 import { describeIdpMetadata } from './idp-metadata.js';
@@ -15,7 +16,7 @@ export { InvalidIdpMetadataError } from './idp-metadata.js';
 export class SamlConnectionExistsError extends Error {}
 export class EmailDomainTakenError extends Error {
   constructor(readonly taken: { domain: string; connectionName: string }[]) {
-    super(`email domain(s) already routed to another SAML connection: ${taken.map((t) => `${t.domain} (${t.connectionName})`).join(', ')}`);
+    super(`email domain(s) already routed to another connection: ${taken.map((t) => `${t.domain} (${t.connectionName})`).join(', ')}`);
   }
 }
 /** A group_role_mapping names roles the tenant does not have. */
@@ -41,10 +42,15 @@ async function assertRolesExist(trx: Trx, tenantId: string, mapping: Record<stri
   }
 }
 
-/** Checked first to name the conflict; the (tenant_id, domain) key still holds under a race. */
+/**
+ * A domain routes the login page to one connection only, SAML and OIDC alike (OIDC connections
+ * check SAML's the same way). Checked first to name the conflict; the (tenant_id, domain) key
+ * still holds among SAML connections under a race.
+ */
 async function assertDomainsFree(trx: Trx, tenantId: string, name: string, domains: string[] | undefined) {
-  const taken = (await findSamlConnectionsByDomains(trx, tenantId, domains ?? [])).filter((t) => t.connectionName !== name);
-  if (taken.length) throw new EmailDomainTakenError(taken);
+  const saml = (await findSamlConnectionsByDomains(trx, tenantId, domains ?? [])).filter((t) => t.connectionName !== name);
+  const oidc = (await findOidcConnectionsByDomains(trx, tenantId, domains ?? [])).map((t) => ({ domain: t.domain, connectionName: `oidc/${t.connectionName}` }));
+  if (saml.length || oidc.length) throw new EmailDomainTakenError([...saml, ...oidc]);
 }
 
 export async function createSamlConnection(deps: Pick<Deps, 'db'>, tenant: Tenant, name: string, input: SamlConnectionInput, actor: Actor) {

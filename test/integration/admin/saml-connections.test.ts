@@ -187,6 +187,19 @@ describe('SAML connections: refusals', () => {
     expect((await api('PATCH', path(tenant, 'okta'), { email_domains: ['acme.example'] })).status).toBe(200);
   });
 
+  it('refuses a domain an OIDC connection of the tenant already has, as OIDC connections refuse SAML domains', async () => {
+    const oidc = await api('POST', `/tenants/${tenant.slug}/oidc-connections`, {
+      name: 'upstream', display_name: 'Upstream', issuer: 'https://op.upstream.example', client_id: 'gatehouse', client_secret: 's3cret-upstream',
+      token_endpoint_auth_method: 'client_secret_post', scopes: ['openid', 'email'], email_domains: ['upstream.example'],
+    });
+    expect(oidc.status).toBe(201);
+    const created = await refused(connection({ name: 'okta-3', email_domains: ['upstream.example'] }), 409);
+    expect(created.body).toMatchObject({ code: 'email_domain_taken', errors: [{ field: 'email_domains', message: expect.stringContaining('upstream.example (oidc/upstream)') }] });
+    expect((await api('GET', path(tenant, 'okta-3'))).status).toBe(404);
+    expect((await api('PATCH', path(tenant, 'okta'), { email_domains: ['acme.example', 'upstream.example'] })).status).toBe(409);
+    expect((await api('GET', path(tenant, 'okta'))).body.email_domains).toEqual(['acme.example']);
+  });
+
   it('answers 401 without a token, 403 to the admin of another tenant, 404 for an unknown tenant or connection', async () => {
     const anonymous = await adminApi(gh)('GET', path(tenant));
     expect(anonymous.status).toBe(401);
