@@ -146,6 +146,11 @@ function rotateSessionsInOneStatement(provider: Provider) {
     Object.defineProperty(this, 'adapter', { value: rotating, configurable: true });
     try {
       return await save.call(this, ttl);
+    } catch (err) {
+      // Refused: the session ended meanwhile. oidc-provider would save it again, under the new id
+      // and without the check, at the end of the request (ensureSessionSave) unless it is destroyed.
+      if (err instanceof errors.SessionNotFound) (this as Saving & { destroyed?: boolean }).destroyed = true;
+      throw err;
     } finally {
       delete (this as Partial<Saving>).adapter;
     }

@@ -1,9 +1,9 @@
 import { tryAdvisoryXactLock } from '../../db/advisory-lock.js';
 import type { Actor, Deps } from '../../deps.js';
 import { log } from '../../log/logger.js';
-import { findTenantById } from '../tenants/tenants.queries.js';
+import { findTenantById, lockTenant } from '../tenants/tenants.queries.js';
 import { DEFAULT_TENANT_SETTINGS } from '../tenants/tenants.types.js';
-import { findTenantsWithKeyWork, lockTenant } from './keys.queries.js';
+import { findTenantsWithKeyWork } from './keys.queries.js';
 import { KEY_SKEW_SECONDS, retireSigningKeysIn, rotateSigningKeyIn } from './keys.service.js';
 
 /** Who rotates on schedule, in the audit trail. */

@@ -63,10 +63,6 @@ export async function findTenantsWithoutCurrentRs256(db: Db): Promise<string[]> 
   return rows.map((r: { id: string }) => r.id);
 }
 
-/** Locks the tenant's row, so two nodes starting at once add one key, not two. */
-export async function lockTenant(trx: Db, tenantId: string) {
-  return Boolean(await trx('tenants').where({ id: tenantId }).forUpdate().first(trx.raw('1 as locked')));
-}
 
 export async function hasCurrentKey(db: Db, tenantId: string, alg: string) {
   return Boolean(await db('signing_keys').where({ tenant_id: tenantId, alg, status: 'current' }).first(db.raw('1 as found')));

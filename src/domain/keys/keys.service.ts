@@ -7,9 +7,9 @@ import type { Actor, Deps } from '../../deps.js';
 import type { Tenant } from '../tenants/tenants.types.js';
 import { signingKeyAad } from '../../security/sealed-columns.js';
 import { announceChange } from '../changes.js';
-import { touchTenant } from '../tenants/tenants.queries.js';
+import { lockTenant, touchTenant } from '../tenants/tenants.queries.js';
 import {
-  findSigningKeys, findTenantsWithoutCurrentRs256, hasCurrentKey, insertSigningKey, lockTenant, updateCurrentKeysToPrevious,
+  findSigningKeys, findTenantsWithoutCurrentRs256, hasCurrentKey, insertSigningKey, updateCurrentKeysToPrevious,
   updatePreviousKeysRotatedNow, updateRetiredKeys,
 } from './keys.queries.js';
 import type { SigningAlg, SigningKey } from './keys.types.js';

@@ -4,6 +4,7 @@ import type { Actor, Deps } from '../../deps.js';
 import { announceChange } from '../changes.js';
 import { resolveRoleNames, UnknownRoleError } from '../rbac/rbac.service.js';
 import { findSamlConnectionsByDomains } from '../saml-connections/saml-connections.queries.js';
+import { lockTenant } from '../tenants/tenants.queries.js';
 import type { Tenant } from '../tenants/tenants.types.js';
 import {
   deleteOidcConnection, findOidcConnection, findOidcConnectionsByDomains, insertOidcConnection,
@@ -43,6 +44,8 @@ async function assertRolesExist(trx: Trx, tenantId: string, mapping: Record<stri
 /** A domain routes the login page to one connection only, SAML and OIDC alike. */
 async function assertDomainsFree(trx: Trx, tenantId: string, name: string, domains: string[] | undefined) {
   if (!domains?.length) return;
+  // SAML and OIDC domains live in two tables: a tenant's connection changes run one after another.
+  await lockTenant(trx, tenantId);
   const saml = (await findSamlConnectionsByDomains(trx, tenantId, domains)).map((t) => ({ domain: t.domain, connection: `saml/${t.connectionName}` }));
   const oidc = (await findOidcConnectionsByDomains(trx, tenantId, domains)).filter((t) => t.connectionName !== name).map((t) => ({ domain: t.domain, connection: `oidc/${t.connectionName}` }));
   if (saml.length || oidc.length) throw new OidcEmailDomainTakenError([...saml, ...oidc]);

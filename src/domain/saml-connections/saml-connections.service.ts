@@ -4,6 +4,7 @@ import type { Actor, Deps } from '../../deps.js';
 import { announceChange } from '../changes.js';
 import { findOidcConnectionsByDomains } from '../oidc-connections/oidc-connections.queries.js';
 import { resolveRoleNames, UnknownRoleError } from '../rbac/rbac.service.js';
+import { lockTenant } from '../tenants/tenants.queries.js';
 import type { Tenant } from '../tenants/tenants.types.js';
 import { describeIdpMetadata } from './idp-metadata.js';
 import {
@@ -48,6 +49,9 @@ async function assertRolesExist(trx: Trx, tenantId: string, mapping: Record<stri
  * still holds among SAML connections under a race.
  */
 async function assertDomainsFree(trx: Trx, tenantId: string, name: string, domains: string[] | undefined) {
+  if (!domains?.length) return;
+  // SAML and OIDC domains live in two tables: a tenant's connection changes run one after another.
+  await lockTenant(trx, tenantId);
   const saml = (await findSamlConnectionsByDomains(trx, tenantId, domains ?? [])).filter((t) => t.connectionName !== name);
   const oidc = (await findOidcConnectionsByDomains(trx, tenantId, domains ?? [])).map((t) => ({ domain: t.domain, connectionName: `oidc/${t.connectionName}` }));
   if (saml.length || oidc.length) throw new EmailDomainTakenError([...saml, ...oidc]);

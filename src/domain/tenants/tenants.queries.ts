@@ -73,6 +73,16 @@ export async function findTenantsPage(db: Db, options: { afterSlug?: string; lim
 }
 
 /** Providers are rebuilt when their tenant's row changes (tenancy/registry.ts), on every node. */
+/**
+ * Locks the tenant's row until the transaction ends, for changes of the tenant that must run one
+ * after another (signing-key rotations; connections' email domains, which live in two tables).
+ * FOR NO KEY UPDATE, as an update of the row would take: rows inserted meanwhile that refer to
+ * the tenant (sessions, tokens, users) are not held up. False when the tenant is gone.
+ */
+export async function lockTenant(trx: Db, tenantId: string) {
+  return Boolean(await trx('tenants').where({ id: tenantId }).forNoKeyUpdate().first(trx.raw('1 as locked')));
+}
+
 export async function touchTenant(db: Db, tenantId: string) {
   await db('tenants').where({ id: tenantId }).update({ updated_at: db.fn.now() });
 }

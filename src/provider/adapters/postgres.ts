@@ -27,13 +27,12 @@ export class PostgresAdapter implements Adapter {
   /**
    * A session's id rotation (oidc-provider's resetIdentifier, at a resume and a partial logout):
    * the old id retired and the new one saved in one statement, so nothing runs between them. The
-   * new id is saved only when the old one was still live: a session logged out or revoked while
-   * the rotating request was in flight is not carried over to the new id.
+   * new id is saved only when the old one has not ended: a session logged out or revoked while
+   * the rotating request was in flight is not carried over to the new id (SessionNotFound).
    */
   async rotate(oldId: string, id: string, payload: AdapterPayload, expiresIn: number) {
     if (this.model !== 'Session' || !canNameRow(oldId)) throw new errors.SessionNotFound('session ended');
-    const now = new Date();
-    await this.saveSession(ROTATE_SESSION, [now, this.tenantId, oldId, now], this.values(id, payload, expiresIn), payload);
+    await this.saveSession(ROTATE_SESSION, [new Date(), this.tenantId, oldId], this.values(id, payload, expiresIn), payload);
   }
 
   private values(id: string, payload: AdapterPayload, expiresIn: number) {
@@ -79,16 +78,14 @@ export class PostgresAdapter implements Adapter {
   }
 
   /**
-   * A grant is ended, not deleted (see ENDED_MODELS). A session is retired: expired at once and
-   * emptied, its row and uid kept until the expiry sweep. oidc-provider destroys a session at
-   * logout, and the old id when it rotates one at a resume, right before it saves the new id:
-   * kept, the old row is still there for a revocation that runs between the two statements to
-   * mark, so the new id is refused; and a request in flight cannot write a logged-out session back.
+   * A grant and a session are ended, not deleted (see ENDED_MODELS). oidc-provider destroys a
+   * session only at logout (its id rotation goes through rotate()): ended, its uid is refused from
+   * then on, so a request in flight cannot write the logged-out session back, under its id or a
+   * rotated one.
    */
   async destroy(id: string) {
     if (!canNameRow(id)) return;
-    if (this.model === 'Grant') await hotQuery(this.db, END_GRANT, [new Date(), tombstoneExpiry(), this.tenantId, id]);
-    else if (this.model === 'Session') await hotQuery(this.db, RETIRE_SESSION, [new Date(), this.tenantId, id]);
+    if (ENDED_MODELS.has(this.model)) await hotQuery(this.db, END, [new Date(), tombstoneExpiry(), this.tenantId, this.model, id]);
     else await hotQuery(this.db, DESTROY, [this.tenantId, this.model, id]);
   }
 
@@ -144,14 +141,16 @@ const FIND = {
 };
 const CONSUME = `update oidc_payloads set consumed_at = ? where ${OF_MODEL} id = ? and consumed_at is null returning id`;
 const DESTROY = `delete from oidc_payloads where ${OF_MODEL} id = ?`;
-const END_GRANT = `update oidc_payloads set consumed_at = ?, payload = '{}'::jsonb, expires_at = ?
-  where tenant_id = ? and model = 'Grant' and id = ? and consumed_at is null`;
-const RETIRE_SESSION = `update oidc_payloads set expires_at = ?, payload = '{}'::jsonb
-  where tenant_id = ? and model = 'Session' and id = ? and consumed_at is null`;
-/** RETIRE_SESSION of the old id, live until now, and the new id saved only if it was. */
+const END = `update oidc_payloads set consumed_at = ?, payload = '{}'::jsonb, expires_at = ?
+  where ${OF_MODEL} id = ? and consumed_at is null`;
+/**
+ * The old id retired (expired at once, emptied, kept for the sweep) and the new id saved, only if
+ * the old one had not ended (a logout or a revocation marks it). One retired by another rotation
+ * of the same session at the same time (two tabs resuming) passes: both go on under new ids.
+ */
 const ROTATE_SESSION = `with retired as (
     update oidc_payloads set expires_at = ?, payload = '{}'::jsonb
-     where tenant_id = ? and model = 'Session' and id = ? and consumed_at is null and (expires_at is null or expires_at > ?)
+     where tenant_id = ? and model = 'Session' and id = ? and consumed_at is null
      returning id)
   ${sessionUpsert('and exists (select 1 from retired)')}`;
 const REVOKE_BY_GRANT = `delete from oidc_payloads where ${OF_MODEL} grant_id = ?`;
@@ -168,16 +167,18 @@ function sessionClient(): { ip?: string; user_agent?: string } {
 
 /**
  * Marks a user's sessions and grants ended (see ENDED_MODELS) where `scope` narrows the rows
- * further; returns how many live ones ended. Retired sessions (logged out, or an id rotated
- * away) are marked too, uncounted: their uid must stay refused.
+ * further; returns how many live ones ended. Then every other unended row in scope is marked,
+ * uncounted: retired sessions (an id rotated away), whose uid must stay refused, and the row a
+ * rotation of one of them inserted under a new id while the first statement waited for its lock
+ * (that statement cannot see it; the second, started after the rotation committed, does).
  */
 export async function endSessionsAndGrants(db: Db, tenantId: string, scope: (q: Knex.QueryBuilder) => void) {
   const now = new Date();
-  const rows = (live: boolean) => db('oidc_payloads')
-    .where({ tenant_id: tenantId }).whereIn('model', ENDED_MODEL_NAMES).whereNull('consumed_at').andWhere(scope)
-    .andWhere((q) => (live ? q.whereNull('expires_at').orWhere('expires_at', '>', now) : q.where('expires_at', '<=', now)))
-    .update({ consumed_at: now, payload: '{}', expires_at: tombstoneExpiry() })
-    .returning('id');
+  const rows = (liveOnly: boolean) => {
+    const query = db('oidc_payloads').where({ tenant_id: tenantId }).whereIn('model', ENDED_MODEL_NAMES).whereNull('consumed_at').andWhere(scope);
+    if (liveOnly) query.andWhere((q) => q.whereNull('expires_at').orWhere('expires_at', '>', now));
+    return query.update({ consumed_at: now, payload: '{}', expires_at: tombstoneExpiry() }).returning('id');
+  };
   const ended = (await rows(true)).length;
   await rows(false);
   return ended;

@@ -138,13 +138,56 @@ describe('a session\'s id rotation (oidc-provider\'s resetIdentifier at a resume
     expect((await findSessionsOfUser(gh.deps.db, tenant.id, user.id)).map((s) => s.id)).toEqual([session.uid]);
   });
 
-  it('does not carry a session logged out meanwhile over to the new id', async () => {
+  it('does not carry a session logged out meanwhile over to the new id, then or at the end of the request', async () => {
     const { user, sessions, sessionId, session } = await loaded();
     await sessions.destroy(sessionId); // a logout in another tab while the resume runs
     session.resetIdentifier();
     await expect(session.save(3600)).rejects.toBeInstanceOf(errors.SessionNotFound);
+    // What oidc-provider's ensureSessionSave does when the request ends.
+    const ending = session as typeof session & { touched?: boolean; destroyed?: boolean };
+    expect(ending.destroyed).toBe(true);
+    if (ending.touched && !ending.destroyed) await session.persist();
+    // And a save without the rotation, had it run, is refused too: the logout ended the uid.
+    await expect(sessions.upsert(session.jti, { ...(await sessions.find(sessionId)), kind: 'Session', jti: session.jti, uid: session.uid, accountId: user.id }, 3600))
+      .rejects.toBeInstanceOf(errors.SessionNotFound);
     expect(await sessions.find(session.jti)).toBeUndefined();
     expect(await findSessionsOfUser(gh.deps.db, tenant.id, user.id)).toEqual([]);
+  });
+
+  it('lets two rotations of one session at once both go on (two tabs resuming)', async () => {
+    const { user, sessions, sessionId, session } = await loaded();
+    const other = (await (await gh.registry.providerFor(tenant))!.Session.find(sessionId))!;
+    session.resetIdentifier();
+    other.resetIdentifier();
+    await Promise.all([session.save(3600), other.save(3600)]);
+    expect(await sessions.find(session.jti)).toMatchObject({ accountId: user.id });
+    expect(await sessions.find(other.jti)).toMatchObject({ accountId: user.id });
+    expect(await sessions.find(sessionId)).toBeUndefined();
+  });
+
+  (process.env.DATABASE_URL ? it : it.skip)('is ended with the new id when a revocation waits on the rotation (PostgreSQL)', async () => {
+    // The rotation holds the old row's lock; the revocation's first statement waits for it and
+    // cannot see the row inserted under the new id. Laid out with a transaction held open.
+    const { user, sessions, sessionId } = await storedSession();
+    const stored = await sessions.find(sessionId);
+    const newId = id();
+    const db = gh.deps.db;
+    const rotation = await db.transaction();
+    try {
+      await rotation('oidc_payloads').where({ tenant_id: tenant.id, model: 'Session', id: sessionId }).update({ expires_at: new Date(), payload: '{}' });
+      const old = await db('oidc_payloads').where({ tenant_id: tenant.id, model: 'Session', id: sessionId }).first();
+      await rotation('oidc_payloads').insert({ ...old, id: newId, payload: JSON.stringify(stored), expires_at: new Date(Date.now() + 3600_000) });
+      const revoking = revokeUserSessions(gh.deps, tenant, user.id, CLI_ACTOR);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      await rotation.commit();
+      await revoking;
+    } finally {
+      if (!rotation.isCompleted()) await rotation.rollback();
+    }
+    expect(await sessions.find(newId)).toBeUndefined();
+    expect(await findSessionsOfUser(gh.deps.db, tenant.id, user.id)).toEqual([]);
+    const rows = await db('oidc_payloads').where({ tenant_id: tenant.id, model: 'Session' }).whereIn('id', [sessionId, newId]);
+    expect(rows.map((r) => r.consumed_at !== null)).toEqual([true, true]);
   });
 
   it('does not carry a session revoked meanwhile over to the new id', async () => {
