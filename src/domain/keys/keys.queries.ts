@@ -63,7 +63,6 @@ export async function findTenantsWithoutCurrentRs256(db: Db): Promise<string[]> 
   return rows.map((r: { id: string }) => r.id);
 }
 
-
 export async function hasCurrentKey(db: Db, tenantId: string, alg: string) {
   return Boolean(await db('signing_keys').where({ tenant_id: tenantId, alg, status: 'current' }).first(db.raw('1 as found')));
 }

@@ -52,8 +52,8 @@ async function assertDomainsFree(trx: Trx, tenantId: string, name: string, domai
   if (!domains?.length) return;
   // SAML and OIDC domains live in two tables: a tenant's connection changes run one after another.
   await lockTenant(trx, tenantId);
-  const saml = (await findSamlConnectionsByDomains(trx, tenantId, domains ?? [])).filter((t) => t.connectionName !== name);
-  const oidc = (await findOidcConnectionsByDomains(trx, tenantId, domains ?? [])).map((t) => ({ domain: t.domain, connectionName: `oidc/${t.connectionName}` }));
+  const saml = (await findSamlConnectionsByDomains(trx, tenantId, domains)).filter((t) => t.connectionName !== name);
+  const oidc = (await findOidcConnectionsByDomains(trx, tenantId, domains)).map((t) => ({ domain: t.domain, connectionName: `oidc/${t.connectionName}` }));
   if (saml.length || oidc.length) throw new EmailDomainTakenError([...saml, ...oidc]);
 }
 

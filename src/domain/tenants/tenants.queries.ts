@@ -72,7 +72,6 @@ export async function findTenantsPage(db: Db, options: { afterSlug?: string; lim
   return rows.map(toTenant);
 }
 
-/** Providers are rebuilt when their tenant's row changes (tenancy/registry.ts), on every node. */
 /**
  * Locks the tenant's row until the transaction ends, for changes of the tenant that must run one
  * after another (signing-key rotations; connections' email domains, which live in two tables).
@@ -83,6 +82,7 @@ export async function lockTenant(trx: Db, tenantId: string) {
   return Boolean(await trx('tenants').where({ id: tenantId }).forNoKeyUpdate().first(trx.raw('1 as locked')));
 }
 
+/** Providers are rebuilt when their tenant's row changes (tenancy/registry.ts), on every node. */
 export async function touchTenant(db: Db, tenantId: string) {
   await db('tenants').where({ id: tenantId }).update({ updated_at: db.fn.now() });
 }
