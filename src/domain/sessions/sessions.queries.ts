@@ -1,5 +1,5 @@
 import type { Db } from '../../db/knex.js';
-import { ENDED_MODEL_NAMES, endSessionsAndGrants } from '../../provider/adapters/postgres.js';
+import { ENDED_MODEL_NAMES, endSessionsAndGrants, endSessionsByUid } from '../../provider/adapters/postgres.js';
 import type { UserSession } from './sessions.types.js';
 
 function toSession(row: any): UserSession {
@@ -38,17 +38,20 @@ export async function findSessionOfUser(db: Db, tenantId: string, userId: string
 
 /**
  * Ends sessions by uid and their grants (tombstones: provider/adapters/postgres.ts), and deletes
- * every artifact of those grants (refresh and access tokens included).
+ * every artifact of those grants (refresh and access tokens included). The grants are those the
+ * sessions held when they ended, besides those `sessions` (an earlier read) names; the grants end
+ * before their tokens are deleted, so a token issued from one meanwhile finds no grant to use.
  */
 export async function deleteSessionsAndGrants(db: Db, tenantId: string, userId: string, sessions: UserSession[]) {
-  const grantIds = sessions.flatMap((s) => s.grantIds);
   const uids = sessions.map((s) => s.id);
-  let removed = 0;
+  if (uids.length === 0) return 0;
+  const { ended, grantIds: held } = await endSessionsByUid(db, tenantId, userId, uids);
+  const grantIds = [...new Set([...sessions.flatMap((s) => s.grantIds), ...held])];
+  let removed = ended;
   if (grantIds.length) {
+    removed += await endSessionsAndGrants(db, tenantId, (q) => q.where({ model: 'Grant' }).whereIn('id', grantIds));
     // Tokens and codes carry grant_id; the Grant itself is the row whose id it is.
     removed += (await db('oidc_payloads').where({ tenant_id: tenantId }).whereIn('grant_id', grantIds).whereNotIn('model', ENDED_MODEL_NAMES).delete().returning('id')).length;
-    removed += await endSessionsAndGrants(db, tenantId, (q) => q.where({ model: 'Grant' }).whereIn('id', grantIds));
   }
-  if (uids.length) removed += await endSessionsAndGrants(db, tenantId, (q) => q.where({ model: 'Session', account_id: userId }).whereIn('uid', uids));
   return removed;
 }

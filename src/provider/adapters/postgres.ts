@@ -184,6 +184,40 @@ export async function endSessionsAndGrants(db: Db, tenantId: string, scope: (q: 
   return ended;
 }
 
+/**
+ * Ends a user's sessions by uid, as endSessionsAndGrants does (live rows counted, then every
+ * unended row of those uids), and returns the grants the rows held as they ended. Those are read
+ * from the rows under their lock, not from an earlier read of the caller: a consent that resumed
+ * meanwhile added its grant to the session (under a new id, or the same), and that grant must
+ * end with the session too.
+ */
+export async function endSessionsByUid(db: Db, tenantId: string, accountId: string, uids: string[]) {
+  const grantIds = new Set<string>();
+  let ended = 0;
+  for (const liveOnly of [true, false]) {
+    const now = new Date();
+    const { rows } = await db.raw(
+      `with ending as (
+         select id, payload -> 'authorizations' as authorizations from oidc_payloads
+          where tenant_id = ? and model = 'Session' and account_id = ? and uid in (${uids.map(() => '?').join(', ')})
+            and consumed_at is null ${liveOnly ? 'and (expires_at is null or expires_at > ?)' : ''}
+          for update)
+       update oidc_payloads ended set consumed_at = ?, payload = '{}'::jsonb, expires_at = ?
+         from ending where ended.tenant_id = ? and ended.model = 'Session' and ended.id = ending.id
+       returning ending.authorizations`,
+      [tenantId, accountId, ...uids, ...(liveOnly ? [now] : []), now, tombstoneExpiry(), tenantId],
+    );
+    if (liveOnly) ended = rows.length;
+    for (const row of rows as { authorizations: unknown }[]) {
+      const authorizations = typeof row.authorizations === 'string' ? JSON.parse(row.authorizations) : row.authorizations;
+      for (const entry of Object.values((authorizations ?? {}) as Record<string, { grantId?: unknown }>)) {
+        if (typeof entry?.grantId === 'string') grantIds.add(entry.grantId);
+      }
+    }
+  }
+  return { ended, grantIds: [...grantIds] };
+}
+
 /** Expired rows are dead weight; any node may sweep them. */
 export async function deleteExpiredPayloads(db: Db) {
   return db('oidc_payloads').where('expires_at', '<', new Date()).delete();

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { errors } from 'oidc-provider';
 import { CLI_ACTOR } from '../../../src/deps.js';
 import { revokeUserSessions } from '../../../src/domain/sessions/sessions.service.js';
-import { findSessionsOfUser } from '../../../src/domain/sessions/sessions.queries.js';
+import { deleteSessionsAndGrants, findSessionsOfUser } from '../../../src/domain/sessions/sessions.queries.js';
 import type { Tenant } from '../../../src/domain/tenants/tenants.types.js';
 import { deleteExpiredPayloads, PostgresAdapter, TOMBSTONE_SECONDS } from '../../../src/provider/adapters/postgres.js';
 import { startTestGatehouse, type TestGatehouse } from '../../support/gatehouse.js';
@@ -98,6 +98,32 @@ describe('a session revoked while a request that loaded it is in flight', () => 
     await sessions.upsert(otherId, { ...other, touched: 1 }, 3600);
     expect(await sessions.find(otherId)).toMatchObject({ uid: other.uid, touched: 1 });
     expect((await findSessionsOfUser(gh.deps.db, tenant.id, first.user.id)).map((s) => s.id)).toEqual([other.uid]);
+  });
+
+  it('ends, with one session, the grant a consent added to it after the session was read', async () => {
+    // The revocation reads the session, then a consent resumes: the session gains a second grant
+    // (saved under its id, or rotated onto a new one) and a refresh token is issued from it.
+    for (const rotated of [false, true]) {
+      const { user, sessions, sessionId, grantId } = await storedSession();
+      const read = (await findSessionsOfUser(gh.deps.db, tenant.id, user.id))[0];
+      expect(read.grantIds).toEqual([grantId]);
+      const grants = new PostgresAdapter(gh.deps.db, tenant.id, 'Grant');
+      const refreshTokens = new PostgresAdapter(gh.deps.db, tenant.id, 'RefreshToken');
+      const laterGrant = id();
+      await grants.upsert(laterGrant, { kind: 'Grant', jti: laterGrant, accountId: user.id, clientId: 'other', openid: { scope: 'openid offline_access' } }, 3600);
+      const session = (await sessions.find(sessionId))!;
+      const resumed = { ...session, authorizations: { ...(session.authorizations as object), other: { grantId: laterGrant, sid: id() } } };
+      if (rotated) await sessions.rotate(sessionId, id(), resumed, 3600);
+      else await sessions.upsert(sessionId, resumed, 3600);
+      const refreshToken = id();
+      await refreshTokens.upsert(refreshToken, { kind: 'RefreshToken', jti: refreshToken, grantId: laterGrant, accountId: user.id, clientId: 'other' }, 3600);
+
+      await gh.deps.db.transaction((trx) => deleteSessionsAndGrants(trx, tenant.id, user.id, [read]));
+      expect(await sessions.findByUid(read.id)).toBeUndefined();
+      expect(await grants.find(grantId)).toBeUndefined();
+      expect(await grants.find(laterGrant)).toBeUndefined();
+      expect(await refreshTokens.find(refreshToken)).toBeUndefined();
+    }
   });
 
   it('leaves the mark to the expiry sweep', async () => {
