@@ -6,6 +6,7 @@ import { enforceSessionLimit } from '../domain/sessions/sessions.service.js';
 import type { Tenant } from '../domain/tenants/tenants.types.js';
 import { log, logContext } from '../log/logger.js';
 import { observer } from '../log/observe.js';
+import { accountOfGrant } from './adapters/postgres.js';
 import { logBackchannelFailure, logBackchannelSent } from './backchannel-logout.js';
 import { renderError, RETRY_AFTER_SECONDS, unavailablePage } from './config/pages.js';
 
@@ -13,6 +14,8 @@ import { renderError, RETRY_AFTER_SECONDS, unavailablePage } from './config/page
 interface Outcome {
   revoked: string[];
   grantRevoked: boolean;
+  /** The grant a reused code or refresh token took down (its row keeps the account once ended). */
+  revokedGrantId?: string;
   session?: { uid: string; accountId: string };
 }
 
@@ -51,9 +54,11 @@ export function forwardProviderEvents(provider: Provider, tenant: Tenant, deps: 
   provider.on('grant.success', (ctx) => {
     observer()?.tokenIssued(tenant.slug, String((ctx as KoaContextWithOIDC).oidc?.params?.grant_type ?? 'unknown'));
   });
-  provider.on('grant.revoked', (ctx) => {
+  provider.on('grant.revoked', (ctx, grantId) => {
     const outcome = outcomeOf(ctx as KoaContextWithOIDC);
-    if (outcome) outcome.grantRevoked = true;
+    if (!outcome) return;
+    outcome.grantRevoked = true;
+    if (typeof grantId === 'string') outcome.revokedGrantId = grantId;
   });
   const limit = tenant.settings.max_sessions_per_user;
   if (limit > 0) {
@@ -108,9 +113,12 @@ async function recordOutcome(ctx: KoaContextWithOIDC, outcome: Outcome, tenant: 
   } else if (route === 'token' && outcome.grantRevoked) {
     // RFC 6749 §10.4 / RFC 9700: a rotated refresh token (or a code, §4.1.2) came back, so its
     // whole grant is gone.
+    // A reused code is gone with its grant by now; the grant's ended row still names the user.
     const via = oidc.params?.grant_type === 'authorization_code' ? 'authorization_code_reuse' : 'refresh_token_reuse';
+    const accountId = (oidc.entities.RefreshToken as { accountId?: string } | undefined)?.accountId
+      ?? (outcome.revokedGrantId ? await accountOfGrant(deps.db, tenant.id, outcome.revokedGrantId) : undefined);
     await recordAuditNow(deps.db, {
-      tenantId: tenant.id, type: 'token.revoked', actor: `client:${oidc.client?.clientId}`, subject: subjectOfAccount((oidc.entities.RefreshToken as { accountId?: string } | undefined)?.accountId), outcome: 'failure',
+      tenantId: tenant.id, type: 'token.revoked', actor: `client:${oidc.client?.clientId}`, subject: subjectOfAccount(accountId), outcome: 'failure',
       ip: ctx.ip, userAgent: ctx.get('user-agent') || null, details: { via, grant_revoked: true },
     });
   }

@@ -218,6 +218,12 @@ export async function endSessionsByUid(db: Db, tenantId: string, accountId: stri
   return { ended, grantIds: [...grantIds] };
 }
 
+/** The user a grant was for, live or ended (an ended grant's row keeps account_id). */
+export async function accountOfGrant(db: Db, tenantId: string, grantId: string): Promise<string | undefined> {
+  const row = await db('oidc_payloads').where({ tenant_id: tenantId, model: 'Grant', id: grantId }).first('account_id');
+  return row?.account_id ?? undefined;
+}
+
 /** Expired rows are dead weight; any node may sweep them. */
 export async function deleteExpiredPayloads(db: Db) {
   return db('oidc_payloads').where('expires_at', '<', new Date()).delete();

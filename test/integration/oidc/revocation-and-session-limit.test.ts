@@ -40,7 +40,18 @@ describe('token.revoked in the audit trail', () => {
     await party.refresh(first.refresh_token!);
     await expect(party.refresh(first.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
     const [event] = await events('token.revoked');
-    expect(event).toMatchObject({ outcome: 'failure', details: { via: 'refresh_token_reuse', grant_revoked: true } });
+    expect(event).toMatchObject({ outcome: 'failure', subject: `user:${user.id}`, details: { via: 'refresh_token_reuse', grant_revoked: true } });
+  });
+
+  it('records the grant revoked when a code is redeemed twice, naming its user', async () => {
+    const user = await gh.user(tenant);
+    const party = await rp();
+    const pending = await party.authorize(user);
+    const tokens = await party.redeem(pending.callback, pending.verifier, pending.state);
+    await expect(party.redeem(pending.callback, pending.verifier, pending.state)).rejects.toMatchObject({ error: 'invalid_grant' });
+    await expect(party.refresh(tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+    const [event] = await events('token.revoked');
+    expect(event).toMatchObject({ actor: `client:${app.clientId}`, subject: `user:${user.id}`, outcome: 'failure', details: { via: 'authorization_code_reuse', grant_revoked: true } });
   });
 });
 
