@@ -4,6 +4,7 @@ import { ConfigError, type Config } from './config/load.js';
 import { DatabaseUnreachableError, checkDatabase } from './db/connect.js';
 import { createDb } from './db/knex.js';
 import { migrateLatest, pendingMigrations } from './db/migrate.js';
+import { analyzeStaleTables, STATISTICS_INTERVAL_MS } from './db/statistics.js';
 import type { Deps } from './deps.js';
 import { SYSTEM_ACTOR } from './deps.js';
 import { ensureRs256Keys } from './domain/keys/keys.service.js';
@@ -56,6 +57,7 @@ export async function openDeps(config: Config, options: { kvPrefix?: string; mig
     await checkDatabase(db);
     if (options.migrate === false) await requireMigrated(db);
     else await migrateLatest(db);
+    await analyzeStaleTables(db);
     const secrets = new Secrets(masterKey);
     // `gatehouse master-key rotate` opens the database before its key fits (it makes it fit).
     if (options.masterKeyCheck !== false) {
@@ -173,6 +175,9 @@ export async function startGatehouse(config: Config, options: { kvPrefix?: strin
     deleteExpiredMailTokens(deps.db).catch(() => {});
   }, 10 * 60_000);
   sweeper.unref();
+  // What autovacuum does on a server, also for the embedded database and a new one (db/statistics.ts).
+  const statistics = setInterval(() => analyzeStaleTables(deps.db).catch(() => {}), STATISTICS_INTERVAL_MS);
+  statistics.unref();
   // Every node runs the schedule; a database lock per tenant makes each rotation happen once.
   const keySchedule = scheduleKeyRotation(deps);
   return {
@@ -188,6 +193,7 @@ export async function startGatehouse(config: Config, options: { kvPrefix?: strin
     async close() {
       readiness.drain();
       clearInterval(sweeper);
+      clearInterval(statistics);
       server.closeIdleConnections?.();
       await keySchedule.stop();
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -1,0 +1,74 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { createDb, type Db } from '../../../src/db/knex.js';
+import { migrateLatest } from '../../../src/db/migrate.js';
+import { analyzeStaleTables } from '../../../src/db/statistics.js';
+import { freshDatabase } from '../../support/database.js';
+import { startTestGatehouse } from '../../support/gatehouse.js';
+
+/**
+ * A new database (and the embedded one, which autovacuum never analyzes) must not be planned on
+ * guesses: without statistics PostgreSQL looked sessions and grants up by primary key through an
+ * index that shares only the tenant, walking every row of the tenant for each lookup.
+ */
+describe('planner statistics of a new database', () => {
+  let database: Awaited<ReturnType<typeof freshDatabase>>;
+  let db: Db;
+  const tenantId = randomUUID();
+
+  beforeAll(async () => {
+    database = await freshDatabase('gh_stats');
+    db = createDb({ databaseUrl: database.url, dataDir: database.dataDir ?? 'memory://' });
+    await migrateLatest(db);
+    // What this file checks is Gatehouse's own analysis: autovacuum must not do it first.
+    for (const table of ['oidc_payloads', 'users', 'audit_events', 'tenants']) await db.raw('alter table ?? set (autovacuum_enabled = false)', [table]);
+    await db('tenants').insert({ id: tenantId, slug: `stats-${randomBytes(3).toString('hex')}`, name: 'Stats' });
+  });
+  afterAll(async () => {
+    await db.destroy();
+    await database.drop();
+  });
+
+  /** The plan of a lookup of one session by id. */
+  async function indexOfLookup() {
+    const plan = await db.raw(
+      `explain select payload, consumed_at from oidc_payloads
+        where tenant_id = ? and model = ? and id = ? and (expires_at is null or expires_at > ?) limit 1`,
+      [tenantId, 'Session', 'some-session', new Date()],
+    );
+    return (plan.rows as { 'QUERY PLAN': string }[]).map((r) => r['QUERY PLAN']).join('\n');
+  }
+
+  async function grow(from: number) {
+    const rows = Array.from({ length: 1000 }, (_, i) => ({
+      tenant_id: tenantId, model: ['Session', 'Grant', 'RefreshToken'][i % 3], id: `row-${from + i}`, payload: '{}',
+      uid: `uid-${from + i}`, account_id: `account-${i % 16}`, grant_id: `grant-${(from + i) >> 2}`, expires_at: new Date(Date.now() + 3_600_000),
+    }));
+    await db.batchInsert('oidc_payloads', rows, 250);
+  }
+
+  it('analyzes the tables never analyzed (a restarted embedded database), and a lookup by id then takes the primary key', async () => {
+    for (let i = 0; i < 3; i++) await grow(i * 1000);
+    const analyzed = await analyzeStaleTables(db);
+    expect(analyzed).toEqual(expect.arrayContaining(['oidc_payloads', 'users', 'audit_events', 'tenants']));
+    expect(await indexOfLookup()).toContain('oidc_payloads_pkey');
+    // Statistics now exist: the next start analyzes nothing.
+    expect(await analyzeStaleTables(db)).toEqual([]);
+  });
+
+  it('analyzes a table again once it has outgrown its statistics', async () => {
+    expect(await analyzeStaleTables(db)).toEqual([]);
+    for (let i = 3; i < 9; i++) await grow(i * 1000);
+    expect(await analyzeStaleTables(db)).toEqual(['oidc_payloads']);
+    expect(await analyzeStaleTables(db)).toEqual([]);
+  });
+
+  it('is run at every start, before the server takes requests', async () => {
+    const gh = await startTestGatehouse();
+    try {
+      const { rows } = await gh.deps.db.raw(`select count(*)::int as n from pg_class where relkind = 'r' and relnamespace = current_schema()::regnamespace and reltuples < 0`);
+      expect(rows[0].n).toBe(0);
+    } finally {
+      await gh.stop();
+    }
+  });
+});
