@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
 import type { Db } from './knex.js';
 
@@ -8,17 +8,24 @@ import type { Db } from './knex.js';
  *
  * On PostgreSQL it runs on a connection of knex's own pool, straight through `pg`: knex's query
  * runner costs about as much CPU again as sending the statement and reading its answer (the bench
- * machine: 350 µs against 165 µs per statement), and a login runs thirteen. Same pool, same
- * connections, same errors (`pg`'s, which knex passes on), so outages answer 503 as before. No
- * named prepared statements: a rolling upgrade that adds a column, or PgBouncer in transaction
- * mode, would break them. Knex's `query` and `query-response` events are still emitted when
- * something listens (the bench counts queries with them). Inside a transaction, and on the
- * embedded PGlite, it is `db.raw`.
+ * machine: 350 µs against 165 µs per statement), and a login runs twelve. Same pool, same
+ * connections, same errors (`pg`'s, which knex passes on), so outages answer 503 as before.
+ * Knex's `query` and `query-response` events are still emitted when something listens (the bench
+ * counts queries with them). Inside a transaction, and on the embedded PGlite, it is `db.raw`.
+ *
+ * Each statement is a named prepared statement on each connection: parsed, analyzed and planned
+ * once per connection instead of at every call, which was about 40% of PostgreSQL's CPU per
+ * login. Where a server refuses one — a pooler in transaction mode that hands the next call to
+ * another server connection ("does not exist", "already exists"), or a schema changed under a
+ * running node ("cached plan must not change result type") — the refusal comes before the
+ * statement ran: it runs again unnamed, and this process names no statement from then on
+ * (`db` emits 'prepared-statements-off' once, for the log).
  */
 export async function hotQuery<Row = Record<string, any>>(db: Db, sql: string, values: readonly Knex.RawBinding[]): Promise<{ rows: Row[] }> {
   // Checked before either path, so a mistake fails alike on PostgreSQL and PGlite, and as a
   // mistake: PostgreSQL would answer a wrong count with SQLSTATE 08P01, which reads as an outage.
-  const { text, placeholders } = numbered(sql);
+  const statement = numbered(sql);
+  const { text, placeholders } = statement;
   if (values.length !== placeholders) throw new TypeError(`hotQuery: ${placeholders} placeholders, ${values.length} values`);
   if (values.includes(undefined as never)) throw new TypeError('hotQuery: undefined value (bind null)');
   if (db.isTransaction || db.client.config.client !== 'pg') return (await db.raw(sql, values)) as { rows: Row[] };
@@ -28,7 +35,7 @@ export async function hotQuery<Row = Record<string, any>>(db: Db, sql: string, v
   if (event) db.emit('query', event);
   const connection = await db.client.acquireConnection();
   try {
-    const result = (await connection.query(text, values)) as { rows: Row[] };
+    const result = (await send(db, connection, statement, values)) as { rows: Row[] };
     if (event) db.emit('query-response', result, event);
     return result;
   } finally {
@@ -38,8 +45,40 @@ export async function hotQuery<Row = Record<string, any>>(db: Db, sql: string, v
   }
 }
 
+interface Statement {
+  text: string;
+  placeholders: number;
+  /** The prepared statement's name: the same text gets the same name on every connection. */
+  name: string;
+}
+
+/** Off for the rest of the process once a server refused a named statement. */
+let naming = true;
+
+type PgConnection = { query(config: { name?: string; text: string; values: readonly Knex.RawBinding[] } | string, values?: readonly Knex.RawBinding[]): Promise<unknown> };
+
+async function send(db: Db, connection: PgConnection, statement: Statement, values: readonly Knex.RawBinding[]) {
+  if (!naming) return connection.query(statement.text, values);
+  try {
+    return await connection.query({ name: statement.name, text: statement.text, values });
+  } catch (err) {
+    if (!refusedNamedStatement(err)) throw err;
+    if (naming) {
+      naming = false;
+      db.emit('prepared-statements-off', { code: (err as { code?: string }).code, message: (err as Error).message });
+    }
+    return connection.query(statement.text, values);
+  }
+}
+
+/** Refusals that come before a statement runs, of a name the server does not have or has otherwise. */
+function refusedNamedStatement(err: unknown) {
+  const { code, message } = (err ?? {}) as { code?: unknown; message?: unknown };
+  return code === '26000' || code === '42P05' || (code === '0A000' && /cached plan must not change result type/.test(String(message)));
+}
+
 /** `?` placeholders as `$1, $2, …`, once per statement (the statements are constants). */
-const texts = new Map<string, { text: string; placeholders: number }>();
+const texts = new Map<string, Statement>();
 
 function numbered(sql: string) {
   let found = texts.get(sql);
@@ -47,7 +86,8 @@ function numbered(sql: string) {
     // knex's `??` (an identifier) and `\?` (a literal ?) mean other things in db.raw.
     if (/\?\?|\\\?/.test(sql)) throw new TypeError('hotQuery: ?? and \\? are not supported');
     let n = 0;
-    found = { text: sql.replace(/\?/g, () => `$${++n}`), placeholders: n };
+    const text = sql.replace(/\?/g, () => `$${++n}`);
+    found = { text, placeholders: n, name: `gh_${createHash('sha256').update(text).digest('base64url').slice(0, 22)}` };
     if (texts.size < 1000) texts.set(sql, found);
   }
   return found;

@@ -1,3 +1,4 @@
+import knexFactory from 'knex';
 import { hotQuery } from '../../../src/db/hot-query.js';
 import { createDb, type Db } from '../../../src/db/knex.js';
 import { isDbUnavailable } from '../../../src/db/unavailable.js';
@@ -136,5 +137,29 @@ describe('hotQuery', () => {
       throw new Error('roll back');
     }).catch((err: Error) => expect(err.message).toBe('roll back'));
     expect((await hotQuery(db, 'select id from hot where id = ?', [2])).rows).toHaveLength(0);
+  });
+
+  // Last in this file: the process names no statement after a refusal.
+  (database_url() ? it : it.skip)('names each statement once per connection, and runs it unnamed from then on when the server refuses the name', async () => {
+    const one = knexFactory({ client: 'pg', connection: database.url, pool: { min: 0, max: 1 } });
+    const off: unknown[] = [];
+    one.on('prepared-statements-off', (refusal: unknown) => off.push(refusal));
+    try {
+      await hotQuery(one, 'select name from hot where id = ?', [1]);
+      const prepared = await hotQuery<{ statement: string }>(one, 'select statement from pg_prepared_statements where name like ?', ['gh\\_%']);
+      expect(prepared.rows.map((r) => r.statement)).toContain('select name from hot where id = $1');
+      // A schema changed under a running node (a rolling upgrade): the prepared row type is stale.
+      expect((await hotQuery(one, 'select * from hot where id = ?', [1])).rows[0]).not.toHaveProperty('extra');
+      await one.raw('alter table hot add column extra text');
+      expect((await hotQuery(one, 'select * from hot where id = ?', [1])).rows[0]).toMatchObject({ id: 1, extra: null });
+      expect(off).toEqual([expect.objectContaining({ code: '0A000' })]);
+      // From then on no statement is named: one the connection no longer has (what a pooler in
+      // transaction mode does) runs as well.
+      await one.raw('deallocate all');
+      expect((await hotQuery(one, 'select name from hot where id = ?', [1])).rows[0].name).toBe('one');
+      expect(off).toHaveLength(1);
+    } finally {
+      await one.destroy();
+    }
   });
 });
