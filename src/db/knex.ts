@@ -30,7 +30,7 @@ export function createDb(options: DbOptions): Db {
     return knexFactory({
       client: 'pg',
       connection: options.databaseUrl,
-      pool: { min: 0, max: 10, afterCreate: markEndedSessions },
+      pool: { min: 0, max: 10, afterCreate: setUpConnection },
       acquireConnectionTimeout: 10_000,
       ...(options.log ? { log: knexLog(options) } : {}),
     });
@@ -50,15 +50,15 @@ export function createDb(options: DbOptions): Db {
 }
 
 /**
- * A connection whose session the server ended is never handed out again. When PostgreSQL ends a
- * session (a restart or a terminated backend: SQLSTATE 57P01, severity FATAL) the statement
+ * Each new connection. One whose session the server ended is never handed out again: when
+ * PostgreSQL ends a session (a restart or a terminated backend: SQLSTATE 57P01, severity FATAL) the statement
  * running gets the error (a 503, db/unavailable.ts), but knex gives the connection back to its
  * pool before the connection's 'end' event marks it, and the next statement on it failed with
  * "Connection terminated unexpectedly", an error without a SQLSTATE (a 500). The server's error
  * message comes first, so it marks the connection here, the way knex marks it on 'end'
  * (`__knex__disposed`); the pool then replaces it.
  */
-function markEndedSessions(connection: pg.Client & { __knex__disposed?: unknown; connection: EventEmitter }, done: (err: Error | null, connection: unknown) => void) {
+function setUpConnection(connection: pg.Client & { __knex__disposed?: unknown; connection: EventEmitter }, done: (err: Error | null, connection: unknown) => void) {
   connection.connection.on('errorMessage', (message: { severity?: string; code?: string }) => {
     if (message.severity === 'FATAL' || message.severity === 'PANIC' || isDbUnavailable(message)) connection.__knex__disposed ??= message;
   });
@@ -70,7 +70,10 @@ function markEndedSessions(connection: pg.Client & { __knex__disposed?: unknown;
   connection.on('error', (err: Error & { code?: unknown }) => {
     if (err && typeof err === 'object' && err.code === undefined) err.code = '08006';
   });
-  done(null, connection);
+  // The hot statements are prepared once per connection (db/hot-query.ts) but planned at each
+  // call, on the table's size and statistics of that moment: a plan cached for good would keep
+  // what suited the table when it was planned (a sequential scan of a table then a page long).
+  connection.query('set plan_cache_mode = force_custom_plan').then(() => done(null, connection), (err: Error) => done(err, connection));
 }
 
 export function isEmbedded(db: Db) {
