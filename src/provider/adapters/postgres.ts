@@ -115,14 +115,27 @@ const INSERT = `insert into oidc_payloads
 const MERGE = `on conflict (tenant_id, model, id) do update set
   payload = excluded.payload, grant_id = excluded.grant_id, user_code = excluded.user_code, uid = excluded.uid,
   account_id = excluded.account_id, expires_at = excluded.expires_at, updated_at = excluded.updated_at`;
-const UPSERT = `${INSERT}) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ${MERGE}`;
+/**
+ * What a new or updated artifact is saved with: its commit does not wait for PostgreSQL to flush
+ * its WAL to disk (synchronous_commit off for this statement's own transaction only). A database
+ * crash may then forget what was saved in its last moments — a session, a grant, a token just
+ * issued — and each of those fails closed: the user logs in again, the client gets invalid_grant.
+ * What must not come back after a crash still waits for the flush: ends and revocations (END,
+ * REVOKE_BY_GRANT, DESTROY), single use (CONSUME), a session's id rotation (ROTATE_SESSION: its
+ * old id must stay retired), and every audit event. A later flush writes the earlier records too,
+ * so nothing is kept out of order. About 0.1 ms of the database's time per statement (pgbench on
+ * the bench machine: 0.17 → 0.08 ms an insert).
+ */
+const ASYNC_COMMIT = `(select set_config('synchronous_commit', 'off', true)) async_commit`;
+const VALUES = '?::uuid, ?::text, ?::text, ?::jsonb, ?::text, ?::text, ?::text, ?::text, ?::timestamptz, ?::timestamptz';
+const UPSERT = `${INSERT}) select ${VALUES} from ${ASYNC_COMMIT} ${MERGE}`;
 const UPSERT_GRANT = `${UPSERT} where oidc_payloads.consumed_at is null returning id`;
 /**
  * A session also keeps where it was last used from; a save outside a request leaves that as it
  * was. Neither an ended session nor a new id for an ended session's uid is written.
  */
-const sessionUpsert = (alsoWhen = '') => `${INSERT}, ip, user_agent)
-  select ?::uuid, ?::text, ?::text, ?::jsonb, ?::text, ?::text, ?::text, ?::text, ?::timestamptz, ?::timestamptz, ?::text, ?::text
+const sessionUpsert = (alsoWhen = '', from = '') => `${INSERT}, ip, user_agent)
+  select ${VALUES}, ?::text, ?::text ${from}
    where not exists (select 1 from oidc_payloads ended
                       where ended.tenant_id = ? and ended.model = 'Session' and ended.uid = ? and ended.consumed_at is not null)
    ${alsoWhen}
@@ -131,7 +144,7 @@ const sessionUpsert = (alsoWhen = '') => `${INSERT}, ip, user_agent)
   user_agent = case when excluded.ip is null then oidc_payloads.user_agent else excluded.user_agent end
   where oidc_payloads.consumed_at is null and (oidc_payloads.expires_at is null or oidc_payloads.expires_at > excluded.updated_at)
   returning id`;
-const UPSERT_SESSION = sessionUpsert();
+const UPSERT_SESSION = sessionUpsert('', `from ${ASYNC_COMMIT}`);
 const OF_MODEL = 'tenant_id = ? and model = ? and';
 const UNEXPIRED = 'and (expires_at is null or expires_at > ?) limit 1';
 const FIND = {
