@@ -60,7 +60,7 @@ export async function openDeps(config: Config, options: { kvPrefix?: string; mig
     await checkDatabase(db);
     if (options.migrate === false) await requireMigrated(db);
     else await migrateLatest(db);
-    await analyzeStaleTables(db);
+    await refreshStatistics(db);
     const secrets = new Secrets(masterKey);
     // `gatehouse master-key rotate` opens the database before its key fits (it makes it fit).
     if (options.masterKeyCheck !== false) {
@@ -75,6 +75,13 @@ export async function openDeps(config: Config, options: { kvPrefix?: string; mig
     const refusal = err instanceof DatabaseUnreachableError || err instanceof MasterKeyMismatchError;
     throw refusal ? new ConfigError(err.message, { cause: err }) : err;
   }
+}
+
+/** Statistics help the planner; a node without fresh ones still serves, so a failure only warns. */
+async function refreshStatistics(db: Deps['db']) {
+  await analyzeStaleTables(db).catch((err: Error & { code?: string }) => {
+    log().warn('db.analyze_failed', { error: { name: err.name, code: err.code, message: err.message } });
+  });
 }
 
 /** A server that does not migrate (GATEHOUSE_MIGRATE_ON_START=false) refuses a database behind its build. */
@@ -179,7 +186,7 @@ export async function startGatehouse(config: Config, options: { kvPrefix?: strin
   }, 10 * 60_000);
   sweeper.unref();
   // What autovacuum does on a server, also for the embedded database and a new one (db/statistics.ts).
-  const statistics = setInterval(() => analyzeStaleTables(deps.db).catch(() => {}), STATISTICS_INTERVAL_MS);
+  const statistics = setInterval(() => void refreshStatistics(deps.db), STATISTICS_INTERVAL_MS);
   statistics.unref();
   // Every node runs the schedule; a database lock per tenant makes each rotation happen once.
   const keySchedule = scheduleKeyRotation(deps);

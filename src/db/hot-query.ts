@@ -73,8 +73,9 @@ async function send(db: Db, connection: PgConnection, statement: Statement, valu
 
 /** Refusals that come before a statement runs, of a name the server does not have or has otherwise. */
 function refusedNamedStatement(err: unknown) {
-  const { code, message } = (err ?? {}) as { code?: unknown; message?: unknown };
-  return code === '26000' || code === '42P05' || (code === '0A000' && /cached plan must not change result type/.test(String(message)));
+  // By the server's routine, not its message, which a server may speak in another language.
+  const { code, routine } = (err ?? {}) as { code?: unknown; routine?: unknown };
+  return code === '26000' || code === '42P05' || (code === '0A000' && routine === 'RevalidateCachedQuery');
 }
 
 /** `?` placeholders as `$1, $2, …`, once per statement (the statements are constants). */

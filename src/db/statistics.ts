@@ -13,25 +13,46 @@ import type { Db } from './knex.js';
  * each kind, the table gets the primary key from then on, whatever it grows to.
  *
  * A table is analyzed when it never was, or when it has grown past twice its size at its last
- * analysis (and by more than GROWN_PAGES pages): at start, then every STATISTICS_INTERVAL_MS, by
- * one node at a time (an advisory lock; the others skip that round). The check itself is one
+ * analysis (and by more than GROWN_PAGES pages): at start, then every STATISTICS_INTERVAL_MS, each
+ * table by one node at a time (an advisory lock; the others skip it). The check itself is one
  * catalog query; on a server where autovacuum keeps up it finds nothing to do. Tables of another
  * role (a server that does not migrate itself may run as one) are left to autovacuum.
  */
 export const STATISTICS_INTERVAL_MS = 30_000;
 const GROWN_PAGES = 8;
+/**
+ * How long a check or an analysis waits for a table lock (a migration, other DDL) before it gives
+ * up until the next round: never long enough to hold a start up or to queue traffic behind it.
+ */
+const LOCK_TIMEOUT = '1s';
 
 export async function analyzeStaleTables(db: Db): Promise<string[]> {
-  return db.transaction(async (trx) => {
-    if (!(await tryAdvisoryXactLock(trx, 'statistics', 'analyze'))) return [];
+  const stale = await db.transaction(async (trx) => {
+    await trx.raw(`set local lock_timeout = '${LOCK_TIMEOUT}'`);
     const { rows } = await trx.raw<{ rows: { name: string }[] }>(
       `select c.relname as name from pg_class c
-        where c.relkind = 'r' and c.relnamespace = current_schema()::regnamespace and pg_has_role(c.relowner, 'USAGE')
+        where c.relkind = 'r' and c.relnamespace = (select oid from pg_namespace where nspname = current_schema())
+          and pg_has_role(c.relowner, 'USAGE')
           and (c.reltuples < 0 or pg_relation_size(c.oid) / current_setting('block_size')::int > 2 * c.relpages + ?)
         order by c.relname`,
       [GROWN_PAGES],
     );
-    for (const { name } of rows) await trx.raw('analyze ??', [name]);
     return rows.map((r) => r.name);
   });
+  const analyzed: string[] = [];
+  // One short transaction per table, so no table stays locked while another is analyzed; a table
+  // another node is analyzing (its advisory lock) is left to it.
+  for (const name of stale) {
+    const done = await db.transaction(async (trx) => {
+      if (!(await tryAdvisoryXactLock(trx, 'statistics', name))) return false;
+      await trx.raw(`set local lock_timeout = '${LOCK_TIMEOUT}'`);
+      await trx.raw('analyze ??', [name]);
+      return true;
+    }).catch((err: { code?: string }) => {
+      if (err?.code === '55P03') return false; // locked by a migration or other DDL: next round
+      throw err;
+    });
+    if (done) analyzed.push(name);
+  }
+  return analyzed;
 }

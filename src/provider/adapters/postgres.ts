@@ -15,12 +15,14 @@ export class PostgresAdapter implements Adapter {
 
   async upsert(id: string, payload: AdapterPayload, expiresIn: number) {
     const values = this.values(id, payload, expiresIn);
+    // In a caller's transaction the setting would hold for the whole of it: there, wait for the flush.
+    const save = this.db.isTransaction ? SAVE_IN_TRANSACTION : SAVE;
     if (this.model === 'Session') {
-      await this.saveSession(UPSERT_SESSION, [], values, payload);
+      await this.saveSession(save.session, [], values, payload);
     } else if (this.model === 'Grant') {
-      if ((await hotQuery(this.db, UPSERT_GRANT, values)).rows.length === 0) throw new errors.InvalidGrant('grant revoked');
+      if ((await hotQuery(this.db, save.grant, values)).rows.length === 0) throw new errors.InvalidGrant('grant revoked');
     } else {
-      await hotQuery(this.db, UPSERT, values);
+      await hotQuery(this.db, save.other, values);
     }
   }
 
@@ -128,8 +130,8 @@ const MERGE = `on conflict (tenant_id, model, id) do update set
  */
 const ASYNC_COMMIT = `(select set_config('synchronous_commit', 'off', true)) async_commit`;
 const VALUES = '?::uuid, ?::text, ?::text, ?::jsonb, ?::text, ?::text, ?::text, ?::text, ?::timestamptz, ?::timestamptz';
-const UPSERT = `${INSERT}) select ${VALUES} from ${ASYNC_COMMIT} ${MERGE}`;
-const UPSERT_GRANT = `${UPSERT} where oidc_payloads.consumed_at is null returning id`;
+const upsert = (from: string) => `${INSERT}) select ${VALUES} ${from} ${MERGE}`;
+const upsertGrant = (from: string) => `${upsert(from)} where oidc_payloads.consumed_at is null returning id`;
 /**
  * A session also keeps where it was last used from; a save outside a request leaves that as it
  * was. Neither an ended session nor a new id for an ended session's uid is written.
@@ -144,7 +146,8 @@ const sessionUpsert = (alsoWhen = '', from = '') => `${INSERT}, ip, user_agent)
   user_agent = case when excluded.ip is null then oidc_payloads.user_agent else excluded.user_agent end
   where oidc_payloads.consumed_at is null and (oidc_payloads.expires_at is null or oidc_payloads.expires_at > excluded.updated_at)
   returning id`;
-const UPSERT_SESSION = sessionUpsert('', `from ${ASYNC_COMMIT}`);
+const SAVE = { session: sessionUpsert('', `from ${ASYNC_COMMIT}`), grant: upsertGrant(`from ${ASYNC_COMMIT}`), other: upsert(`from ${ASYNC_COMMIT}`) };
+const SAVE_IN_TRANSACTION = { session: sessionUpsert(), grant: upsertGrant(''), other: upsert('') };
 const OF_MODEL = 'tenant_id = ? and model = ? and';
 const UNEXPIRED = 'and (expires_at is null or expires_at > ?) limit 1';
 const FIND = {

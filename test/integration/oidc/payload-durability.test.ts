@@ -47,3 +47,13 @@ it('leaves synchronous_commit as it was on the connection after saving each kind
   expect(await tokens.find(tokenId)).toBeUndefined();
   expect(await sessions.find(sessionId)).toMatchObject({ accountId: user.id });
 });
+
+it('waits for the flush when saving inside a caller\'s transaction, where the setting would hold for all of it', async () => {
+  const user = await gh.user(tenant);
+  const tokenId = randomBytes(12).toString('base64url');
+  await db.transaction(async (trx) => {
+    await new PostgresAdapter(trx, tenant.id, 'AccessToken').upsert(tokenId, { kind: 'AccessToken', jti: tokenId, accountId: user.id, clientId: 'app' }, 3600);
+    expect((await trx.raw('show synchronous_commit')).rows[0].synchronous_commit).toBe('on');
+  });
+  expect(await new PostgresAdapter(db, tenant.id, 'AccessToken').find(tokenId)).toMatchObject({ accountId: user.id });
+});
