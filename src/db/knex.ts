@@ -51,12 +51,12 @@ export function createDb(options: DbOptions): Db {
 
 /**
  * Each new connection. One whose session the server ended is never handed out again: when
- * PostgreSQL ends a session (a restart or a terminated backend: SQLSTATE 57P01, severity FATAL) the statement
- * running gets the error (a 503, db/unavailable.ts), but knex gives the connection back to its
- * pool before the connection's 'end' event marks it, and the next statement on it failed with
- * "Connection terminated unexpectedly", an error without a SQLSTATE (a 500). The server's error
- * message comes first, so it marks the connection here, the way knex marks it on 'end'
- * (`__knex__disposed`); the pool then replaces it.
+ * PostgreSQL ends a session (a restart or a terminated backend: SQLSTATE 57P01, severity FATAL)
+ * the statement running gets the error (a 503, db/unavailable.ts), but knex gives the connection
+ * back to its pool before the connection's 'end' event marks it, and the next statement on it
+ * failed with "Connection terminated unexpectedly", an error without a SQLSTATE (a 500). The
+ * server's error message comes first, so it marks the connection here, the way knex marks it on
+ * 'end' (`__knex__disposed`); the pool then replaces it.
  */
 function setUpConnection(connection: pg.Client & { __knex__disposed?: unknown; connection: EventEmitter }, done: (err: Error | null, connection: unknown) => void) {
   connection.connection.on('errorMessage', (message: { severity?: string; code?: string }) => {

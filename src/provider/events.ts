@@ -113,8 +113,8 @@ async function recordOutcome(ctx: KoaContextWithOIDC, outcome: Outcome, tenant: 
   } else if (route === 'token' && outcome.grantRevoked) {
     // RFC 6749 §10.4 / RFC 9700: a rotated refresh token (or a code, §4.1.2) came back, so its
     // whole grant is gone.
-    // A reused code is gone with its grant by now; the grant's ended row still names the user.
     const via = oidc.params?.grant_type === 'authorization_code' ? 'authorization_code_reuse' : 'refresh_token_reuse';
+    // A reused code is gone with its grant by now; the grant's ended row still names the user.
     const accountId = (oidc.entities.RefreshToken as { accountId?: string } | undefined)?.accountId
       ?? (outcome.revokedGrantId ? await accountOfGrant(deps.db, tenant.id, outcome.revokedGrantId) : undefined);
     await recordAuditNow(deps.db, {
