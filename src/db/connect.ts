@@ -3,16 +3,25 @@ import { isEmbedded } from './knex.js';
 
 const CONNECT_TIMEOUT_MS = 5000;
 
+/**
+ * The oldest PostgreSQL Gatehouse runs on: 14. The statistics check (db/statistics.ts) reads a
+ * table never analyzed from `reltuples = -1`, which 14 introduced (13 and older say 0, as for an
+ * empty table), and connections set `plan_cache_mode` (12). 13 is past its end of life.
+ */
+export const MINIMUM_SERVER_VERSION_NUM = 140000;
+
 /** DATABASE_URL cannot be used at start; the message names the variable and what is wrong. */
 export class DatabaseUnreachableError extends Error {}
 
 /**
- * One `select 1` within CONNECT_TIMEOUT_MS before anything else runs, so a start with a
- * DATABASE_URL that points at nothing stops with a line saying why instead of waiting on the pool.
+ * One statement within CONNECT_TIMEOUT_MS before anything else runs, so a start with a
+ * DATABASE_URL that points at nothing stops with a line saying why instead of waiting on the pool,
+ * and a server older than MINIMUM_SERVER_VERSION_NUM stops it before a migration touches it.
  */
-export async function checkDatabase(db: Db): Promise<void> {
+export async function checkDatabase(db: Db, minimum = MINIMUM_SERVER_VERSION_NUM): Promise<void> {
   if (isEmbedded(db)) {
-    await db.raw('select 1'); // opens it, so a later refusal closes a database that finished opening
+    // Opens it, so a later refusal closes a database that finished opening.
+    requireVersion(await serverVersion(db), minimum, 'the embedded database (PGlite)');
     return;
   }
   const target = targetOf(db);
@@ -20,14 +29,34 @@ export async function checkDatabase(db: Db): Promise<void> {
   const deadline = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new DatabaseUnreachableError(`DATABASE_URL: no answer from ${target.address} within ${CONNECT_TIMEOUT_MS / 1000} s`)), CONNECT_TIMEOUT_MS);
   });
+  let version: ServerVersion;
   try {
-    await Promise.race([db.raw('select 1'), deadline]);
+    version = await Promise.race([serverVersion(db), deadline]);
   } catch (err) {
     if (err instanceof DatabaseUnreachableError) throw err;
     throw new DatabaseUnreachableError(describe(err, target), { cause: err });
   } finally {
     clearTimeout(timer);
   }
+  requireVersion(version, minimum, `DATABASE_URL: the server at ${target.address}`);
+}
+
+interface ServerVersion {
+  num: number;
+  text: string;
+}
+
+async function serverVersion(db: Db): Promise<ServerVersion> {
+  const { rows } = await db.raw<{ rows: { num: string | number; text: string }[] }>(
+    `select current_setting('server_version_num') as num, current_setting('server_version') as text`,
+  );
+  return { num: Number(rows[0].num), text: String(rows[0].text).split(' ')[0] };
+}
+
+function requireVersion(version: ServerVersion, minimum: number, what: string) {
+  if (version.num >= minimum) return;
+  const needed = minimum >= 100000 ? `${Math.floor(minimum / 10000)}` : `${Math.floor(minimum / 10000)}.${Math.floor(minimum / 100) % 100}`;
+  throw new DatabaseUnreachableError(`${what} runs PostgreSQL ${version.text}; Gatehouse needs PostgreSQL ${needed} or later`);
 }
 
 function targetOf(db: Db) {

@@ -73,7 +73,8 @@ function setUpConnection(connection: pg.Client & { __knex__disposed?: unknown; c
   // The hot statements are prepared once per connection (db/hot-query.ts) but planned at each
   // call, on the table's size and statistics of that moment: a plan cached for good would keep
   // what suited the table when it was planned (a sequential scan of a table then a page long).
-  // (A server before PostgreSQL 12 has no such setting, and no generic plans to avoid either.)
+  // (A server before PostgreSQL 12 has no such setting: it is left to db/connect.ts to refuse it
+  // with a clear line, MINIMUM_SERVER_VERSION_NUM.)
   connection.query('set plan_cache_mode = force_custom_plan').then(
     () => done(null, connection),
     (err: Error & { code?: string }) => {
