@@ -10,6 +10,7 @@
  * PROFILE_SECONDS (default 8), PROFILE_CONCURRENCY (default 4). PROFILE_PER_REQUEST=1 also prints
  * the server's CPU per request kind (exact only with PROFILE_CONCURRENCY=1: the process then
  * serves one request at a time).
+ * PROFILE_CPU=<file> writes a CPU profile of the measured logins only (no start-up) to that file.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
@@ -105,6 +106,23 @@ try {
   const cpu0 = process.cpuUsage();
   const machine0 = machineCpu().busyMs;
   const elu0 = performance.eventLoopUtilization();
+  const profiler = process.env.PROFILE_CPU ? new (await import('node:inspector/promises')).Session() : undefined;
+  const promiseSites = new Map<string, number>();
+  let promises = 0;
+  const promiseHook = process.env.PROFILE_PROMISES ? (await import('node:async_hooks')).createHook({
+    init(_id, type) {
+      if (type !== 'PROMISE') return;
+      if (++promises % 50 !== 0) return;
+      const frames = (new Error().stack ?? '').split('\n').slice(2).map((l) => l.trim()).filter((l) => !l.includes('node:internal') && !l.includes('<anonymous>'));
+      const site = (frames[0] ?? '?').replace(/^at /, '').replace(/\(?file:\/\/\/work\/main\//, '(').slice(0, 140);
+      promiseSites.set(site, (promiseSites.get(site) ?? 0) + 50);
+    },
+  }).enable() : undefined;
+  if (profiler) {
+    profiler.connect();
+    await profiler.post('Profiler.enable');
+    await profiler.post('Profiler.start');
+  }
   await Promise.all(users.map(async (u) => {
     while (performance.now() < end) {
       await login(u);
@@ -112,6 +130,16 @@ try {
     }
   }));
   const cpu = process.cpuUsage(cpu0);
+  if (promiseHook) {
+    promiseHook.disable();
+    console.log(`promises per login: ${(promises / done).toFixed(0)}`);
+    for (const [site, n] of [...promiseSites].sort((a, b) => b[1] - a[1]).slice(0, 40)) console.log(`${(n / done).toFixed(1).padStart(8)} ${site}`);
+  }
+  if (profiler) {
+    const { profile } = await profiler.post('Profiler.stop');
+    (await import('node:fs')).writeFileSync(process.env.PROFILE_CPU!, JSON.stringify(profile));
+    profiler.disconnect();
+  }
   const machineMs = machineCpu().busyMs - machine0;
   const elu = performance.eventLoopUtilization(elu0);
   for (const [kind, { n, us, sql }] of perRequest) console.log(`${kind.padEnd(40)} ${(us / n / 1000).toFixed(2)} ms CPU, ${(sql / n).toFixed(2)} ms in queries (${n})`);

@@ -1,6 +1,7 @@
 /**
  * Prints the SQL that one client_credentials grant and one password login make, request by
  * request (`npx tsx bench/trace-queries.ts`): the quickest way to see where queries come from.
+ * TRACE_BINDINGS=1 also prints each statement's values (the first 200 characters).
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { startGatehouse } from '../src/app.js';
@@ -45,7 +46,7 @@ try {
   await token(basic(svc.client.clientId, svc.secret!), { grant_type: 'client_credentials', resource: API, scope: 'read:orders' }); // warm
 
   let n = 0;
-  gh.deps.db.on('query', (q: { sql: string }) => console.log(`    ${++n}. ${q.sql.replace(/\s+/g, ' ').slice(0, 150)}`));
+  gh.deps.db.on('query', (q: { sql: string; bindings?: unknown[] }) => console.log(`    ${++n}. ${q.sql.replace(/\s+/g, ' ').slice(0, 150)}${process.env.TRACE_BINDINGS ? ` ${JSON.stringify(q.bindings ?? []).slice(0, 200)}` : ''}`));
   const step = (label: string) => console.log(`  -- ${label}`);
   console.log('client_credentials grant:');
   step('POST /token');
