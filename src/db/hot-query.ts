@@ -13,13 +13,15 @@ import type { Db } from './knex.js';
  * Knex's `query` and `query-response` events are still emitted when something listens (the bench
  * counts queries with them). Inside a transaction, and on the embedded PGlite, it is `db.raw`.
  *
- * Each statement is a named prepared statement on each connection: parsed, analyzed and planned
- * once per connection instead of at every call, which was about 40% of PostgreSQL's CPU per
- * login. Where a server refuses one — a pooler in transaction mode that hands the next call to
- * another server connection ("does not exist", "already exists"), or a schema changed under a
- * running node ("cached plan must not change result type") — the refusal comes before the
- * statement ran: it runs again unnamed, and this process names no statement from then on
- * (`db` emits 'prepared-statements-off' once, for the log).
+ * Each statement is a named prepared statement on each connection: parsed and analyzed once per
+ * connection instead of at every call, which was about 40% of PostgreSQL's CPU per login. Both
+ * refusals a server can answer come before the statement ran, so running it again is safe:
+ * - a schema changed under a running node (a rolling upgrade's migration): "cached plan must not
+ *   change result type" for that statement on that connection. It is prepared anew there, and
+ *   nothing else changes.
+ * - a pooler in transaction mode, which hands the next call to another server connection ("does
+ *   not exist", "already exists"): it runs again unnamed, and this process names no statement
+ *   from then on (`db` emits 'prepared-statements-off' once, for the log).
  */
 export async function hotQuery<Row = Record<string, any>>(db: Db, sql: string, values: readonly Knex.RawBinding[]): Promise<{ rows: Row[] }> {
   // Checked before either path, so a mistake fails alike on PostgreSQL and PGlite, and as a
@@ -55,14 +57,20 @@ interface Statement {
 /** Off for the rest of the process once a server refused a named statement. */
 let naming = true;
 
-type PgConnection = { query(config: { name?: string; text: string; values: readonly Knex.RawBinding[] } | string, values?: readonly Knex.RawBinding[]): Promise<unknown> };
+type PgConnection = {
+  query(config: { name?: string; text: string; values: readonly Knex.RawBinding[] } | string, values?: readonly Knex.RawBinding[]): Promise<unknown>;
+  /** pg's record of the names this connection has prepared (pg 8). */
+  connection?: { parsedStatements?: Record<string, string> };
+};
 
 async function send(db: Db, connection: PgConnection, statement: Statement, values: readonly Knex.RawBinding[]) {
   if (!naming) return connection.query(statement.text, values);
+  const named = { name: statement.name, text: statement.text, values };
   try {
-    return await connection.query({ name: statement.name, text: statement.text, values });
+    return await connection.query(named);
   } catch (err) {
-    if (!refusedNamedStatement(err)) throw err;
+    if (staleStatement(err) && (await forget(connection, statement.name))) return connection.query(named);
+    if (!refusedNamedStatement(err) && !staleStatement(err)) throw err;
     if (naming) {
       naming = false;
       db.emit('prepared-statements-off', { code: (err as { code?: string }).code, message: (err as Error).message });
@@ -71,11 +79,33 @@ async function send(db: Db, connection: PgConnection, statement: Statement, valu
   }
 }
 
-/** Refusals that come before a statement runs, of a name the server does not have or has otherwise. */
+/** A name the server does not have, or has for another statement: a pooler between us. */
 function refusedNamedStatement(err: unknown) {
+  const { code } = (err ?? {}) as { code?: unknown };
+  return code === '26000' || code === '42P05';
+}
+
+/** A prepared statement whose tables changed shape since it was prepared on this connection. */
+function staleStatement(err: unknown) {
   // By the server's routine, not its message, which a server may speak in another language.
   const { code, routine } = (err ?? {}) as { code?: unknown; routine?: unknown };
-  return code === '26000' || code === '42P05' || (code === '0A000' && routine === 'RevalidateCachedQuery');
+  return code === '0A000' && routine === 'RevalidateCachedQuery';
+}
+
+/**
+ * Drops a statement from the connection, on the server and in pg's record of it, so the next call
+ * prepares it anew. False when pg keeps no such record (another pg version): the caller then
+ * treats the refusal as the others.
+ */
+async function forget(connection: PgConnection, name: string) {
+  const parsed = connection.connection?.parsedStatements;
+  if (!parsed || typeof parsed !== 'object' || !(name in parsed)) return false;
+  // The name is gh_ and base64url (db/hot-query.ts `numbered`), quoted for its case and hyphens.
+  await connection.query(`deallocate "${name}"`).catch((err: { code?: string }) => {
+    if (err?.code !== '26000') throw err; // already gone: nothing to drop
+  });
+  delete parsed[name];
+  return true;
 }
 
 /** `?` placeholders as `$1, $2, …`, once per statement (the statements are constants). */
