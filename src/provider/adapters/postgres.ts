@@ -183,10 +183,11 @@ function sessionClient(): { ip?: string; user_agent?: string } {
 
 /**
  * Marks a user's sessions and grants ended (see ENDED_MODELS) where `scope` narrows the rows
- * further; returns how many live ones ended. Then every other unended row in scope is marked,
- * uncounted: retired sessions (an id rotated away), whose uid must stay refused, and the row a
- * rotation of one of them inserted under a new id while the first statement waited for its lock
- * (that statement cannot see it; the second, started after the rotation committed, does).
+ * further; returns how many live ones ended. A second pass ends, counted, the row a rotation of
+ * one of them inserted under a new id while the first statement waited for its lock (that
+ * statement cannot see it; the second, started after the rotation committed, does): it is the
+ * same live session. Then every other unended row in scope is marked, uncounted: retired sessions
+ * (an id rotated away), whose uid must stay refused.
  */
 export async function endSessionsAndGrants(db: Db, tenantId: string, scope: (q: Knex.QueryBuilder) => void) {
   const now = new Date();
@@ -196,13 +197,15 @@ export async function endSessionsAndGrants(db: Db, tenantId: string, scope: (q: 
     return query.update({ consumed_at: now, payload: '{}', expires_at: tombstoneExpiry() }).returning('id');
   };
   const ended = (await rows(true)).length;
+  const rotatedIn = (await rows(true)).length;
   await rows(false);
-  return ended;
+  return ended + rotatedIn;
 }
 
 /**
- * Ends a user's sessions by uid, as endSessionsAndGrants does (live rows counted, then every
- * unended row of those uids), and returns the grants the rows held as they ended. Those are read
+ * Ends a user's sessions by uid, as endSessionsAndGrants does (live rows counted, the row a
+ * rotation inserted meanwhile among them; then every unended row of those uids), and returns the
+ * grants the rows held as they ended. Those are read
  * from the rows under their lock, not from an earlier read of the caller: a consent that resumed
  * meanwhile added its grant to the session (under a new id, or the same), and that grant must
  * end with the session too.
@@ -214,16 +217,18 @@ export async function endSessionsByUid(db: Db, tenantId: string, accountId: stri
     const now = new Date();
     const { rows } = await db.raw(
       `with ending as (
-         select id, payload -> 'authorizations' as authorizations from oidc_payloads
+         select id, payload -> 'authorizations' as authorizations, (expires_at is null or expires_at > ?) as live from oidc_payloads
           where tenant_id = ? and model = 'Session' and account_id = ? and uid in (${uids.map(() => '?').join(', ')})
             and consumed_at is null ${liveOnly ? 'and (expires_at is null or expires_at > ?)' : ''}
           for update)
        update oidc_payloads ended set consumed_at = ?, payload = '{}'::jsonb, expires_at = ?
          from ending where ended.tenant_id = ? and ended.model = 'Session' and ended.id = ending.id
-       returning ending.authorizations`,
-      [tenantId, accountId, ...uids, ...(liveOnly ? [now] : []), now, tombstoneExpiry(), tenantId],
+       returning ending.authorizations, ending.live`,
+      [now, tenantId, accountId, ...uids, ...(liveOnly ? [now] : []), now, tombstoneExpiry(), tenantId],
     );
-    if (liveOnly) ended = rows.length;
+    // The second pass's live row is one a rotation inserted under a new id while the first
+    // waited for the old row's lock: the same session, ended now.
+    ended += (rows as { live: boolean }[]).filter((r) => r.live).length;
     for (const row of rows as { authorizations: unknown }[]) {
       const authorizations = typeof row.authorizations === 'string' ? JSON.parse(row.authorizations) : row.authorizations;
       for (const entry of Object.values((authorizations ?? {}) as Record<string, { grantId?: unknown }>)) {

@@ -216,6 +216,41 @@ describe('a session\'s id rotation (oidc-provider\'s resetIdentifier at a resume
     expect(rows.map((r) => r.consumed_at !== null)).toEqual([true, true]);
   });
 
+  (process.env.DATABASE_URL ? it : it.skip)('counts and audits a session without grants that a rotation moved while it was revoked, one or all (PostgreSQL)', async () => {
+    // The same interleaving for a session that holds no grant: the first statement ends nothing
+    // (the old row was retired under it), and the session ended by the second must still count,
+    // or the revocation would leave no session.revoked event.
+    for (const one of [true, false]) {
+      const user = await gh.user(tenant);
+      const sessions = new PostgresAdapter(gh.deps.db, tenant.id, 'Session');
+      const sessionId = id();
+      const uid = id();
+      const stored = { kind: 'Session', jti: sessionId, uid, accountId: user.id, loginTs: Math.floor(Date.now() / 1000), authorizations: {} };
+      await sessions.upsert(sessionId, stored, 3600);
+      const newId = id();
+      const db = gh.deps.db;
+      const rotation = await db.transaction();
+      let count: number | undefined;
+      try {
+        await rotation('oidc_payloads').where({ tenant_id: tenant.id, model: 'Session', id: sessionId }).update({ expires_at: new Date(), payload: '{}' });
+        const old = await db('oidc_payloads').where({ tenant_id: tenant.id, model: 'Session', id: sessionId }).first();
+        await rotation('oidc_payloads').insert({ ...old, id: newId, payload: JSON.stringify({ ...stored, jti: newId }), expires_at: new Date(Date.now() + 3600_000) });
+        const revoking = revokeUserSessions(gh.deps, tenant, user.id, CLI_ACTOR, one ? uid : undefined);
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        await rotation.commit();
+        count = await revoking;
+      } finally {
+        if (!rotation.isCompleted()) await rotation.rollback();
+      }
+      expect(count).toBe(1);
+      expect(await sessions.find(newId)).toBeUndefined();
+      expect(await findSessionsOfUser(gh.deps.db, tenant.id, user.id)).toEqual([]);
+      const events = await db('audit_events').where({ tenant_id: tenant.id, type: 'session.revoked', subject: `user:${user.id}` });
+      expect(events).toHaveLength(1);
+      expect(events[0].details).toMatchObject({ sessions: [uid] });
+    }
+  });
+
   it('does not carry a session revoked meanwhile over to the new id', async () => {
     const { user, sessions, session } = await loaded();
     await revokeUserSessions(gh.deps, tenant, user.id, CLI_ACTOR);
