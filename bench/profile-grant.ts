@@ -1,6 +1,7 @@
 /**
  * client_credentials grants in a loop, for a CPU profile of the token endpoint:
- *   node --cpu-prof --cpu-prof-dir=/tmp/prof --import tsx bench/profile-grant.ts
+ *   node --cpu-prof --cpu-prof-dir=/tmp/prof --import tsx --import ./bench/use-dist.mjs bench/profile-grant.ts
+ * (`--import ./bench/use-dist.mjs`: Gatehouse from dist/, as it ships; without it, through tsx).
  * PROFILE_OPAQUE=1: opaque tokens (no resource; stored by the adapter) instead of JWTs.
  * PROFILE_BARE=1: the bench's bare oidc-provider instead of Gatehouse (the same grants, for a
  * profile to hold against Gatehouse's: what Gatehouse adds is the difference).

@@ -1,7 +1,8 @@
 /**
  * The non-bcrypt cost of a password login, for profiling (docs/BENCHMARKS.md):
  *
- *   node --cpu-prof --cpu-prof-dir=/tmp/prof --import tsx bench/profile-login.ts
+ *   node --cpu-prof --cpu-prof-dir=/tmp/prof --import tsx --import ./bench/use-dist.mjs bench/profile-login.ts
+ * (`--import ./bench/use-dist.mjs`: Gatehouse from dist/, as it ships; without it, through tsx).
  *
  * Runs the bench's login (authorize → login page → POST login → consent → POST confirm →
  * callback → token endpoint, bench/http-browser.ts) in a loop against Gatehouse with bcrypt cost 4,
