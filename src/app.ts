@@ -23,7 +23,7 @@ import { KvUnreachableError } from './kv/redis.js';
 import { log } from './log/logger.js';
 import { Mailer } from './mail/mailer.js';
 import { deleteExpiredMailTokens } from './mail/tokens.js';
-import { requestContext } from './log/request.js';
+import { logAppErrors, requestContext } from './log/request.js';
 import { securityHeaders } from './security/headers.js';
 import { selfServiceRoutes } from './self-service/self-service.routes.js';
 import { closeConnectionsWhenDraining, opsRoutes, Readiness } from './ops/ops.routes.js';
@@ -114,6 +114,7 @@ export function createApp(deps: Deps, options: { tenantCacheSize?: number } = {}
   const readiness = new Readiness();
   const metrics = new Metrics();
   const app = new Koa();
+  logAppErrors(app);
   app.use(metrics.middleware());
   app.use(requestContext());
   app.use(closeConnectionsWhenDraining(readiness));

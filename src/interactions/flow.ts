@@ -1,7 +1,7 @@
 import { bodyParser } from '@koa/bodyparser';
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
-import type { Deps } from '../deps.js';
+import { isStorageUnavailable, type Deps } from '../deps.js';
 import type { Tenant } from '../domain/tenants/tenants.types.js';
 import type { TenantCache } from '../provider/tenant-cache.js';
 import { renderPage, type PageData } from '../views/render.js';
@@ -70,7 +70,10 @@ export async function stepContext(deps: Deps, ctx: Context, { post }: { post: bo
   try {
     interaction = post ? await provider.interactionDetails(ctx.req, ctx.res) : await interactionOfCookie(provider, ctx);
     if (interaction.uid !== ctx.params.uid) throw new Error('uid mismatch');
-  } catch {
+  } catch (err) {
+    // Storage that cannot answer says nothing about the sign-in: a 503 and its retry page
+    // (ops/unavailable.ts), and the same form works once it is back.
+    if (isStorageUnavailable(err)) throw err;
     renderError(ctx, 400, { title: text.error.expiredTitle, heading: text.error.expiredHeading, message: text.error.expired });
     return undefined;
   }

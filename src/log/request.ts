@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Middleware } from 'koa';
+import type { Context, Middleware } from 'koa';
 import { log, withLogContext } from './logger.js';
 
 const WELL_FORMED_ID = /^[A-Za-z0-9._:-]{8,128}$/;
@@ -38,4 +38,25 @@ export function requestContext(): Middleware {
       }
     });
   };
+}
+
+/** A client that went away mid-request: nothing to fix on this side. */
+const CLIENT_GONE = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'ERR_STREAM_PREMATURE_CLOSE']);
+
+/**
+ * Koa's 'error' event of an app (Gatehouse's, and each tenant's oidc-provider): what fails outside
+ * the middleware, such as a client resetting its connection while its request body is still
+ * arriving. Koa's own handler prints such an error's stack as plain text among the JSON lines;
+ * this logs one JSON line with the request id instead, a client that went away at `info`.
+ * Attach it before the app's `callback()`: Koa adds its own handler there when none is attached.
+ */
+export function logAppErrors(app: { on(event: 'error', listener: (err: unknown, ctx?: Context) => void): unknown }) {
+  app.on('error', (err, ctx) => {
+    const e = (err ?? {}) as { name?: string; code?: string; message?: string; status?: number; expose?: boolean };
+    if (e.status === 404 || e.expose) return; // as Koa's own handler: an answer, not a failure
+    const gone = (e.code !== undefined && CLIENT_GONE.has(e.code)) || e.message === 'aborted' || e.message === 'request aborted';
+    const fields = { method: ctx?.method, path: ctx?.originalUrl?.split('?')[0], request_id: ctx?.state?.requestId, error: { name: e.name, code: e.code, message: e.message } };
+    if (gone) log().info('request.aborted', fields);
+    else log().error('request.stream_failed', fields);
+  });
 }

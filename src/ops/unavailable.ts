@@ -9,6 +9,9 @@ import { RETRY_AFTER_SECONDS, unavailablePage } from '../provider/config/pages.j
  * This catches what the tenant lookup and the interaction pages throw; the admin API writes its
  * own problem+json (admin/problem.ts) and oidc-provider's routes their own (provider/events.ts).
  */
+/** The pages under an issuer (tenancy/mount.ts serves them itself, not oidc-provider). */
+const PAGE_PATHS = /^\/t\/[^/]+\/(interaction|account|password|email|saml|oidc)(\/|$)/;
+
 export function answerStorageOutages(): Middleware {
   return async (ctx, next) => {
     try {
@@ -19,7 +22,10 @@ export function answerStorageOutages(): Middleware {
       ctx.status = 503;
       ctx.set('Retry-After', String(RETRY_AFTER_SECONDS));
       ctx.set('Cache-Control', 'no-store');
-      if (ctx.accepts('json', 'html') === 'html') {
+      // The pages (sign-in, account, self-service, federation callbacks) answer with the retry
+      // page unless the client asks for JSON alone; elsewhere JSON unless it asks for HTML.
+      const page = PAGE_PATHS.test(ctx.path);
+      if (page ? ctx.accepts('html', 'json') === 'html' : ctx.accepts('json', 'html') === 'html') {
         ctx.type = 'html';
         ctx.body = unavailablePage(ctx.state.requestId);
       } else {

@@ -21,6 +21,7 @@ import { NativeSigningKey } from './signing-key.js';
 import { forwardProviderEvents } from './events.js';
 import { answerUnknownRoutes } from './not-found.js';
 import type { TenantCache } from './tenant-cache.js';
+import { logAppErrors } from '../log/request.js';
 
 /** One oidc-provider per tenant, configured from small pieces (STYLE.md). */
 export function createProvider(tenant: Tenant, jwks: Record<string, unknown>[], deps: Deps, cache?: TenantCache): Provider {
@@ -85,6 +86,7 @@ export function createProvider(tenant: Tenant, jwks: Record<string, unknown>[], 
   // The issuer's host and scheme come from PUBLIC_URL (tenancy/mount.ts sets the forwarded headers);
   // ctx.ip is the client address security/client-address.ts wrote into X-Forwarded-For.
   provider.proxy = true;
+  logAppErrors(provider); // the provider is a Koa app; its callback() is taken after this
   hashedClientSecrets(provider, deps);
   confidentialOnlyGrants(provider);
   accountClientSid(provider);
