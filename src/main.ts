@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startGatehouse } from './app.js';
 import { ConfigError, loadConfig } from './config/load.js';
-import { announce, configureLogger, log } from './log/logger.js';
+import { announce, configureLogger, log, logProviderNotices } from './log/logger.js';
 import { startBanner } from './ops/banner.js';
 import { holdDataDir } from './db/lock.js';
 
@@ -20,6 +20,7 @@ async function main() {
     throw err;
   }
   configureLogger({ level: config.logLevel });
+  logProviderNotices(); // stdout carries JSON lines only
   if (!config.databaseUrl) holdDataDir(config.dataDir);
   const gh = await startGatehouse(config);
   if (!config.databaseUrl) log().warn('storage.embedded', { detail: `Embedded PostgreSQL (PGlite) in ${config.dataDir}: single process only. Set DATABASE_URL for production.` });

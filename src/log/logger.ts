@@ -69,3 +69,24 @@ export function withLogContext<T>(ctx: LogContext, fn: () => T): T {
 export function logContext(): LogContext | undefined {
   return requestStore()?.log;
 }
+
+/** What oidc-provider prints itself (helpers/attention.js), colour codes and all. */
+const PROVIDER_NOTICE = /^(?:\x1b\[[0-9;]*m)?oidc-provider (NOTICE|WARNING): ([\s\S]*?)(?:\x1b\[[0-9;]*m)?$/;
+
+/**
+ * oidc-provider tells about a default it used the first time it uses it (a notice through
+ * `console.info`, on stdout), at any request: such a line would be the one line of stdout that is
+ * no JSON. From here on they are log lines (`provider.notice`); anything else goes to the console
+ * as before. Returns what puts the console back.
+ */
+export function logProviderNotices() {
+  const original = { info: console.info, warn: console.warn };
+  const wrap = (level: 'info' | 'warn') => (...args: unknown[]) => {
+    const match = args.length === 1 && typeof args[0] === 'string' ? PROVIDER_NOTICE.exec(args[0]) : null;
+    if (!match) return original[level].apply(console, args);
+    log()[match[1] === 'WARNING' ? 'warn' : 'info']('provider.notice', { detail: match[2] });
+  };
+  console.info = wrap('info');
+  console.warn = wrap('warn');
+  return () => Object.assign(console, original);
+}
