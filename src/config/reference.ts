@@ -168,7 +168,8 @@ export function renderConfigReference() {
     }),
     '',
     'Some mistakes are found only when the server connects: an unreachable PostgreSQL or Redis, a',
-    'database that does not exist, or a master key that cannot decrypt what the database holds. Each',
+    'database that does not exist, a PostgreSQL older than 14 (the oldest Gatehouse supports), or a',
+    'master key that cannot decrypt what the database holds. Each',
     'also stops the start with one line naming the variable (see [Deployment](deployment.md)).',
     '',
   ];

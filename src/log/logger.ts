@@ -10,13 +10,25 @@ export interface LogContext {
 /** Keys whose values never reach a log line (STYLE.md "Logging"). */
 const SECRET_KEY = /password|secret|code|token|assertion|authorization|cookie|key|hash|seed/i;
 
-export function redact(value: unknown, depth = 0): unknown {
+/**
+ * Fields whose names look secret and whose values are not: an error's `code` (an errno such as
+ * ECONNREFUSED, or a SQLSTATE) and a key's fingerprint (what `master_key.rotated` records).
+ */
+const NOT_SECRET = (parent: string | undefined, k: string) => (parent === 'error' && k === 'code') || k === 'key_fingerprint';
+
+/**
+ * A copy of `value` where every field named like a secret holds `[redacted]`, at any depth. A
+ * number or a boolean is kept (a count, a flag: no secret of ours is one), so audit details such
+ * as `{ reencrypted: { 'signing_keys.private_jwk_encrypted': 3 } }` keep their meaning.
+ */
+export function redact(value: unknown, depth = 0, parent?: string): unknown {
   if (depth > 6 || value === null || typeof value !== 'object') return value;
   if (value instanceof Error) return { name: value.name, message: value.message };
-  if (Array.isArray(value)) return value.map((v) => redact(v, depth + 1));
+  if (Array.isArray(value)) return value.map((v) => redact(v, depth + 1, parent));
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(value)) {
-    out[k] = SECRET_KEY.test(k) && v !== undefined && v !== null && typeof v !== 'boolean' ? '[redacted]' : redact(v, depth + 1);
+    const kept = v === undefined || v === null || typeof v === 'boolean' || typeof v === 'number' || NOT_SECRET(parent, k);
+    out[k] = SECRET_KEY.test(k) && !kept ? '[redacted]' : redact(v, depth + 1, k);
   }
   return out;
 }

@@ -130,6 +130,12 @@ describe('gatehouse master-key rotate', () => {
       expect(e.actor).toBe('cli');
       const details = JSON.stringify(e.details);
       for (const secret of [oldKey, newKey, totpUser.seed, ...clients.map((c) => c.secret)]) expect(details).not.toContain(secret);
+      // What docs/keys-and-secrets.md promises: counts by column and the new key's fingerprint.
+      const parsed = typeof e.details === 'string' ? JSON.parse(e.details) : e.details;
+      expect(details).not.toContain('[redacted]');
+      expect(parsed.key_fingerprint).toMatch(/^[A-Za-z0-9+/=_:-]{8,}$/);
+      expect(parsed.already_rotated).toEqual(expect.any(Number));
+      for (const count of Object.values(parsed.reencrypted as Record<string, unknown>)) expect(count).toEqual(expect.any(Number));
     }
 
     // A third run finds nothing to do and records nothing.
