@@ -78,6 +78,12 @@ function describe(err: unknown, target: ReturnType<typeof targetOf>) {
     case 'ENOTFOUND': case 'EAI_AGAIN': return `DATABASE_URL: host ${target.address.replace(/:\d+$/, '')} not found`;
     case '3D000': return `DATABASE_URL: database "${target.database}" does not exist on ${target.address}; create it with: createdb -h ${target.address.replace(/:(\d+)$/, ' -p $1')}${target.user ? ` -U ${target.user}` : ''} ${target.database} (or in psql: CREATE DATABASE "${target.database}";)`;
     case '28P01': case '28000': return `DATABASE_URL: ${target.address} refused user "${target.user}" (authentication failed)`;
-    default: return `DATABASE_URL: cannot connect to ${target.address} (${code ?? (err as Error)?.name ?? 'unknown error'})`;
+    default: return `DATABASE_URL: cannot connect to ${target.address} (${code ?? reasonOf(err)})`;
   }
+}
+
+/** An error without a code, in a few words: its message on one line ("Socket closed unexpectedly"), else its name. */
+function reasonOf(err: unknown) {
+  const message = err instanceof Error ? err.message.split('\n')[0].trim().slice(0, 160) : '';
+  return message || (err as Error | null)?.name || 'unknown error';
 }

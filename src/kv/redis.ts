@@ -40,7 +40,7 @@ function describeConnectError(err: unknown, target: string) {
   if (err instanceof ConnectionTimeoutError) return `REDIS_URL: no answer from ${target} within ${CONNECT_TIMEOUT_MS / 1000} s`;
   // AUTH or HELLO refused: the server's reply (WRONGPASS..., NOAUTH...) names the reason and no secret.
   if (err instanceof ErrorReply) return `REDIS_URL: ${target} refused the connection: ${err.message}`;
-  return `REDIS_URL: cannot connect to ${target} (${code ?? (err as Error)?.name ?? 'unknown error'})`;
+  return `REDIS_URL: cannot connect to ${target} (${code ?? reasonOf(err)})`;
 }
 
 export class RedisStore implements KvStore {
@@ -192,4 +192,10 @@ export class RedisStore implements KvStore {
   async close() {
     await Promise.allSettled([this.#subscriber?.quit(), this.client.close()]);
   }
+}
+
+/** An error without a code, in a few words: its message on one line ("Socket closed unexpectedly"), else its name. */
+function reasonOf(err: unknown) {
+  const message = err instanceof Error ? err.message.split('\n')[0].trim().slice(0, 160) : '';
+  return message || (err as Error | null)?.name || 'unknown error';
 }

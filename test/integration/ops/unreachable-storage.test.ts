@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -73,6 +74,24 @@ describe('storage that cannot be reached at start', () => {
     expect(err).toBeInstanceOf(ConfigError);
     expect(err.message).toBe(`DATABASE_URL: connection refused at 127.0.0.1:${port}`);
     expect(ms).toBeLessThan(5000);
+  });
+
+  it.each([
+    ['REDIS_URL', (port: number) => ({ redisUrl: `redis://127.0.0.1:${port}/0` }), 'Socket closed unexpectedly'],
+    ['DATABASE_URL', (port: number) => ({ databaseUrl: `postgres://root@127.0.0.1:${port}/gatehouse` }), 'Connection terminated unexpectedly'],
+  ])('%s at something that accepts and hangs up: refused at once, saying so (not "(Error)")', async (variable, settings, reason) => {
+    // What a proxy or firewall in front of nothing does: the connection opens, then closes.
+    const server = net.createServer((socket) => socket.destroy());
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (server.address() as net.AddressInfo).port;
+      const { err, ms } = await refusal(settings(port));
+      expect(err).toBeInstanceOf(ConfigError);
+      expect(err.message).toBe(`${variable}: cannot connect to 127.0.0.1:${port} (${reason})`);
+      expect(ms).toBeLessThan(8000);
+    } finally {
+      server.close();
+    }
   });
 
   it('npm start (src/main.ts) prints the one line and exits 1', async () => {
