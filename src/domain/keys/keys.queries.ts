@@ -50,9 +50,25 @@ export async function updateRetiredKeys(db: Db, tenantId: string, overlapSeconds
   const rows = await db('signing_keys')
     .where({ tenant_id: tenantId, status: 'previous' })
     .andWhereRaw('rotated_at < now() - make_interval(secs => ?)', [overlapSeconds])
+    .andWhereRaw('(keep_until is null or keep_until < now())')
     .update({ status: 'retired' })
     .returning('kid');
   return rows.map((r: { kid: string }) => r.kid);
+}
+
+/**
+ * The tenant's lifetimes are about to shrink to a shorter overlap: what its keys signed until now
+ * lives by the old one, `overlapSeconds`. Each key still published is kept at least that long
+ * after it last signed (a current key: now; a previous one: when it was rotated out), whatever
+ * the lifetimes say later; the longer of this and any earlier hold wins.
+ */
+export async function holdKeysForIssuedTokens(db: Db, tenantId: string, overlapSeconds: number) {
+  await db('signing_keys').where({ tenant_id: tenantId }).whereIn('status', ['current', 'previous']).update({
+    keep_until: db.raw(
+      `greatest(coalesce(keep_until, '-infinity'::timestamptz), (case when status = 'current' then now() else rotated_at end) + make_interval(secs => ?))`,
+      [overlapSeconds],
+    ),
+  });
 }
 
 /** Tenants with no current RS256 key: on ES256 or EdDSA since before RS256 companion keys. */
@@ -88,7 +104,8 @@ export async function findTenantsWithKeyWork(db: Db, defaults: { days: number; a
              and k.created_at > now() - make_interval(days => s.days)) as rotate,
          exists (
            select 1 from signing_keys k where k.tenant_id = t.id and k.status = 'previous'
-             and k.rotated_at < now() - make_interval(secs => s.overlap)) as retire
+             and k.rotated_at < now() - make_interval(secs => s.overlap)
+             and (k.keep_until is null or k.keep_until < now())) as retire
        from tenants t,
          lateral (select coalesce((t.settings->>'key_rotation_days')::int, ?) as days,
                          greatest(coalesce((t.settings->>'access_token_ttl')::int, ?), coalesce((t.settings->>'id_token_ttl')::int, ?),

@@ -3,7 +3,8 @@ import { recordAudit } from '../../audit/record.js';
 import { isUniqueViolation } from '../../db/knex.js';
 import type { Actor, Deps } from '../../deps.js';
 import { announceChange } from '../changes.js';
-import { createSigningKey } from '../keys/keys.service.js';
+import { holdKeysForIssuedTokens } from '../keys/keys.queries.js';
+import { createSigningKey, keyOverlapSeconds } from '../keys/keys.service.js';
 import type { SigningAlg } from '../keys/keys.types.js';
 import { insertRole } from '../rbac/rbac.queries.js';
 import { deleteTenant, findTenantBySlug, insertTenant, mergeSettings, updateTenant } from './tenants.queries.js';
@@ -43,9 +44,13 @@ export async function ensureSystemTenant(deps: Pick<Deps, 'db' | 'secrets'>, act
   }
 }
 
-export async function changeTenantSettings(deps: Pick<Deps, 'db'>, tenant: Tenant, changes: { name?: string; settings?: Partial<TenantSettings> }, actor: Actor) {
+export async function changeTenantSettings(deps: Pick<Deps, 'db'> & Partial<Pick<Deps, 'config'>>, tenant: Tenant, changes: { name?: string; settings?: Partial<TenantSettings> }, actor: Actor) {
   return deps.db.transaction(async (trx) => {
     const next = await updateTenant(trx, tenant.id, { name: changes.name, settings: changes.settings ? mergeSettings(tenant.settings, changes.settings) : undefined });
+    // Shorter token or session lifetimes: what the keys signed until now still lives by the old
+    // ones, so no key leaves JWKS before it (DESIGN.md "Operations": a rotation no client notices).
+    const before = keyOverlapSeconds(tenant, deps.config);
+    if (next && keyOverlapSeconds(next, deps.config) < before) await holdKeysForIssuedTokens(trx, tenant.id, before);
     await announceChange(trx, tenant.id, 'tenant');
     await recordAudit(trx, { tenantId: tenant.id, type: 'tenant.updated', actor: actor.id, subject: `tenant:${tenant.slug}`, ip: actor.ip, userAgent: actor.userAgent, details: { fields: Object.keys({ ...changes.settings, ...(changes.name ? { name: 1 } : {}) }) } });
     return next!;

@@ -45,6 +45,8 @@ describe('scheduled signing-key rotation', () => {
   beforeAll(async () => {
     tenant = await gh.tenant();
     tenant = await changeTenantSettings(gh.deps, tenant, { settings: { id_token_ttl: TTL, access_token_ttl: TTL, session_ttl: TTL } }, CLI_ACTOR);
+    // The key signed nothing under the default lifetimes, so nothing holds it (see the test below).
+    await gh.deps.db('signing_keys').where({ tenant_id: tenant.id }).update({ keep_until: null });
   });
 
   it('does nothing, in one query, when no key is due', async () => {
@@ -113,6 +115,29 @@ describe('scheduled signing-key rotation', () => {
     expect(retired[0]).toMatchObject({ actor: 'system:scheduler', details: { kids: [oldKid] } });
     await expect(jose.jwtVerify(before.id_token!, jose.createLocalJWKSet(await (await fetch(`${issuer}/jwks`)).json()), { issuer })).rejects.toThrow(jose.errors.JWKSNoMatchingKey);
   }, 120_000);
+
+  it('keeps a key in JWKS for the lifetimes its tokens were issued under when they are shortened later, before or after its rotation', async () => {
+    const db = gh.deps.db;
+    const previousOf = async (t: Tenant) => (await db('signing_keys').where({ tenant_id: t.id, status: 'previous' }).select('kid')).map((r: { kid: string }) => r.kid);
+    for (const shortenFirst of [false, true]) {
+      let t = await gh.tenant(); // default lifetimes: tokens of an hour, sessions of days
+      const [{ kid: old }] = await db('signing_keys').where({ tenant_id: t.id, status: 'current' }).select('kid');
+      const shorten = async () => { t = await changeTenantSettings(gh.deps, t, { settings: { id_token_ttl: 60, access_token_ttl: 60, session_ttl: 60 } }, CLI_ACTOR); };
+      if (shortenFirst) await shorten();
+      await rotateSigningKey(gh.deps, t, undefined, CLI_ACTOR);
+      if (!shortenFirst) await shorten();
+      // Ten minutes later by the new lifetimes (60 s + 1 s of skew) it would have gone; tokens it
+      // signed under the old ones (an hour) still live.
+      await db('signing_keys').where({ tenant_id: t.id, kid: old }).update({ rotated_at: db.raw("now() - interval '10 minutes'") });
+      await sleep(600); // three scheduler passes on each node
+      expect(await previousOf(t)).toEqual([old]);
+      expect(await kidsOf(`${gh.url}/t/${t.slug}/jwks`)).toContain(old);
+      // Once the old lifetimes have passed too, it goes.
+      await db('signing_keys').where({ tenant_id: t.id, kid: old }).update({ keep_until: db.raw("now() - interval '1 second'") });
+      await until(async () => (await previousOf(t)).length === 0, 10_000);
+      expect(await db('audit_events').where({ tenant_id: t.id, type: 'key.retired' })).toHaveLength(1);
+    }
+  });
 
   it('leaves a tenant with key_rotation_days 0 alone however old its key', async () => {
     let t = await gh.tenant();
