@@ -47,14 +47,24 @@ function setCookie(ctx: Context, deps: Pick<Deps, 'config'>, tenant: Tenant, nam
   ctx.cookies.set(name, value, { path: accountBase(tenant), httpOnly: true, sameSite: 'lax', secure, maxAge: value === null ? 0 : maxAgeSeconds * 1000, overwrite: true, signed: false });
 }
 
+/** Sealed with the cookies key, which a master-key rotation carries over: nobody is signed out by one. */
 function seal(deps: Pick<Deps, 'secrets'>, tenant: Tenant, purpose: string, value: object) {
-  return deps.secrets.encrypt(JSON.stringify(value), `account-${purpose}:${tenant.id}`);
+  return deps.secrets.sealForCookie(JSON.stringify(value), `account-${purpose}:${tenant.id}`);
 }
 
 function unseal<T extends { exp: number }>(deps: Pick<Deps, 'secrets'>, tenant: Tenant, purpose: string, sealed: string | undefined): T | undefined {
   if (!sealed || sealed.length > 4096) return undefined;
   try {
-    const value = JSON.parse(deps.secrets.decrypt(sealed, `account-${purpose}:${tenant.id}`)) as T;
+    const aad = `account-${purpose}:${tenant.id}`;
+    // Cookies of a node before this one sealed with the master key itself (a rolling upgrade).
+    const opened = (() => {
+      try {
+        return deps.secrets.openFromCookie(sealed, aad);
+      } catch {
+        return deps.secrets.decrypt(sealed, aad);
+      }
+    })();
+    const value = JSON.parse(opened) as T;
     return typeof value.exp === 'number' && value.exp > now() ? value : undefined;
   } catch {
     return undefined; // another tenant's, another key's, or tampered with

@@ -12,6 +12,23 @@ import { ensurePrivateDir } from '../db/data-dir.js';
 export const DERIVED_KEY_PURPOSES = ['client-secret', 'one-time-codes', 'cookies'] as const;
 export type DerivedKeyPurpose = (typeof DERIVED_KEY_PURPOSES)[number];
 
+function sealWith(key: Buffer, plaintext: string, aad: string): string {
+  const iv = randomBytes(12);
+  const cipher = createCipheriv('aes-256-gcm', key, iv);
+  cipher.setAAD(Buffer.from(aad));
+  const body = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
+  return ['v1', iv, cipher.getAuthTag(), body].map((p) => (typeof p === 'string' ? p : p.toString('base64url'))).join('.');
+}
+
+function openWith(key: Buffer, sealed: string, aad: string): string {
+  const [version, iv, tag, body] = sealed.split('.');
+  if (version !== 'v1' || !iv || !tag || body === undefined) throw new Error('unsupported ciphertext');
+  const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64url'));
+  decipher.setAAD(Buffer.from(aad));
+  decipher.setAuthTag(Buffer.from(tag, 'base64url'));
+  return Buffer.concat([decipher.update(Buffer.from(body, 'base64url')), decipher.final()]).toString('utf8');
+}
+
 /** Holds the master key and the keys derived from it; nothing here is ever logged. */
 export class Secrets {
   readonly #master: Buffer;
@@ -40,6 +57,25 @@ export class Secrets {
   adoptDerivedKey(purpose: DerivedKeyPurpose, key: Buffer) {
     if (key.length !== 32) throw new Error('derived key must be 32 bytes');
     this.#derived[purpose] = createSecretKey(key);
+    if (purpose === 'cookies') this.#cookieSealKey = undefined;
+  }
+
+  #cookieSealKey?: Buffer;
+
+  /**
+   * AES-256-GCM for values a browser keeps (the account page's session cookie): keyed from the
+   * cookies key, which a master-key rotation carries over, so a rotation signs nobody out.
+   */
+  sealForCookie(plaintext: string, aad: string): string {
+    return sealWith(this.#cookieSeal(), plaintext, aad);
+  }
+
+  openFromCookie(sealed: string, aad: string): string {
+    return openWith(this.#cookieSeal(), sealed, aad);
+  }
+
+  #cookieSeal() {
+    return (this.#cookieSealKey ??= createHmac('sha256', this.#derived.cookies).update('gatehouse/cookie-sealing/v1').digest());
   }
 
   /** Whether `sealed` opens with this key (AES-GCM authenticates: another key never opens it). */
@@ -54,20 +90,11 @@ export class Secrets {
 
   /** AES-256-GCM; output `v1.<iv>.<tag>.<ciphertext>` in base64url. `aad` binds the value to its owner. */
   encrypt(plaintext: string, aad: string): string {
-    const iv = randomBytes(12);
-    const cipher = createCipheriv('aes-256-gcm', this.#encKey, iv);
-    cipher.setAAD(Buffer.from(aad));
-    const body = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
-    return ['v1', iv, cipher.getAuthTag(), body].map((p) => (typeof p === 'string' ? p : p.toString('base64url'))).join('.');
+    return sealWith(this.#encKey, plaintext, aad);
   }
 
   decrypt(sealed: string, aad: string): string {
-    const [version, iv, tag, body] = sealed.split('.');
-    if (version !== 'v1' || !iv || !tag || body === undefined) throw new Error('unsupported ciphertext');
-    const decipher = createDecipheriv('aes-256-gcm', this.#encKey, Buffer.from(iv, 'base64url'));
-    decipher.setAAD(Buffer.from(aad));
-    decipher.setAuthTag(Buffer.from(tag, 'base64url'));
-    return Buffer.concat([decipher.update(Buffer.from(body, 'base64url')), decipher.final()]).toString('utf8');
+    return openWith(this.#encKey, sealed, aad);
   }
 
   /** Keyed SHA-256 of a client secret (DESIGN.md: random secrets need no slow hash). */

@@ -1,7 +1,10 @@
+import { randomBytes } from 'node:crypto';
 import { CLI_ACTOR } from '../../../src/deps.js';
+import { rotateMasterKey } from '../../../src/domain/keys/master-key-rotation.js';
 import { beginTotpEnrollment, confirmTotpEnrollment } from '../../../src/domain/mfa/mfa.service.js';
 import type { Tenant } from '../../../src/domain/tenants/tenants.types.js';
 import { findUserById } from '../../../src/domain/users/users.queries.js';
+import { Secrets } from '../../../src/security/secrets.js';
 import { postForm, signInToAccount } from '../../support/account.js';
 import { systemAdminApi, type ApiAnswer } from '../../support/admin.js';
 import { Browser } from '../../support/browser.js';
@@ -150,3 +153,20 @@ describe('sign out', () => {
 });
 
 
+
+// Last in this file: the node restarts under a new master key.
+describe('a master-key rotation', () => {
+  it('signs nobody out of the account page (its cookie is sealed with the cookies key, which the rotation carries over)', async () => {
+    const user = await gh.user(tenant);
+    const browser = new Browser();
+    expect((await signInToAccount(gh, tenant.slug, user, { browser })).status).toBe(200);
+    const previous = new Secrets(Buffer.from(gh.config.masterKey!, 'base64'));
+    const newKey = randomBytes(32).toString('base64');
+    await rotateMasterKey(gh.deps.db, { previous, next: new Secrets(Buffer.from(newKey, 'base64')) }, CLI_ACTOR);
+    gh.config.masterKey = newKey;
+    await gh.restart();
+    const page = await browser.get(`${gh.url}/t/${tenant.slug}/account`);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain(user.email);
+  });
+});
