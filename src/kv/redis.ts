@@ -1,5 +1,6 @@
 import { createClient, createCluster, ConnectionTimeoutError, ErrorReply, RootNodesUnavailableError } from 'redis';
 import type { KvStore } from './store.js';
+import { withinDeadline } from './unavailable.js';
 
 type Client = ReturnType<typeof createClient>;
 type Cluster = ReturnType<typeof createCluster>;
@@ -133,33 +134,33 @@ export class RedisStore implements KvStore {
   }
 
   async get(key: string) {
-    return (await this.#redis.get(key)) ?? undefined;
+    return (await withinDeadline(this.#redis.get(key))) ?? undefined;
   }
 
   async set(key: string, value: string, ttlSeconds?: number) {
-    if (ttlSeconds && ttlSeconds > 0) await this.#redis.set(key, value, { EX: Math.ceil(ttlSeconds) });
-    else await this.#redis.set(key, value);
+    if (ttlSeconds && ttlSeconds > 0) await withinDeadline(this.#redis.set(key, value, { EX: Math.ceil(ttlSeconds) }));
+    else await withinDeadline(this.#redis.set(key, value));
   }
 
   async del(...keys: string[]) {
-    if (keys.length) await this.#redis.del(keys); // one tenant's keys: one slot
+    if (keys.length) await withinDeadline(this.#redis.del(keys)); // one tenant's keys: one slot
   }
 
   async sadd(key: string, member: string, ttlSeconds: number) {
-    await this.#redis.multi().sAdd(key, member).expire(key, Math.ceil(ttlSeconds), 'GT').expire(key, Math.ceil(ttlSeconds), 'NX').exec();
+    await withinDeadline(this.#redis.multi().sAdd(key, member).expire(key, Math.ceil(ttlSeconds), 'GT').expire(key, Math.ceil(ttlSeconds), 'NX').exec());
   }
 
   async smembers(key: string) {
-    return this.#redis.sMembers(key);
+    return withinDeadline(this.#redis.sMembers(key));
   }
 
   async incr(key: string, ttlSeconds: number) {
-    const [count] = await this.#redis.multi().incr(key).expire(key, Math.ceil(ttlSeconds), 'NX').exec();
+    const [count] = await withinDeadline(this.#redis.multi().incr(key).expire(key, Math.ceil(ttlSeconds), 'NX').exec());
     return Number(count);
   }
 
   async publish(channel: string, message: string) {
-    await this.#redis.publish(channel, message);
+    await withinDeadline(this.#redis.publish(channel, message));
   }
 
   async subscribe(channel: string, handler: (message: string) => void) {

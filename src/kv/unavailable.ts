@@ -3,7 +3,40 @@ import {
   RootNodesUnavailableError, SocketClosedUnexpectedlyError, SocketTimeoutError,
 } from 'redis';
 
+/**
+ * How long a command may go unanswered. A Redis that accepts connections and answers nothing (a
+ * hung or frozen server, a network that drops packets) would otherwise hold every request waiting
+ * on it for as long as the connection looks open: past this, the request answers 503 (or the rate
+ * limits fail open), as when Redis is down. /readyz gives up on Redis sooner (ops/readiness).
+ */
+export const KV_COMMAND_DEADLINE_MS = 3000;
+
+export class KvNoAnswerError extends Error {
+  constructor(ms: number) {
+    super(`Redis did not answer within ${ms} ms`);
+    this.name = 'KvNoAnswerError';
+  }
+}
+
+/** `work`, or KvNoAnswerError once `ms` have passed without its answer (a late answer is dropped). */
+export function withinDeadline<T>(work: Promise<T>, ms = KV_COMMAND_DEADLINE_MS): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new KvNoAnswerError(ms)), ms);
+    work.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (err) => {
+        clearTimeout(timer);
+        reject(err);
+      },
+    );
+  });
+}
+
 const REDIS_DOWN = [
+  KvNoAnswerError,
   ClientClosedError, ClientOfflineError, ConnectionTimeoutError, DisconnectsClientError, ReconnectStrategyError, SocketClosedUnexpectedlyError,
   SocketTimeoutError, RootNodesUnavailableError,
 ];

@@ -3,6 +3,7 @@ import { isIPv6 } from 'node:net';
 import { RateLimiterMemory, RateLimiterRedis, type RateLimiterAbstract, type RateLimiterRes } from 'rate-limiter-flexible';
 import { RedisStore } from '../kv/redis.js';
 import { kvKey, type KvStore } from '../kv/store.js';
+import { withinDeadline } from '../kv/unavailable.js';
 import { log } from '../log/logger.js';
 import { observer } from '../log/observe.js';
 
@@ -143,7 +144,8 @@ export class RateLimits {
 
   async #call<T>(op: () => Promise<T>): Promise<T | undefined> {
     try {
-      const out = await op();
+      // A Redis that answers nothing fails open too, within the deadline, not after the request's.
+      const out = await withinDeadline(op());
       if (this.#unavailable) {
         this.#unavailable = false;
         log().info('rate_limit.store_recovered');

@@ -7,6 +7,7 @@ import { Browser, csrfOf } from '../../support/browser.js';
 import { logLines, startTestGatehouse, type TestGatehouse } from '../../support/gatehouse.js';
 import { freePort, PrivateRedis } from '../../support/outages.js';
 import { hasRedisServer } from '../../support/redis-cluster.js';
+import { KV_COMMAND_DEADLINE_MS } from '../../../src/kv/unavailable.js';
 
 // What a browser in the middle of a sign-in sees while Redis (where the sign-in lives) is down:
 // the retry page with a 503, whatever it accepts, never "this sign-in has expired", and sign-ins
@@ -79,6 +80,29 @@ describeIfRedis('the sign-in pages while Redis is down', () => {
     const again = await loginPage();
     const posted = await again.browser.post(`${again.url}/login`, { csrf: again.csrf, email: user.email, password: user.password });
     expect(posted.status).toBe(303);
+  }, 60_000);
+});
+
+describeIfRedis('while Redis answers nothing (a frozen server: connections open, no reply)', () => {
+  it('a sign-in page answers the retry page within the command deadline, not never, and recovers once it answers', async () => {
+    const { browser, url, csrf } = await loginPage();
+    redis.freeze();
+    let shown: Response;
+    const started = Date.now();
+    try {
+      shown = await browser.get(url);
+    } finally {
+      redis.thaw();
+    }
+    const ms = Date.now() - started;
+    expect(shown.status).toBe(503);
+    expect(shown.headers.get('content-type')).toMatch(/^text\/html/);
+    expect(ms).toBeGreaterThanOrEqual(KV_COMMAND_DEADLINE_MS - 100);
+    expect(ms).toBeLessThan(KV_COMMAND_DEADLINE_MS + 4000);
+    // Answers that arrive late are dropped; the same sign-in goes on.
+    await readyAgain();
+    expect((await browser.get(url)).status).toBe(200);
+    expect((await browser.post(`${url}/login`, { csrf, email: user.email, password: user.password })).status).toBe(303);
   }, 60_000);
 });
 
