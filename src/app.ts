@@ -54,7 +54,7 @@ export async function openDeps(config: Config, options: { kvPrefix?: string; mig
   // knex's notices (a failed connection attempt each, during an outage) go to our log, not the console.
   const db = createDb({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, log: (level, m) => log().debug('db.notice', { level, detail: String(m) }) });
   db.on('prepared-statements-off', (refusal: { code?: string; message?: string }) => {
-    log().warn('db.prepared_statements_off', { detail: 'the database refused a named prepared statement (a pooler in transaction mode without prepared-statement support): statements go unnamed until this process restarts', code: refusal.code, message: refusal.message });
+    log().warn('db.prepared_statements_off', { detail: 'the database refused a named prepared statement (a pooler in transaction mode without prepared-statement support): statements go unnamed until this process restarts', error: { code: refusal.code, message: refusal.message } });
   });
   try {
     await checkDatabase(db);
