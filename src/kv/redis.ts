@@ -1,6 +1,6 @@
 import { createClient, createCluster, ConnectionTimeoutError, ErrorReply, RootNodesUnavailableError } from 'redis';
 import type { KvStore } from './store.js';
-import { withinDeadline } from './unavailable.js';
+import { KvNoAnswerError, withinDeadline } from './unavailable.js';
 
 type Client = ReturnType<typeof createClient>;
 type Cluster = ReturnType<typeof createCluster>;
@@ -133,34 +133,66 @@ export class RedisStore implements KvStore {
     }
   }
 
+  #reopening = false;
+
+  /**
+   * A command within the deadline (unavailable.ts). One left unanswered means the connection
+   * serves nothing: it is dropped, which fails the commands queued on it at once, and opened
+   * afresh (retried until Redis answers), so requests meanwhile answer 503 at once instead of
+   * after the deadline each, and a Redis back at the same address, or a new one there after a
+   * failover, serves again without waiting for the old connection to time out.
+   */
+  async #bounded<T>(command: Promise<T>): Promise<T> {
+    try {
+      return await withinDeadline(command);
+    } catch (err) {
+      if (err instanceof KvNoAnswerError) this.#reopen();
+      throw err;
+    }
+  }
+
+  #reopen() {
+    if (this.cluster || this.#reopening) return; // a cluster's clients are its nodes', each reconnecting by itself
+    this.#reopening = true;
+    const client = this.client as Client;
+    try {
+      client.destroy();
+    } catch {
+      // already closed
+    }
+    client.connect().catch(() => {}).finally(() => {
+      this.#reopening = false;
+    });
+  }
+
   async get(key: string) {
-    return (await withinDeadline(this.#redis.get(key))) ?? undefined;
+    return (await this.#bounded(this.#redis.get(key))) ?? undefined;
   }
 
   async set(key: string, value: string, ttlSeconds?: number) {
-    if (ttlSeconds && ttlSeconds > 0) await withinDeadline(this.#redis.set(key, value, { EX: Math.ceil(ttlSeconds) }));
-    else await withinDeadline(this.#redis.set(key, value));
+    if (ttlSeconds && ttlSeconds > 0) await this.#bounded(this.#redis.set(key, value, { EX: Math.ceil(ttlSeconds) }));
+    else await this.#bounded(this.#redis.set(key, value));
   }
 
   async del(...keys: string[]) {
-    if (keys.length) await withinDeadline(this.#redis.del(keys)); // one tenant's keys: one slot
+    if (keys.length) await this.#bounded(this.#redis.del(keys)); // one tenant's keys: one slot
   }
 
   async sadd(key: string, member: string, ttlSeconds: number) {
-    await withinDeadline(this.#redis.multi().sAdd(key, member).expire(key, Math.ceil(ttlSeconds), 'GT').expire(key, Math.ceil(ttlSeconds), 'NX').exec());
+    await this.#bounded(this.#redis.multi().sAdd(key, member).expire(key, Math.ceil(ttlSeconds), 'GT').expire(key, Math.ceil(ttlSeconds), 'NX').exec());
   }
 
   async smembers(key: string) {
-    return withinDeadline(this.#redis.sMembers(key));
+    return this.#bounded(this.#redis.sMembers(key));
   }
 
   async incr(key: string, ttlSeconds: number) {
-    const [count] = await withinDeadline(this.#redis.multi().incr(key).expire(key, Math.ceil(ttlSeconds), 'NX').exec());
+    const [count] = await this.#bounded(this.#redis.multi().incr(key).expire(key, Math.ceil(ttlSeconds), 'NX').exec());
     return Number(count);
   }
 
   async publish(channel: string, message: string) {
-    await withinDeadline(this.#redis.publish(channel, message));
+    await this.#bounded(this.#redis.publish(channel, message));
   }
 
   async subscribe(channel: string, handler: (message: string) => void) {
