@@ -7,7 +7,7 @@ import { holdKeysForIssuedTokens } from '../keys/keys.queries.js';
 import { createSigningKey, keyOverlapSeconds } from '../keys/keys.service.js';
 import type { SigningAlg } from '../keys/keys.types.js';
 import { insertRole } from '../rbac/rbac.queries.js';
-import { deleteTenant, findTenantBySlug, insertTenant, mergeSettings, updateTenant } from './tenants.queries.js';
+import { deleteTenant, findTenantById, findTenantBySlug, insertTenant, lockTenant, mergeSettings, updateTenant } from './tenants.queries.js';
 import { DEFAULT_TENANT_SETTINGS, SYSTEM_ADMIN_ROLE, SYSTEM_TENANT, TENANT_ADMIN_ROLE, TENANT_SLUG, type Tenant, type TenantSettings } from './tenants.types.js';
 
 export class TenantExistsError extends Error {}
@@ -46,10 +46,13 @@ export async function ensureSystemTenant(deps: Pick<Deps, 'db' | 'secrets'>, act
 
 export async function changeTenantSettings(deps: Pick<Deps, 'db'> & Partial<Pick<Deps, 'config'>>, tenant: Tenant, changes: { name?: string; settings?: Partial<TenantSettings> }, actor: Actor) {
   return deps.db.transaction(async (trx) => {
-    const next = await updateTenant(trx, tenant.id, { name: changes.name, settings: changes.settings ? mergeSettings(tenant.settings, changes.settings) : undefined });
+    // The stored settings, locked, not a node's cached copy: a change made meanwhile on another
+    // node is merged with, not overwritten, and the lifetimes compared below are the ones in force.
+    const stored = (await lockTenant(trx, tenant.id)) ? ((await findTenantById(trx, tenant.id)) ?? tenant) : tenant;
+    const next = await updateTenant(trx, tenant.id, { name: changes.name, settings: changes.settings ? mergeSettings(stored.settings, changes.settings) : undefined });
     // Shorter token or session lifetimes: what the keys signed until now still lives by the old
     // ones, so no key leaves JWKS before it (DESIGN.md "Operations": a rotation no client notices).
-    const before = keyOverlapSeconds(tenant, deps.config);
+    const before = keyOverlapSeconds(stored, deps.config);
     if (next && keyOverlapSeconds(next, deps.config) < before) await holdKeysForIssuedTokens(trx, tenant.id, before);
     await announceChange(trx, tenant.id, 'tenant');
     await recordAudit(trx, { tenantId: tenant.id, type: 'tenant.updated', actor: actor.id, subject: `tenant:${tenant.slug}`, ip: actor.ip, userAgent: actor.userAgent, details: { fields: Object.keys({ ...changes.settings, ...(changes.name ? { name: 1 } : {}) }) } });
