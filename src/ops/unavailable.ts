@@ -2,6 +2,7 @@ import type { Middleware } from 'koa';
 import { isStorageUnavailable } from '../deps.js';
 import { log } from '../log/logger.js';
 import { RETRY_AFTER_SECONDS, unavailablePage } from '../provider/config/pages.js';
+import { isOwnPath } from '../tenancy/mount.js';
 
 /**
  * DESIGN.md "Operations": a database or Redis outage answers 503 (OAuth `temporarily_unavailable`
@@ -9,9 +10,6 @@ import { RETRY_AFTER_SECONDS, unavailablePage } from '../provider/config/pages.j
  * This catches what the tenant lookup and the interaction pages throw; the admin API writes its
  * own problem+json (admin/problem.ts) and oidc-provider's routes their own (provider/events.ts).
  */
-/** The pages under an issuer (tenancy/mount.ts serves them itself, not oidc-provider). */
-const PAGE_PATHS = /^\/t\/[^/]+\/(interaction|account|password|email|saml|oidc)(\/|$)/;
-
 export function answerStorageOutages(): Middleware {
   return async (ctx, next) => {
     try {
@@ -24,7 +22,8 @@ export function answerStorageOutages(): Middleware {
       ctx.set('Cache-Control', 'no-store');
       // The pages (sign-in, account, self-service, federation callbacks) answer with the retry
       // page unless the client asks for JSON alone; elsewhere JSON unless it asks for HTML.
-      const page = PAGE_PATHS.test(ctx.path);
+      const underIssuer = /^\/t\/[^/]+(\/.*)$/.exec(ctx.path);
+      const page = underIssuer !== null && isOwnPath(underIssuer[1]);
       if (page ? ctx.accepts('html', 'json') === 'html' : ctx.accepts('json', 'html') === 'html') {
         ctx.type = 'html';
         ctx.body = unavailablePage(ctx.state.requestId);

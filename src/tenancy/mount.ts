@@ -19,6 +19,9 @@ export class UnknownTenantError extends Error {
   }
 }
 
+/** True for a path under an issuer that is one of Gatehouse's own pages (sign-in, account, self-service, federation). */
+export const isOwnPath = (rest: string) => OWN_PATHS.test(rest);
+
 /** True for a path under an issuer that oidc-provider answers (the OAuth/OIDC surface). */
 export const isProtocolPath = (rest: string) => PROTOCOL_PATHS.test(rest);
 
