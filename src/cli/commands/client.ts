@@ -18,7 +18,7 @@ export const clientCommands: CommandSpec[] = [
     options: {
       ...TENANT_OPTION,
       name: { type: 'string', value: 'NAME', required: true, help: 'client_name, shown on the login and consent pages' },
-      'redirect-uri': { type: 'string', value: 'URI', multiple: true, help: 'a redirect URI (exact match)' },
+      'redirect-uri': { type: 'string', value: 'URI', multiple: true, help: 'a redirect URI (exact match); at least one unless --grant-types client_credentials' },
       'post-logout-redirect-uri': { type: 'string', value: 'URI', multiple: true, help: 'where RP-initiated logout may return to' },
       'grant-types': { type: 'string', value: 'a,b', help: 'grant_types (default authorization_code,refresh_token)' },
       'auth-method': { type: 'string', value: CLIENT_AUTH_METHODS.join('|'), help: 'token_endpoint_auth_method (default client_secret_basic; none = public client with PKCE)' },
@@ -33,6 +33,12 @@ export const clientCommands: CommandSpec[] = [
       const tenant = await tenantOf(deps, values.tenant);
       const authMethod = (values['auth-method'] as string | undefined) ?? 'client_secret_basic';
       if (!(CLIENT_AUTH_METHODS as readonly string[]).includes(authMethod)) throw new Refused(`--auth-method must be one of ${CLIENT_AUTH_METHODS.join(', ')}`);
+      // Said in the CLI's words, not as the admin API's field (redirect_uris) would be.
+      const grantTypes = commaList(values['grant-types']) ?? ['authorization_code'];
+      const redirectUris = values['redirect-uri'];
+      if (!(Array.isArray(redirectUris) && redirectUris.length) && grantTypes.includes('authorization_code')) {
+        throw new Refused('--redirect-uri is required for a client that signs users in (authorization_code); a machine client takes --grant-types client_credentials');
+      }
       const metadata: Record<string, unknown> = {
         client_name: values.name,
         redirect_uris: values['redirect-uri'] ?? [],

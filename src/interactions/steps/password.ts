@@ -1,8 +1,10 @@
 import { recordAuditNow } from '../../audit/record.js';
+import { findUserById } from '../../domain/users/users.queries.js';
 import { verifyPassword } from '../../domain/users/users.service.js';
 import { log } from '../../log/logger.js';
 import { observer } from '../../log/observe.js';
 import { Lockout } from '../../security/lockout.js';
+import { STEP_UP_REASON } from '../../provider/config/policy.js';
 import { field, type StepContext } from '../flow.js';
 import { nextStep } from '../policy.js';
 import { discoverHomeRealm, federationButtons } from './federated.js';
@@ -14,17 +16,39 @@ export const GENERIC_LOGIN_ERROR = text.login.incorrect;
 export async function renderLogin(sc: StepContext, extra: { error?: string; email?: string; status?: number } = {}) {
   const { params } = sc.interaction;
   const client = await sc.provider.Client.find(String(params.client_id));
+  const again = await signingInAgain(sc);
   sc.render('login', {
     title: text.login.title,
     clientName: client?.clientName ?? client?.clientId,
     action: `${sc.base}/login`,
     abort: `${sc.base}/abort`,
-    signup: sc.tenant.settings.registration.enabled ? `${sc.base}/signup` : undefined,
+    signup: again ? undefined : sc.tenant.settings.registration.enabled ? `${sc.base}/signup` : undefined,
     forgot: `/t/${sc.tenant.slug}/password/forgot`,
-    email: extra.email ?? (typeof params.login_hint === 'string' ? params.login_hint : ''),
+    email: extra.email ?? (typeof params.login_hint === 'string' ? params.login_hint : again?.email ?? ''),
+    notice: again?.notice,
     error: extra.error,
     federation: await federationButtons(sc),
   }, extra.status);
+}
+
+/**
+ * A browser already signed in that is asked to sign in again: the client asked for a second
+ * factor the user has yet to set up (enrolling one always takes the password again, never the
+ * session alone), or for a fresh sign-in (`prompt=login`, `max_age`). The form says why and
+ * starts with the signed-in account's email, which stays editable: the browser's own session,
+ * so nothing is revealed to anyone else.
+ */
+const AGAIN_REASONS = new Set([STEP_UP_REASON, 'login_prompt', 'max_age']);
+
+async function signingInAgain(sc: StepContext): Promise<{ email: string; notice: string } | undefined> {
+  const { prompt, session } = sc.interaction;
+  if (prompt.name !== 'login' || !session?.accountId) return undefined;
+  // Not when the client names another user (id_token_hint, a sub claim): it wants that one.
+  if (!prompt.reasons.every((reason) => AGAIN_REASONS.has(reason))) return undefined;
+  const user = await findUserById(sc.deps.db, sc.tenant.id, session.accountId);
+  if (!user || user.disabled) return undefined;
+  const stepUp = prompt.reasons.includes(STEP_UP_REASON);
+  return { email: user.email, notice: stepUp ? text.login.againForSecondFactor : text.login.again };
 }
 
 /**

@@ -60,6 +60,9 @@ export const en = {
     /** Above the "Sign in with …" buttons of the tenant's SAML and OpenID connections. */
     orOrganisation: 'Or use your organisation\'s account:',
     signInWith: 'Sign in with',
+    /** Above the form when the browser is signed in and must sign in again (renderLogin). */
+    again: 'Please sign in again to continue.',
+    againForSecondFactor: 'Sign in again to set up two-step verification for this app.',
   },
   federation: {
     failedTitle: 'Sign-in failed',

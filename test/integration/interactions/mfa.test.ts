@@ -155,6 +155,10 @@ describe('step-up and claims', () => {
     // A session alone never binds a new factor: whoever holds it must know the password.
     const start = await rp.startLogin({ scope: 'openid', acr_values: LOA2 });
     expect(start.html).toContain('name="password"');
+    // The form says why and starts with the signed-in account's email (README "Two-step verification").
+    expect(start.html).toContain('Sign in again to set up two-step verification');
+    expect(start.html).toMatch(new RegExp(`name="email"[^>]*value="${user.email.replace(/[.+]/g, '\\$&')}"`));
+    expect(start.html).not.toContain('/signup');
     let secret = '';
     const stepped = await rp.login(user, { scope: 'openid', acr_values: LOA2 }, { enrolled: (s) => { secret = s; }, enrollCode: (s) => oathtoolCode(s) });
     expect(secret).not.toBe('');
@@ -164,6 +168,22 @@ describe('step-up and claims', () => {
     // The session is now at loa:2: asking again needs no further step.
     const again = await rp.startLogin({ scope: 'openid', acr_values: LOA2, prompt: 'none' });
     expect(new URL(again.at).searchParams.get('code')).toBeTruthy();
+  });
+
+  it('asks a signed-in browser to sign in again (prompt=login) with its email filled in; a new browser gets the empty form', async () => {
+    const tenant = await gh.tenant();
+    const user = await gh.user(tenant);
+    const rp = await rpOf(tenant);
+    const fresh = await rp.startLogin({ scope: 'openid' });
+    expect(fresh.html).not.toContain('Please sign in again');
+    expect(fresh.html).toMatch(/name="email"[^>]*value=""/);
+    await rp.login(user, { scope: 'openid' });
+    const again = await rp.startLogin({ scope: 'openid', prompt: 'login' });
+    expect(again.html).toContain('Please sign in again to continue.');
+    expect(again.html).toContain(`value="${user.email}"`);
+    // The account's email stays editable, and the sign-in completes as any other.
+    const tokens = await rp.login(user, { scope: 'openid', prompt: 'login' });
+    expect(jose.decodeJwt(tokens.id_token!).sub).toBe(user.id);
   });
 
   it('steps a loa:1 session of a user with a factor up with the code alone', async () => {
