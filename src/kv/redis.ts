@@ -1,11 +1,13 @@
 import { createClient, createCluster, ConnectionTimeoutError, ErrorReply, RootNodesUnavailableError } from 'redis';
 import type { KvStore } from './store.js';
-import { KvNoAnswerError, withinDeadline } from './unavailable.js';
+import { isKvUnavailable, KvNoAnswerError, withinDeadline } from './unavailable.js';
 
 type Client = ReturnType<typeof createClient>;
 type Cluster = ReturnType<typeof createCluster>;
 
 const CONNECT_TIMEOUT_MS = 3000;
+/** How often, at most, a cluster's slots are asked for again while a node seems lost. */
+const REDISCOVERY_INTERVAL_MS = 1000;
 
 /** REDIS_URL or REDIS_CLUSTER_NODES cannot be used at start; the message names the variable and what is wrong. */
 export class KvUnreachableError extends Error {}
@@ -52,7 +54,12 @@ export class RedisStore implements KvStore {
    * `client`: the node-redis client or cluster client, for libraries that speak Redis themselves
    * (security/rate-limit.ts).
    */
-  private constructor(readonly client: Client | Cluster) {}
+  private constructor(readonly client: Client | Cluster, rootNodes: { url: string }[] = []) {
+    this.#rootNodes = rootNodes;
+  }
+
+  /** REDIS_CLUSTER_NODES, where the slots are asked for again after a lost node (#followFailover). */
+  readonly #rootNodes: { url: string }[];
 
   get cluster() {
     return 'masters' in this.client;
@@ -109,11 +116,12 @@ export class RedisStore implements KvStore {
    */
   static async connectCluster(nodes: string[]): Promise<RedisStore> {
     let connected = false;
+    const rootNodes = nodes.map((node) => ({ url: `redis://${node}` }));
     const cluster = createCluster({
-      rootNodes: nodes.map((node) => ({ url: `redis://${node}` })),
+      rootNodes,
       defaults: { disableOfflineQueue: true, socket: { connectTimeout: CONNECT_TIMEOUT_MS, reconnectStrategy: reconnect(() => connected) } },
     });
-    cluster.on('error', () => {}); // as above: nodes reconnect, and the slots are rediscovered on a MOVED
+    cluster.on('error', () => {}); // as above: nodes reconnect; the slots are learnt again on a MOVED or a lost node (below)
     const list = nodes.join(',');
     try {
       await bounded(cluster.connect(), `REDIS_CLUSTER_NODES: no cluster answered at ${list} within ${CONNECT_TIMEOUT_MS / 1000} s`).catch((err) => {
@@ -122,7 +130,10 @@ export class RedisStore implements KvStore {
         throw new KvUnreachableError(`REDIS_CLUSTER_NODES: cannot reach a cluster at ${list} (${why})`, { cause: err });
       });
       connected = true;
-      return new RedisStore(cluster);
+      const store = new RedisStore(cluster, rootNodes);
+      // A node's connection failing (a killed master reconnecting in vain, every 2 s at most).
+      cluster.on('node-error', () => store.#followFailover());
+      return store;
     } catch (err) {
       try {
         cluster.destroy();
@@ -134,6 +145,7 @@ export class RedisStore implements KvStore {
   }
 
   #reopening = false;
+  #lastRediscovery = 0;
 
   /**
    * A command within the deadline (unavailable.ts). One left unanswered means the connection
@@ -147,8 +159,30 @@ export class RedisStore implements KvStore {
       return await withinDeadline(command);
     } catch (err) {
       if (err instanceof KvNoAnswerError) this.#reopen();
+      if (this.cluster && isKvUnavailable(err)) this.#followFailover();
       throw err;
     }
+  }
+
+  /**
+   * A cluster client learns which master serves which slots when it connects, and again only on
+   * a MOVED redirection. A master lost (killed, frozen, its pod gone) answers nothing, so no MOVED
+   * ever comes: without this, its slots stayed on the dead address after a replica had taken
+   * over, and its tenants answered 503 (and /readyz too) until that address answered again. Here
+   * each sign of a lost node (a node's connection error, a command failing or going unanswered,
+   * a failed readiness ping) asks the cluster for its slots again, at most once a second, from a
+   * node of REDIS_CLUSTER_NODES (node-redis tries the others when it does not answer); a node that
+   * no longer serves slots is dropped, and commands go to the new master as soon as there is one.
+   */
+  #followFailover() {
+    const now = Date.now();
+    if (!this.cluster || now - this.#lastRediscovery < REDISCOVERY_INTERVAL_MS) return;
+    this.#lastRediscovery = now;
+    // node-redis has no public call for it (5.x: the slots' own rediscover, as a MOVED runs it).
+    const slots = (this.client as unknown as { _slots?: { rediscover?(startWith: { options: unknown }): Promise<void> } })._slots;
+    if (typeof slots?.rediscover !== 'function') return;
+    const root = this.#rootNodes[Math.floor(Math.random() * this.#rootNodes.length)];
+    slots.rediscover({ options: root }).catch(() => {}); // none answered: the next sign tries again
   }
 
   #reopen() {
@@ -216,8 +250,11 @@ export class RedisStore implements KvStore {
       const cluster = this.client as Cluster;
       if (!cluster.masters.length) return false;
       const answers = await Promise.all(cluster.masters.map(async (master) => (await cluster.nodeClient(master)).ping()));
-      return answers.every((a) => a === 'PONG');
+      if (answers.every((a) => a === 'PONG')) return true;
+      this.#followFailover();
+      return false;
     } catch {
+      this.#followFailover();
       return false;
     }
   }

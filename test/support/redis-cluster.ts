@@ -20,9 +20,10 @@ export function hasRedisServer() {
 }
 
 /**
- * A real Redis Cluster of `masters` masters (no replicas) for this test alone: one redis-server
- * per node in cluster mode, each in a folder of its own under a temporary directory, on free
- * ports; `redis-cli --cluster create` spreads the 16,384 slots over them.
+ * A real Redis Cluster of `masters` masters, each with `replicas` replicas (none by default), for
+ * this test alone: one redis-server per node in cluster mode, each in a folder of its own under a
+ * temporary directory, on free ports; `redis-cli --cluster create` spreads the 16,384 slots over
+ * the masters. A replica takes over its master's slots 2 s after losing it (cluster-node-timeout).
  */
 export class RedisCluster {
   readonly ports: number[] = [];
@@ -33,10 +34,10 @@ export class RedisCluster {
     return this.ports.map((p) => `127.0.0.1:${p}`);
   }
 
-  static async start(masters = 3): Promise<RedisCluster> {
+  static async start(masters = 3, replicas = 0): Promise<RedisCluster> {
     const cluster = new RedisCluster();
     try {
-      await cluster.#start(masters);
+      await cluster.#start(masters, replicas);
     } catch (err) {
       await cluster.stop();
       throw err;
@@ -44,9 +45,9 @@ export class RedisCluster {
     return cluster;
   }
 
-  async #start(masters: number) {
+  async #start(masters: number, replicas: number) {
     this.#dir = mkdtempSync(path.join(tmpdir(), 'gh-redis-cluster-'));
-    for (let i = 0; i < masters; i++) {
+    for (let i = 0; i < masters * (1 + replicas); i++) {
       const port = await freePort();
       this.ports.push(port);
       const child = spawn('redis-server', [
@@ -59,13 +60,21 @@ export class RedisCluster {
     for (const port of this.ports) {
       for (let i = 0; i < 100 && (await this.cli(port, 'PING').catch(() => '')) !== 'PONG'; i++) await sleep(50);
     }
-    await run('redis-cli', ['--cluster', 'create', ...this.nodes, '--cluster-replicas', '0', '--cluster-yes'], { timeout: 30_000 });
+    await run('redis-cli', ['--cluster', 'create', ...this.nodes, '--cluster-replicas', String(replicas), '--cluster-yes'], { timeout: 30_000 });
     for (let i = 0; i < 200; i++) {
       const states = await Promise.all(this.ports.map((p) => this.cli(p, 'CLUSTER', 'INFO').catch(() => '')));
-      if (states.every((s) => s.includes('cluster_state:ok'))) return;
+      if (states.every((s) => s.includes('cluster_state:ok'))) break;
+      if (i === 199) throw new Error('the Redis Cluster did not reach cluster_state:ok');
       await sleep(100);
     }
-    throw new Error('the Redis Cluster did not reach cluster_state:ok');
+    // A replica that has not finished its first sync is never promoted: wait for every one.
+    for (let i = 0; replicas > 0; i++) {
+      const links = await Promise.all(this.ports.map((p) => this.cli(p, 'INFO', 'replication').catch(() => '')));
+      const replicaLinks = links.filter((info) => info.includes('role:slave'));
+      if (replicaLinks.length === masters * replicas && replicaLinks.every((info) => info.includes('master_link_status:up'))) return;
+      if (i === 300) throw new Error('the Redis Cluster\'s replicas did not finish their first sync');
+      await sleep(100);
+    }
   }
 
   /** One command on one node, as redis-cli prints it. */
@@ -74,10 +83,10 @@ export class RedisCluster {
     return stdout.trim();
   }
 
-  /** The port of the master serving `key`'s slot. */
-  async masterOf(key: string): Promise<number> {
-    const slot = Number(await this.cli(this.ports[0], 'CLUSTER', 'KEYSLOT', key));
-    const shards = await this.cli(this.ports[0], '--json', 'CLUSTER', 'SLOTS');
+  /** The port of the master serving `key`'s slot, as the node on `askPort` sees it. */
+  async masterOf(key: string, askPort = this.ports[0]): Promise<number> {
+    const slot = Number(await this.cli(askPort, 'CLUSTER', 'KEYSLOT', key));
+    const shards = await this.cli(askPort, '--json', 'CLUSTER', 'SLOTS');
     for (const [from, to, master] of JSON.parse(shards) as [number, number, [string, number]][]) {
       if (slot >= from && slot <= to) return Number(master[1]);
     }
@@ -90,7 +99,7 @@ export class RedisCluster {
     return out ? out.split('\n') : [];
   }
 
-  /** Kills the node on `port` (SIGKILL): a master lost, with no replica to take over its slots. */
+  /** Kills the node on `port` (SIGKILL): a master lost, which its replica replaces if it has one. */
   async kill(port: number) {
     const child = this.#children[this.ports.indexOf(port)];
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
