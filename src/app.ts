@@ -59,7 +59,11 @@ export async function openDeps(config: Config, options: { kvPrefix?: string; mig
   try {
     await checkDatabase(db);
     if (options.migrate === false) await requireMigrated(db);
-    else await migrateLatest(db);
+    else {
+      // A record of when the schema changed (a rolling upgrade's new node migrates a live database).
+      const applied = await migrateLatest(db);
+      if (applied.length) log().info('db.migrated', { count: applied.length, migrations: applied });
+    }
     await refreshStatistics(db);
     const secrets = new Secrets(masterKey);
     // `gatehouse master-key rotate` opens the database before its key fits (it makes it fit).

@@ -37,3 +37,16 @@ export const SYSTEM_ACTOR: Actor = { id: 'system' };
 export function isStorageUnavailable(err: unknown): boolean {
   return isDbUnavailable(err) || isKvUnavailable(err);
 }
+
+/**
+ * Such an error as a log line gives it, so an operator can tell which store failed and how:
+ * `store` (redis or postgres) where the error's class or SQLSTATE says it, its name and code, and
+ * the first line of its message (a socket error's names the address: "connect ECONNREFUSED
+ * 10.0.0.7:6379"). Connection errors carry no values of a statement and no credentials.
+ */
+export function unavailableDetails(err: unknown) {
+  const { name, code, message } = (err ?? {}) as { name?: unknown; code?: unknown; message?: unknown };
+  const socket = typeof code === 'string' && /^E[A-Z]+$/.test(code); // both stores' sockets fail alike
+  const store = socket ? undefined : isKvUnavailable(err) ? 'redis' : isDbUnavailable(err) ? 'postgres' : undefined;
+  return { store, name, code, message: typeof message === 'string' ? message.split('\n')[0].slice(0, 200) : undefined };
+}

@@ -25,7 +25,9 @@ async function main() {
   const gh = await startGatehouse(config);
   if (!config.databaseUrl) log().warn('storage.embedded', { detail: `Embedded PostgreSQL (PGlite) in ${config.dataDir}: single process only. Set DATABASE_URL for production.` });
   if (!config.redisUrl && !config.redisClusterNodes) log().warn('kv.in_process', { detail: 'Neither REDIS_URL nor REDIS_CLUSTER_NODES is set: using the in-process store. This is single-node only; set one of them to run more than one node.' });
-  log().info('server.listening', { url: gh.url });
+  // `url`: PUBLIC_URL, what clients use; `address`: where this node listens (one of several behind a balancer).
+  const bound = gh.server.address();
+  log().info('server.listening', { url: gh.url, address: typeof bound === 'object' && bound ? `${bound.address.includes(':') ? `[${bound.address}]` : bound.address}:${bound.port}` : String(bound) });
   // One line on stderr saying where the server is and what to do next (no tenant yet, or which).
   announce('server.ready', await startBanner(gh.deps, gh.url));
   let stopping = false;

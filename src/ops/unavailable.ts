@@ -1,5 +1,5 @@
 import type { Middleware } from 'koa';
-import { isStorageUnavailable } from '../deps.js';
+import { isStorageUnavailable, unavailableDetails } from '../deps.js';
 import { log } from '../log/logger.js';
 import { RETRY_AFTER_SECONDS, unavailablePage } from '../provider/config/pages.js';
 import { isOwnPath } from '../tenancy/mount.js';
@@ -16,7 +16,7 @@ export function answerStorageOutages(): Middleware {
       await next();
     } catch (err) {
       if (!isStorageUnavailable(err)) throw err;
-      log().warn('request.unavailable', { method: ctx.method, path: ctx.path, error: { name: (err as Error).name, code: (err as { code?: string }).code } });
+      log().warn('request.unavailable', { method: ctx.method, path: ctx.path, error: unavailableDetails(err) });
       ctx.status = 503;
       ctx.set('Retry-After', String(RETRY_AFTER_SECONDS));
       ctx.set('Cache-Control', 'no-store');

@@ -1,7 +1,7 @@
 import Provider, { type KoaContextWithOIDC } from 'oidc-provider';
 import { recordAuditNow } from '../audit/record.js';
 import type { Context } from 'koa';
-import { isStorageUnavailable, type Deps } from '../deps.js';
+import { isStorageUnavailable, unavailableDetails, type Deps } from '../deps.js';
 import { enforceSessionLimit } from '../domain/sessions/sessions.service.js';
 import type { Tenant } from '../domain/tenants/tenants.types.js';
 import { log, logContext } from '../log/logger.js';
@@ -29,7 +29,7 @@ export function forwardProviderEvents(provider: Provider, tenant: Tenant, deps: 
     if (isStorageUnavailable(err)) {
       // Emitted once the error handler has written its answer: make it a 503 the client may retry.
       answerUnavailable(ctx);
-      log().warn('provider.unavailable', { tenant: tenant.slug, route: ctx.oidc?.route, error: { name: err.name, code: (err as { code?: string }).code } });
+      log().warn('provider.unavailable', { tenant: tenant.slug, route: ctx.oidc?.route, error: unavailableDetails(err) });
       return;
     }
     log().error('provider.server_error', { tenant: tenant.slug, error: { name: err.name, message: err.message, stack: err.stack } });
@@ -134,7 +134,7 @@ async function withUnavailableAnswered(ctx: Context, tenant: Tenant, run: () => 
     await run();
   } catch (err) {
     if (!isStorageUnavailable(err)) throw err;
-    log().warn('provider.unavailable', { tenant: tenant.slug, route: (ctx as KoaContextWithOIDC).oidc?.route, error: { name: (err as Error).name, code: (err as { code?: string }).code } });
+    log().warn('provider.unavailable', { tenant: tenant.slug, route: (ctx as KoaContextWithOIDC).oidc?.route, error: unavailableDetails(err) });
     ctx.status = 503;
     if (ctx.accepts('json', 'html') === 'html') {
       ctx.set('Retry-After', String(RETRY_AFTER_SECONDS));

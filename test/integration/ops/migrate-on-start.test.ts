@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { closeDeps, openDeps, startGatehouse } from '../../../src/app.js';
 import { ConfigError, loadConfig, type Config } from '../../../src/config/load.js';
-import { freshDatabase } from '../../support/gatehouse.js';
+import { migrations } from '../../../migrations/index.js';
+import { freshDatabase, logLines } from '../../support/gatehouse.js';
 
 // The Helm chart's pods set GATEHOUSE_MIGRATE_ON_START=false: the pre-install/pre-upgrade Job runs
 // `gatehouse migrate`, and a pod never migrates (or races the Job) itself.
@@ -32,8 +33,15 @@ it('with false, refuses an unmigrated database in one line, and starts once `gat
   expect((err as Error).message).toMatch(/^The database lacks \d+ migration\(s\) of this version \(first: \S+\): run `gatehouse migrate` first/);
   expect((err as Error).message).not.toContain('\n');
 
-  // What `gatehouse migrate` does (src/cli: openDeps migrates, then closes).
+  // What `gatehouse migrate` does (src/cli: openDeps migrates, then closes), with a line saying what it applied.
   await closeDeps(await openDeps(config(), { kvPrefix: 'ghtest:migrate:' }));
+  const migrated = logLines.map((l) => JSON.parse(l)).filter((l) => l.message === 'db.migrated');
+  expect(migrated).toHaveLength(1);
+  expect(migrated[0].count).toBeGreaterThan(5);
+  expect(migrated[0].migrations).toContain(Object.keys(migrations).sort().pop());
+  // Nothing left to apply: no line.
+  await closeDeps(await openDeps(config(), { kvPrefix: 'ghtest:migrate:' }));
+  expect(logLines.filter((l) => l.includes('db.migrated'))).toHaveLength(1);
 
   const gh = await startGatehouse(config({ migrateOnStart: false }), { kvPrefix: 'ghtest:migrate:' });
   try {
