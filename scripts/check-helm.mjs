@@ -121,12 +121,24 @@ async function validateRendered(label, text, expectedKinds) {
   if (job && !/pre-install/.test(job.metadata.annotations?.['helm.sh/hook'] ?? '')) fail(`${label}: the migration Job is not a pre-install/pre-upgrade hook`);
   if (job && job.spec.template.spec.containers[0].command.join(' ') !== 'node bin/gatehouse.js migrate') fail(`${label}: the migration Job does not run gatehouse migrate`);
   if (container && !container.env.some((e) => e.name === 'GATEHOUSE_MIGRATE_ON_START' && e.value === 'false')) fail(`${label}: pods would migrate at start`);
+  // A name twice in one container's env is refused by server-side apply (Helm 4's default).
+  for (const [what, podSpec] of [['Deployment', pod], ['Job', job?.spec.template.spec]]) {
+    const names = (podSpec?.containers[0].env ?? []).map((e) => e.name);
+    const twice = names.filter((n, i) => names.indexOf(n) !== i);
+    if (twice.length) fail(`${label}: the ${what}'s env names ${twice.join(', ')} twice`);
+  }
+  // The migration Job's pods must not count as the server's: the PDB would block evictions.
+  const selects = (selector, labels) => Object.entries(selector ?? {}).every(([k, v]) => labels?.[k] === v);
+  const jobPodLabels = job?.spec.template.metadata?.labels;
+  for (const doc of docs.filter((d) => d.kind === 'PodDisruptionBudget' || d.kind === 'Deployment')) {
+    if (job && selects(doc.spec.selector?.matchLabels, jobPodLabels)) fail(`${label}: the ${doc.kind}'s selector matches the migration Job's pods`);
+  }
   console.log(`check-helm: ${label}: ${docs.length} objects valid (${kinds.join(', ')})`);
 }
 
 for (const [label, extra, expected] of [
   ['default values', [], ['Deployment', 'Service', 'Job', 'PodDisruptionBudget', 'ServiceAccount']],
-  ['helm/ci/full-values.yaml', ['-f', fullValues], ['Deployment', 'Service', 'Job', 'PodDisruptionBudget', 'ServiceAccount', 'HorizontalPodAutoscaler', 'ServiceMonitor']],
+  ['helm/ci/full-values.yaml', ['-f', fullValues], ['Deployment', 'Service', 'Job', 'PodDisruptionBudget', 'ServiceAccount', 'HorizontalPodAutoscaler', 'ServiceMonitor', 'Ingress']],
 ]) {
   const lint = run(['lint', '--strict', chart, ...extra]);
   if (lint.status !== 0) fail(`helm lint --strict (${label}):\n${lint.stdout}${lint.stderr}`);
@@ -139,6 +151,13 @@ for (const [label, extra, expected] of [
 // The checks can fail: values the schema refuses, and an object the Kubernetes schema refuses.
 const refused = run(['template', 'gatehouse', chart, '--set', 'terminationGracePeriodSeconds=10']);
 if (refused.status === 0) fail('values.schema.json accepted terminationGracePeriodSeconds=10');
+const port = run(['template', 'gatehouse', chart, '--set', 'extraEnv[0].name=PORT', '--set-string', 'extraEnv[0].value=8080']);
+if (port.status === 0 || !/extraEnv: PORT is set by the chart/.test(port.stderr)) fail('extraEnv replaced PORT, the container port');
+// extraEnv replaces the chart's entry of the same name: one LOG_LEVEL, extraEnv's value.
+const logLevel = run(['template', 'gatehouse', chart, '-f', fullValues]);
+const server = parseAllDocuments(logLevel.stdout).map((d) => d.toJS()).find((d) => d?.kind === 'Deployment');
+const levels = server?.spec.template.spec.containers[0].env.filter((e) => e.name === 'LOG_LEVEL').map((e) => e.value);
+if (JSON.stringify(levels) !== '["debug"]') fail(`extraEnv did not replace LOG_LEVEL: ${JSON.stringify(levels)}`);
 const Deployment = await modelFor('apps/v1', 'Deployment');
 try {
   new Deployment({ metadata: { name: 'x' }, spec: { selector: {}, template: { spec: { containers: [{ name: 'x', ports: [{ containerPort: 'http' }] }] } } } }).validate();

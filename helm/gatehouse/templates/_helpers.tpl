@@ -55,8 +55,32 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
       {{- end }}
 {{- end -}}
 
-{{/* The environment of the server and the migration Job alike: secrets by reference, then plain settings. */}}
+{{/*
+The environment of the server and the migration Job alike: the chart's own entries (below), of
+which extraEnv replaces any it names (a name twice in a container's env is refused by server-side
+apply), then extraEnv. PORT and GATEHOUSE_MIGRATE_ON_START are the chart's (the container port; the
+migration Job) and cannot be replaced.
+*/}}
 {{- define "gatehouse.env" -}}
+{{- $extra := .Values.extraEnv | default list -}}
+{{- $names := list -}}
+{{- range $extra -}}
+{{- if has .name (list "PORT" "GATEHOUSE_MIGRATE_ON_START") -}}
+{{- fail (printf "extraEnv: %s is set by the chart and cannot be replaced" .name) -}}
+{{- end -}}
+{{- $names = append $names .name -}}
+{{- end -}}
+{{- $own := list -}}
+{{- range (include "gatehouse.chartEnv" . | fromYamlArray) -}}
+{{- if not (has .name $names) -}}
+{{- $own = append $own . -}}
+{{- end -}}
+{{- end -}}
+{{- toYaml (concat $own $extra) -}}
+{{- end -}}
+
+{{/* The chart's own entries: secrets by reference, then plain settings. */}}
+{{- define "gatehouse.chartEnv" -}}
 - name: NODE_ENV
   value: production
 - name: GATEHOUSE_DATA_DIR
@@ -102,9 +126,6 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
   value: {{ .Values.config.bcryptCost | quote }}
 - name: LOG_LEVEL
   value: {{ .Values.config.logLevel | quote }}
-{{- with .Values.extraEnv }}
-{{ toYaml . }}
-{{- end }}
 {{- end -}}
 
 {{- define "gatehouse.podSecurityContext" -}}
