@@ -52,7 +52,7 @@ export function onRateLimited(listener: (limit: RateLimitName) => void) {
 export class RateLimits {
   readonly #limiters = new Map<number, RateLimiterAbstract>();
   readonly #clean = new CleanKeys();
-  #unavailable = false;
+  readonly #outage = new StoreOutage();
 
   /**
    * `cleanForMs`: on Redis, how long a `peek` that found no failures at all answers again from
@@ -146,18 +146,40 @@ export class RateLimits {
     try {
       // A Redis that answers nothing fails open too, within the deadline, not after the request's.
       const out = await withinDeadline(op());
-      if (this.#unavailable) {
-        this.#unavailable = false;
-        log().info('rate_limit.store_recovered');
-      }
+      this.#outage.answered();
       return out;
     } catch (err) {
-      if (!this.#unavailable) {
-        this.#unavailable = true;
-        log().warn('rate_limit.store_unavailable', { detail: 'rate limits are not enforced until the store answers', error: { name: (err as Error)?.name, message: (err as Error)?.message } });
-      }
+      this.#outage.failed(err);
       return undefined;
     }
+  }
+}
+
+/** How long the store must answer without a failure before its outage is logged as over. */
+export const RECOVERY_QUIET_MS = 10_000;
+
+/**
+ * The log of a store outage: `rate_limit.store_unavailable` at its first failure, and
+ * `rate_limit.store_recovered` once the store has answered for RECOVERY_QUIET_MS with no failure
+ * meanwhile. A partial outage (one Redis Cluster master lost: the tenants on it fail, the others
+ * answer) is one outage, not a line pair every few requests.
+ */
+export class StoreOutage {
+  #down = false;
+  #lastFailure = 0;
+  constructor(private readonly now: () => number = Date.now, private readonly quietMs = RECOVERY_QUIET_MS) {}
+
+  failed(err: unknown) {
+    this.#lastFailure = this.now();
+    if (this.#down) return;
+    this.#down = true;
+    log().warn('rate_limit.store_unavailable', { detail: 'rate limits are not enforced until the store answers', error: { name: (err as Error)?.name, message: (err as Error)?.message } });
+  }
+
+  answered() {
+    if (!this.#down || this.now() - this.#lastFailure < this.quietMs) return;
+    this.#down = false;
+    log().info('rate_limit.store_recovered');
   }
 }
 
