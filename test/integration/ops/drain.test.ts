@@ -7,6 +7,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { freePort, PrivateRedis } from '../../support/outages.js';
 import { PrivatePostgres } from '../../support/private-postgres.js';
+import { until } from '../../support/until.js';
 
 // DESIGN.md "Operations": /readyz (Postgres and Redis reachable, the master key checked, not
 // draining) answers within 1 s, 503 when any is not; SIGTERM: /readyz turns 503 at once,
@@ -52,15 +53,6 @@ function token(): Promise<Answer> {
     req.on('error', reject);
     req.end(body);
   });
-}
-
-async function until(check: () => Promise<boolean>, ms: number) {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await check().catch(() => false)) return true;
-    await sleep(200);
-  }
-  return false;
 }
 
 async function startServer(port: number) {

@@ -1,7 +1,7 @@
 import http from 'node:http';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { freePort, PrivateRedis } from '../../support/outages.js';
 import { startTestGatehouse, type TestGatehouse } from '../../support/gatehouse.js';
+import { until } from '../../support/until.js';
 
 // DESIGN.md "Operations": /readyz answers within 1 s in every fault, and 503 once draining.
 let redis: PrivateRedis;
@@ -28,15 +28,6 @@ async function readyz() {
     }).on('error', reject);
   });
   return { status: res.status, body: JSON.parse(res.text), ms: performance.now() - started, connection: res.connection };
-}
-
-async function until(check: () => Promise<boolean>, ms: number) {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await check()) return true;
-    await sleep(200);
-  }
-  return false;
 }
 
 describe('/readyz', () => {

@@ -1,11 +1,11 @@
 import { jest } from '@jest/globals';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Gatehouse } from '../../../src/app.js';
 import type { Tenant } from '../../../src/domain/tenants/tenants.types.js';
 import { logLines, startTestGatehouse, type TestGatehouse } from '../../support/gatehouse.js';
 import { startSecondNode } from '../../support/nodes.js';
 import { hasRedisServer, RedisCluster } from '../../support/redis-cluster.js';
 import { RelyingParty } from '../../support/relying-party.js';
+import { until } from '../../support/until.js';
 
 // docs/scaling.md: "give each master a replica so that a lost master fails over instead of taking
 // its tenants down". A real Redis Cluster of 3 masters with a replica each under two Gatehouse
@@ -37,16 +37,6 @@ afterAll(async () => {
   await cluster?.stop();
 });
 
-/** Polls until `check` holds or `ms` pass; returns whether it held. */
-async function eventually(check: () => Promise<boolean>, ms: number) {
-  const until = Date.now() + ms;
-  while (Date.now() < until) {
-    if (await check().catch(() => false)) return true;
-    await sleep(250);
-  }
-  return false;
-}
-
 describeIfCluster('two nodes on a Redis Cluster with replicas, one master killed', () => {
   it('follow the promoted replica without a restart: /readyz, logins and refreshes come back on both nodes, never a 500', async () => {
     const tenant: Tenant = await gh.tenant();
@@ -62,14 +52,14 @@ describeIfCluster('two nodes on a Redis Cluster with replicas, one master killed
     const survivor = cluster.ports.find((p) => p !== lost)!;
     await cluster.kill(lost);
     // Its replica takes over after cluster-node-timeout (2 s) and a vote.
-    expect(await eventually(async () => {
+    expect(await until(async () => {
       const master = await cluster.masterOf(`{${tenant.id}}`, survivor);
       return master !== lost && (await cluster.cli(survivor, 'CLUSTER', 'INFO')).includes('cluster_state:ok');
     }, 30_000)).toBe(true);
 
     // Both nodes find the new master by themselves within seconds (the old address still refuses).
     for (const base of [gh.url, nodeB.url]) {
-      expect(await eventually(async () => (await fetch(`${base}/readyz`)).status === 200, 15_000)).toBe(true);
+      expect(await until(async () => (await fetch(`${base}/readyz`)).status === 200, 15_000)).toBe(true);
     }
     const onA = await rpA.login(user);
     expect(onA.claims()?.sub).toBe(user.id);
