@@ -19,7 +19,7 @@ import { finishSamlLogin } from './federation/saml/hand-off.js';
 import { samlRoutes } from './federation/saml/saml.routes.js';
 import { interactionRoutes } from './interactions/interactions.routes.js';
 import { createKv } from './kv/index.js';
-import { KvUnreachableError } from './kv/redis.js';
+import { KvUnreachableError, RedisStore } from './kv/redis.js';
 import { log } from './log/logger.js';
 import { Mailer } from './mail/mailer.js';
 import { deleteExpiredMailTokens } from './mail/tokens.js';
@@ -51,6 +51,7 @@ export async function openDeps(config: Config, options: { kvPrefix?: string; mig
   const kv = await createKv(config.redisUrl, config.redisClusterNodes).catch((err) => {
     throw err instanceof KvUnreachableError ? new ConfigError(err.message, { cause: err }) : err;
   });
+  if (kv instanceof RedisStore && kv.cluster) logClusterSlots(kv, config.redisClusterNodes ?? []);
   // knex's notices (a failed connection attempt each, during an outage) go to our log, not the console.
   const db = createDb({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, log: (level, m) => log().debug('db.notice', { level, detail: String(m) }) });
   db.on('prepared-statements-off', (refusal: { code?: string; message?: string }) => {
@@ -85,6 +86,27 @@ export async function openDeps(config: Config, options: { kvPrefix?: string; mig
 async function refreshStatistics(db: Deps['db']) {
   await analyzeStaleTables(db).catch((err: Error & { code?: string }) => {
     log().warn('db.analyze_failed', { error: { name: err.name, code: err.code, message: err.message } });
+  });
+}
+
+/**
+ * A Redis Cluster's slots asked for again after a lost node (kv/redis.ts): a line when the masters
+ * changed (a failover followed) and when no listed node answered, which only a node of
+ * REDIS_CLUSTER_NODES coming back can end, so a single listed node is warned about at start.
+ */
+function logClusterSlots(kv: RedisStore, nodes: string[]) {
+  if (nodes.length === 1) {
+    log().warn('kv.cluster_single_node', { detail: `REDIS_CLUSTER_NODES lists one node (${nodes[0]}): if it is lost, this node cannot learn the cluster's new masters until it answers again; list several (or all) nodes` });
+  }
+  let failing = false; // one warning per stretch of failed asks, not one a second
+  kv.onSlotsChange((change) => {
+    if (change.ok) {
+      failing = false;
+      if (change.changed) log().info('kv.cluster_slots_changed', { masters: change.masters });
+    } else if (!failing) {
+      failing = true;
+      log().warn('kv.cluster_slots_unavailable', { detail: 'no node of REDIS_CLUSTER_NODES told the cluster\'s slots; asked again at each sign of a lost node', reason: change.reason, asked: change.asked });
+    }
   });
 }
 

@@ -8,6 +8,15 @@ type Cluster = ReturnType<typeof createCluster>;
 const CONNECT_TIMEOUT_MS = 3000;
 /** How often, at most, a cluster's slots are asked for again while a node seems lost. */
 const REDISCOVERY_INTERVAL_MS = 1000;
+/** How long a node asked for the cluster's slots may take to answer (a frozen one never does). */
+const SLOTS_ANSWER_MS = 2000;
+/** How long a readiness ping of a cluster's masters may take before it counts as a lost node. */
+const CLUSTER_PING_MS = 1000;
+
+type RootNode = { url: string; socket: { socketTimeout: number } };
+
+/** What came of asking a cluster for its slots again: the new masters, or why no node answered. */
+export type SlotsChange = { ok: true; masters: string[]; changed: boolean } | { ok: false; reason: string; asked: string[] };
 
 /** REDIS_URL or REDIS_CLUSTER_NODES cannot be used at start; the message names the variable and what is wrong. */
 export class KvUnreachableError extends Error {}
@@ -54,12 +63,18 @@ export class RedisStore implements KvStore {
    * `client`: the node-redis client or cluster client, for libraries that speak Redis themselves
    * (security/rate-limit.ts).
    */
-  private constructor(readonly client: Client | Cluster, rootNodes: { url: string }[] = []) {
+  private constructor(readonly client: Client | Cluster, rootNodes: RootNode[] = []) {
     this.#rootNodes = rootNodes;
   }
 
   /** REDIS_CLUSTER_NODES, where the slots are asked for again after a lost node (#followFailover). */
-  readonly #rootNodes: { url: string }[];
+  readonly #rootNodes: RootNode[];
+  #slotListeners: ((change: SlotsChange) => void)[] = [];
+
+  /** Told when a cluster's slots were asked for again after a sign of a lost node: what came of it (for the log). */
+  onSlotsChange(listener: (change: SlotsChange) => void) {
+    this.#slotListeners.push(listener);
+  }
 
   get cluster() {
     return 'masters' in this.client;
@@ -116,7 +131,9 @@ export class RedisStore implements KvStore {
    */
   static async connectCluster(nodes: string[]): Promise<RedisStore> {
     let connected = false;
-    const rootNodes = nodes.map((node) => ({ url: `redis://${node}` }));
+    // Each asked for the slots only (node-redis opens the nodes' own connections from them): with a
+    // deadline, so a frozen node (which accepts and never answers) cannot hold every later ask.
+    const rootNodes: RootNode[] = nodes.map((node) => ({ url: `redis://${node}`, socket: { socketTimeout: SLOTS_ANSWER_MS } }));
     const cluster = createCluster({
       rootNodes,
       defaults: { disableOfflineQueue: true, socket: { connectTimeout: CONNECT_TIMEOUT_MS, reconnectStrategy: reconnect(() => connected) } },
@@ -182,7 +199,28 @@ export class RedisStore implements KvStore {
     const slots = (this.client as unknown as { _slots?: { rediscover?(startWith: { options: unknown }): Promise<void> } })._slots;
     if (typeof slots?.rediscover !== 'function') return;
     const root = this.#rootNodes[Math.floor(Math.random() * this.#rootNodes.length)];
-    slots.rediscover({ options: root }).catch(() => {}); // none answered: the next sign tries again
+    const before = this.#masters();
+    slots.rediscover({ options: root }).then(
+      () => {
+        const masters = this.#masters();
+        this.#tell({ ok: true, masters, changed: masters.join() !== before.join() });
+      },
+      // None answered: said once per attempt (at most one a second); the next sign tries again.
+      (err: unknown) => this.#tell({ ok: false, reason: reasonOf(err), asked: this.#rootNodes.map((n) => n.url.replace('redis://', '')) }),
+    );
+  }
+
+  /** Public: a caller that talks to the cluster itself (the rate limiter) reports a failed command. */
+  suspectLostNode() {
+    this.#followFailover();
+  }
+
+  #masters() {
+    return (this.client as Cluster).masters.map((m) => m.address).sort();
+  }
+
+  #tell(change: SlotsChange) {
+    for (const listener of this.#slotListeners) listener(change);
   }
 
   #reopen() {
@@ -249,7 +287,8 @@ export class RedisStore implements KvStore {
       if (!this.cluster) return (await this.#redis.ping()) === 'PONG';
       const cluster = this.client as Cluster;
       if (!cluster.masters.length) return false;
-      const answers = await Promise.all(cluster.masters.map(async (master) => (await cluster.nodeClient(master)).ping()));
+      // Bounded: a frozen master never answers, and an unanswered ping must still count as a sign.
+      const answers = await withinDeadline(Promise.all(cluster.masters.map(async (master) => (await cluster.nodeClient(master)).ping())), CLUSTER_PING_MS);
       if (answers.every((a) => a === 'PONG')) return true;
       this.#followFailover();
       return false;

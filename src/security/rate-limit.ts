@@ -150,6 +150,8 @@ export class RateLimits {
       return out;
     } catch (err) {
       this.#outage.failed(err);
+      // The limiter talks to the cluster itself: its failure is a sign of a lost node too (kv/redis.ts).
+      if (this.kv instanceof RedisStore) this.kv.suspectLostNode();
       return undefined;
     }
   }

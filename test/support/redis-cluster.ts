@@ -108,6 +108,15 @@ export class RedisCluster {
     await exited;
   }
 
+  /** Freezes the node on `port` (SIGSTOP): it accepts connections and answers nothing, as a hung server. */
+  freeze(port: number) {
+    this.#children[this.ports.indexOf(port)]?.kill('SIGSTOP');
+  }
+
+  resume(port: number) {
+    this.#children[this.ports.indexOf(port)]?.kill('SIGCONT');
+  }
+
   async stop() {
     await Promise.all(this.#children.map(async (child) => {
       if (child.exitCode !== null || child.signalCode !== null) return;

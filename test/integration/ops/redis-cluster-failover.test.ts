@@ -51,6 +51,7 @@ describeIfCluster('two nodes on a Redis Cluster with replicas, one master killed
     const lost = await cluster.masterOf(`{${tenant.id}}`);
     const survivor = cluster.ports.find((p) => p !== lost)!;
     await cluster.kill(lost);
+    killed.add(lost);
     // Its replica takes over after cluster-node-timeout (2 s) and a vote.
     expect(await until(async () => {
       const master = await cluster.masterOf(`{${tenant.id}}`, survivor);
@@ -68,5 +69,45 @@ describeIfCluster('two nodes on a Redis Cluster with replicas, one master killed
     // A refresh token issued before the loss still works on the other node.
     expect((await rpB.refresh(before.refresh_token!)).access_token).toBeTruthy();
     expect(logLines.join('\n')).not.toMatch(/request\.failed|provider\.server_error/);
+    expect(logLines.some((l) => l.includes('kv.cluster_slots_changed'))).toBe(true);
+  });
+
+  it('follow a frozen master\'s replica with no traffic but the balancer\'s /readyz, and take the master back as a replica', async () => {
+    // A tenant on a master that still has a replica (the first test left one master without).
+    let tenant: Tenant | undefined;
+    let frozen = 0;
+    for (let i = 0; i < 40 && !tenant; i++) {
+      const candidate = await gh.tenant();
+      const master = await cluster.masterOf(`{${candidate.id}}`, cluster.ports.find((p) => p !== frozen && isUp(p))!);
+      if ((await cluster.cli(master, 'INFO', 'replication')).includes('connected_slaves:1')) [tenant, frozen] = [candidate, master];
+    }
+    expect(tenant).toBeDefined();
+    const user = await gh.user(tenant!);
+    const app = await gh.client(tenant!);
+    await (await RelyingParty.discover({ issuer: `${gh.url}/t/${tenant!.slug}`, ...app })).login(user);
+
+    cluster.freeze(frozen);
+    const survivor = cluster.ports.find((p) => p !== frozen && isUp(p))!;
+    try {
+      expect(await until(async () => (await cluster.masterOf(`{${tenant!.id}}`, survivor)) !== frozen, 30_000)).toBe(true);
+      // Only readiness probes reach the nodes (a balancer has taken them out): they alone must do.
+      const probe = async (base: string) => (await fetch(`${base}/readyz`, { signal: AbortSignal.timeout(2000) })).status === 200;
+      expect(await until(async () => (await probe(gh.url)) && (await probe(nodeB.url)), 15_000, 500)).toBe(true);
+      for (const base of [gh.url, nodeB.url]) {
+        const rp = await RelyingParty.discover({ issuer: `${base}/t/${tenant!.slug}`, ...app });
+        expect((await rp.login(user)).claims()?.sub).toBe(user.id);
+      }
+    } finally {
+      cluster.resume(frozen);
+    }
+    // The old master comes back as a replica of the new one: nothing changes for the nodes.
+    expect(await until(async () => (await cluster.cli(frozen, 'INFO', 'replication')).includes('role:slave'), 15_000)).toBe(true);
+    const rp = await RelyingParty.discover({ issuer: `${nodeB.url}/t/${tenant!.slug}`, ...app });
+    expect((await rp.login(user)).claims()?.sub).toBe(user.id);
+    expect(logLines.join('\n')).not.toMatch(/request\.failed|provider\.server_error/);
   });
 });
+
+/** Nodes this file killed are down for good. */
+const killed = new Set<number>();
+const isUp = (port: number) => !killed.has(port);

@@ -67,6 +67,8 @@ describeIfCluster('two nodes on a 3-master Redis Cluster', () => {
       expect(await res.json()).toMatchObject({ checks: { kv: true } });
     }
     expect(tenants.every(Boolean)).toBe(true);
+    // One node listed in REDIS_CLUSTER_NODES: warned at start (docs/scaling.md "Redis Cluster").
+    expect(logLines.some((l) => l.includes('kv.cluster_single_node'))).toBe(true);
   });
 
   it('log in on one node and refresh on the other; a code redeemed on one is refused on the other', async () => {
