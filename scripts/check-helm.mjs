@@ -153,6 +153,11 @@ const refused = run(['template', 'gatehouse', chart, '--set', 'terminationGraceP
 if (refused.status === 0) fail('values.schema.json accepted terminationGracePeriodSeconds=10');
 const port = run(['template', 'gatehouse', chart, '--set', 'extraEnv[0].name=PORT', '--set-string', 'extraEnv[0].value=8080']);
 if (port.status === 0 || !/extraEnv: PORT is set by the chart/.test(port.stderr)) fail('extraEnv replaced PORT, the container port');
+// The chart's Ingress needs a host, and trustProxy (else every user has the controller's address).
+const noHost = run(['template', 'gatehouse', chart, '--set', 'ingress.enabled=true', '--set', 'config.trustProxy=10.0.0.0/8']);
+if (noHost.status === 0 || !/ingress.hosts: at least one host/.test(noHost.stderr)) fail('an Ingress without hosts was rendered');
+const noProxy = run(['template', 'gatehouse', chart, '--set', 'ingress.enabled=true', '--set', 'ingress.hosts[0].host=id.example.com']);
+if (noProxy.status === 0 || !/needs config.trustProxy/.test(noProxy.stderr)) fail('an Ingress without config.trustProxy was rendered');
 // extraEnv replaces the chart's entry of the same name: one LOG_LEVEL, extraEnv's value.
 const logLevel = run(['template', 'gatehouse', chart, '-f', fullValues]);
 const server = parseAllDocuments(logLevel.stdout).map((d) => d.toJS()).find((d) => d?.kind === 'Deployment');

@@ -40,13 +40,17 @@ export function isStorageUnavailable(err: unknown): boolean {
 
 /**
  * Such an error as a log line gives it, so an operator can tell which store failed and how:
- * `store` (redis or postgres) where the error's class or SQLSTATE says it, its name and code, and
- * the first line of its message (a socket error's names the address: "connect ECONNREFUSED
- * 10.0.0.7:6379"). Connection errors carry no values of a statement and no credentials.
+ * `store` (redis or postgres) where the error's class or SQLSTATE says it, its name and code, the
+ * peer of a socket error (`address`), and for Redis the first line of its message ("The client is
+ * offline"). A database error's message is left out: it starts with the statement (knex).
  */
 export function unavailableDetails(err: unknown) {
-  const { name, code, message } = (err ?? {}) as { name?: unknown; code?: unknown; message?: unknown };
+  const { name, code, message, address, port } = (err ?? {}) as { name?: unknown; code?: unknown; message?: unknown; address?: unknown; port?: unknown };
   const socket = typeof code === 'string' && /^E[A-Z]+$/.test(code); // both stores' sockets fail alike
   const store = socket ? undefined : isKvUnavailable(err) ? 'redis' : isDbUnavailable(err) ? 'postgres' : undefined;
-  return { store, name, code, message: typeof message === 'string' ? message.split('\n')[0].slice(0, 200) : undefined };
+  return {
+    store, name, code,
+    ...(typeof address === 'string' ? { address: typeof port === 'number' ? `${address}:${port}` : address } : {}),
+    ...(store === 'redis' && typeof message === 'string' ? { message: message.split('\n')[0].slice(0, 200) } : {}),
+  };
 }

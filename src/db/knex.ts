@@ -32,6 +32,9 @@ export function createDb(options: DbOptions): Db {
       connection: options.databaseUrl,
       pool: { min: 0, max: 10, afterCreate: setUpConnection },
       acquireConnectionTimeout: 10_000,
+      // A failed statement's message starts with its SQL: with placeholders, never its values
+      // (a password hash, an email, a token id), since such messages reach the logs.
+      compileSqlOnError: false,
       ...(options.log ? { log: knexLog(options) } : {}),
     });
   }
@@ -46,6 +49,7 @@ export function createDb(options: DbOptions): Db {
     dialect: 'postgres',
     connection: memory ? {} : { filename },
     acquireConnectionTimeout: 60_000,
+    compileSqlOnError: false, // as above
   } as Knex.Config);
 }
 

@@ -136,6 +136,9 @@ export class RedisStore implements KvStore {
     const rootNodes: RootNode[] = nodes.map((node) => ({ url: `redis://${node}`, socket: { socketTimeout: SLOTS_ANSWER_MS } }));
     const cluster = createCluster({
       rootNodes,
+      // Node connections open at their first command, so asking for the slots never waits on a
+      // node that does not answer (a dead master still listed for a moment, a frozen one).
+      minimizeConnections: true,
       defaults: { disableOfflineQueue: true, socket: { connectTimeout: CONNECT_TIMEOUT_MS, reconnectStrategy: reconnect(() => connected) } },
     });
     cluster.on('error', () => {}); // as above: nodes reconnect; the slots are learnt again on a MOVED or a lost node (below)
@@ -163,6 +166,8 @@ export class RedisStore implements KvStore {
 
   #reopening = false;
   #lastRediscovery = 0;
+  #rediscovering = false;
+  #closed = false;
 
   /**
    * A command within the deadline (unavailable.ts). One left unanswered means the connection
@@ -177,6 +182,12 @@ export class RedisStore implements KvStore {
     } catch (err) {
       if (err instanceof KvNoAnswerError) this.#reopen();
       if (this.cluster && isKvUnavailable(err)) this.#followFailover();
+      // A node that told an empty slot map leaves node-redis with no client for any slot (its
+      // TypeError would read as a 500): Redis is unavailable, and the slots are asked for again.
+      if (this.cluster && !(this.client as Cluster).masters.length) {
+        this.#followFailover();
+        throw new RootNodesUnavailableError();
+      }
       throw err;
     }
   }
@@ -193,21 +204,27 @@ export class RedisStore implements KvStore {
    */
   #followFailover() {
     const now = Date.now();
-    if (!this.cluster || now - this.#lastRediscovery < REDISCOVERY_INTERVAL_MS) return;
+    if (!this.cluster || this.#closed || this.#rediscovering || now - this.#lastRediscovery < REDISCOVERY_INTERVAL_MS) return;
     this.#lastRediscovery = now;
     // node-redis has no public call for it (5.x: the slots' own rediscover, as a MOVED runs it).
     const slots = (this.client as unknown as { _slots?: { rediscover?(startWith: { options: unknown }): Promise<void> } })._slots;
     if (typeof slots?.rediscover !== 'function') return;
     const root = this.#rootNodes[Math.floor(Math.random() * this.#rootNodes.length)];
     const before = this.#masters();
+    const asked = this.#rootNodes.map((n) => n.url.replace('redis://', ''));
+    this.#rediscovering = true;
     slots.rediscover({ options: root }).then(
       () => {
         const masters = this.#masters();
-        this.#tell({ ok: true, masters, changed: masters.join() !== before.join() });
+        // An answer without masters (a node restarted without its cluster state): asked again at the next sign.
+        if (!masters.length) this.#tell({ ok: false, reason: 'the node asked knew no slots', asked });
+        else this.#tell({ ok: true, masters, changed: masters.join() !== before.join() });
       },
-      // None answered: said once per attempt (at most one a second); the next sign tries again.
-      (err: unknown) => this.#tell({ ok: false, reason: reasonOf(err), asked: this.#rootNodes.map((n) => n.url.replace('redis://', '')) }),
-    );
+      // None answered: the next sign asks again.
+      (err: unknown) => this.#tell({ ok: false, reason: reasonOf(err), asked }),
+    ).finally(() => {
+      this.#rediscovering = false;
+    });
   }
 
   /** Public: a caller that talks to the cluster itself (the rate limiter) reports a failed command. */
@@ -220,7 +237,13 @@ export class RedisStore implements KvStore {
   }
 
   #tell(change: SlotsChange) {
-    for (const listener of this.#slotListeners) listener(change);
+    for (const listener of this.#slotListeners) {
+      try {
+        listener(change);
+      } catch {
+        // a listener's failure (the log) changes nothing here
+      }
+    }
   }
 
   #reopen() {
@@ -286,7 +309,10 @@ export class RedisStore implements KvStore {
     try {
       if (!this.cluster) return (await this.#redis.ping()) === 'PONG';
       const cluster = this.client as Cluster;
-      if (!cluster.masters.length) return false;
+      if (!cluster.masters.length) {
+        this.#followFailover();
+        return false;
+      }
       // Bounded: a frozen master never answers, and an unanswered ping must still count as a sign.
       const answers = await withinDeadline(Promise.all(cluster.masters.map(async (master) => (await cluster.nodeClient(master)).ping())), CLUSTER_PING_MS);
       if (answers.every((a) => a === 'PONG')) return true;
@@ -299,6 +325,7 @@ export class RedisStore implements KvStore {
   }
 
   async close() {
+    this.#closed = true; // no slots asked for after this: they would open node connections again
     await Promise.allSettled([this.#subscriber?.quit(), this.client.close()]);
   }
 }

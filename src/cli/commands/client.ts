@@ -9,7 +9,7 @@ import { TenantRegistry } from '../../tenancy/registry.js';
 import { clientValidator } from '../../tenancy/validate-client.js';
 import { commaList, cursorKey, LIST_OPTIONS, listArgs, TENANT_OPTION, tenantOf } from '../arguments.js';
 import { fields, table } from '../format.js';
-import { Refused, type CommandSpec } from '../table.js';
+import { Refused, UsageError, type CommandSpec } from '../table.js';
 
 export const clientCommands: CommandSpec[] = [
   {
@@ -37,7 +37,8 @@ export const clientCommands: CommandSpec[] = [
       const grantTypes = commaList(values['grant-types']) ?? ['authorization_code'];
       const redirectUris = values['redirect-uri'];
       if (!(Array.isArray(redirectUris) && redirectUris.length) && grantTypes.includes('authorization_code')) {
-        throw new Refused('--redirect-uri is required for a client that signs users in (authorization_code); a machine client takes --grant-types client_credentials');
+        // Bad usage (exit 2), as any other missing required option.
+        throw new UsageError('client create: --redirect-uri is required for a client that signs users in (authorization_code); a machine client takes --grant-types client_credentials', 'gatehouse help client create');
       }
       const metadata: Record<string, unknown> = {
         client_name: values.name,

@@ -1,4 +1,5 @@
 import { recordAuditNow } from '../../audit/record.js';
+import { hasSecondFactor } from '../../domain/mfa/mfa.service.js';
 import { findUserById } from '../../domain/users/users.queries.js';
 import { verifyPassword } from '../../domain/users/users.service.js';
 import { log } from '../../log/logger.js';
@@ -47,7 +48,8 @@ async function signingInAgain(sc: StepContext): Promise<{ email: string; notice:
   if (!prompt.reasons.every((reason) => AGAIN_REASONS.has(reason))) return undefined;
   const user = await findUserById(sc.deps.db, sc.tenant.id, session.accountId);
   if (!user || user.disabled) return undefined;
-  const stepUp = prompt.reasons.includes(STEP_UP_REASON);
+  // A user who has a factor only proves it after the password: the line is about setting one up.
+  const stepUp = prompt.reasons.includes(STEP_UP_REASON) && !(await hasSecondFactor(sc.deps, sc.tenant, user.id));
   return { email: user.email, notice: stepUp ? text.login.againForSecondFactor : text.login.again };
 }
 

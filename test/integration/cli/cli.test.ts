@@ -58,9 +58,11 @@ describe('gatehouse CLI', () => {
     expect(gatehouse(['tenant', 'create', 'Bad_Slug']).code).toBe(1);
     expect(gatehouse(['user', 'create', '--tenant', 'cli-acme', '--email', 'short@example.com', '--password', 'short']).stderr).toBe('gatehouse: password must be at least 8 characters');
     expect(gatehouse(['client', 'create', '--tenant', 'cli-acme', '--name', 'X', '--redirect-uri', 'not a url']).code).toBe(1);
-    // A browser client without a redirect URI is refused in the CLI's own words (its flag).
+  });
+
+  it('answers a browser client without a redirect URI as bad usage, in the CLI\'s own words (its flag)', () => {
     expect(gatehouse(['client', 'create', '--tenant', 'cli-acme', '--name', 'J'])).toMatchObject({
-      code: 1, stderr: 'gatehouse: --redirect-uri is required for a client that signs users in (authorization_code); a machine client takes --grant-types client_credentials',
+      code: 2, stderr: 'gatehouse: client create: --redirect-uri is required for a client that signs users in (authorization_code); a machine client takes --grant-types client_credentials (see `gatehouse help client create`)',
     });
   });
 

@@ -147,7 +147,7 @@ describe('step-up and claims', () => {
   });
 
   it('gives loa:1 and amr pwd to a password login; acr_values loa:2 asks the password again before a first factor is enrolled', async () => {
-    const tenant = await gh.tenant();
+    const tenant = await tenantWith({ registration: { enabled: true } });
     const user = await gh.user(tenant);
     const rp = await rpOf(tenant);
     const first = await rp.login(user, { scope: 'openid' });
@@ -181,6 +181,13 @@ describe('step-up and claims', () => {
     const again = await rp.startLogin({ scope: 'openid', prompt: 'login' });
     expect(again.html).toContain('Please sign in again to continue.');
     expect(again.html).toContain(`value="${user.email}"`);
+    // The client's login_hint comes first; a disabled account's email is never shown.
+    const hinted = await rp.startLogin({ scope: 'openid', prompt: 'login', login_hint: 'someone.else@example.com' });
+    expect(hinted.html).toContain('value="someone.else@example.com"');
+    await gh.deps.db('users').where({ tenant_id: tenant.id, id: user.id }).update({ disabled: true });
+    const disabled = await rp.startLogin({ scope: 'openid', prompt: 'login' });
+    expect(disabled.html).not.toContain(user.email);
+    await gh.deps.db('users').where({ tenant_id: tenant.id, id: user.id }).update({ disabled: false });
     // The account's email stays editable, and the sign-in completes as any other.
     const tokens = await rp.login(user, { scope: 'openid', prompt: 'login' });
     expect(jose.decodeJwt(tokens.id_token!).sub).toBe(user.id);
