@@ -181,14 +181,12 @@ export class RedisStore implements KvStore {
       return await withinDeadline(command);
     } catch (err) {
       if (err instanceof KvNoAnswerError) this.#reopen();
-      if (this.cluster && isKvUnavailable(err)) this.#followFailover();
+      if (!this.cluster) throw err;
       // A node that told an empty slot map leaves node-redis with no client for any slot (its
       // TypeError would read as a 500): Redis is unavailable, and the slots are asked for again.
-      if (this.cluster && !(this.client as Cluster).masters.length) {
-        this.#followFailover();
-        throw new RootNodesUnavailableError();
-      }
-      throw err;
+      const noSlots = !(this.client as Cluster).masters.length;
+      if (noSlots || isKvUnavailable(err)) this.#followFailover();
+      throw noSlots ? new RootNodesUnavailableError() : err;
     }
   }
 

@@ -32,6 +32,8 @@ export async function renderLogin(sc: StepContext, extra: { error?: string; emai
   }, extra.status);
 }
 
+const AGAIN_REASONS = new Set([STEP_UP_REASON, 'login_prompt', 'max_age']);
+
 /**
  * A browser already signed in that is asked to sign in again: the client asked for a second
  * factor the user has yet to set up (enrolling one always takes the password again, never the
@@ -39,8 +41,6 @@ export async function renderLogin(sc: StepContext, extra: { error?: string; emai
  * starts with the signed-in account's email, which stays editable: the browser's own session,
  * so nothing is revealed to anyone else.
  */
-const AGAIN_REASONS = new Set([STEP_UP_REASON, 'login_prompt', 'max_age']);
-
 async function signingInAgain(sc: StepContext): Promise<{ email: string; notice: string } | undefined> {
   const { prompt, session } = sc.interaction;
   if (prompt.name !== 'login' || !session?.accountId) return undefined;
