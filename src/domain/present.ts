@@ -151,9 +151,9 @@ export function presentSession(s: UserSession): z.output<typeof SessionAnswer> {
 const keyFields = {
   kid: z.string(),
   alg: z.enum(['RS256', 'ES256', 'EdDSA']),
-  status: z.enum(['current', 'previous']),
+  status: z.enum(['current', 'next', 'previous']).describe('current: signs; next: published in JWKS ahead of the rotation that makes it current; previous: signed until a rotation, published until what it signed has expired'),
   public_jwk: z.record(z.string(), z.unknown()).describe('The public JWK (never the private key)'),
-  created_at: timestamp,
+  created_at: timestamp.describe('When it was made; for a key made current by a rotation, when it started signing'),
   rotated_at: timestamp.nullable(),
 };
 export const KeyAnswer = z.object(keyFields).meta({ id: 'Key', description: 'A public signing key of a tenant.' });

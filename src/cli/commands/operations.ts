@@ -22,8 +22,8 @@ export const operationCommands: CommandSpec[] = [
   },
   {
     name: 'keys rotate',
-    summary: "Make a new current signing key for a tenant; the previous keys stay in JWKS until their tokens expire.",
-    options: { ...TENANT_OPTION, alg: { type: 'string', value: SIGNING_ALGS.join('|'), help: 'algorithm of the new key (default RS256)' } },
+    summary: "Make the tenant's next signing key current (published since the last rotation) and publish a new next key; the previous keys stay in JWKS until their tokens expire.",
+    options: { ...TENANT_OPTION, alg: { type: 'string', value: SIGNING_ALGS.join('|'), help: "algorithm of the key (default: the tenant's current one)" } },
     examples: ['gatehouse keys rotate --tenant acme', 'gatehouse keys rotate --tenant acme --alg ES256 --json'],
     async run({ deps, values, print }) {
       const tenant = await tenantOf(deps, values.tenant);
@@ -31,7 +31,7 @@ export const operationCommands: CommandSpec[] = [
       if (alg && !SIGNING_ALGS.includes(alg as SigningAlg)) throw new Refused(`--alg must be ${SIGNING_ALGS.slice(0, -1).join(', ')} or ${SIGNING_ALGS.at(-1)}`);
       const key = await rotateSigningKey(deps, tenant, alg as SigningAlg | undefined, CLI_ACTOR);
       const companion = key.rs256Kid ? ` and RS256 key ${key.rs256Kid} for ID Tokens (OpenID Connect requires RS256)` : '';
-      print(presentRotation(await listPublicKeys(deps, tenant.id), key), `New current key ${key.kid} (${key.alg})${companion}; the previous keys stay in JWKS until their tokens expire.`);
+      print(presentRotation(await listPublicKeys(deps, tenant.id), key), `New current key ${key.kid} (${key.alg})${companion}; a new next key is published for the next rotation, and the previous keys stay in JWKS until their tokens expire.`);
     },
   },
   {

@@ -4,13 +4,15 @@ import { log } from '../../log/logger.js';
 import { findTenantById, lockTenant } from '../tenants/tenants.queries.js';
 import { DEFAULT_TENANT_SETTINGS } from '../tenants/tenants.types.js';
 import { findTenantsWithKeyWork } from './keys.queries.js';
-import { KEY_SKEW_SECONDS, retireSigningKeysIn, rotateSigningKeyIn } from './keys.service.js';
+import { KEY_SKEW_SECONDS, retireSigningKeysIn, rotateSigningKeyIn, stageNextKeysIn } from './keys.service.js';
 
 /** Who rotates on schedule, in the audit trail. */
 export const SCHEDULER_ACTOR: Actor = { id: 'system:scheduler' };
 /** How often each node looks for due work, unless config.keySchedule says otherwise. */
 export const KEY_SCHEDULE_INTERVAL_MS = 5 * 60_000;
 const LOCK_SCOPE = 'gatehouse.key_schedule';
+/** The first pass runs between this and twice this after start (or at the interval, if shorter). */
+const FIRST_PASS_MS = 15_000;
 
 type ScheduleDeps = Pick<Deps, 'db' | 'secrets' | 'config'>;
 
@@ -18,14 +20,14 @@ type ScheduleDeps = Pick<Deps, 'db' | 'secrets' | 'config'>;
  * One pass of the signing-key schedule (DESIGN.md "Operations": keys rotate on schedule on
  * exactly one node at a time). Every node runs it; for each due tenant a node takes the tenant's
  * advisory lock inside a transaction, checks again under it (another node may have just done the
- * work and committed), rotates and/or retires, and commits: the lock ends with the transaction,
+ * work and committed), rotates, retires and publishes next keys as due, and commits: the lock ends with the transaction,
  * so a node that dies mid-way leaves nothing held. Returns what this node did.
  */
 export async function runKeySchedule(deps: ScheduleDeps) {
   const skew = deps.config.keySchedule?.skewSeconds ?? KEY_SKEW_SECONDS;
   const defaults = { days: DEFAULT_TENANT_SETTINGS.key_rotation_days, accessTtl: DEFAULT_TENANT_SETTINGS.access_token_ttl, idTtl: DEFAULT_TENANT_SETTINGS.id_token_ttl, sessionTtl: DEFAULT_TENANT_SETTINGS.session_ttl };
   const due = await findTenantsWithKeyWork(deps.db, defaults, skew);
-  const done = { rotated: [] as string[], retired: [] as string[] };
+  const done = { rotated: [] as string[], retired: [] as string[], staged: [] as string[] };
   for (const { tenantId } of due) {
     await deps.db.transaction(async (trx) => {
       if (!(await tryAdvisoryXactLock(trx, LOCK_SCOPE, tenantId))) return; // another node has it
@@ -35,11 +37,12 @@ export async function runKeySchedule(deps: ScheduleDeps) {
       const tenant = still && (await findTenantById(trx, tenantId));
       if (!still || !tenant) return;
       if (still.rotate) {
-        await rotateSigningKeyIn(deps, trx, tenant, undefined, SCHEDULER_ACTOR); // retires what is due too
+        await rotateSigningKeyIn(deps, trx, tenant, undefined, SCHEDULER_ACTOR); // retires what is due, publishes next keys
         done.rotated.push(tenantId);
-      } else if (await retireSigningKeysIn(deps, trx, tenant, SCHEDULER_ACTOR)) {
-        done.retired.push(tenantId);
+        return;
       }
+      if (still.retire && (await retireSigningKeysIn(deps, trx, tenant, SCHEDULER_ACTOR))) done.retired.push(tenantId);
+      if (still.stage && (await stageNextKeysIn(deps, trx, tenant, SCHEDULER_ACTOR))) done.staged.push(tenantId);
     });
   }
   return done;
@@ -53,7 +56,7 @@ export function scheduleKeyRotation(deps: ScheduleDeps) {
     if (running) return; // a slow pass is not overlapped by the next
     running = runKeySchedule(deps)
       .then((done) => {
-        if (done.rotated.length || done.retired.length) log().info('key.schedule', { rotated: done.rotated.length, retired: done.retired.length });
+        if (done.rotated.length || done.retired.length || done.staged.length) log().info('key.schedule', { rotated: done.rotated.length, retired: done.retired.length, staged: done.staged.length });
       })
       .catch((err) => log().warn('key.schedule_failed', { error: { name: err?.name, code: err?.code, message: err?.message } }))
       .finally(() => {
@@ -62,9 +65,15 @@ export function scheduleKeyRotation(deps: ScheduleDeps) {
   };
   const timer = setInterval(tick, intervalMs);
   timer.unref();
+  // A first pass soon after start, not a whole interval later: a fleet whose nodes live shorter
+  // than the interval (frequent rollouts, autoscaling) would otherwise never run the schedule.
+  // Spread over a few seconds so nodes started together do not all ask at once.
+  const first = setTimeout(tick, deps.config.keySchedule?.firstPassMs ?? Math.min(intervalMs, FIRST_PASS_MS + Math.random() * FIRST_PASS_MS));
+  first.unref();
   return {
     async stop() {
       clearInterval(timer);
+      clearTimeout(first);
       await running;
     },
   };

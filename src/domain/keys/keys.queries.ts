@@ -14,15 +14,16 @@ export function toSigningKey(row: any): SigningKey {
 }
 
 /**
- * Current keys first, the tenant's own algorithm before its RS256 companion (keys.service.ts),
- * then previous ones newest first.
+ * Every published key: current keys first, the tenant's own algorithm before its RS256 companion
+ * (keys.service.ts), then the next keys in the same order, then previous ones newest first.
+ * oidc-provider signs with the first key of an algorithm, so only current keys sign.
  */
 export async function findSigningKeys(db: Db, tenantId: string) {
   const rows = await db('signing_keys')
     .where({ tenant_id: tenantId })
-    .whereIn('status', ['current', 'previous'])
-    .orderByRaw(`case status when 'current' then 0 else 1 end`)
-    .orderByRaw(`case when status = 'current' and alg = 'RS256' then 1 else 0 end`)
+    .whereIn('status', ['current', 'next', 'previous'])
+    .orderByRaw(`case status when 'current' then 0 when 'next' then 1 else 2 end`)
+    .orderByRaw(`case when status <> 'previous' and alg = 'RS256' then 1 else 0 end`)
     .orderBy('created_at', 'desc');
   return rows.map((row) => ({ key: toSigningKey(row), sealed: row.private_jwk_encrypted as string }));
 }
@@ -40,6 +41,34 @@ export async function insertSigningKey(db: Db, key: Omit<SigningKey, 'createdAt'
 
 export async function updateCurrentKeysToPrevious(db: Db, tenantId: string) {
   await db('signing_keys').where({ tenant_id: tenantId, status: 'current' }).update({ status: 'previous', rotated_at: db.fn.now() });
+}
+
+/**
+ * Makes the tenant's next key of `alg` current, if it has one, and returns its kid. Its
+ * `created_at` becomes the moment it starts signing: the schedule counts a key's age from there.
+ */
+export async function promoteNextKey(db: Db, tenantId: string, alg: string): Promise<string | undefined> {
+  const rows = await db('signing_keys')
+    .where({ tenant_id: tenantId, status: 'next', alg })
+    .whereIn('kid', db('signing_keys').where({ tenant_id: tenantId, status: 'next', alg }).orderBy('created_at', 'desc').limit(1).select('kid'))
+    .update({ status: 'current', created_at: db.fn.now() })
+    .returning('kid');
+  return rows[0]?.kid;
+}
+
+/** Next keys left over (of an algorithm the tenant no longer uses) leave JWKS: they never signed. */
+export async function updateNextKeysRetired(db: Db, tenantId: string): Promise<string[]> {
+  const rows = await db('signing_keys').where({ tenant_id: tenantId, status: 'next' }).update({ status: 'retired', rotated_at: db.fn.now() }).returning('kid');
+  return rows.map((r: { kid: string }) => r.kid);
+}
+
+/** Algorithms of the tenant's current keys that have no next key yet (a tenant made before next keys, or a companion added at start). */
+export async function findAlgsWithoutNextKey(db: Db, tenantId: string): Promise<string[]> {
+  const rows = await db('signing_keys as c')
+    .where({ 'c.tenant_id': tenantId, 'c.status': 'current' })
+    .whereNotExists(db('signing_keys as n').whereRaw('n.tenant_id = c.tenant_id and n.alg = c.alg').where('n.status', 'next'))
+    .distinct('c.alg');
+  return rows.map((r: { alg: string }) => r.alg);
 }
 
 /**
@@ -90,15 +119,19 @@ export async function updatePreviousKeysRotatedNow(db: Db, tenantId: string, alg
 
 /**
  * Tenants whose signing keys need the scheduler, in one query (cheap when none does):
- * `rotate` when key_rotation_days > 0 and no current key is younger than that; `retire` when a
+ * `stage` when a current key has no next key of its algorithm published beside it; `rotate` when
+ * key_rotation_days > 0 and no current key is younger than that; `retire` when a
  * previous key's overlap (keys.service.ts keyOverlapSeconds: the longest token or session lifetime
  * plus `skewSeconds`) has passed. Settings missing from an old row read as their defaults.
  * With `tenantId`, that tenant only (the re-check under the lock).
  */
 export async function findTenantsWithKeyWork(db: Db, defaults: { days: number; accessTtl: number; idTtl: number; sessionTtl: number }, skewSeconds: number, tenantId?: string) {
   const result = await db.raw(
-    `select id, rotate, retire from (
+    `select id, stage, rotate, retire from (
        select t.id,
+         exists (
+           select 1 from signing_keys c where c.tenant_id = t.id and c.status = 'current'
+             and not exists (select 1 from signing_keys n where n.tenant_id = t.id and n.status = 'next' and n.alg = c.alg)) as stage,
          s.days > 0 and not exists (
            select 1 from signing_keys k where k.tenant_id = t.id and k.status = 'current'
              and k.created_at > now() - make_interval(days => s.days)) as rotate,
@@ -111,8 +144,8 @@ export async function findTenantsWithKeyWork(db: Db, defaults: { days: number; a
                          greatest(coalesce((t.settings->>'access_token_ttl')::int, ?), coalesce((t.settings->>'id_token_ttl')::int, ?),
                                   coalesce((t.settings->>'session_ttl')::int, ?)) + ? as overlap) s
        ${tenantId ? 'where t.id = ?' : ''}
-     ) due where rotate or retire`,
+     ) due where stage or rotate or retire`,
     [defaults.days, defaults.accessTtl, defaults.idTtl, defaults.sessionTtl, skewSeconds, ...(tenantId ? [tenantId] : [])],
   );
-  return result.rows.map((r: any) => ({ tenantId: r.id as string, rotate: r.rotate === true, retire: r.retire === true }));
+  return result.rows.map((r: any) => ({ tenantId: r.id as string, stage: r.stage === true, rotate: r.rotate === true, retire: r.retire === true }));
 }

@@ -9,8 +9,8 @@ import { signingKeyAad } from '../../security/sealed-columns.js';
 import { announceChange } from '../changes.js';
 import { lockTenant, touchTenant } from '../tenants/tenants.queries.js';
 import {
-  findSigningKeys, findTenantsWithoutCurrentRs256, hasCurrentKey, insertSigningKey, updateCurrentKeysToPrevious,
-  updatePreviousKeysRotatedNow, updateRetiredKeys,
+  findAlgsWithoutNextKey, findSigningKeys, findTenantsWithoutCurrentRs256, hasCurrentKey, insertSigningKey, promoteNextKey,
+  updateCurrentKeysToPrevious, updateNextKeysRetired, updatePreviousKeysRotatedNow, updateRetiredKeys,
 } from './keys.queries.js';
 import type { SigningAlg, SigningKey } from './keys.types.js';
 
@@ -18,26 +18,39 @@ export { signingKeyAad };
 const aad = signingKeyAad;
 
 /**
- * Makes a new current key of `alg`; the old current keys stay published as `previous`.
+ * Makes a key of `alg` current; the old current keys stay published as `previous`.
+ *
+ * The key that starts signing is the tenant's next key of that algorithm, published in JWKS
+ * since the last rotation (or since the scheduler staged it), so a client that fetched JWKS
+ * since then already holds it: a client that cached JWKS a moment before the rotation would
+ * otherwise meet an unknown `kid` and may not fetch JWKS again for a while (jose waits 30 s).
+ * A new next key is published in its place. Only a tenant without a next key of that algorithm
+ * (a new tenant, a change of algorithm) signs with a key made on the spot.
  *
  * OpenID Connect requires RS256: every OP must sign ID Tokens with it (Core §15.1), discovery must
  * list it, and it is the ID Token algorithm of every client that registers none (Dynamic Client
- * Registration §2). So a tenant on ES256 or EdDSA also gets a new RS256 key with each rotation,
+ * Registration §2). So a tenant on ES256 or EdDSA also gets an RS256 key with each rotation,
  * current beside its own key and rotated with it; its own key stays the first, the one access
  * tokens are signed with.
  */
 export async function createSigningKey(deps: Pick<Deps, 'secrets'>, trx: Trx | Db, tenantId: string, alg: SigningAlg) {
   await updateCurrentKeysToPrevious(trx as Db, tenantId);
-  const companion = alg !== 'RS256' ? await insertNewKey(deps, trx, tenantId, 'RS256') : undefined;
-  return { ...(await insertNewKey(deps, trx, tenantId, alg)), rs256Kid: companion?.kid };
+  const algs: SigningAlg[] = alg !== 'RS256' ? ['RS256', alg] : [alg];
+  const made: Record<string, string> = {};
+  for (const a of algs) made[a] = (await promoteNextKey(trx as Db, tenantId, a)) ?? (await insertNewKey(deps, trx, tenantId, a, 'current')).kid;
+  // Next keys of an algorithm the tenant left never signed: they leave JWKS at once.
+  const discarded = await updateNextKeysRetired(trx as Db, tenantId);
+  const next: string[] = [];
+  for (const a of algs) next.push((await insertNewKey(deps, trx, tenantId, a, 'next')).kid);
+  return { kid: made[alg], alg, rs256Kid: alg !== 'RS256' ? made.RS256 : undefined, nextKids: next, discarded };
 }
 
-async function insertNewKey(deps: Pick<Deps, 'secrets'>, trx: Trx | Db, tenantId: string, alg: SigningAlg) {
+async function insertNewKey(deps: Pick<Deps, 'secrets'>, trx: Trx | Db, tenantId: string, alg: SigningAlg, status: 'current' | 'next') {
   const { publicKey, privateKey } = await generateKeyPair(alg, alg === 'RS256' ? { modulusLength: 2048, extractable: true } : { extractable: true, crv: alg === 'EdDSA' ? 'Ed25519' : undefined });
   const kid = randomBytes(12).toString('base64url');
   const publicJwk = { ...(await exportJWK(publicKey)), kid, alg, use: 'sig' };
   const privateJwk = { ...(await exportJWK(privateKey)), kid, alg, use: 'sig' };
-  await insertSigningKey(trx as Db, { tenantId, kid, alg, status: 'current', publicJwk }, deps.secrets.encrypt(JSON.stringify(privateJwk), aad(tenantId, kid)));
+  await insertSigningKey(trx as Db, { tenantId, kid, alg, status, publicJwk }, deps.secrets.encrypt(JSON.stringify(privateJwk), aad(tenantId, kid)));
   return { kid, alg };
 }
 
@@ -70,16 +83,34 @@ export const KEY_SKEW_SECONDS = 60;
 export async function rotateSigningKeyIn(deps: Pick<Deps, 'secrets' | 'config'>, trx: Trx, tenant: Tenant, alg: SigningAlg | undefined, actor: Actor) {
   await lockTenant(trx, tenant.id); // a tenant deleted meanwhile fails below as before (its keys' foreign key)
   const existing = await findSigningKeys(trx, tenant.id);
-  const chosen = alg ?? existing[0]?.key.alg ?? 'RS256'; // the first is the tenant's own (createSigningKey)
-  const { kid, rs256Kid } = await createSigningKey(deps, trx, tenant.id, chosen);
+  const chosen = alg ?? existing.find(({ key }) => key.status === 'current')?.key.alg ?? 'RS256'; // the first current is the tenant's own (createSigningKey)
+  const { kid, rs256Kid, nextKids, discarded } = await createSigningKey(deps, trx, tenant.id, chosen);
   // A previous key is published until every token it signed has expired.
-  await updateRetiredKeys(trx, tenant.id, keyOverlapSeconds(tenant, deps.config));
+  const retired = await updateRetiredKeys(trx, tenant.id, keyOverlapSeconds(tenant, deps.config));
   // Nodes following the change feed rebuild the provider on the announcement; a node without
   // a live feed compares the tenant row's updated_at (tenancy/registry.ts).
   await touchTenant(trx, tenant.id);
   await announceChange(trx, tenant.id, 'keys');
-  await recordAudit(trx, { tenantId: tenant.id, type: 'key.rotated', actor: actor.id, subject: `key:${kid}`, ip: actor.ip, userAgent: actor.userAgent, details: { alg: chosen, ...(rs256Kid ? { rs256_kid: rs256Kid } : {}) } });
+  const who = { actor: actor.id, ip: actor.ip, userAgent: actor.userAgent };
+  await recordAudit(trx, { tenantId: tenant.id, type: 'key.rotated', ...who, subject: `key:${kid}`, details: { alg: chosen, ...(rs256Kid ? { rs256_kid: rs256Kid } : {}), next_kids: nextKids } });
+  const gone = [...retired, ...discarded];
+  if (gone.length) await recordAudit(trx, { tenantId: tenant.id, type: 'key.retired', ...who, subject: `key:${gone[0]}`, details: { kids: gone } });
   return { kid, alg: chosen, rs256Kid };
+}
+
+/**
+ * Publishes a next key beside each current key that has none (a tenant made before next keys
+ * existed, or an RS256 key added at start), audited; false when every current key had one.
+ */
+export async function stageNextKeysIn(deps: Pick<Deps, 'secrets'>, trx: Trx, tenant: Tenant, actor: Actor) {
+  const algs = await findAlgsWithoutNextKey(trx, tenant.id);
+  if (!algs.length) return false;
+  const kids: string[] = [];
+  for (const alg of algs) kids.push((await insertNewKey(deps, trx, tenant.id, alg as SigningAlg, 'next')).kid);
+  await touchTenant(trx, tenant.id);
+  await announceChange(trx, tenant.id, 'keys');
+  await recordAudit(trx, { tenantId: tenant.id, type: 'key.created', actor: actor.id, subject: `key:${kids[0]}`, details: { kids, status: 'next' } });
+  return true;
 }
 
 /** Takes previous keys whose overlap has passed out of JWKS, audited; false when there were none. */
@@ -102,7 +133,7 @@ export async function ensureRs256Keys(deps: Pick<Deps, 'db' | 'secrets'>, actor:
       if (!(await lockTenant(trx, tenantId)) || (await hasCurrentKey(trx, tenantId, 'RS256'))) return;
       // The old RS256 keys signed ID Tokens until now: they stay published a full token lifetime.
       await updatePreviousKeysRotatedNow(trx, tenantId, 'RS256');
-      const { kid } = await insertNewKey(deps, trx, tenantId, 'RS256');
+      const { kid } = await insertNewKey(deps, trx, tenantId, 'RS256', 'current');
       await touchTenant(trx, tenantId);
       await announceChange(trx, tenantId, 'keys');
       await recordAudit(trx, { tenantId, type: 'key.created', actor: actor.id, subject: `key:${kid}`, details: { alg: 'RS256', reason: 'rs256_required' } });
@@ -110,7 +141,7 @@ export async function ensureRs256Keys(deps: Pick<Deps, 'db' | 'secrets'>, actor:
   }
 }
 
-/** Private JWKs for the provider, current first. */
+/** Private JWKs for the provider, current first (they sign), then next and previous (published). */
 export async function loadSigningJwks(deps: Pick<Deps, 'db' | 'secrets'>, tenantId: string) {
   const keys = await findSigningKeys(deps.db, tenantId);
   return keys.map(({ key, sealed }) => JSON.parse(deps.secrets.decrypt(sealed, aad(tenantId, key.kid))) as Record<string, unknown>);

@@ -5,7 +5,8 @@ export interface SigningKey {
   tenantId: string;
   kid: string;
   alg: SigningAlg;
-  status: 'current' | 'previous';
+  /** next: published in JWKS, signing nothing yet (the one a rotation makes current); previous: signed until a rotation. */
+  status: 'next' | 'current' | 'previous';
   publicJwk: Record<string, unknown>;
   createdAt: Date;
   rotatedAt: Date | null;

@@ -130,7 +130,7 @@ describe('users', () => {
     expect(rotated.body).toMatchObject({ alg: 'ES256', status: 'current', rs256_key: { alg: 'RS256', status: 'current' } });
     expect(JSON.stringify(rotated.body)).not.toMatch(/"d":/);
     const keys = await api('GET', `/tenants/${tenant.slug}/keys`);
-    expect(keys.body.items.map((k: { alg: string; status: string }) => `${k.alg} ${k.status}`)).toEqual(['ES256 current', 'RS256 current', 'RS256 previous']);
+    expect(keys.body.items.map((k: { alg: string; status: string }) => `${k.alg} ${k.status}`)).toEqual(['ES256 current', 'RS256 current', 'ES256 next', 'RS256 next', 'RS256 previous']);
     expect(keys.body.items.every((k: { public_jwk: Record<string, unknown> }) => !('d' in k.public_jwk))).toBe(true);
   });
 

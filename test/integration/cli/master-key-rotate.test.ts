@@ -116,7 +116,7 @@ describe('gatehouse master-key rotate', () => {
     const summary = JSON.parse(resumed.stdout);
     expect(summary).toMatchObject({ tenants: 3, tenants_changed: 1 });
     expect(summary.already_rotated).toBeGreaterThan(0);
-    expect(summary.by_column['signing_keys.private_jwk_encrypted']).toBe(2); // mk-two's current and previous keys
+    expect(summary.by_column['signing_keys.private_jwk_encrypted']).toBe(3); // mk-two's current, next and previous keys
     expect(resumed.stderr).toMatch(/^master-key rotate: \d+ secrets re-encrypted in 1 of 3 tenants \(\d+ already under the new key\)/);
     expect(resumed.stderr.split('\n')).toHaveLength(1);
 
@@ -167,9 +167,9 @@ describe('gatehouse master-key rotate', () => {
       const rp = await RelyingParty.discover({ issuer: `${gh.url}/t/${totpUser.tenant.slug}`, clientId: totpUser.app.clientId, clientSecret: totpUser.app.secret, redirectUri: totpUser.app.redirectUri });
       const tokens = await rp.login(totpUser, {}, { code: () => rfc6238(totpUser.seed) });
       expect(tokens.claims()).toMatchObject({ amr: expect.arrayContaining(['otp']) });
-      // Both signing keys of each tenant are still published (the previous one decrypts too).
+      // Every signing key of each tenant is still published (the next and previous ones decrypt too).
       const jwks = await (await fetch(`${gh.url}/t/mk-two/jwks`)).json();
-      expect(jwks.keys).toHaveLength(2);
+      expect(jwks.keys).toHaveLength(3);
     } finally {
       await gh.close();
     }

@@ -54,7 +54,7 @@ describe('scheduled signing-key rotation', () => {
     let queries = 0;
     await gh.deps.db.transaction(async (trx) => {
       trx.on('query', (q: { sql: string }) => { if (!q.sql.startsWith('COMMIT')) queries++; });
-      expect(await runKeySchedule({ ...gh.deps, db: trx })).toEqual({ rotated: [], retired: [] });
+      expect(await runKeySchedule({ ...gh.deps, db: trx })).toEqual({ rotated: [], retired: [], staged: [] });
     });
     expect(queries).toBe(1);
   });
@@ -70,8 +70,13 @@ describe('scheduled signing-key rotation', () => {
     const oldKid = jose.decodeProtectedHeader(before.id_token!).kid!;
     await jose.jwtVerify(before.id_token!, jwks, { issuer, audience: app.clientId });
 
-    // The current key was made 91 days ago: the default key_rotation_days (90) has passed.
+    // A client's copy of JWKS from before the rotation, never fetched again: it holds the next key.
+    const held = (await (await fetch(`${issuer}/jwks`)).json()) as jose.JSONWebKeySet;
     const db = gh.deps.db;
+    const [{ kid: nextKid }] = await db('signing_keys').where({ tenant_id: tenant.id, status: 'next' }).select('kid');
+    expect(held.keys.map((k) => k.kid)).toEqual([oldKid, nextKid]);
+
+    // The current key was made 91 days ago: the default key_rotation_days (90) has passed.
     await db('signing_keys').where({ tenant_id: tenant.id, status: 'current' }).update({ created_at: db.raw("now() - interval '91 days'") });
     const rotated = await until(async () => (await db('audit_events').where({ tenant_id: tenant.id, type: 'key.rotated' })).length > 0, 20_000);
     expect(rotated).toBe(true);
@@ -82,8 +87,9 @@ describe('scheduled signing-key rotation', () => {
     expect(events[0]).toMatchObject({ actor: 'system:scheduler', outcome: 'success' });
     expect(events[0].subject).toMatch(/^key:/);
     const newKid = (events[0].subject as string).slice('key:'.length);
-    const keys = await db('signing_keys').where({ tenant_id: tenant.id }).orderBy('created_at');
-    expect(keys.map((k: any) => [k.kid, k.status])).toEqual([[oldKid, 'previous'], [newKid, 'current']]);
+    expect(newKid).toBe(nextKid);
+    const keys = await db('signing_keys').where({ tenant_id: tenant.id }).orderByRaw(`case status when 'previous' then 0 when 'current' then 1 else 2 end`);
+    expect(keys.map((k: any) => [k.kid, k.status])).toEqual([[oldKid, 'previous'], [newKid, 'current'], [expect.any(String), 'next']]);
 
     // Every node publishes both keys (the second learns of the rotation through the change feed),
     // and the token signed before the rotation still verifies against the JWKS after it.
@@ -102,6 +108,7 @@ describe('scheduled signing-key rotation', () => {
     for (const t of [refreshed, after]) {
       expect(jose.decodeProtectedHeader(t.id_token!).kid).toBe(newKid);
       await jose.jwtVerify(t.id_token!, jwks, { issuer, audience: app.clientId });
+      await jose.jwtVerify(t.id_token!, jose.createLocalJWKSet(held), { issuer, audience: app.clientId });
     }
 
     // Once every token the old key signed has expired and its sessions ended (TTL + the 1 s margin), the key leaves JWKS on every node.

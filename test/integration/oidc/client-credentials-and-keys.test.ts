@@ -3,11 +3,13 @@ import * as jose from 'jose';
 import { CLI_ACTOR } from '../../../src/deps.js';
 import { insertClient } from '../../../src/domain/clients/clients.queries.js';
 import { assignClientRoles } from '../../../src/domain/clients/clients.service.js';
-import { rotateSigningKey } from '../../../src/domain/keys/keys.service.js';
+import { runKeySchedule, scheduleKeyRotation } from '../../../src/domain/keys/key-schedule.js';
+import { rotateSigningKey, rotateSigningKeyIn } from '../../../src/domain/keys/keys.service.js';
 import { insertRole } from '../../../src/domain/rbac/rbac.queries.js';
 import type { Tenant } from '../../../src/domain/tenants/tenants.types.js';
 import { startTestGatehouse, type TestGatehouse } from '../../support/gatehouse.js';
 import { RelyingParty } from '../../support/relying-party.js';
+import { until } from '../../support/until.js';
 
 let gh: TestGatehouse;
 let tenant: Tenant;
@@ -79,11 +81,38 @@ describe('client_credentials with resource indicators', () => {
 });
 
 describe('key rotation', () => {
-  it('signs with the new key while the old one stays in JWKS', async () => {
+  it('signs after a rotation with the key published before it, so a client holding the old JWKS verifies at once', async () => {
+    const t = await gh.tenant();
+    const iss = `${gh.url}/t/${t.slug}`;
+    const app = await gh.client(t, { grant_types: ['client_credentials'], redirect_uris: [], post_logout_redirect_uris: [] });
+    await gh.deps.db('resources').insert({ tenant_id: t.id, id: randomUUID(), identifier: API, name: 'Orders' });
+    const rp = await RelyingParty.discover({ issuer: iss, ...app });
+    // A client's copy of JWKS, fetched before the rotation and never again (jose waits 30 s before
+    // it fetches again for an unknown kid; a cache on a timer may wait hours).
+    const held = (await (await fetch(`${iss}/jwks`)).json()) as jose.JSONWebKeySet;
+    const [current, next] = held.keys.map((k) => k.kid!);
+    expect(held.keys).toHaveLength(2);
+    expect(jose.decodeProtectedHeader((await rp.clientCredentials({ resource: API })).access_token)).toMatchObject({ kid: current });
+
+    const rotated = await rotateSigningKey(gh.deps, t, undefined, CLI_ACTOR);
+    expect(rotated.kid).toBe(next);
+    const token = (await rp.clientCredentials({ resource: API })).access_token;
+    expect(jose.decodeProtectedHeader(token)).toMatchObject({ kid: next });
+    await jose.jwtVerify(token, jose.createLocalJWKSet(held), { issuer: iss, audience: API, typ: 'at+jwt' });
+    // JWKS now: the new current key, a new next key, the old key (previous).
+    const keys = (await gh.deps.db('signing_keys').where({ tenant_id: t.id }).select('kid', 'status')).map((k: { kid: string; status: string }) => `${k.kid} ${k.status}`);
+    const published = ((await (await fetch(`${iss}/jwks`)).json()).keys as { kid: string }[]).map((k) => k.kid);
+    const newNext = keys.find((k) => k.endsWith(' next'))!.split(' ')[0];
+    expect(keys.sort()).toEqual([`${current} previous`, `${next} current`, `${newNext} next`].sort());
+    expect(published).toEqual([next, newNext, current]);
+    const [audited] = await gh.deps.db('audit_events').where({ tenant_id: t.id, type: 'key.rotated' });
+    expect(audited).toMatchObject({ subject: `key:${next}`, details: { alg: 'RS256', next_kids: [newNext] } });
+  });
+
+  it('signs with a new key of another algorithm while the old one stays in JWKS', async () => {
     const t = await gh.tenant();
     const iss = `${gh.url}/t/${t.slug}`;
     const before = (await (await fetch(`${iss}/jwks`)).json()).keys as { kid: string }[];
-    expect(before).toHaveLength(1);
     const { kid } = await rotateSigningKey(gh.deps, t, 'ES256', CLI_ACTOR);
     const after = (await (await fetch(`${iss}/jwks`)).json()).keys as { kid: string; alg: string }[];
     expect(after.map((k) => k.kid)).toEqual(expect.arrayContaining([kid, before[0].kid]));
@@ -103,11 +132,14 @@ describe('key rotation', () => {
     const t = await gh.tenant();
     const iss = `${gh.url}/t/${t.slug}`;
     const jwks = async () => ((await (await fetch(`${iss}/jwks`)).json()).keys as { kid: string; alg: string }[]);
-    const [original] = await jwks();
-    const { kid } = await rotateSigningKey(gh.deps, t, 'EdDSA', CLI_ACTOR);
+    const [original, originalNext] = await jwks();
+    const { kid, rs256Kid } = await rotateSigningKey(gh.deps, t, 'EdDSA', CLI_ACTOR);
     const keys = await jwks();
-    const companion = keys.find((k) => k.alg === 'RS256' && k.kid !== original.kid)!;
-    expect(keys.map((k) => k.kid)).toEqual([kid, companion.kid, original.kid]);
+    // The RS256 companion is the RS256 key published before; the EdDSA key is new; a next key of each follows.
+    const companion = keys.find((k) => k.kid === rs256Kid)!;
+    expect(companion.kid).toBe(originalNext.kid);
+    expect(keys.map((k) => k.alg)).toEqual(['EdDSA', 'RS256', 'EdDSA', 'RS256', 'RS256']);
+    expect(keys.map((k) => k.kid)).toEqual([kid, companion.kid, expect.any(String), expect.any(String), original.kid]);
     const discovery = await (await fetch(`${iss}/.well-known/openid-configuration`)).json();
     expect(discovery.id_token_signing_alg_values_supported).toEqual(expect.arrayContaining(['RS256', 'EdDSA']));
 
@@ -131,6 +163,44 @@ describe('key rotation', () => {
     expect(audited).toMatchObject({ subject: `key:${after[0].kid}`, details: { alg: 'EdDSA', rs256_kid: after[1].kid } });
   });
 
+  it('audits the keys a rotation takes out of JWKS as key.retired', async () => {
+    const t = await gh.tenant();
+    const [{ kid: old }] = await gh.deps.db('signing_keys').where({ tenant_id: t.id, status: 'current' }).select('kid');
+    await rotateSigningKey(gh.deps, t, undefined, CLI_ACTOR);
+    // In one transaction, so no scheduler retires the old key between the two statements.
+    const { kid } = await gh.deps.db.transaction(async (trx) => {
+      await trx('signing_keys').where({ tenant_id: t.id, kid: old }).update({ rotated_at: trx.raw("now() - interval '30 days'"), keep_until: null });
+      return rotateSigningKeyIn(gh.deps, trx, t, undefined, CLI_ACTOR);
+    });
+    expect(await gh.deps.db('signing_keys').where({ tenant_id: t.id, kid: old }).first()).toMatchObject({ status: 'retired' });
+    const events = await gh.deps.db('audit_events').where({ tenant_id: t.id }).whereIn('type', ['key.rotated', 'key.retired']).orderBy('id');
+    expect(events.map((e: { type: string; subject: string }) => `${e.type} ${e.subject}`)).toEqual([expect.stringMatching(/^key\.rotated key:/), `key.rotated key:${kid}`, `key.retired key:${old}`]);
+    expect(events[2]).toMatchObject({ actor: CLI_ACTOR.id, details: { kids: [old] } });
+  });
+
+  it('runs the key schedule soon after a node starts, not only an interval later', async () => {
+    const t = await gh.tenant();
+    await gh.deps.db('signing_keys').where({ tenant_id: t.id, status: 'current' }).update({ created_at: gh.deps.db.raw("now() - interval '91 days'") });
+    const schedule = scheduleKeyRotation({ ...gh.deps, config: { ...gh.deps.config, keySchedule: { intervalMs: 3_600_000, firstPassMs: 200 } } });
+    try {
+      expect(await until(async () => (await gh.deps.db('audit_events').where({ tenant_id: t.id, type: 'key.rotated' })).length === 1, 10_000)).toBe(true);
+    } finally {
+      await schedule.stop();
+    }
+  });
+
+  it('publishes a next key beside a current key that has none (a tenant made before next keys), audited', async () => {
+    const t = await gh.tenant();
+    await gh.deps.db('signing_keys').where({ tenant_id: t.id, status: 'next' }).delete();
+    expect((await runKeySchedule(gh.deps)).staged).toContain(t.id);
+    const [next] = await gh.deps.db('signing_keys').where({ tenant_id: t.id, status: 'next' }).select('kid', 'alg');
+    expect(next).toMatchObject({ alg: 'RS256' });
+    expect(((await (await fetch(`${gh.url}/t/${t.slug}/jwks`)).json()).keys as { kid: string }[]).map((k) => k.kid)).toContain(next.kid);
+    const [created] = await gh.deps.db('audit_events').where({ tenant_id: t.id, type: 'key.created' });
+    expect(created).toMatchObject({ actor: 'system:scheduler', subject: `key:${next.kid}`, details: { kids: [next.kid], status: 'next' } });
+    expect((await runKeySchedule(gh.deps)).staged).not.toContain(t.id);
+  });
+
   it('gives a tenant that moved to EdDSA before RS256 companions a current RS256 key at start', async () => {
     const t = await gh.tenant();
     const iss = `${gh.url}/t/${t.slug}`;
@@ -138,6 +208,7 @@ describe('key rotation', () => {
     // As such a tenant was: EdDSA current, its RS256 key previous since long ago, no companion.
     let db = gh.deps.db;
     await db('signing_keys').where({ tenant_id: t.id, alg: 'RS256', status: 'current' }).delete();
+    await db('signing_keys').where({ tenant_id: t.id, status: 'next' }).delete();
     await db('signing_keys').where({ tenant_id: t.id, status: 'previous' }).update({ rotated_at: new Date(Date.now() - 86_400_000) });
     const old = await db('signing_keys').where({ tenant_id: t.id, alg: 'RS256', status: 'previous' }).first();
 
