@@ -4,13 +4,19 @@ import { signingKeyAad } from '../../security/sealed-columns.js';
 
 export const CHECK_AAD = 'gatehouse/master-key-check/v1';
 export const CHECK_PLAINTEXT = 'gatehouse master key check';
+/**
+ * What the check value holds, sealed under the new key, while `gatehouse master-key rotate` runs:
+ * part of the data is under the new key and part under the old, so no node may serve, whichever
+ * of the two it has, until the rotation has finished (it seals CHECK_PLAINTEXT then).
+ */
+export const ROTATING_PLAINTEXT = 'gatehouse master key rotation in progress';
 /** Enough of the sealed signing keys to know the key fits, without reading every tenant's at start. */
 const SAMPLE = 100;
 
 /** The master key does not decrypt what the database holds; the message names GATEHOUSE_MASTER_KEY. */
 export class MasterKeyMismatchError extends Error {}
 
-const MISMATCH = 'GATEHOUSE_MASTER_KEY: this key does not decrypt the data in this database (%s); start with the key the database was set up with';
+const MISMATCH = 'GATEHOUSE_MASTER_KEY: this key does not decrypt the data in this database (%s); start with the key the database was set up with, or the new one once a master-key rotation has finished';
 
 /**
  * DESIGN.md "Configuration": a node whose master key cannot decrypt the database never starts.
@@ -25,13 +31,17 @@ export async function checkMasterKey(deps: Pick<Deps, 'db' | 'secrets'>): Promis
     // Nodes starting together on a fresh database: the first insert wins, and every node checks that one.
     sealed = (await findCheckValue(deps.db))!;
   }
-  if (!opens(deps, sealed)) throw new MasterKeyMismatchError(MISMATCH.replace('%s', 'its check value does not decrypt'));
+  const state = checkState(deps, sealed);
+  if (state === 'rotating') throw new MasterKeyMismatchError(ROTATING);
+  if (state !== 'ok') throw new MasterKeyMismatchError(MISMATCH.replace('%s', 'its check value does not decrypt'));
 }
+
+const ROTATING = 'GATEHOUSE_MASTER_KEY: a master-key rotation to this key has not finished (part of the data is still under the old key); run `gatehouse master-key rotate` again with GATEHOUSE_MASTER_KEY_PREVIOUS set to the old key, then start';
 
 /** For /readyz: the stored check value still opens with this node's key (false: none yet, or another key). */
 export async function masterKeyOpensCheckValue(deps: Pick<Deps, 'db' | 'secrets'>): Promise<boolean> {
   const sealed = await findCheckValue(deps.db);
-  return sealed !== undefined && opens(deps, sealed);
+  return sealed !== undefined && checkState(deps, sealed) === 'ok';
 }
 
 export async function findCheckValue(db: Db): Promise<string | undefined> {
@@ -39,12 +49,15 @@ export async function findCheckValue(db: Db): Promise<string | undefined> {
   return row?.sealed;
 }
 
-function opens(deps: Pick<Deps, 'secrets'>, sealed: string) {
+/** ok: this key, nothing under way; rotating: this key, a rotation to it not finished; other: another key. */
+export function checkState(deps: Pick<Deps, 'secrets'>, sealed: string): 'ok' | 'rotating' | 'other' {
+  let plaintext: string;
   try {
-    return deps.secrets.decrypt(sealed, CHECK_AAD) === CHECK_PLAINTEXT;
+    plaintext = deps.secrets.decrypt(sealed, CHECK_AAD);
   } catch {
-    return false; // AES-GCM authentication failed: another key
+    return 'other'; // AES-GCM authentication failed: another key
   }
+  return plaintext === CHECK_PLAINTEXT ? 'ok' : plaintext === ROTATING_PLAINTEXT ? 'rotating' : 'other';
 }
 
 async function assertSigningKeysDecrypt(deps: Pick<Deps, 'db' | 'secrets'>) {

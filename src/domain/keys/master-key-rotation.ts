@@ -4,7 +4,7 @@ import type { Actor } from '../../deps.js';
 import { SEALED_COLUMNS, type SealedColumn } from '../../security/sealed-columns.js';
 import { DERIVED_KEY_PURPOSES, type DerivedKeyPurpose, type Secrets } from '../../security/secrets.js';
 import { derivedKeyAad, findDerivedKeys, adoptInto } from './derived-keys.js';
-import { CHECK_AAD, CHECK_PLAINTEXT, findCheckValue } from './master-key-check.js';
+import { CHECK_AAD, CHECK_PLAINTEXT, checkState, findCheckValue, ROTATING_PLAINTEXT } from './master-key-check.js';
 
 /** A rotation that cannot proceed; nothing was changed. The message is one line naming the variable. */
 export class MasterKeyRotationRefused extends Error {}
@@ -30,8 +30,9 @@ interface Keys {
  * `master_key.rotated` in that tenant's chain); then, in one last transaction, the keys derived
  * from the previous master key that cannot be re-keyed (security/secrets.ts
  * DERIVED_KEY_PURPOSES: client secret hashes, one-time codes and cookies stay valid) are stored
- * sealed under the new key, and the check value (migration 006) is sealed under it. Until that
- * last step a node started with only the new key refuses, as the job is not done.
+ * sealed under the new key, and the check value (migration 006) is sealed under it. From the first
+ * step to that last one the check value says a rotation is under way, and a node refuses to start
+ * (and a running one reports not ready) whichever of the two keys it has, as the job is not done.
  *
  * Resumable: a value that opens with the new key is left alone, so a re-run after a crash
  * finishes the job. Before anything is written every sealed value is opened with one of the two
@@ -41,6 +42,14 @@ export async function rotateMasterKey(db: Db, keys: Keys, actor: Actor, options:
   await assertEveryValueOpens(db, keys);
   const tenants: { id: string }[] = await db('tenants').select('id').orderBy('created_at').orderBy('id');
   const summary: RotationSummary = { tenants: tenants.length, tenants_changed: 0, reencrypted: 0, already_rotated: 0, by_column: {} };
+  // From here until sealGlobals commits, nodes on either key refuse to start and report not ready
+  // (master-key-check.ts ROTATING_PLAINTEXT): a node on the old key would fail the tenants already
+  // re-encrypted, one on the new key those not yet.
+  // A re-run after the rotation finished changes nothing and leaves the nodes on the new key alone.
+  const check = await findCheckValue(db);
+  if (check === undefined || checkState({ secrets: keys.next }, check) !== 'ok') {
+    await db('master_key_check').insert({ id: 1, sealed: keys.next.encrypt(ROTATING_PLAINTEXT, CHECK_AAD) }).onConflict('id').merge(['sealed']);
+  }
   let done = 0;
   for (const { id } of tenants) {
     if (options.failAfterTenants !== undefined && done >= options.failAfterTenants) throw new Error('master key rotation interrupted (test)');
@@ -123,7 +132,7 @@ async function sealGlobals(trx: Trx, { next, previous }: Keys) {
     await trx('master_key_derived_keys').insert({ purpose, sealed: value }).onConflict('purpose').merge(['sealed']);
   }
   const check = await findCheckValue(trx);
-  if (check === undefined || !next.opens(check, CHECK_AAD)) {
+  if (check === undefined || checkState({ secrets: next }, check) !== 'ok') {
     await trx('master_key_check').insert({ id: 1, sealed: next.encrypt(CHECK_PLAINTEXT, CHECK_AAD) }).onConflict('id').merge(['sealed']);
   }
 }
