@@ -26,17 +26,28 @@ export class NativeSigningKey extends ExternalSigningKey {
   readonly #private: KeyObject;
   readonly #public: KeyObject;
   readonly #signer: (typeof SIGNERS)[SigningAlg];
+  readonly #verifyOnly: boolean;
 
-  constructor(jwk: Record<string, unknown>) {
+  /** `key_ops: ['verify']` in the JWK: published and verified with, never chosen to sign (a tenant's next key). */
+  constructor({ key_ops: keyOps, ...jwk }: Record<string, unknown>) {
     super();
     const alg = jwk.alg as SigningAlg;
     if (!Object.hasOwn(SIGNERS, alg)) throw new Error(`unsupported signing algorithm ${String(alg)}`);
     if (typeof jwk.kid !== 'string' || !jwk.kid) throw new Error('a signing key needs a kid');
     this.#signer = SIGNERS[alg];
+    this.#verifyOnly = Array.isArray(keyOps) && !keyOps.includes('sign');
     this.#private = createPrivateKey({ key: jwk as any, format: 'jwk' });
     this.#public = createPublicKey(this.#private);
     // The base class has setters for both; its type declares getters only.
     Object.assign(this as { kid?: string; alg?: string }, { kid: jwk.kid, alg });
+  }
+
+  /**
+   * oidc-provider's key selection skips a key whose key_ops lack the operation (sign); its JWKS
+   * publishes them. (The base class's type declares `undefined` only, hence the cast.)
+   */
+  override get key_ops(): undefined {
+    return (this.#verifyOnly ? ['verify'] : undefined) as undefined;
   }
 
   /** The public half: what the JWKS publishes and what the provider verifies its own JWTs with. */

@@ -4,6 +4,7 @@ import { log } from '../../log/logger.js';
 import { findTenantById, lockTenant } from '../tenants/tenants.queries.js';
 import { DEFAULT_TENANT_SETTINGS } from '../tenants/tenants.types.js';
 import { findTenantsWithKeyWork } from './keys.queries.js';
+import { masterKeyOpensCheckValue } from './master-key-check.js';
 import { KEY_SKEW_SECONDS, retireSigningKeysIn, rotateSigningKeyIn, stageNextKeysIn } from './keys.service.js';
 
 /** Who rotates on schedule, in the audit trail. */
@@ -54,7 +55,10 @@ export function scheduleKeyRotation(deps: ScheduleDeps) {
   let running: Promise<unknown> | undefined;
   const tick = () => {
     if (running) return; // a slow pass is not overlapped by the next
-    running = runKeySchedule(deps)
+    // Not while this node's master key does not open the check value (a master-key rotation under
+    // way): a key made now would be sealed under the old key in a tenant already re-encrypted.
+    running = masterKeyOpensCheckValue(deps)
+      .then((fits) => (fits ? runKeySchedule(deps) : { rotated: [], retired: [], staged: [] }))
       .then((done) => {
         if (done.rotated.length || done.retired.length || done.staged.length) log().info('key.schedule', { rotated: done.rotated.length, retired: done.retired.length, staged: done.staged.length });
       })

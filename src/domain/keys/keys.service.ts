@@ -37,21 +37,37 @@ export async function createSigningKey(deps: Pick<Deps, 'secrets'>, trx: Trx | D
   await updateCurrentKeysToPrevious(trx as Db, tenantId);
   const algs: SigningAlg[] = alg !== 'RS256' ? ['RS256', alg] : [alg];
   const made: Record<string, string> = {};
-  for (const a of algs) made[a] = (await promoteNextKey(trx as Db, tenantId, a)) ?? (await insertNewKey(deps, trx, tenantId, a, 'current')).kid;
-  // Next keys of an algorithm the tenant left never signed: they leave JWKS at once.
+  const missing: SigningAlg[] = [];
+  for (const a of algs) {
+    const promoted = await promoteNextKey(trx as Db, tenantId, a);
+    if (promoted) made[a] = promoted;
+    else missing.push(a);
+  }
+  // Next keys of an algorithm the tenant left never signed (key_ops verify): they leave JWKS at once.
   const discarded = await updateNextKeysRetired(trx as Db, tenantId);
-  const next: string[] = [];
-  for (const a of algs) next.push((await insertNewKey(deps, trx, tenantId, a, 'next')).kid);
-  return { kid: made[alg], alg, rs256Kid: alg !== 'RS256' ? made.RS256 : undefined, nextKids: next, discarded };
+  // Every key this needs at once, on both cores: the tenant row stays locked meanwhile.
+  const fresh = await Promise.all([...missing, ...algs].map((a) => makeKey(deps, tenantId, a)));
+  for (const [i, key] of fresh.entries()) {
+    const status = i < missing.length ? 'current' : 'next';
+    await insertSigningKey(trx as Db, { tenantId, kid: key.kid, alg: key.alg, status, publicJwk: key.publicJwk }, key.sealed);
+    if (status === 'current') made[key.alg] = key.kid;
+  }
+  return { kid: made[alg], alg, rs256Kid: alg !== 'RS256' ? made.RS256 : undefined, nextKids: fresh.slice(missing.length).map((k) => k.kid), discarded };
 }
 
-async function insertNewKey(deps: Pick<Deps, 'secrets'>, trx: Trx | Db, tenantId: string, alg: SigningAlg, status: 'current' | 'next') {
+/** A new key pair, its private half sealed under the master key, bound to its tenant and kid. */
+async function makeKey(deps: Pick<Deps, 'secrets'>, tenantId: string, alg: SigningAlg) {
   const { publicKey, privateKey } = await generateKeyPair(alg, alg === 'RS256' ? { modulusLength: 2048, extractable: true } : { extractable: true, crv: alg === 'EdDSA' ? 'Ed25519' : undefined });
   const kid = randomBytes(12).toString('base64url');
   const publicJwk = { ...(await exportJWK(publicKey)), kid, alg, use: 'sig' };
   const privateJwk = { ...(await exportJWK(privateKey)), kid, alg, use: 'sig' };
-  await insertSigningKey(trx as Db, { tenantId, kid, alg, status, publicJwk }, deps.secrets.encrypt(JSON.stringify(privateJwk), aad(tenantId, kid)));
-  return { kid, alg };
+  return { kid, alg, publicJwk, sealed: deps.secrets.encrypt(JSON.stringify(privateJwk), aad(tenantId, kid)) };
+}
+
+async function insertNewKey(deps: Pick<Deps, 'secrets'>, trx: Trx | Db, tenantId: string, alg: SigningAlg, status: 'current' | 'next') {
+  const key = await makeKey(deps, tenantId, alg);
+  await insertSigningKey(trx as Db, { tenantId, kid: key.kid, alg, status, publicJwk: key.publicJwk }, key.sealed);
+  return { kid: key.kid, alg };
 }
 
 export async function rotateSigningKey(deps: Pick<Deps, 'db' | 'secrets' | 'config'>, tenant: Tenant, alg: SigningAlg | undefined, actor: Actor) {
@@ -141,10 +157,17 @@ export async function ensureRs256Keys(deps: Pick<Deps, 'db' | 'secrets'>, actor:
   }
 }
 
-/** Private JWKs for the provider, current first (they sign), then next and previous (published). */
+/**
+ * Private JWKs for the provider, current first (they sign), then next and previous (published).
+ * A next key is marked `key_ops: ['verify']`: the provider never signs with it, even where the
+ * tenant has no current key of its algorithm (an older node's rotation during an upgrade).
+ */
 export async function loadSigningJwks(deps: Pick<Deps, 'db' | 'secrets'>, tenantId: string) {
   const keys = await findSigningKeys(deps.db, tenantId);
-  return keys.map(({ key, sealed }) => JSON.parse(deps.secrets.decrypt(sealed, aad(tenantId, key.kid))) as Record<string, unknown>);
+  return keys.map(({ key, sealed }) => {
+    const jwk = JSON.parse(deps.secrets.decrypt(sealed, aad(tenantId, key.kid))) as Record<string, unknown>;
+    return key.status === 'next' ? { ...jwk, key_ops: ['verify'] } : jwk;
+  });
 }
 
 export async function listPublicKeys(deps: Pick<Deps, 'db'>, tenantId: string): Promise<SigningKey[]> {

@@ -10,6 +10,8 @@ export const CHECK_PLAINTEXT = 'gatehouse master key check';
  * of the two it has, until the rotation has finished (it seals CHECK_PLAINTEXT then).
  */
 export const ROTATING_PLAINTEXT = 'gatehouse master key rotation in progress';
+/** Before the marker, in the clear: a node on the old key (which cannot open it) can tell too. */
+export const ROTATING_PREFIX = 'rotating:';
 /** Enough of the sealed signing keys to know the key fits, without reading every tenant's at start. */
 const SAMPLE = 100;
 
@@ -32,11 +34,12 @@ export async function checkMasterKey(deps: Pick<Deps, 'db' | 'secrets'>): Promis
     sealed = (await findCheckValue(deps.db))!;
   }
   const state = checkState(deps, sealed);
-  if (state === 'rotating') throw new MasterKeyMismatchError(ROTATING);
+  if (state === 'rotating') throw new MasterKeyMismatchError(ROTATING.replace('%s', 'to this key'));
+  if (state === 'rotating-elsewhere') throw new MasterKeyMismatchError(ROTATING.replace('%s', 'to another key'));
   if (state !== 'ok') throw new MasterKeyMismatchError(MISMATCH.replace('%s', 'its check value does not decrypt'));
 }
 
-const ROTATING = 'GATEHOUSE_MASTER_KEY: a master-key rotation to this key has not finished (part of the data is still under the old key); run `gatehouse master-key rotate` again with GATEHOUSE_MASTER_KEY_PREVIOUS set to the old key, then start';
+const ROTATING = 'GATEHOUSE_MASTER_KEY: a master-key rotation %s is under way or was interrupted (part of the data is under the old key, part under the new); wait for `gatehouse master-key rotate` to finish, or run it again if it stopped, then start with the new key';
 
 /** For /readyz: the stored check value still opens with this node's key (false: none yet, or another key). */
 export async function masterKeyOpensCheckValue(deps: Pick<Deps, 'db' | 'secrets'>): Promise<boolean> {
@@ -49,16 +52,24 @@ export async function findCheckValue(db: Db): Promise<string | undefined> {
   return row?.sealed;
 }
 
-/** ok: this key, nothing under way; rotating: this key, a rotation to it not finished; other: another key. */
-export function checkState(deps: Pick<Deps, 'secrets'>, sealed: string): 'ok' | 'rotating' | 'other' {
+/**
+ * ok: this key, nothing under way; rotating: a rotation to this key not finished;
+ * rotating-elsewhere: a rotation to another key not finished; other: another key.
+ */
+export function checkState(deps: Pick<Deps, 'secrets'>, sealed: string): 'ok' | 'rotating' | 'rotating-elsewhere' | 'other' {
+  const rotating = sealed.startsWith(ROTATING_PREFIX);
   let plaintext: string;
   try {
-    plaintext = deps.secrets.decrypt(sealed, CHECK_AAD);
+    plaintext = deps.secrets.decrypt(rotating ? sealed.slice(ROTATING_PREFIX.length) : sealed, CHECK_AAD);
   } catch {
-    return 'other'; // AES-GCM authentication failed: another key
+    return rotating ? 'rotating-elsewhere' : 'other'; // AES-GCM authentication failed: another key
   }
-  return plaintext === CHECK_PLAINTEXT ? 'ok' : plaintext === ROTATING_PLAINTEXT ? 'rotating' : 'other';
+  if (rotating) return plaintext === ROTATING_PLAINTEXT ? 'rotating' : 'other';
+  return plaintext === CHECK_PLAINTEXT ? 'ok' : 'other';
 }
+
+/** The check value marking a rotation to `next` as under way (master-key-rotation.ts). */
+export const rotatingMarker = (next: Pick<Deps['secrets'], 'encrypt'>) => `${ROTATING_PREFIX}${next.encrypt(ROTATING_PLAINTEXT, CHECK_AAD)}`;
 
 async function assertSigningKeysDecrypt(deps: Pick<Deps, 'db' | 'secrets'>) {
   const rows = await deps.db('signing_keys').select('tenant_id', 'kid', 'private_jwk_encrypted').orderBy('created_at', 'desc').limit(SAMPLE);

@@ -4,7 +4,7 @@ import type { Actor } from '../../deps.js';
 import { SEALED_COLUMNS, type SealedColumn } from '../../security/sealed-columns.js';
 import { DERIVED_KEY_PURPOSES, type DerivedKeyPurpose, type Secrets } from '../../security/secrets.js';
 import { derivedKeyAad, findDerivedKeys, adoptInto } from './derived-keys.js';
-import { CHECK_AAD, CHECK_PLAINTEXT, checkState, findCheckValue, ROTATING_PLAINTEXT } from './master-key-check.js';
+import { CHECK_AAD, CHECK_PLAINTEXT, checkState, findCheckValue, rotatingMarker } from './master-key-check.js';
 
 /** A rotation that cannot proceed; nothing was changed. The message is one line naming the variable. */
 export class MasterKeyRotationRefused extends Error {}
@@ -48,7 +48,7 @@ export async function rotateMasterKey(db: Db, keys: Keys, actor: Actor, options:
   // A re-run after the rotation finished changes nothing and leaves the nodes on the new key alone.
   const check = await findCheckValue(db);
   if (check === undefined || checkState({ secrets: keys.next }, check) !== 'ok') {
-    await db('master_key_check').insert({ id: 1, sealed: keys.next.encrypt(ROTATING_PLAINTEXT, CHECK_AAD) }).onConflict('id').merge(['sealed']);
+    await db('master_key_check').insert({ id: 1, sealed: rotatingMarker(keys.next) }).onConflict('id').merge(['sealed']);
   }
   let done = 0;
   for (const { id } of tenants) {
@@ -75,7 +75,9 @@ async function sealedRows(db: Db | Trx, column: SealedColumn, tenantId?: string,
 
 async function assertEveryValueOpens(db: Db, { next, previous }: Keys) {
   const check = await findCheckValue(db);
-  if (check !== undefined && !next.opens(check, CHECK_AAD) && !previous.opens(check, CHECK_AAD)) {
+  // The check value as either key left it: sealed under it, or marking a rotation to it under way.
+  const fits = (key: Secrets) => ['ok', 'rotating'].includes(checkState({ secrets: key }, check!));
+  if (check !== undefined && !fits(next) && !fits(previous)) {
     throw new MasterKeyRotationRefused('GATEHOUSE_MASTER_KEY_PREVIOUS: neither it nor GATEHOUSE_MASTER_KEY decrypts the data in this database (its check value); set it to the key the database was set up with');
   }
   for (const column of SEALED_COLUMNS) {

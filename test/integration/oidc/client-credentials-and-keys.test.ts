@@ -1,4 +1,5 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import * as jose from 'jose';
 import { CLI_ACTOR } from '../../../src/deps.js';
 import { insertClient } from '../../../src/domain/clients/clients.queries.js';
@@ -8,6 +9,7 @@ import { rotateSigningKey, rotateSigningKeyIn } from '../../../src/domain/keys/k
 import { insertRole } from '../../../src/domain/rbac/rbac.queries.js';
 import type { Tenant } from '../../../src/domain/tenants/tenants.types.js';
 import { startTestGatehouse, type TestGatehouse } from '../../support/gatehouse.js';
+import { Secrets } from '../../../src/security/secrets.js';
 import { RelyingParty } from '../../support/relying-party.js';
 import { until } from '../../support/until.js';
 
@@ -92,6 +94,8 @@ describe('key rotation', () => {
     const held = (await (await fetch(`${iss}/jwks`)).json()) as jose.JSONWebKeySet;
     const [current, next] = held.keys.map((k) => k.kid!);
     expect(held.keys).toHaveLength(2);
+    // Published for verifying only (RFC 7517 §4.3): the provider never picks it to sign.
+    expect(held.keys.map((k) => k.key_ops)).toEqual([undefined, ['verify']]);
     expect(jose.decodeProtectedHeader((await rp.clientCredentials({ resource: API })).access_token)).toMatchObject({ kid: current });
 
     const rotated = await rotateSigningKey(gh.deps, t, undefined, CLI_ACTOR);
@@ -186,6 +190,23 @@ describe('key rotation', () => {
       expect(await until(async () => (await gh.deps.db('audit_events').where({ tenant_id: t.id, type: 'key.rotated' })).length === 1, 10_000)).toBe(true);
     } finally {
       await schedule.stop();
+    }
+  });
+
+  it('makes no key on schedule while its master key does not open the check value (a master-key rotation under way)', async () => {
+    const t = await gh.tenant();
+    await gh.deps.db('signing_keys').where({ tenant_id: t.id, status: 'current' }).update({ created_at: gh.deps.db.raw("now() - interval '91 days'") });
+    const config = { ...gh.deps.config, keySchedule: { intervalMs: 100, firstPassMs: 50 } };
+    const stale = scheduleKeyRotation({ ...gh.deps, secrets: new Secrets(randomBytes(32)), config });
+    await sleep(1000);
+    await stale.stop();
+    expect(await gh.deps.db('audit_events').where({ tenant_id: t.id, type: 'key.rotated' })).toHaveLength(0);
+    // The same schedule with the key that opens it rotates at once.
+    const fitting = scheduleKeyRotation({ ...gh.deps, config });
+    try {
+      expect(await until(async () => (await gh.deps.db('audit_events').where({ tenant_id: t.id, type: 'key.rotated' })).length === 1, 10_000)).toBe(true);
+    } finally {
+      await fitting.stop();
     }
   });
 
