@@ -54,7 +54,7 @@ export interface Config {
    * rotations and retirements, and the clock margin a previous key stays in JWKS beyond the
    * longest token lifetime. Not read from the environment (DESIGN.md names no variable): for tests.
    */
-  keySchedule?: { intervalMs?: number; skewSeconds?: number; firstPassMs?: number };
+  keySchedule?: { intervalMs?: number; skewSeconds?: number; firstPassMs?: number; stageBudgetMs?: number };
 }
 
 /** METRICS_ALLOW's default (DESIGN.md "Configuration"): loopback and the private ranges. */

@@ -54,7 +54,7 @@ describe('scheduled signing-key rotation', () => {
     let queries = 0;
     await gh.deps.db.transaction(async (trx) => {
       trx.on('query', (q: { sql: string }) => { if (!q.sql.startsWith('COMMIT')) queries++; });
-      expect(await runKeySchedule({ ...gh.deps, db: trx })).toEqual({ rotated: [], retired: [], staged: [] });
+      expect(await runKeySchedule({ ...gh.deps, db: trx })).toEqual({ rotated: [], retired: [], staged: [], deferred: 0 });
     });
     expect(queries).toBe(1);
   });

@@ -228,6 +228,21 @@ describe('key rotation', () => {
     expect((await runKeySchedule(gh.deps)).staged).not.toContain(t.id);
   });
 
+  it('bounds the time one pass spends publishing next keys, rotating due tenants first', async () => {
+    const waiting = [await gh.tenant(), await gh.tenant(), await gh.tenant()];
+    await gh.deps.db('signing_keys').whereIn('tenant_id', waiting.map((t) => t.id)).where({ status: 'next' }).delete();
+    const due = await dueTenant();
+    const deps = { ...gh.deps, config: { ...gh.deps.config, keySchedule: { stageBudgetMs: 0 } } };
+    const first = await runKeySchedule(deps);
+    expect(first.rotated).toContain(due.id); // never put off behind staging
+    expect(first.staged).toHaveLength(1); // the budget is spent: one per pass still advances
+    expect(first.deferred).toBeGreaterThanOrEqual(2);
+    const staged = new Set(first.staged);
+    for (let pass = 0; pass < 5 && staged.size < 3; pass++) for (const id of (await runKeySchedule(deps)).staged) staged.add(id);
+    expect([...staged].sort()).toEqual(waiting.map((t) => t.id).sort());
+    expect(await gh.deps.db('signing_keys').whereIn('tenant_id', waiting.map((t) => t.id)).where({ status: 'next' })).toHaveLength(3);
+  });
+
   it('gives a tenant that moved to EdDSA before RS256 companions a current RS256 key at start', async () => {
     const t = await gh.tenant();
     const iss = `${gh.url}/t/${t.slug}`;
