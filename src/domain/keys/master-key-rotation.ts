@@ -2,8 +2,8 @@ import { recordAudit } from '../../audit/record.js';
 import type { Db, Trx } from '../../db/knex.js';
 import type { Actor } from '../../deps.js';
 import { SEALED_COLUMNS, type SealedColumn } from '../../security/sealed-columns.js';
-import { DERIVED_KEY_PURPOSES, type DerivedKeyPurpose, type Secrets } from '../../security/secrets.js';
-import { derivedKeyAad, findDerivedKeys, adoptInto } from './derived-keys.js';
+import { DERIVED_KEY_PURPOSES, type Secrets } from '../../security/secrets.js';
+import { derivedKeyAad, findDerivedKeys } from './derived-keys.js';
 import { CHECK_AAD, CHECK_PLAINTEXT, checkState, findCheckValue, rotatingMarker } from './master-key-check.js';
 
 /** A rotation that cannot proceed; nothing was changed. The message is one line naming the variable. */
@@ -47,8 +47,17 @@ export async function rotateMasterKey(db: Db, keys: Keys, actor: Actor, options:
   // re-encrypted, one on the new key those not yet.
   // A re-run after the rotation finished changes nothing and leaves the nodes on the new key alone.
   const check = await findCheckValue(db);
-  if (check === undefined || checkState({ secrets: keys.next }, check) !== 'ok') {
-    await db('master_key_check').insert({ id: 1, sealed: rotatingMarker(keys.next) }).onConflict('id').merge(['sealed']);
+  // Finished already (a re-run): the keys in use are the new key's, nothing to carry or mark.
+  const finished = check !== undefined && checkState({ secrets: keys.next }, check) === 'ok';
+  // Going back: the two variables swapped after an interrupted rotation to GATEHOUSE_MASTER_KEY_PREVIOUS.
+  const undo = check !== undefined && checkState({ secrets: keys.previous }, check) === 'rotating';
+  if (!finished) {
+    await db.transaction(async (trx) => {
+      // The derived keys in use are stored under the new key first, with the marker: whichever way
+      // the rotation then goes (resumed, or run back with the variables swapped), it knows them.
+      await carryDerivedKeys(trx, keys, undo);
+      await trx('master_key_check').insert({ id: 1, sealed: rotatingMarker(keys.next) }).onConflict('id').merge(['sealed']);
+    });
   }
   let done = 0;
   for (const { id } of tenants) {
@@ -60,7 +69,7 @@ export async function rotateMasterKey(db: Db, keys: Keys, actor: Actor, options:
     for (const [name, n] of Object.entries(counts.byColumn)) summary.by_column[name] = (summary.by_column[name] ?? 0) + n;
     done++;
   }
-  await db.transaction((trx) => sealGlobals(trx, keys));
+  if (!finished) await db.transaction((trx) => sealGlobals(trx, keys));
   return summary;
 }
 
@@ -122,24 +131,28 @@ async function rotateTenant(trx: Trx, { next, previous }: Keys, tenantId: string
 }
 
 /** The carried-over derived keys and the check value, under the new key: the rotation is complete once this commits. */
-async function sealGlobals(trx: Trx, { next, previous }: Keys) {
-  await trx('master_key_derived_keys').select('purpose').forUpdate();
-  const stored = new Map((await findDerivedKeys(trx)).map((r) => [r.purpose, r.sealed]));
-  // The keys in use under the previous master key: carried over from an earlier rotation, or derived from it.
-  const before = await adoptedSecrets(previous, [...stored].filter(([p, s]) => previous.opens(s, derivedKeyAad(p))).map(([purpose, sealed]) => ({ purpose, sealed })));
-  for (const purpose of DERIVED_KEY_PURPOSES) {
-    const sealed = stored.get(purpose);
-    if (sealed !== undefined && next.opens(sealed, derivedKeyAad(purpose))) continue;
-    const value = next.encrypt(before.derivedKey(purpose).toString('base64'), derivedKeyAad(purpose));
-    await trx('master_key_derived_keys').insert({ purpose, sealed: value }).onConflict('purpose').merge(['sealed']);
-  }
+async function sealGlobals(trx: Trx, keys: Keys) {
+  await carryDerivedKeys(trx, keys, false);
   const check = await findCheckValue(trx);
-  if (check === undefined || checkState({ secrets: next }, check) !== 'ok') {
-    await trx('master_key_check').insert({ id: 1, sealed: next.encrypt(CHECK_PLAINTEXT, CHECK_AAD) }).onConflict('id').merge(['sealed']);
+  if (check === undefined || checkState({ secrets: keys.next }, check) !== 'ok') {
+    await trx('master_key_check').insert({ id: 1, sealed: keys.next.encrypt(CHECK_PLAINTEXT, CHECK_AAD) }).onConflict('id').merge(['sealed']);
   }
 }
 
-async function adoptedSecrets(previous: Secrets, rows: { purpose: DerivedKeyPurpose; sealed: string }[]) {
-  await adoptInto(previous, rows);
-  return previous;
+/**
+ * Stores the keys in use for each of DERIVED_KEY_PURPOSES sealed under the new master key: one
+ * already under it stays; one under the previous key (carried over by an earlier rotation) is
+ * re-sealed; a missing one is the previous key's own derivation, or, when going back (`undo`), the
+ * new key's, which the data was under before the interrupted rotation began.
+ */
+async function carryDerivedKeys(trx: Trx, { next, previous }: Keys, undo: boolean) {
+  await trx('master_key_derived_keys').select('purpose').forUpdate();
+  const stored = new Map((await findDerivedKeys(trx)).map((r) => [r.purpose, r.sealed]));
+  for (const purpose of DERIVED_KEY_PURPOSES) {
+    const aad = derivedKeyAad(purpose);
+    const sealed = stored.get(purpose);
+    if (sealed !== undefined && next.opens(sealed, aad)) continue;
+    const inUse = sealed !== undefined && previous.opens(sealed, aad) ? previous.decrypt(sealed, aad) : (undo ? next : previous).derivedKey(purpose).toString('base64');
+    await trx('master_key_derived_keys').insert({ purpose, sealed: next.encrypt(inUse, aad) }).onConflict('purpose').merge(['sealed']);
+  }
 }

@@ -11,6 +11,7 @@ import { createTenant } from '../../../src/domain/tenants/tenants.service.js';
 import type { Tenant } from '../../../src/domain/tenants/tenants.types.js';
 import { createUser } from '../../../src/domain/users/users.service.js';
 import { SEALED_COLUMNS } from '../../../src/security/sealed-columns.js';
+import { Secrets } from '../../../src/security/secrets.js';
 import { clientValidator } from '../../../src/tenancy/validate-client.js';
 import { freshDatabase } from '../../support/gatehouse.js';
 import { RelyingParty } from '../../support/relying-party.js';
@@ -51,6 +52,13 @@ async function snapshot(gh: Pick<Gatehouse, 'deps'> | undefined = undefined) {
     if (!gh) await knex.destroy();
   }
 }
+
+const clientCredentials = (gh: Gatehouse, c: (typeof clients)[number]) =>
+  fetch(`${gh.url}/t/${c.tenant.slug}/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${c.clientId}:${c.secret}`).toString('base64')}` },
+    body: new URLSearchParams({ grant_type: 'client_credentials' }),
+  });
 
 let tenants: Tenant[];
 const clients: { tenant: Tenant; clientId: string; secret: string }[] = [];
@@ -98,7 +106,30 @@ describe('gatehouse master-key rotate', () => {
     expect(bad).toMatchObject({ code: 1, stderr: 'gatehouse: Invalid configuration: GATEHOUSE_MASTER_KEY_PREVIOUS must be 32 bytes, base64-encoded (openssl rand -base64 32)' });
     expect(rotate({ GATEHOUSE_MASTER_KEY: newKey })).toMatchObject({ code: 1, stderr: expect.stringMatching(/^gatehouse: GATEHOUSE_MASTER_KEY_PREVIOUS must be set/) });
     expect(await snapshot()).toEqual(before);
+    // The key in use given as the new one (and any previous): nothing to do, and the keys behind
+    // the hashes are left alone (not replaced by the other key's).
+    const noop = rotate({ GATEHOUSE_MASTER_KEY: oldKey, GATEHOUSE_MASTER_KEY_PREVIOUS: randomBytes(32).toString('base64') }, ['--json']);
+    expect(noop.code).toBe(0);
+    expect(JSON.parse(noop.stdout)).toMatchObject({ reencrypted: 0, tenants_changed: 0 });
+    expect(await snapshot()).toEqual(before);
   }, 120_000);
+
+  it('can be run back with the two variables swapped after an interruption: the old key serves again, client secrets included', async () => {
+    const other = randomBytes(32).toString('base64');
+    expect(rotate({ GATEHOUSE_MASTER_KEY: other, GATEHOUSE_MASTER_KEY_PREVIOUS: oldKey, GATEHOUSE_TEST_MASTER_KEY_ROTATE_FAIL_AFTER: '1' }).code).toBe(1);
+    const back = rotate({ GATEHOUSE_MASTER_KEY: oldKey, GATEHOUSE_MASTER_KEY_PREVIOUS: other }, ['--json']);
+    expect(back.code).toBe(0);
+    expect(JSON.parse(back.stdout)).toMatchObject({ tenants: 3, tenants_changed: 1 });
+    await expect(start(other)).rejects.toThrow(/^GATEHOUSE_MASTER_KEY: this key does not decrypt the data in this database/);
+    const gh = await start(oldKey);
+    try {
+      expect((await (await fetch(`${gh.url}/readyz`)).json()).checks).toMatchObject({ master_key: true });
+      // The hash key in use before the interrupted rotation is the one kept, not the other key's.
+      for (const c of clients) expect((await clientCredentials(gh, c)).status).toBe(200);
+    } finally {
+      await gh.close();
+    }
+  }, 240_000);
 
   it('is finished by a re-run after an interruption, then the new key alone serves TOTP logins and client_credentials', async () => {
     const env = { GATEHOUSE_MASTER_KEY: newKey, GATEHOUSE_MASTER_KEY_PREVIOUS: oldKey };
@@ -126,7 +157,8 @@ describe('gatehouse master-key rotate', () => {
 
     // One event per tenant, none carrying a secret.
     const knex = (await import('../../../src/db/knex.js')).createDb({ databaseUrl: db.url, dataDir: db.dataDir! });
-    const events = await knex('audit_events').where({ type: 'master_key.rotated' });
+    const fingerprint = new Secrets(Buffer.from(newKey, 'base64')).fingerprint;
+    const events = (await knex('audit_events').where({ type: 'master_key.rotated' })).filter((e: any) => JSON.stringify(e.details).includes(fingerprint));
     await knex.destroy();
     expect(events).toHaveLength(3);
     expect(new Set(events.map((e: any) => e.tenant_id)).size).toBe(3);
@@ -159,14 +191,7 @@ describe('gatehouse master-key rotate', () => {
       expect(ready.status).toBe(200);
       expect((await ready.json()).checks).toMatchObject({ master_key: true });
       // Client secrets issued under the old key still verify (their hash key was carried over).
-      for (const c of clients) {
-        const res = await fetch(`${gh.url}/t/${c.tenant.slug}/token`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${c.clientId}:${c.secret}`).toString('base64')}` },
-          body: new URLSearchParams({ grant_type: 'client_credentials' }),
-        });
-        expect(res.status).toBe(200);
-      }
+      for (const c of clients) expect((await clientCredentials(gh, c)).status).toBe(200);
       // The TOTP seed, re-encrypted, still gives the codes the user's authenticator shows.
       const rp = await RelyingParty.discover({ issuer: `${gh.url}/t/${totpUser.tenant.slug}`, clientId: totpUser.app.clientId, clientSecret: totpUser.app.secret, redirectUri: totpUser.app.redirectUri });
       const tokens = await rp.login(totpUser, {}, { code: () => rfc6238(totpUser.seed) });
