@@ -7,13 +7,13 @@ import { MasterKeyRotationRefused, rotateMasterKey } from '../domain/keys/master
 import { Secrets } from '../security/secrets.js';
 
 /**
- * `gatehouse master-key rotate [--json]`: re-encrypts every sealed secret from
+ * `gatehouse master-key rotate [--new-cookie-key] [--json]`: re-encrypts every sealed secret from
  * GATEHOUSE_MASTER_KEY_PREVIOUS to GATEHOUSE_MASTER_KEY (domain/keys/master-key-rotation.ts).
  * A one-line summary on stderr; with --json the summary on stdout. A refusal is a ConfigError:
  * one line, exit 1, nothing changed.
  */
 export async function masterKeyRotateCommand(args: string[]) {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { json: { type: 'boolean' } } });
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { json: { type: 'boolean' }, 'new-cookie-key': { type: 'boolean' } } });
   if (positionals.length) throw new ConfigError(`master-key rotate: unexpected argument: ${positionals[0]}`);
   const config = loadConfig();
   if (!config.masterKey) throw new ConfigError('GATEHOUSE_MASTER_KEY must be set to the new master key (openssl rand -base64 32)');
@@ -30,8 +30,9 @@ export async function masterKeyRotateCommand(args: string[]) {
     const summary = await rotateMasterKey(deps.db, {
       next: deps.secrets,
       previous: new Secrets(Buffer.from(config.masterKeyPrevious, 'base64')),
-    }, CLI_ACTOR, { failAfterTenants: failAfter ? Number(failAfter) : undefined });
-    process.stderr.write(`master-key rotate: ${summary.reencrypted} secrets re-encrypted in ${summary.tenants_changed} of ${summary.tenants} tenants (${summary.already_rotated} already under the new key); start every node with only the new GATEHOUSE_MASTER_KEY\n`);
+    }, CLI_ACTOR, { failAfterTenants: failAfter ? Number(failAfter) : undefined, newCookieKey: values['new-cookie-key'] === true });
+    const signedOut = summary.new_cookie_key ? '; the cookie key is new, so every user signs in again' : '';
+    process.stderr.write(`master-key rotate: ${summary.reencrypted} secrets re-encrypted in ${summary.tenants_changed} of ${summary.tenants} tenants (${summary.already_rotated} already under the new key)${signedOut}; start every node with only the new GATEHOUSE_MASTER_KEY\n`);
     if (values.json) process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
   } catch (err) {
     if (err instanceof MasterKeyRotationRefused) throw new ConfigError(err.message);

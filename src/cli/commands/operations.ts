@@ -55,8 +55,8 @@ export const operationCommands: CommandSpec[] = [
   {
     name: 'master-key rotate',
     summary: 'Re-encrypt every secret from GATEHOUSE_MASTER_KEY_PREVIOUS to GATEHOUSE_MASTER_KEY.',
-    options: {},
-    examples: ['GATEHOUSE_MASTER_KEY_PREVIOUS=<old key> GATEHOUSE_MASTER_KEY=<new key> gatehouse master-key rotate'],
+    options: { 'new-cookie-key': { type: 'boolean', help: 'start the key that signs browser cookies afresh instead of carrying it over: every user is signed out (after a leak of the old master key)' } },
+    examples: ['GATEHOUSE_MASTER_KEY_PREVIOUS=<old key> GATEHOUSE_MASTER_KEY=<new key> gatehouse master-key rotate', 'GATEHOUSE_MASTER_KEY_PREVIOUS=<old key> GATEHOUSE_MASTER_KEY=<new key> gatehouse master-key rotate --new-cookie-key --json'],
     standalone: masterKeyRotateCommand,
   },
 ];

@@ -17,6 +17,8 @@ export interface RotationSummary {
   /** Values already under the new key (a re-run after an interruption, or written since). */
   already_rotated: number;
   by_column: Record<string, number>;
+  /** The key that signs browser cookies was started afresh (--new-cookie-key), not carried over. */
+  new_cookie_key: boolean;
 }
 
 interface Keys {
@@ -38,10 +40,10 @@ interface Keys {
  * finishes the job. Before anything is written every sealed value is opened with one of the two
  * keys; one that opens with neither (a wrong GATEHOUSE_MASTER_KEY_PREVIOUS) refuses the run.
  */
-export async function rotateMasterKey(db: Db, keys: Keys, actor: Actor, options: { failAfterTenants?: number } = {}): Promise<RotationSummary> {
+export async function rotateMasterKey(db: Db, keys: Keys, actor: Actor, options: { failAfterTenants?: number; newCookieKey?: boolean } = {}): Promise<RotationSummary> {
   await assertEveryValueOpens(db, keys);
   const tenants: { id: string }[] = await db('tenants').select('id').orderBy('created_at').orderBy('id');
-  const summary: RotationSummary = { tenants: tenants.length, tenants_changed: 0, reencrypted: 0, already_rotated: 0, by_column: {} };
+  const summary: RotationSummary = { tenants: tenants.length, tenants_changed: 0, reencrypted: 0, already_rotated: 0, by_column: {}, new_cookie_key: false };
   // From here until sealGlobals commits, nodes on either key refuse to start and report not ready
   // (master-key-check.ts ROTATING_PLAINTEXT): a node on the old key would fail the tenants already
   // re-encrypted, one on the new key those not yet.
@@ -55,7 +57,7 @@ export async function rotateMasterKey(db: Db, keys: Keys, actor: Actor, options:
     await db.transaction(async (trx) => {
       // The derived keys in use are stored under the new key first, with the marker: whichever way
       // the rotation then goes (resumed, or run back with the variables swapped), it knows them.
-      await carryDerivedKeys(trx, keys, undo);
+      await carryDerivedKeys(trx, keys, undo, options.newCookieKey === true);
       await trx('master_key_check').insert({ id: 1, sealed: rotatingMarker(keys.next) }).onConflict('id').merge(['sealed']);
     });
   }
@@ -70,6 +72,7 @@ export async function rotateMasterKey(db: Db, keys: Keys, actor: Actor, options:
     done++;
   }
   if (!finished) await db.transaction((trx) => sealGlobals(trx, keys));
+  summary.new_cookie_key = !finished && options.newCookieKey === true;
   return summary;
 }
 
@@ -132,7 +135,7 @@ async function rotateTenant(trx: Trx, { next, previous }: Keys, tenantId: string
 
 /** The carried-over derived keys and the check value, under the new key: the rotation is complete once this commits. */
 async function sealGlobals(trx: Trx, keys: Keys) {
-  await carryDerivedKeys(trx, keys, false);
+  await carryDerivedKeys(trx, keys, false, false);
   const check = await findCheckValue(trx);
   if (check === undefined || checkState({ secrets: keys.next }, check) !== 'ok') {
     await trx('master_key_check').insert({ id: 1, sealed: keys.next.encrypt(CHECK_PLAINTEXT, CHECK_AAD) }).onConflict('id').merge(['sealed']);
@@ -143,14 +146,19 @@ async function sealGlobals(trx: Trx, keys: Keys) {
  * Stores the keys in use for each of DERIVED_KEY_PURPOSES sealed under the new master key: one
  * already under it stays; one under the previous key (carried over by an earlier rotation) is
  * re-sealed; a missing one is the previous key's own derivation, or, when going back (`undo`), the
- * new key's, which the data was under before the interrupted rotation began.
+ * new key's, which the data was under before the interrupted rotation began. With `newCookieKey`
+ * the cookies key becomes the new master key's own (sessions made before no longer open).
  */
-async function carryDerivedKeys(trx: Trx, { next, previous }: Keys, undo: boolean) {
+async function carryDerivedKeys(trx: Trx, { next, previous }: Keys, undo: boolean, newCookieKey: boolean) {
   await trx('master_key_derived_keys').select('purpose').forUpdate();
   const stored = new Map((await findDerivedKeys(trx)).map((r) => [r.purpose, r.sealed]));
   for (const purpose of DERIVED_KEY_PURPOSES) {
     const aad = derivedKeyAad(purpose);
     const sealed = stored.get(purpose);
+    if (newCookieKey && purpose === 'cookies') {
+      await trx('master_key_derived_keys').insert({ purpose, sealed: next.encrypt(next.derivedKey(purpose).toString('base64'), aad) }).onConflict('purpose').merge(['sealed']);
+      continue;
+    }
     if (sealed !== undefined && next.opens(sealed, aad)) continue;
     const inUse = sealed !== undefined && previous.opens(sealed, aad) ? previous.decrypt(sealed, aad) : (undo ? next : previous).derivedKey(purpose).toString('base64');
     await trx('master_key_derived_keys').insert({ purpose, sealed: next.encrypt(inUse, aad) }).onConflict('purpose').merge(['sealed']);

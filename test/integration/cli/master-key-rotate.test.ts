@@ -203,4 +203,46 @@ describe('gatehouse master-key rotate', () => {
       await gh.close();
     }
   }, 240_000);
+
+  it('keeps users signed in across a rotation, and signs everyone out with --new-cookie-key', async () => {
+    const tenant = totpUser.tenant;
+    let gh = await start(newKey);
+    const port = Number(new URL(gh.url).port);
+    // Each node on the same port, so the issuer and the browser's cookies stay the same.
+    const restart = async (key: string) => {
+      await gh.close();
+      gh = await startGatehouse({ ...config(key), port }, { kvPrefix: `ghtest:${randomBytes(4).toString('hex')}:` });
+    };
+    const silent = async (rp: RelyingParty) => new URL((await rp.startLogin({ scope: 'openid', prompt: 'none' })).at).searchParams;
+    try {
+      const password = `pw-${randomBytes(8).toString('hex')}`;
+      const user = await createUser(gh.deps, tenant, { email: 'plain@example.com', password, emailVerified: true }, CLI_ACTOR);
+      const rp = await RelyingParty.discover({ issuer: `${gh.url}/t/${tenant.slug}`, clientId: totpUser.app.clientId, clientSecret: totpUser.app.secret, redirectUri: totpUser.app.redirectUri });
+      await rp.login({ email: user.email, password });
+      expect((await silent(rp)).get('code')).toBeTruthy();
+
+      const third = randomBytes(32).toString('base64');
+      await gh.close();
+      expect(rotate({ GATEHOUSE_MASTER_KEY: third, GATEHOUSE_MASTER_KEY_PREVIOUS: newKey }).code).toBe(0);
+      gh = await startGatehouse({ ...config(third), port }, { kvPrefix: `ghtest:${randomBytes(4).toString('hex')}:` });
+      expect((await silent(rp)).get('code')).toBeTruthy(); // the cookie key was carried over
+
+      const fourth = randomBytes(32).toString('base64');
+      await gh.close();
+      const renewed = rotate({ GATEHOUSE_MASTER_KEY: fourth, GATEHOUSE_MASTER_KEY_PREVIOUS: third }, ['--new-cookie-key', '--json']);
+      expect(renewed.code).toBe(0);
+      expect(JSON.parse(renewed.stdout)).toMatchObject({ new_cookie_key: true });
+      expect(renewed.stderr).toMatch(/the cookie key is new, so every user signs in again/);
+      gh = await startGatehouse({ ...config(fourth), port }, { kvPrefix: `ghtest:${randomBytes(4).toString('hex')}:` });
+      expect((await silent(rp)).get('error')).toBe('login_required');
+      // What hashes verify is carried over still: client secrets keep working, and a new login works.
+      for (const c of clients) expect((await clientCredentials(gh, c)).status).toBe(200);
+      await rp.login({ email: user.email, password });
+      expect((await silent(rp)).get('code')).toBeTruthy();
+      await restart(fourth);
+      expect((await silent(rp)).get('code')).toBeTruthy();
+    } finally {
+      await gh.close();
+    }
+  }, 240_000);
 });
