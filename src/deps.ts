@@ -33,9 +33,18 @@ export interface Actor {
 export const CLI_ACTOR: Actor = { id: 'cli' };
 export const SYSTEM_ACTOR: Actor = { id: 'system' };
 
-/** Postgres or Redis cannot be reached right now: answer 503 and let the connections recover. */
+/**
+ * This node's master key no longer fits the database: a `gatehouse master-key rotate` has started
+ * (or finished) since the node started. It must not seal anything new, and what it cannot open it
+ * answers as unavailable (503, as /readyz already says), not as a fault.
+ */
+export class MasterKeyNotCurrentError extends Error {
+  override name = 'MasterKeyNotCurrentError';
+}
+
+/** Postgres or Redis cannot be reached right now (or the master key is mid-rotation): answer 503 and let the connections recover. */
 export function isStorageUnavailable(err: unknown): boolean {
-  return isDbUnavailable(err) || isKvUnavailable(err);
+  return isDbUnavailable(err) || isKvUnavailable(err) || err instanceof MasterKeyNotCurrentError;
 }
 
 /**

@@ -31,7 +31,7 @@ export async function masterKeyRotateCommand(args: string[]) {
       next: deps.secrets,
       previous: new Secrets(Buffer.from(config.masterKeyPrevious, 'base64')),
     }, CLI_ACTOR, { failAfterTenants: failAfter ? Number(failAfter) : undefined, newCookieKey: values['new-cookie-key'] === true });
-    const signedOut = summary.new_cookie_key ? '; the cookie key is new, so every user signs in again' : '';
+    const signedOut = summary.new_cookie_key ? '; the cookie key is new: every user signs in again once the nodes start with it' : '';
     process.stderr.write(`master-key rotate: ${summary.reencrypted} secrets re-encrypted in ${summary.tenants_changed} of ${summary.tenants} tenants (${summary.already_rotated} already under the new key)${signedOut}; start every node with only the new GATEHOUSE_MASTER_KEY\n`);
     if (values.json) process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
   } catch (err) {

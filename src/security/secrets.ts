@@ -2,6 +2,7 @@ import { createCipheriv, createDecipheriv, createHmac, createSecretKey, hkdfSync
 import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { ensurePrivateDir } from '../db/data-dir.js';
+import { MasterKeyNotCurrentError } from '../deps.js';
 
 /**
  * The keys for what is stored hashed or signed rather than sealed. They cannot be re-keyed by a
@@ -93,8 +94,17 @@ export class Secrets {
     return sealWith(this.#encKey, plaintext, aad);
   }
 
+  /**
+   * Throws MasterKeyNotCurrentError (answered 503) when the value does not open: a stored value
+   * then was sealed under another master key, the case of a node left running through a
+   * `gatehouse master-key rotate`. Callers opening what a client sent catch it as bad input.
+   */
   decrypt(sealed: string, aad: string): string {
-    return openWith(this.#encKey, sealed, aad);
+    try {
+      return openWith(this.#encKey, sealed, aad);
+    } catch {
+      throw new MasterKeyNotCurrentError('a value sealed with the master key does not open with this node\'s GATEHOUSE_MASTER_KEY (a master-key rotation since the node started?)');
+    }
   }
 
   /** Keyed SHA-256 of a client secret (DESIGN.md: random secrets need no slow hash). */

@@ -8,6 +8,7 @@ import type { Tenant } from '../tenants/tenants.types.js';
 import { signingKeyAad } from '../../security/sealed-columns.js';
 import { announceChange } from '../changes.js';
 import { lockTenant, touchTenant } from '../tenants/tenants.queries.js';
+import { assertSealingKeyCurrent } from './master-key-check.js';
 import {
   findAlgsWithoutNextKey, findSigningKeys, findTenantsWithoutCurrentRs256, hasCurrentKey, insertSigningKey, promoteNextKey,
   updateCurrentKeysToPrevious, updateNextKeysRetired, updatePreviousKeysRotatedNow, updateRetiredKeys,
@@ -47,6 +48,7 @@ export async function createSigningKey(deps: Pick<Deps, 'secrets'>, trx: Trx | D
   const discarded = await updateNextKeysRetired(trx as Db, tenantId);
   // Every key this needs at once, on both cores: the tenant row stays locked meanwhile.
   const fresh = await Promise.all([...missing, ...algs].map((a) => makeKey(deps, tenantId, a)));
+  if (fresh.length) await assertSealingKeyCurrent(trx, deps.secrets);
   for (const [i, key] of fresh.entries()) {
     const status = i < missing.length ? 'current' : 'next';
     await insertSigningKey(trx as Db, { tenantId, kid: key.kid, alg: key.alg, status, publicJwk: key.publicJwk }, key.sealed);
@@ -66,6 +68,7 @@ async function makeKey(deps: Pick<Deps, 'secrets'>, tenantId: string, alg: Signi
 
 async function insertNewKey(deps: Pick<Deps, 'secrets'>, trx: Trx | Db, tenantId: string, alg: SigningAlg, status: 'current' | 'next') {
   const key = await makeKey(deps, tenantId, alg);
+  await assertSealingKeyCurrent(trx, deps.secrets);
   await insertSigningKey(trx as Db, { tenantId, kid: key.kid, alg, status, publicJwk: key.publicJwk }, key.sealed);
   return { kid: key.kid, alg };
 }

@@ -1,5 +1,5 @@
-import type { Db } from '../../db/knex.js';
-import type { Deps } from '../../deps.js';
+import type { Db, Trx } from '../../db/knex.js';
+import { MasterKeyNotCurrentError, type Deps } from '../../deps.js';
 import { signingKeyAad } from '../../security/sealed-columns.js';
 
 export const CHECK_AAD = 'gatehouse/master-key-check/v1';
@@ -66,6 +66,21 @@ export function checkState(deps: Pick<Deps, 'secrets'>, sealed: string): 'ok' | 
   }
   if (rotating) return plaintext === ROTATING_PLAINTEXT ? 'rotating' : 'other';
   return plaintext === CHECK_PLAINTEXT ? 'ok' : 'other';
+}
+
+/**
+ * Inside the transaction that stores a value sealed with this node's master key: refuses (503)
+ * unless the check value opens with that key and marks no rotation. The row is read FOR SHARE, so
+ * a `gatehouse master-key rotate` starting meanwhile waits for this transaction to end (its mark
+ * updates the row) and then re-encrypts what it stored; one that started before is seen here. A
+ * node left running on the old key during a rotation thus never leaves a value under it behind.
+ */
+export async function assertSealingKeyCurrent(trx: Trx | Db, secrets: Deps['secrets']) {
+  const row = await trx('master_key_check').where({ id: 1 }).forShare().first('sealed');
+  if (row === undefined) return; // sealed at the first start, before anything else is written
+  if (checkState({ secrets }, row.sealed) !== 'ok') {
+    throw new MasterKeyNotCurrentError('this node\'s GATEHOUSE_MASTER_KEY no longer fits the database (a master-key rotation has started or finished since it started)');
+  }
 }
 
 /** The check value marking a rotation to `next` as under way (master-key-rotation.ts). */

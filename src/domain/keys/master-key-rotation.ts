@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { recordAudit } from '../../audit/record.js';
 import type { Db, Trx } from '../../db/knex.js';
 import type { Actor } from '../../deps.js';
@@ -29,35 +30,44 @@ interface Keys {
 /**
  * `gatehouse master-key rotate` (DESIGN.md "CLI"): every value of security/sealed-columns.ts is
  * re-encrypted from the previous master key to the new one, one transaction per tenant (audited
- * `master_key.rotated` in that tenant's chain); then, in one last transaction, the keys derived
- * from the previous master key that cannot be re-keyed (security/secrets.ts
- * DERIVED_KEY_PURPOSES: client secret hashes, one-time codes and cookies stay valid) are stored
- * sealed under the new key, and the check value (migration 006) is sealed under it. From the first
- * step to that last one the check value says a rotation is under way, and a node refuses to start
- * (and a running one reports not ready) whichever of the two keys it has, as the job is not done.
+ * `master_key.rotated` in that tenant's chain).
+ *
+ * - **First step**, one transaction: the check value becomes a mark saying a rotation to the new
+ *   key is under way, and the keys in use that cannot be re-keyed (security/secrets.ts
+ *   DERIVED_KEY_PURPOSES: client secret hashes, one-time codes and cookies stay valid) are stored
+ *   sealed under the new key beside it. From then on a node refuses to start (and a running one
+ *   reports not ready and seals nothing new) whichever of the two keys it has.
+ * - **Last step**, one transaction: the check value is sealed under the new key (with
+ *   `newCookieKey`, the cookies key is replaced by a random one first); nodes on the new key start.
  *
  * Resumable: a value that opens with the new key is left alone, so a re-run after a crash
- * finishes the job. Before anything is written every sealed value is opened with one of the two
- * keys; one that opens with neither (a wrong GATEHOUSE_MASTER_KEY_PREVIOUS) refuses the run.
+ * finishes the job. It can also be run back with the two keys swapped: the derived keys stored by
+ * the first step are the ones in use before. Before anything is written every sealed value is
+ * opened with one of the two keys; one that opens with neither refuses the run. One run at a time
+ * (a session advisory lock on PostgreSQL; the embedded database is held by one process anyway).
  */
 export async function rotateMasterKey(db: Db, keys: Keys, actor: Actor, options: { failAfterTenants?: number; newCookieKey?: boolean } = {}): Promise<RotationSummary> {
+  const release = await lockRotation(db);
+  try {
+    return await rotateLocked(db, keys, actor, options);
+  } finally {
+    await release();
+  }
+}
+
+async function rotateLocked(db: Db, keys: Keys, actor: Actor, options: { failAfterTenants?: number; newCookieKey?: boolean }): Promise<RotationSummary> {
   await assertEveryValueOpens(db, keys);
+  const newCookieKey = options.newCookieKey === true;
   const tenants: { id: string }[] = await db('tenants').select('id').orderBy('created_at').orderBy('id');
-  const summary: RotationSummary = { tenants: tenants.length, tenants_changed: 0, reencrypted: 0, already_rotated: 0, by_column: {}, new_cookie_key: false };
-  // From here until sealGlobals commits, nodes on either key refuse to start and report not ready
-  // (master-key-check.ts ROTATING_PLAINTEXT): a node on the old key would fail the tenants already
-  // re-encrypted, one on the new key those not yet.
-  // A re-run after the rotation finished changes nothing and leaves the nodes on the new key alone.
+  const summary: RotationSummary = { tenants: tenants.length, tenants_changed: 0, reencrypted: 0, already_rotated: 0, by_column: {}, new_cookie_key: newCookieKey };
   const check = await findCheckValue(db);
-  // Finished already (a re-run): the keys in use are the new key's, nothing to carry or mark.
+  // Finished already (a re-run): nothing to carry or mark; only a new cookie key, if asked for.
   const finished = check !== undefined && checkState({ secrets: keys.next }, check) === 'ok';
-  // Going back: the two variables swapped after an interrupted rotation to GATEHOUSE_MASTER_KEY_PREVIOUS.
-  const undo = check !== undefined && checkState({ secrets: keys.previous }, check) === 'rotating';
-  if (!finished) {
+  if (finished) {
+    if (newCookieKey) await db.transaction((trx) => replaceCookieKey(trx, keys.next));
+  } else {
     await db.transaction(async (trx) => {
-      // The derived keys in use are stored under the new key first, with the marker: whichever way
-      // the rotation then goes (resumed, or run back with the variables swapped), it knows them.
-      await carryDerivedKeys(trx, keys, undo, options.newCookieKey === true);
+      await carryDerivedKeys(trx, keys);
       await trx('master_key_check').insert({ id: 1, sealed: rotatingMarker(keys.next) }).onConflict('id').merge(['sealed']);
     });
   }
@@ -71,9 +81,35 @@ export async function rotateMasterKey(db: Db, keys: Keys, actor: Actor, options:
     for (const [name, n] of Object.entries(counts.byColumn)) summary.by_column[name] = (summary.by_column[name] ?? 0) + n;
     done++;
   }
-  if (!finished) await db.transaction((trx) => sealGlobals(trx, keys));
-  summary.new_cookie_key = !finished && options.newCookieKey === true;
+  // Finished already: the derived keys in use are those under the new key (carrying them from
+  // the previous key now would replace them with that key's own, were none stored).
+  if (!finished) await db.transaction((trx) => sealGlobals(trx, keys, newCookieKey));
   return summary;
+}
+
+const LOCK_SCOPE = 'gatehouse.master_key_rotate';
+
+/**
+ * Two runs at once (one that only looked interrupted, and its re-run or run back) could leave the
+ * data split between keys while the check value says done: a second run is refused. A session
+ * lock on PostgreSQL, released when the run ends or its connection drops.
+ */
+async function lockRotation(db: Db): Promise<() => Promise<void>> {
+  if (db.client.config.client !== 'pg') return async () => {}; // PGlite: one process holds the data folder
+  const connection = await db.client.acquireConnection();
+  const query = (sql: string) => new Promise<boolean>((resolve, reject) => connection.query(sql, [LOCK_SCOPE], (err: Error | null, res: { rows: { ok: boolean }[] }) => (err ? reject(err) : resolve(res.rows[0]?.ok === true))));
+  try {
+    if (!(await query('select pg_try_advisory_lock(hashtext($1)) as ok'))) {
+      throw new MasterKeyRotationRefused('another `gatehouse master-key rotate` is running against this database; wait for it to end, then run this one again if still needed');
+    }
+  } catch (err) {
+    await db.client.releaseConnection(connection);
+    throw err;
+  }
+  return async () => {
+    await query('select pg_advisory_unlock(hashtext($1)) as ok').catch(() => {});
+    await db.client.releaseConnection(connection);
+  };
 }
 
 const columnName = (c: SealedColumn) => `${c.table}.${c.column}`;
@@ -91,6 +127,14 @@ async function assertEveryValueOpens(db: Db, { next, previous }: Keys) {
   const fits = (key: Secrets) => ['ok', 'rotating'].includes(checkState({ secrets: key }, check!));
   if (check !== undefined && !fits(next) && !fits(previous)) {
     throw new MasterKeyRotationRefused('GATEHOUSE_MASTER_KEY_PREVIOUS: neither it nor GATEHOUSE_MASTER_KEY decrypts the data in this database (its check value); set it to the key the database was set up with');
+  }
+  // A rotation to the previous key under way (run back, or onwards) must know the keys in use
+  // before it: this version's first step stored them; an earlier version's did not.
+  if (check !== undefined && checkState({ secrets: previous }, check) === 'rotating') {
+    const rows = await findDerivedKeys(db);
+    if (!DERIVED_KEY_PURPOSES.every((p) => rows.some((r) => r.purpose === p && previous.opens(r.sealed, derivedKeyAad(p))))) {
+      throw new MasterKeyRotationRefused('GATEHOUSE_MASTER_KEY_PREVIOUS: a master-key rotation to this key, started by an earlier version of Gatehouse, has not finished; finish it first (GATEHOUSE_MASTER_KEY set to this key, GATEHOUSE_MASTER_KEY_PREVIOUS to the key before it), then rotate again');
+    }
   }
   for (const column of SEALED_COLUMNS) {
     for (const row of await sealedRows(db, column)) {
@@ -134,8 +178,9 @@ async function rotateTenant(trx: Trx, { next, previous }: Keys, tenantId: string
 }
 
 /** The carried-over derived keys and the check value, under the new key: the rotation is complete once this commits. */
-async function sealGlobals(trx: Trx, keys: Keys) {
-  await carryDerivedKeys(trx, keys, false, false);
+async function sealGlobals(trx: Trx, keys: Keys, newCookieKey: boolean) {
+  await carryDerivedKeys(trx, keys);
+  if (newCookieKey) await replaceCookieKey(trx, keys.next);
   const check = await findCheckValue(trx);
   if (check === undefined || checkState({ secrets: keys.next }, check) !== 'ok') {
     await trx('master_key_check').insert({ id: 1, sealed: keys.next.encrypt(CHECK_PLAINTEXT, CHECK_AAD) }).onConflict('id').merge(['sealed']);
@@ -144,23 +189,24 @@ async function sealGlobals(trx: Trx, keys: Keys) {
 
 /**
  * Stores the keys in use for each of DERIVED_KEY_PURPOSES sealed under the new master key: one
- * already under it stays; one under the previous key (carried over by an earlier rotation) is
- * re-sealed; a missing one is the previous key's own derivation, or, when going back (`undo`), the
- * new key's, which the data was under before the interrupted rotation began. With `newCookieKey`
- * the cookies key becomes the new master key's own (sessions made before no longer open).
+ * already under it stays; one under the previous key (carried over by an earlier rotation, or
+ * stored by this rotation's first step before a run back) is re-sealed; a missing one is the
+ * previous key's own derivation.
  */
-async function carryDerivedKeys(trx: Trx, { next, previous }: Keys, undo: boolean, newCookieKey: boolean) {
+async function carryDerivedKeys(trx: Trx, { next, previous }: Keys) {
   await trx('master_key_derived_keys').select('purpose').forUpdate();
   const stored = new Map((await findDerivedKeys(trx)).map((r) => [r.purpose, r.sealed]));
   for (const purpose of DERIVED_KEY_PURPOSES) {
     const aad = derivedKeyAad(purpose);
     const sealed = stored.get(purpose);
-    if (newCookieKey && purpose === 'cookies') {
-      await trx('master_key_derived_keys').insert({ purpose, sealed: next.encrypt(next.derivedKey(purpose).toString('base64'), aad) }).onConflict('purpose').merge(['sealed']);
-      continue;
-    }
     if (sealed !== undefined && next.opens(sealed, aad)) continue;
-    const inUse = sealed !== undefined && previous.opens(sealed, aad) ? previous.decrypt(sealed, aad) : (undo ? next : previous).derivedKey(purpose).toString('base64');
+    const inUse = sealed !== undefined && previous.opens(sealed, aad) ? previous.decrypt(sealed, aad) : previous.derivedKey(purpose).toString('base64');
     await trx('master_key_derived_keys').insert({ purpose, sealed: next.encrypt(inUse, aad) }).onConflict('purpose').merge(['sealed']);
   }
+}
+
+/** A random key for cookies, so every cookie signed or sealed before no longer opens (everyone signs in again). */
+async function replaceCookieKey(trx: Trx, next: Secrets) {
+  const aad = derivedKeyAad('cookies');
+  await trx('master_key_derived_keys').insert({ purpose: 'cookies', sealed: next.encrypt(randomBytes(32).toString('base64'), aad) }).onConflict('purpose').merge(['sealed']);
 }

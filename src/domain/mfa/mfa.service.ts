@@ -10,6 +10,7 @@ import {
   countUnusedRecoveryCodes, deleteMfaOfUser, deleteTotpFactor, findTotpFactor, insertConfirmedTotp, replaceRecoveryCodes, useRecoveryCode,
 } from './mfa.queries.js';
 import { generateTotpSecret, matchTotp, TOTP_PERIOD, totpUri } from './totp.js';
+import { assertSealingKeyCurrent } from '../keys/master-key-check.js';
 
 export const RECOVERY_CODE_COUNT = 10;
 const RECOVERY_PURPOSE = 'recovery-code';
@@ -57,6 +58,7 @@ async function acceptTotp(deps: MfaDeps, tenant: Tenant, userId: string, sealed:
 export async function confirmTotpEnrollment(deps: MfaDeps, tenant: Tenant, userId: string, sealed: string, code: string, actor: Actor) {
   if (!(await acceptTotp(deps, tenant, userId, sealed, code))) return undefined;
   return deps.db.transaction(async (trx) => {
+    await assertSealingKeyCurrent(trx, deps.secrets);
     if (!(await insertConfirmedTotp(trx, tenant.id, userId, sealed))) return undefined;
     const codes = await storeRecoveryCodes(deps, trx, tenant, userId);
     await recordAudit(trx, { tenantId: tenant.id, type: 'mfa.enrolled', actor: actor.id, subject: `user:${userId}`, ip: actor.ip, userAgent: actor.userAgent, details: { factor: 'totp' } });

@@ -11,6 +11,7 @@ import {
   replaceOidcConnectionDomains, updateOidcConnection,
 } from './oidc-connections.queries.js';
 import { clientSecretAad, type OidcConnectionInput } from './oidc-connections.types.js';
+import { assertSealingKeyCurrent } from '../keys/master-key-check.js';
 
 export class OidcConnectionExistsError extends Error {}
 /** An email domain already sends its users to another connection (of either kind). */
@@ -55,6 +56,7 @@ export async function createOidcConnection(deps: Pick<Deps, 'db' | 'secrets'>, t
   const sealed = deps.secrets.encrypt(input.clientSecret, clientSecretAad(tenant.id, name));
   return deps.db.transaction(async (trx) => {
     if (await findOidcConnection(trx, tenant.id, name)) throw new OidcConnectionExistsError(`OIDC connection ${name} already exists`);
+    await assertSealingKeyCurrent(trx, deps.secrets);
     await assertRolesExist(trx, tenant.id, input.groupRoleMapping);
     await assertDomainsFree(trx, tenant.id, name, input.emailDomains);
     await insertOidcConnection(trx, tenant.id, name, input, sealed);
@@ -76,6 +78,7 @@ export async function changeOidcConnection(deps: Pick<Deps, 'db' | 'secrets'>, t
   const sealed = changes.clientSecret !== undefined ? deps.secrets.encrypt(changes.clientSecret, clientSecretAad(tenant.id, name)) : undefined;
   return deps.db.transaction(async (trx) => {
     if (!(await findOidcConnection(trx, tenant.id, name))) return undefined;
+    if (sealed !== undefined) await assertSealingKeyCurrent(trx, deps.secrets);
     await assertRolesExist(trx, tenant.id, changes.groupRoleMapping);
     await assertDomainsFree(trx, tenant.id, name, changes.emailDomains);
     await updateOidcConnection(trx, tenant.id, name, changes, sealed);

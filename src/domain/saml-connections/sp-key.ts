@@ -6,6 +6,7 @@ import { samlSpKeyAad } from '../../security/sealed-columns.js';
 import { SYSTEM_ACTOR, type Deps } from '../../deps.js';
 import type { Tenant } from '../tenants/tenants.types.js';
 import { findSamlSpKey, updateSamlSpKeyIfAbsent } from './saml-connections.queries.js';
+import { assertSealingKeyCurrent } from '../keys/master-key-check.js';
 
 /** Gatehouse's key pair for one connection: signs its AuthnRequests; the certificate is in its SP metadata. */
 export interface SpKey {
@@ -60,6 +61,7 @@ export async function ensureSpKey(deps: Pick<Deps, 'db' | 'secrets'>, tenant: Te
     const job = (async () => {
       const key = await generateSpKey(name);
       await deps.db.transaction(async (trx) => {
+        await assertSealingKeyCurrent(trx, deps.secrets);
         const stored = await updateSamlSpKeyIfAbsent(trx, tenant.id, name, deps.secrets.encrypt(key.privateKeyPem, aad(tenant.id, name)), key.certificateBase64);
         if (stored) {
           await recordAudit(trx, {

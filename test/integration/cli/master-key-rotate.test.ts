@@ -3,9 +3,12 @@ import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { startGatehouse, type Gatehouse } from '../../../src/app.js';
 import { ConfigError, type Config } from '../../../src/config/load.js';
-import { CLI_ACTOR } from '../../../src/deps.js';
+import type { Db } from '../../../src/db/knex.js';
+import { CLI_ACTOR, MasterKeyNotCurrentError } from '../../../src/deps.js';
 import { registerClient } from '../../../src/domain/clients/clients.service.js';
 import { rotateSigningKey } from '../../../src/domain/keys/keys.service.js';
+import { rotatingMarker } from '../../../src/domain/keys/master-key-check.js';
+import { rotateMasterKey } from '../../../src/domain/keys/master-key-rotation.js';
 import { beginTotpEnrollment, confirmTotpEnrollment } from '../../../src/domain/mfa/mfa.service.js';
 import { createTenant } from '../../../src/domain/tenants/tenants.service.js';
 import type { Tenant } from '../../../src/domain/tenants/tenants.types.js';
@@ -60,6 +63,8 @@ const clientCredentials = (gh: Gatehouse, c: (typeof clients)[number]) =>
     body: new URLSearchParams({ grant_type: 'client_credentials' }),
   });
 
+/** The master key the database is under, as the tests below leave it. */
+let inUse = '';
 let tenants: Tenant[];
 const clients: { tenant: Tenant; clientId: string; secret: string }[] = [];
 let totpUser: { email: string; password: string; seed: string; tenant: Tenant; app: { clientId: string; secret: string; redirectUri: string } };
@@ -209,11 +214,13 @@ describe('gatehouse master-key rotate', () => {
     let gh = await start(newKey);
     const port = Number(new URL(gh.url).port);
     // Each node on the same port, so the issuer and the browser's cookies stay the same.
-    const restart = async (key: string) => {
+    const restart = async (key: string, rotation?: () => void) => {
       await gh.close();
+      rotation?.();
       gh = await startGatehouse({ ...config(key), port }, { kvPrefix: `ghtest:${randomBytes(4).toString('hex')}:` });
     };
     const silent = async (rp: RelyingParty) => new URL((await rp.startLogin({ scope: 'openid', prompt: 'none' })).at).searchParams;
+    const key = () => randomBytes(32).toString('base64');
     try {
       const password = `pw-${randomBytes(8).toString('hex')}`;
       const user = await createUser(gh.deps, tenant, { email: 'plain@example.com', password, emailVerified: true }, CLI_ACTOR);
@@ -221,19 +228,24 @@ describe('gatehouse master-key rotate', () => {
       await rp.login({ email: user.email, password });
       expect((await silent(rp)).get('code')).toBeTruthy();
 
-      const third = randomBytes(32).toString('base64');
-      await gh.close();
-      expect(rotate({ GATEHOUSE_MASTER_KEY: third, GATEHOUSE_MASTER_KEY_PREVIOUS: newKey }).code).toBe(0);
-      gh = await startGatehouse({ ...config(third), port }, { kvPrefix: `ghtest:${randomBytes(4).toString('hex')}:` });
+      const third = key();
+      await restart(third, () => expect(rotate({ GATEHOUSE_MASTER_KEY: third, GATEHOUSE_MASTER_KEY_PREVIOUS: newKey }).code).toBe(0));
       expect((await silent(rp)).get('code')).toBeTruthy(); // the cookie key was carried over
 
-      const fourth = randomBytes(32).toString('base64');
-      await gh.close();
-      const renewed = rotate({ GATEHOUSE_MASTER_KEY: fourth, GATEHOUSE_MASTER_KEY_PREVIOUS: third }, ['--new-cookie-key', '--json']);
-      expect(renewed.code).toBe(0);
-      expect(JSON.parse(renewed.stdout)).toMatchObject({ new_cookie_key: true });
-      expect(renewed.stderr).toMatch(/the cookie key is new, so every user signs in again/);
-      gh = await startGatehouse({ ...config(fourth), port }, { kvPrefix: `ghtest:${randomBytes(4).toString('hex')}:` });
+      // A --new-cookie-key rotation interrupted, then run back: the cookie key in use before stays.
+      const abandoned = key();
+      await restart(third, () => {
+        expect(rotate({ GATEHOUSE_MASTER_KEY: abandoned, GATEHOUSE_MASTER_KEY_PREVIOUS: third, GATEHOUSE_TEST_MASTER_KEY_ROTATE_FAIL_AFTER: '1' }, ['--new-cookie-key']).code).toBe(1);
+        expect(rotate({ GATEHOUSE_MASTER_KEY: third, GATEHOUSE_MASTER_KEY_PREVIOUS: abandoned }).code).toBe(0);
+      });
+      expect((await silent(rp)).get('code')).toBeTruthy();
+
+      const fourth = key();
+      let renewed: ReturnType<typeof rotate> | undefined;
+      await restart(fourth, () => (renewed = rotate({ GATEHOUSE_MASTER_KEY: fourth, GATEHOUSE_MASTER_KEY_PREVIOUS: third }, ['--new-cookie-key', '--json'])));
+      expect(renewed!.code).toBe(0);
+      expect(JSON.parse(renewed!.stdout)).toMatchObject({ new_cookie_key: true });
+      expect(renewed!.stderr).toMatch(/the cookie key is new: every user signs in again/);
       expect((await silent(rp)).get('error')).toBe('login_required');
       // What hashes verify is carried over still: client secrets keep working, and a new login works.
       for (const c of clients) expect((await clientCredentials(gh, c)).status).toBe(200);
@@ -241,6 +253,76 @@ describe('gatehouse master-key rotate', () => {
       expect((await silent(rp)).get('code')).toBeTruthy();
       await restart(fourth);
       expect((await silent(rp)).get('code')).toBeTruthy();
+
+      // Asked for once the rotation has finished (a re-run after reading the advice on leaks): done then.
+      await restart(fourth, () => {
+        const again = rotate({ GATEHOUSE_MASTER_KEY: fourth, GATEHOUSE_MASTER_KEY_PREVIOUS: third }, ['--new-cookie-key', '--json']);
+        expect(again.code).toBe(0);
+        expect(JSON.parse(again.stdout)).toMatchObject({ reencrypted: 0, new_cookie_key: true });
+      });
+      expect((await silent(rp)).get('error')).toBe('login_required');
+      for (const c of clients) expect((await clientCredentials(gh, c)).status).toBe(200);
+      inUse = fourth;
+    } finally {
+      await gh.close();
+    }
+  }, 240_000);
+
+  it('refuses a second run while one is going, and a run on top of an earlier version\'s unfinished rotation to the previous key', async () => {
+    const env = { GATEHOUSE_MASTER_KEY: randomBytes(32).toString('base64'), GATEHOUSE_MASTER_KEY_PREVIOUS: inUse };
+    // One connection at a time: the embedded database is one process's while it is open.
+    const withDb = async <T>(fn: (knex: Db) => Promise<T>) => {
+      const knex = (await import('../../../src/db/knex.js')).createDb({ databaseUrl: db.url, dataDir: db.dataDir! });
+      try {
+        return await fn(knex);
+      } finally {
+        await knex.destroy();
+      }
+    };
+    if (db.url) {
+      // PostgreSQL: a run holds a session lock for its whole length (PGlite: the data folder's lock).
+      await withDb(async (knex) => {
+        const held = await knex.client.acquireConnection();
+        try {
+          await new Promise((resolve, reject) => held.query("select pg_advisory_lock(hashtext('gatehouse.master_key_rotate'))", (err: Error | null) => (err ? reject(err) : resolve(undefined))));
+          expect(rotate(env)).toMatchObject({ code: 1, stderr: expect.stringMatching(/^gatehouse: another `gatehouse master-key rotate` is running against this database/) });
+        } finally {
+          await knex.client.releaseConnection(held);
+        }
+      });
+    }
+    const before = await snapshot();
+    // What an earlier version left when stopped: the mark of a rotation to `inUse`, nothing carried.
+    await withDb(async (knex) => {
+      await knex('master_key_check').update({ sealed: rotatingMarker(new Secrets(Buffer.from(inUse, 'base64'))) });
+      await knex('master_key_derived_keys').delete();
+    });
+    expect(rotate(env)).toMatchObject({ code: 1, stderr: expect.stringMatching(/^gatehouse: GATEHOUSE_MASTER_KEY_PREVIOUS: a master-key rotation to this key, started by an earlier version of Gatehouse, has not finished/) });
+    await withDb(async (knex) => {
+      await knex('master_key_check').update({ sealed: (before.check as { sealed: string }[])[0].sealed });
+      await knex('master_key_derived_keys').insert(before.derived as object[]);
+    });
+    expect(await snapshot()).toEqual(before);
+  }, 120_000);
+
+  it('leaves nothing under the old key from a node left running through a rotation, which answers 503, not 500', async () => {
+    const gh = await start(inUse);
+    const next = randomBytes(32).toString('base64');
+    const keys = { next: new Secrets(Buffer.from(next, 'base64')), previous: new Secrets(Buffer.from(inUse, 'base64')) };
+    try {
+      await expect(rotateMasterKey(gh.deps.db, keys, CLI_ACTOR, { failAfterTenants: 1 })).rejects.toThrow(/interrupted/);
+      // Under way: the node on the old key seals nothing new (a key made now would stay under it).
+      for (const tenant of tenants) await expect(rotateSigningKey(gh.deps, tenant, undefined, CLI_ACTOR)).rejects.toBeInstanceOf(MasterKeyNotCurrentError);
+      await rotateMasterKey(gh.deps.db, keys, CLI_ACTOR);
+      for (const c of SEALED_COLUMNS) {
+        for (const row of await gh.deps.db(c.table).select(...c.idColumns, c.column).whereNotNull(c.column)) expect(keys.next.opens(String(row[c.column]), c.aad(row))).toBe(true);
+      }
+      // What it cannot open now is unavailable there (as /readyz says), not a fault with a stack.
+      expect((await fetch(`${gh.url}/readyz`)).status).toBe(503);
+      const jwks = await fetch(`${gh.url}/t/mk-two/jwks`);
+      expect(jwks.status).toBe(503);
+      expect(await jwks.json()).toMatchObject({ error: 'temporarily_unavailable' });
+      inUse = next;
     } finally {
       await gh.close();
     }
