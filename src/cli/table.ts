@@ -57,7 +57,7 @@ export const COMMON_OPTIONS: Record<string, OptionSpec> = {
 };
 
 export function optionsOf(spec: CommandSpec): Record<string, OptionSpec> {
-  return { ...spec.options, json: COMMON_OPTIONS.json };
+  return { ...spec.options, json: spec.options.json ?? COMMON_OPTIONS.json }; // a command may say what its JSON is
 }
 
 function optionUsage(name: string, o: OptionSpec) {

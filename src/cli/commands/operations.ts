@@ -2,7 +2,8 @@ import { verifyAuditChain } from '../../audit/verify.js';
 import { CLI_ACTOR } from '../../deps.js';
 import { listPublicKeys, rotateSigningKey } from '../../domain/keys/keys.service.js';
 import { SIGNING_ALGS, type SigningAlg } from '../../domain/keys/keys.types.js';
-import { presentRotation } from '../../domain/present.js';
+import { presentKey, presentRotation } from '../../domain/present.js';
+import { table } from '../format.js';
 import { TENANT_OPTION, tenantOf } from '../arguments.js';
 import { masterKeyRotateCommand } from '../master-key.js';
 import { Refused, type CommandSpec } from '../table.js';
@@ -18,6 +19,17 @@ export const operationCommands: CommandSpec[] = [
       const rows: { name: string }[] = await deps.db('knex_migrations').select('name').orderBy('id');
       const latest = rows.at(-1)?.name ?? null;
       print({ migrated: true, migrations: rows.length, latest }, `Migrations are up to date (${rows.length} applied; latest ${latest}).`);
+    },
+  },
+  {
+    name: 'keys list',
+    summary: "List the tenant's signing keys: current (signs), next (published ahead of the next rotation), previous (published until what it signed has expired).",
+    options: { ...TENANT_OPTION },
+    examples: ['gatehouse keys list --tenant acme', 'gatehouse keys list --tenant acme --json'],
+    async run({ deps, values, print }) {
+      const tenant = await tenantOf(deps, values.tenant);
+      const answer = { items: (await listPublicKeys(deps, tenant.id)).map(presentKey), next_cursor: null };
+      print(answer, table(answer.items, { KID: 'kid', ALG: 'alg', STATUS: 'status', CREATED: 'created_at', ROTATED: 'rotated_at' }, null, 'No signing keys.'));
     },
   },
   {
@@ -55,7 +67,10 @@ export const operationCommands: CommandSpec[] = [
   {
     name: 'master-key rotate',
     summary: 'Re-encrypt every secret from GATEHOUSE_MASTER_KEY_PREVIOUS to GATEHOUSE_MASTER_KEY.',
-    options: { 'new-cookie-key': { type: 'boolean', help: 'start the key that signs browser cookies afresh instead of carrying it over: every user is signed out (after a leak of the old master key)' } },
+    options: {
+      'new-cookie-key': { type: 'boolean', help: 'replace the key that signs browser cookies with a random one instead of carrying it over: every user signs in again (after a leak of the old master key)' },
+      json: { type: 'boolean', help: 'print the summary (counts by column, new_cookie_key) as JSON on stdout' },
+    },
     examples: ['GATEHOUSE_MASTER_KEY_PREVIOUS=<old key> GATEHOUSE_MASTER_KEY=<new key> gatehouse master-key rotate', 'GATEHOUSE_MASTER_KEY_PREVIOUS=<old key> GATEHOUSE_MASTER_KEY=<new key> gatehouse master-key rotate --new-cookie-key --json'],
     standalone: masterKeyRotateCommand,
   },

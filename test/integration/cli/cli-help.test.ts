@@ -12,7 +12,7 @@ function gatehouse(args: string[]) {
   return { code: res.status, stdout: res.stdout, stderr };
 }
 
-const COMMANDS = ['migrate', 'tenant create', 'tenant list', 'tenant show', 'client create', 'client list', 'client show', 'user create', 'user list', 'user show', 'keys rotate', 'audit verify'];
+const COMMANDS = ['migrate', 'tenant create', 'tenant list', 'tenant show', 'client create', 'client list', 'client show', 'user create', 'user list', 'user show', 'keys list', 'keys rotate', 'audit verify'];
 
 jest.setTimeout(600_000); // dozens of CLI processes on a loaded machine
 

@@ -46,6 +46,14 @@ describe('gatehouse CLI', () => {
     // As the admin API answers it: public parts only, and the RS256 key made with it.
     expect(JSON.parse(rotated.stdout)).toMatchObject({ alg: 'EdDSA', status: 'current', public_jwk: { kty: 'OKP' }, rs256_key: { alg: 'RS256', status: 'current' } });
     expect(rotated.stdout).not.toMatch(/"d":/);
+    // Every key with its status, as GET /admin/v1/tenants/{slug}/keys lists them.
+    const listed = gatehouse(['keys', 'list', '--tenant', 'cli-acme', '--json']);
+    expect(listed.code).toBe(0);
+    const keys = JSON.parse(listed.stdout).items as { kid: string; alg: string; status: string }[];
+    expect(keys.filter((k) => k.status === 'current').map((k) => k.alg).sort()).toEqual(['EdDSA', 'RS256']);
+    expect(keys.map((k) => k.status)).toEqual(expect.arrayContaining(['current', 'next', 'previous']));
+    expect(listed.stdout).not.toMatch(/"d":/);
+    expect(gatehouse(['keys', 'list', '--tenant', 'cli-acme']).stdout).toMatch(new RegExp(`^KID +ALG +STATUS +CREATED +ROTATED\n(.*\n)*${keys[0].kid} +EdDSA +current `, 'm'));
     const verify = gatehouse(['audit', 'verify', '--tenant', 'cli-acme']);
     expect(verify.code).toBe(0);
     expect(verify.stdout).toMatch(/cli-acme: ok \(\d+ events\)/);
