@@ -60,6 +60,6 @@ export function unavailableDetails(err: unknown) {
   return {
     store, name, code,
     ...(typeof address === 'string' ? { address: typeof port === 'number' ? `${address}:${port}` : address } : {}),
-    ...(store === 'redis' && typeof message === 'string' ? { message: message.split('\n')[0].slice(0, 200) } : {}),
+    ...((store === 'redis' || err instanceof MasterKeyNotCurrentError) && typeof message === 'string' ? { message: message.split('\n')[0].slice(0, 200) } : {}),
   };
 }

@@ -21,9 +21,15 @@ function sealWith(key: Buffer, plaintext: string, aad: string): string {
   return ['v1', iv, cipher.getAuthTag(), body].map((p) => (typeof p === 'string' ? p : p.toString('base64url'))).join('.');
 }
 
-function openWith(key: Buffer, sealed: string, aad: string): string {
+/** The parts of a sealed value; a malformed one throws a plain Error (no key opens it). */
+function partsOf(sealed: string) {
   const [version, iv, tag, body] = sealed.split('.');
   if (version !== 'v1' || !iv || !tag || body === undefined) throw new Error('unsupported ciphertext');
+  return { iv, tag, body };
+}
+
+function openWith(key: Buffer, sealed: string, aad: string): string {
+  const { iv, tag, body } = partsOf(sealed);
   const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64url'));
   decipher.setAAD(Buffer.from(aad));
   decipher.setAuthTag(Buffer.from(tag, 'base64url'));
@@ -100,10 +106,11 @@ export class Secrets {
    * `gatehouse master-key rotate`. Callers opening what a client sent catch it as bad input.
    */
   decrypt(sealed: string, aad: string): string {
+    partsOf(sealed); // malformed: not a question of keys
     try {
       return openWith(this.#encKey, sealed, aad);
-    } catch {
-      throw new MasterKeyNotCurrentError('a value sealed with the master key does not open with this node\'s GATEHOUSE_MASTER_KEY (a master-key rotation since the node started?)');
+    } catch (err) {
+      throw new MasterKeyNotCurrentError('a value sealed with the master key does not open with this node\'s GATEHOUSE_MASTER_KEY (a master-key rotation since the node started, or a value altered in the database)', { cause: err });
     }
   }
 

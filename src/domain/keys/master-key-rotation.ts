@@ -22,6 +22,14 @@ export interface RotationSummary {
   new_cookie_key: boolean;
 }
 
+interface RotationOptions {
+  newCookieKey?: boolean;
+  /** Tests only: stop after this many tenants, as a crash would. */
+  failAfterTenants?: number;
+  /** Tests only: runs after the tenant loop, before the last sweep (to write as a node that ignores the mark would). */
+  beforeSweep?: () => Promise<void>;
+}
+
 interface Keys {
   next: Secrets;
   previous: Secrets;
@@ -46,7 +54,7 @@ interface Keys {
  * opened with one of the two keys; one that opens with neither refuses the run. One run at a time
  * (a session advisory lock on PostgreSQL; the embedded database is held by one process anyway).
  */
-export async function rotateMasterKey(db: Db, keys: Keys, actor: Actor, options: { failAfterTenants?: number; newCookieKey?: boolean } = {}): Promise<RotationSummary> {
+export async function rotateMasterKey(db: Db, keys: Keys, actor: Actor, options: RotationOptions = {}): Promise<RotationSummary> {
   const release = await lockRotation(db);
   try {
     return await rotateLocked(db, keys, actor, options);
@@ -55,11 +63,9 @@ export async function rotateMasterKey(db: Db, keys: Keys, actor: Actor, options:
   }
 }
 
-async function rotateLocked(db: Db, keys: Keys, actor: Actor, options: { failAfterTenants?: number; newCookieKey?: boolean }): Promise<RotationSummary> {
+async function rotateLocked(db: Db, keys: Keys, actor: Actor, options: RotationOptions): Promise<RotationSummary> {
   await assertEveryValueOpens(db, keys);
   const newCookieKey = options.newCookieKey === true;
-  const tenants: { id: string }[] = await db('tenants').select('id').orderBy('created_at').orderBy('id');
-  const summary: RotationSummary = { tenants: tenants.length, tenants_changed: 0, reencrypted: 0, already_rotated: 0, by_column: {}, new_cookie_key: newCookieKey };
   const check = await findCheckValue(db);
   // Finished already (a re-run): nothing to carry or mark; only a new cookie key, if asked for.
   const finished = check !== undefined && checkState({ secrets: keys.next }, check) === 'ok';
@@ -71,16 +77,27 @@ async function rotateLocked(db: Db, keys: Keys, actor: Actor, options: { failAft
       await trx('master_key_check').insert({ id: 1, sealed: rotatingMarker(keys.next) }).onConflict('id').merge(['sealed']);
     });
   }
-  let done = 0;
-  for (const { id } of tenants) {
-    if (options.failAfterTenants !== undefined && done >= options.failAfterTenants) throw new Error('master key rotation interrupted (test)');
+  // The tenants as the mark left them: one made by a node that was sealing as the mark was
+  // written (the mark waited for it) is in the list.
+  const tenants: { id: string }[] = await db('tenants').select('id').orderBy('created_at').orderBy('id');
+  const summary: RotationSummary = { tenants: tenants.length, tenants_changed: 0, reencrypted: 0, already_rotated: 0, by_column: {}, new_cookie_key: newCookieKey };
+  const rotate = async (id: string) => {
     const counts = await db.transaction((trx) => rotateTenant(trx, keys, id, actor));
     summary.reencrypted += counts.reencrypted;
     summary.already_rotated += counts.already;
     if (counts.reencrypted) summary.tenants_changed++;
     for (const [name, n] of Object.entries(counts.byColumn)) summary.by_column[name] = (summary.by_column[name] ?? 0) + n;
+  };
+  let done = 0;
+  for (const { id } of tenants) {
+    if (options.failAfterTenants !== undefined && done >= options.failAfterTenants) throw new Error('master key rotation interrupted (test)');
+    await rotate(id);
     done++;
   }
+  // A last sweep before the rotation is declared finished: nothing may stay under the previous key
+  // (a node of an earlier version, left running, seals without checking the mark).
+  await options.beforeSweep?.();
+  for (const id of await tenantsWithValuesNotUnder(db, keys.next)) await rotate(id);
   // Finished already: the derived keys in use are those under the new key (carrying them from
   // the previous key now would replace them with that key's own, were none stored).
   if (!finished) await db.transaction((trx) => sealGlobals(trx, keys, newCookieKey));
@@ -113,6 +130,14 @@ async function lockRotation(db: Db): Promise<() => Promise<void>> {
 }
 
 const columnName = (c: SealedColumn) => `${c.table}.${c.column}`;
+
+async function tenantsWithValuesNotUnder(db: Db, key: Secrets) {
+  const ids = new Set<string>();
+  for (const column of SEALED_COLUMNS) {
+    for (const row of await sealedRows(db, column)) if (!key.opens(String(row[column.column]), column.aad(row))) ids.add(String(row.tenant_id));
+  }
+  return [...ids];
+}
 
 async function sealedRows(db: Db | Trx, column: SealedColumn, tenantId?: string, lock = false) {
   const query = db(column.table).select(...column.idColumns, column.column).whereNotNull(column.column);

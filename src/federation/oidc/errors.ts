@@ -1,4 +1,5 @@
 import { ResponseBodyError, AuthorizationResponseError } from 'openid-client';
+import { isStorageUnavailable } from '../../deps.js';
 import { OutboundRefusedError } from '../../security/outbound-fetch.js';
 import { InsecureIssuerError } from './upstream.js';
 
@@ -26,6 +27,8 @@ const codeOf = (e: unknown) => {
  * validation, the ID token's included (502). `step` names where it happened.
  */
 export function classifyUpstreamError(err: unknown, step: 'discovery' | 'exchange' | 'userinfo'): UpstreamFailure {
+  // Not the upstream's fault: our own storage or master key (the connection's secret did not open).
+  if (isStorageUnavailable(err)) throw err;
   const chain = causes(err);
   if (chain.some((e) => e instanceof OutboundRefusedError)) return { reason: 'outbound_refused', status: 502 };
   if (chain.some((e) => e instanceof InsecureIssuerError)) return { reason: 'insecure_issuer', status: 502 };

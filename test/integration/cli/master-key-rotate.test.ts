@@ -1,19 +1,20 @@
 import { spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { randomBytes, randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { startGatehouse, type Gatehouse } from '../../../src/app.js';
 import { ConfigError, type Config } from '../../../src/config/load.js';
 import type { Db } from '../../../src/db/knex.js';
 import { CLI_ACTOR, MasterKeyNotCurrentError } from '../../../src/deps.js';
 import { registerClient } from '../../../src/domain/clients/clients.service.js';
-import { rotateSigningKey } from '../../../src/domain/keys/keys.service.js';
+import { createSigningKey, rotateSigningKey } from '../../../src/domain/keys/keys.service.js';
 import { rotatingMarker } from '../../../src/domain/keys/master-key-check.js';
 import { rotateMasterKey } from '../../../src/domain/keys/master-key-rotation.js';
 import { beginTotpEnrollment, confirmTotpEnrollment } from '../../../src/domain/mfa/mfa.service.js';
 import { createTenant } from '../../../src/domain/tenants/tenants.service.js';
 import type { Tenant } from '../../../src/domain/tenants/tenants.types.js';
 import { createUser } from '../../../src/domain/users/users.service.js';
-import { SEALED_COLUMNS } from '../../../src/security/sealed-columns.js';
+import { SEALED_COLUMNS, signingKeyAad } from '../../../src/security/sealed-columns.js';
 import { Secrets } from '../../../src/security/secrets.js';
 import { clientValidator } from '../../../src/tenancy/validate-client.js';
 import { freshDatabase } from '../../support/gatehouse.js';
@@ -313,7 +314,22 @@ describe('gatehouse master-key rotate', () => {
       await expect(rotateMasterKey(gh.deps.db, keys, CLI_ACTOR, { failAfterTenants: 1 })).rejects.toThrow(/interrupted/);
       // Under way: the node on the old key seals nothing new (a key made now would stay under it).
       for (const tenant of tenants) await expect(rotateSigningKey(gh.deps, tenant, undefined, CLI_ACTOR)).rejects.toBeInstanceOf(MasterKeyNotCurrentError);
-      await rotateMasterKey(gh.deps.db, keys, CLI_ACTOR);
+      // Also under way: a TOTP enrollment is not stored (its seed under the old key).
+      const tenant = tenants[0];
+      const user = await createUser(gh.deps, tenant, { email: `late-${randomBytes(3).toString('hex')}@example.com`, password: 'long enough pw', emailVerified: true }, CLI_ACTOR);
+      const enrollment = beginTotpEnrollment(gh.deps, tenant, { id: user.id, email: user.email });
+      await expect(confirmTotpEnrollment(gh.deps, tenant, user.id, enrollment.sealed, rfc6238(enrollment.secret), CLI_ACTOR)).rejects.toBeInstanceOf(MasterKeyNotCurrentError);
+      expect(await gh.deps.db('user_mfa_factors').where({ user_id: user.id })).toHaveLength(0);
+      // A node that ignores the mark (an earlier version) writing under the old key while the
+      // rotation runs: the last sweep re-encrypts it before the rotation is declared finished.
+      const straggler = new Secrets(Buffer.from(inUse, 'base64'));
+      await rotateMasterKey(gh.deps.db, keys, CLI_ACTOR, {
+        beforeSweep: async () => {
+          const [key] = await gh.deps.db('signing_keys').where({ tenant_id: tenant.id, status: 'next' }).select('kid', 'private_jwk_encrypted');
+          const plaintext = keys.next.decrypt(key.private_jwk_encrypted, signingKeyAad(tenant.id, key.kid));
+          await gh.deps.db('signing_keys').where({ tenant_id: tenant.id, kid: key.kid }).update({ private_jwk_encrypted: straggler.encrypt(plaintext, signingKeyAad(tenant.id, key.kid)) });
+        },
+      });
       for (const c of SEALED_COLUMNS) {
         for (const row of await gh.deps.db(c.table).select(...c.idColumns, c.column).whereNotNull(c.column)) expect(keys.next.opens(String(row[c.column]), c.aad(row))).toBe(true);
       }
@@ -327,4 +343,27 @@ describe('gatehouse master-key rotate', () => {
       await gh.close();
     }
   }, 240_000);
+
+  it('re-encrypts a tenant whose creation was under way as the rotation began', async () => {
+    const gh = await start(inUse);
+    const next = randomBytes(32).toString('base64');
+    const keys = { next: new Secrets(Buffer.from(next, 'base64')), previous: new Secrets(Buffer.from(inUse, 'base64')) };
+    try {
+      // A node creating a tenant: its keys sealed under the old key, not committed yet.
+      const trx = await gh.deps.db.transaction();
+      const id = randomUUID();
+      await trx('tenants').insert({ id, slug: `mk-late-${randomBytes(3).toString('hex')}`, name: 'late', settings: JSON.stringify({}) });
+      await createSigningKey(gh.deps, trx, id, 'RS256');
+      const rotation = rotateMasterKey(gh.deps.db, keys, CLI_ACTOR);
+      await sleep(500); // the rotation's mark waits for this transaction (PostgreSQL; PGlite runs one at a time)
+      await trx.commit();
+      expect(await rotation).toMatchObject({ tenants: tenants.length + 2 });
+      const rows = await gh.deps.db('signing_keys').where({ tenant_id: id });
+      expect(rows).toHaveLength(2);
+      for (const row of rows) expect(keys.next.opens(row.private_jwk_encrypted, signingKeyAad(id, row.kid))).toBe(true);
+      inUse = next;
+    } finally {
+      await gh.close();
+    }
+  }, 120_000);
 });
