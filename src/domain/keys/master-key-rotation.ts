@@ -55,22 +55,25 @@ interface Keys {
  * (a session advisory lock on PostgreSQL; the embedded database is held by one process anyway).
  */
 export async function rotateMasterKey(db: Db, keys: Keys, actor: Actor, options: RotationOptions = {}): Promise<RotationSummary> {
-  const release = await lockRotation(db);
+  const lock = await lockRotation(db);
   try {
-    return await rotateLocked(db, keys, actor, options);
+    return await rotateLocked(db, keys, actor, options, lock.assertHeld);
   } finally {
-    await release();
+    await lock.release();
   }
 }
 
-async function rotateLocked(db: Db, keys: Keys, actor: Actor, options: RotationOptions): Promise<RotationSummary> {
+async function rotateLocked(db: Db, keys: Keys, actor: Actor, options: RotationOptions, assertHeld: () => Promise<void>): Promise<RotationSummary> {
   await assertEveryValueOpens(db, keys);
   const newCookieKey = options.newCookieKey === true;
   const check = await findCheckValue(db);
   // Finished already (a re-run): nothing to carry or mark; only a new cookie key, if asked for.
   const finished = check !== undefined && checkState({ secrets: keys.next }, check) === 'ok';
   if (finished) {
-    if (newCookieKey) await db.transaction((trx) => replaceCookieKey(trx, keys.next));
+    if (newCookieKey) {
+      await assertHeld();
+      await db.transaction((trx) => replaceCookieKey(trx, keys.next));
+    }
   } else {
     await db.transaction(async (trx) => {
       await carryDerivedKeys(trx, keys);
@@ -100,7 +103,10 @@ async function rotateLocked(db: Db, keys: Keys, actor: Actor, options: RotationO
   for (const id of await tenantsWithValuesNotUnder(db, keys.next)) await rotate(id);
   // Finished already: the derived keys in use are those under the new key (carrying them from
   // the previous key now would replace them with that key's own, were none stored).
-  if (!finished) await db.transaction((trx) => sealGlobals(trx, keys, newCookieKey));
+  if (!finished) {
+    await assertHeld();
+    await db.transaction((trx) => sealGlobals(trx, keys, newCookieKey));
+  }
   return summary;
 }
 
@@ -109,10 +115,11 @@ const LOCK_SCOPE = 'gatehouse.master_key_rotate';
 /**
  * Two runs at once (one that only looked interrupted, and its re-run or run back) could leave the
  * data split between keys while the check value says done: a second run is refused. A session
- * lock on PostgreSQL, released when the run ends or its connection drops.
+ * lock on PostgreSQL, released when the run ends or its connection drops; `assertHeld` before the
+ * last step stops a run whose lock went with its connection (another run may have started).
  */
-async function lockRotation(db: Db): Promise<() => Promise<void>> {
-  if (db.client.config.client !== 'pg') return async () => {}; // PGlite: one process holds the data folder
+async function lockRotation(db: Db): Promise<{ assertHeld(): Promise<void>; release(): Promise<void> }> {
+  if (db.client.config.client !== 'pg') return { async assertHeld() {}, async release() {} }; // PGlite: one process holds the data folder
   const connection = await db.client.acquireConnection();
   const query = (sql: string) => new Promise<boolean>((resolve, reject) => connection.query(sql, [LOCK_SCOPE], (err: Error | null, res: { rows: { ok: boolean }[] }) => (err ? reject(err) : resolve(res.rows[0]?.ok === true))));
   try {
@@ -123,9 +130,16 @@ async function lockRotation(db: Db): Promise<() => Promise<void>> {
     await db.client.releaseConnection(connection);
     throw err;
   }
-  return async () => {
-    await query('select pg_advisory_unlock(hashtext($1)) as ok').catch(() => {});
-    await db.client.releaseConnection(connection);
+  return {
+    async assertHeld() {
+      // A session keeps its lock while it lives: the lock is lost only with the connection.
+      const alive = await query("select count(*) > 0 as ok from pg_locks where locktype = 'advisory' and pid = pg_backend_pid() and granted and objid = hashtext($1)::oid").catch(() => false);
+      if (!alive) throw new MasterKeyRotationRefused('the rotation lost its lock (its connection to PostgreSQL was closed), so another run may have started; run `gatehouse master-key rotate` again once no other run is going');
+    },
+    async release() {
+      await query('select pg_advisory_unlock(hashtext($1)) as ok').catch(() => {});
+      await db.client.releaseConnection(connection);
+    },
   };
 }
 
