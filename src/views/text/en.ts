@@ -88,6 +88,7 @@ export const en = {
     key: 'Key:',
     submit: 'Turn on',
     wrongCode: 'The code is incorrect. Check the time on your device and try the next code.',
+    renewed: 'This setup can no longer be completed. Scan the new code below (remove the old entry from your app), then enter the code it shows.',
   },
   recoveryCodes: {
     title: 'Recovery codes',

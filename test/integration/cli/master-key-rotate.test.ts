@@ -11,13 +11,14 @@ import { createSigningKey, rotateSigningKey } from '../../../src/domain/keys/key
 import { checkState, rotatingMarker } from '../../../src/domain/keys/master-key-check.js';
 import { rotateMasterKey } from '../../../src/domain/keys/master-key-rotation.js';
 import { beginTotpEnrollment, confirmTotpEnrollment } from '../../../src/domain/mfa/mfa.service.js';
-import { createTenant } from '../../../src/domain/tenants/tenants.service.js';
+import { changeTenantSettings, createTenant } from '../../../src/domain/tenants/tenants.service.js';
 import type { Tenant } from '../../../src/domain/tenants/tenants.types.js';
 import { createUser } from '../../../src/domain/users/users.service.js';
 import { SEALED_COLUMNS, signingKeyAad } from '../../../src/security/sealed-columns.js';
 import { Secrets } from '../../../src/security/secrets.js';
 import { clientValidator } from '../../../src/tenancy/validate-client.js';
 import { freshDatabase } from '../../support/gatehouse.js';
+import { csrfOf } from '../../support/browser.js';
 import { RelyingParty } from '../../support/relying-party.js';
 import { rfc6238 } from '../../support/totp.js';
 
@@ -358,6 +359,47 @@ describe('gatehouse master-key rotate', () => {
       await gh.close();
     }
   }, 240_000);
+
+  // The interaction must outlive the restart: a shared Redis (the in-process store goes with the node).
+  (process.env.REDIS_URL ? it : it.skip)('offers a new seed to a user enrolling across a rotation (the old seal no longer opens), not a 503', async () => {
+    const kvPrefix = `ghtest:${randomBytes(4).toString('hex')}:`;
+    let gh = await startGatehouse(config(inUse), { kvPrefix });
+    const port = Number(new URL(gh.url).port);
+    const next = randomBytes(32).toString('base64');
+    try {
+      const tenant = await changeTenantSettings(gh.deps, tenants[1], { settings: { mfa_required: true } }, CLI_ACTOR);
+      const redirectUri = 'http://127.0.0.1:9/cb';
+      const { client, secret } = await registerClient(gh.deps, tenant, { metadata: { client_name: 'enroll', redirect_uris: [redirectUri] } }, CLI_ACTOR, clientValidator(gh.registry));
+      const user = await createUser(gh.deps, tenant, { email: 'enrolling@example.com', password: 'long enough pw', emailVerified: true }, CLI_ACTOR);
+      const rp = await RelyingParty.discover({ issuer: `${gh.url}/t/${tenant.slug}`, clientId: client.clientId, clientSecret: secret!, redirectUri });
+      const origin = new URL(gh.url).origin;
+      const start = await rp.startLogin({ scope: 'openid' });
+      const posted = await rp.browser.post(`${start.at}/login`, { csrf: csrfOf(start.html), email: user.email, password: 'long enough pw' });
+      const page = await rp.browser.follow(new URL(posted.headers.get('location')!, start.at).toString(), origin);
+      const html = await page.res.text();
+      const seedOf = (h: string) => /data-testid="totp-secret">([A-Z2-7]+)</.exec(h)?.[1];
+      const oldSeed = seedOf(html)!;
+      expect(oldSeed).toBeTruthy();
+
+      await gh.close();
+      expect(rotate({ GATEHOUSE_MASTER_KEY: next, GATEHOUSE_MASTER_KEY_PREVIOUS: inUse }).code).toBe(0);
+      inUse = next;
+      gh = await startGatehouse({ ...config(next), port }, { kvPrefix });
+
+      const renewed = await rp.browser.post(`${page.url}/enroll`, { csrf: csrfOf(html), code: rfc6238(oldSeed) });
+      expect(renewed.status).toBe(400);
+      const again = await renewed.text();
+      expect(again).toContain('Scan the new code below');
+      const newSeed = seedOf(again)!;
+      expect(newSeed).toBeTruthy();
+      expect(newSeed).not.toBe(oldSeed);
+      const done = await rp.browser.post(`${page.url}/enroll`, { csrf: csrfOf(again), code: rfc6238(newSeed) });
+      expect(done.status).toBe(200);
+      expect(await done.text()).toMatch(/recovery codes/i);
+    } finally {
+      await gh.close();
+    }
+  }, 120_000);
 
   it('re-encrypts a tenant whose creation was under way as the rotation began', async () => {
     const gh = await start(inUse);
