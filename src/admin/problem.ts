@@ -1,7 +1,7 @@
 import type { Middleware } from 'koa';
 import { ZodError } from 'zod';
 import { isForeignKeyViolation, isUniqueViolation } from '../db/knex.js';
-import { isStorageUnavailable } from '../deps.js';
+import { isStorageUnavailable, unavailableDetails } from '../deps.js';
 import { ClientExistsError, ClientMetadataRefusedError, UnknownClientError, UnknownRoleError } from '../domain/clients/clients.service.js';
 import { InvalidSlugError, SystemTenantError, TenantExistsError } from '../domain/tenants/tenants.service.js';
 import { OidcConnectionExistsError, OidcEmailDomainTakenError, UnknownOidcMappedRoleError } from '../domain/oidc-connections/oidc-connections.service.js';
@@ -86,7 +86,7 @@ export function problems(): Middleware {
       await next();
     } catch (err) {
       let problem = toProblem(err);
-      if (problem?.status === 503) log().warn('admin.unavailable', { method: ctx.method, path: ctx.path, error: { name: (err as Error)?.name, code: (err as { code?: string })?.code } });
+      if (problem?.status === 503) log().warn('admin.unavailable', { method: ctx.method, path: ctx.path, error: unavailableDetails(err) });
       if (!problem) {
         log().error('admin.failed', { error: { name: (err as Error)?.name, message: (err as Error)?.message, stack: (err as Error)?.stack }, method: ctx.method, path: ctx.path });
         problem = new Problem(500, 'server_error', 'An unexpected error occurred.');
