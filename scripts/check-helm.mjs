@@ -112,26 +112,34 @@ async function validateRendered(label, text, expectedKinds) {
   if (container?.livenessProbe?.httpGet?.path !== '/healthz') fail(`${label}: liveness probe is not /healthz`);
   if (!(pod?.terminationGracePeriodSeconds >= 30)) fail(`${label}: terminationGracePeriodSeconds < 30`);
   if (!pod?.securityContext?.runAsNonRoot || !container?.securityContext?.readOnlyRootFilesystem) fail(`${label}: not non-root with a read-only root filesystem`);
-  for (const podSpec of [pod, docs.find((d) => d.kind === 'Job')?.spec.template.spec]) {
+  const jobs = docs.filter((d) => d.kind === 'Job');
+  for (const podSpec of [pod, ...jobs.map((j) => j.spec.template.spec)]) {
     for (const env of podSpec?.containers[0].env ?? []) {
       if (/MASTER_KEY|DATABASE_URL|REDIS_URL|REDIS_CLUSTER|SMTP_URL|SECRET/.test(env.name) && !env.valueFrom?.secretKeyRef) fail(`${label}: ${env.name} is not read from a Secret`);
     }
   }
-  const job = docs.find((d) => d.kind === 'Job');
+  const job = jobs.find((d) => d.metadata.labels?.['app.kubernetes.io/component'] === 'migrate');
+  const rotation = jobs.find((d) => d.metadata.labels?.['app.kubernetes.io/component'] === 'master-key-rotate');
+  if (rotation) {
+    const command = rotation.spec.template.spec.containers[0].command.join(' ');
+    if (!/^node bin\/gatehouse\.js master-key rotate --json/.test(command)) fail(`${label}: the master-key rotation Job does not run gatehouse master-key rotate`);
+    if (!rotation.spec.template.spec.containers[0].env.some((e) => e.name === 'GATEHOUSE_MASTER_KEY_PREVIOUS')) fail(`${label}: the master-key rotation Job has no GATEHOUSE_MASTER_KEY_PREVIOUS`);
+    if (rotation.metadata.annotations?.['helm.sh/hook']) fail(`${label}: the master-key rotation Job is a hook (it would run before the pods are scaled down)`);
+  }
+  if (!job) fail(`${label}: no migration Job`);
   if (job && !/pre-install/.test(job.metadata.annotations?.['helm.sh/hook'] ?? '')) fail(`${label}: the migration Job is not a pre-install/pre-upgrade hook`);
   if (job && job.spec.template.spec.containers[0].command.join(' ') !== 'node bin/gatehouse.js migrate') fail(`${label}: the migration Job does not run gatehouse migrate`);
   if (container && !container.env.some((e) => e.name === 'GATEHOUSE_MIGRATE_ON_START' && e.value === 'false')) fail(`${label}: pods would migrate at start`);
   // A name twice in one container's env is refused by server-side apply (Helm 4's default).
-  for (const [what, podSpec] of [['Deployment', pod], ['Job', job?.spec.template.spec]]) {
+  for (const [what, podSpec] of [['Deployment', pod], ...jobs.map((j) => [`Job ${j.metadata.name}`, j.spec.template.spec])]) {
     const names = (podSpec?.containers[0].env ?? []).map((e) => e.name);
     const twice = names.filter((n, i) => names.indexOf(n) !== i);
     if (twice.length) fail(`${label}: the ${what}'s env names ${twice.join(', ')} twice`);
   }
   // The migration Job's pods must not count as the server's: the PDB would block evictions.
   const selects = (selector, labels) => Object.entries(selector ?? {}).every(([k, v]) => labels?.[k] === v);
-  const jobPodLabels = job?.spec.template.metadata?.labels;
   for (const doc of docs.filter((d) => d.kind === 'PodDisruptionBudget' || d.kind === 'Deployment')) {
-    if (job && selects(doc.spec.selector?.matchLabels, jobPodLabels)) fail(`${label}: the ${doc.kind}'s selector matches the migration Job's pods`);
+    for (const j of jobs) if (selects(doc.spec.selector?.matchLabels, j.spec.template.metadata?.labels)) fail(`${label}: the ${doc.kind}'s selector matches the pods of Job ${j.metadata.name}`);
   }
   console.log(`check-helm: ${label}: ${docs.length} objects valid (${kinds.join(', ')})`);
 }
@@ -158,6 +166,9 @@ const noHost = run(['template', 'gatehouse', chart, '--set', 'ingress.enabled=tr
 if (noHost.status === 0 || !/ingress.hosts: at least one host/.test(noHost.stderr)) fail('an Ingress without hosts was rendered');
 const noProxy = run(['template', 'gatehouse', chart, '--set', 'ingress.enabled=true', '--set', 'ingress.hosts[0].host=id.example.com']);
 if (noProxy.status === 0 || !/needs config.trustProxy/.test(noProxy.stderr)) fail('an Ingress without config.trustProxy was rendered');
+// The master-key rotation Job needs the key in use now.
+const noPrevious = run(['template', 'gatehouse', chart, '--set', 'masterKeyRotation.enabled=true']);
+if (noPrevious.status === 0 || !/masterKeyRotation.enabled needs secrets.previousMasterKey/.test(noPrevious.stderr)) fail('a master-key rotation Job without secrets.previousMasterKey was rendered');
 // extraEnv replaces the chart's entry of the same name: one LOG_LEVEL, extraEnv's value.
 const logLevel = run(['template', 'gatehouse', chart, '-f', fullValues]);
 const server = parseAllDocuments(logLevel.stdout).map((d) => d.toJS()).find((d) => d?.kind === 'Deployment');
