@@ -67,6 +67,9 @@ const clientCredentials = (gh: Gatehouse, c: (typeof clients)[number]) =>
 
 /** The master key the database is under, as the tests below leave it. */
 let inUse = '';
+const secretsOf = (key: string) => new Secrets(Buffer.from(key, 'base64'));
+/** The keys of a rotation from the key in use to `next`. */
+const rotationTo = (next: string) => ({ next: secretsOf(next), previous: secretsOf(inUse) });
 let tenants: Tenant[];
 const clients: { tenant: Tenant; clientId: string; secret: string }[] = [];
 let totpUser: { email: string; password: string; seed: string; tenant: Tenant; app: { clientId: string; secret: string; redirectUri: string } };
@@ -164,7 +167,7 @@ describe('gatehouse master-key rotate', () => {
 
     // One event per tenant, none carrying a secret.
     const knex = (await import('../../../src/db/knex.js')).createDb({ databaseUrl: db.url, dataDir: db.dataDir! });
-    const fingerprint = new Secrets(Buffer.from(newKey, 'base64')).fingerprint;
+    const fingerprint = secretsOf(newKey).fingerprint;
     const events = (await knex('audit_events').where({ type: 'master_key.rotated' })).filter((e: any) => JSON.stringify(e.details).includes(fingerprint));
     await knex.destroy();
     expect(events).toHaveLength(3);
@@ -296,7 +299,7 @@ describe('gatehouse master-key rotate', () => {
     const before = await snapshot();
     // What an earlier version left when stopped: the mark of a rotation to `inUse`, nothing carried.
     await withDb(async (knex) => {
-      await knex('master_key_check').update({ sealed: rotatingMarker(new Secrets(Buffer.from(inUse, 'base64'))) });
+      await knex('master_key_check').update({ sealed: rotatingMarker(secretsOf(inUse)) });
       await knex('master_key_derived_keys').delete();
     });
     expect(rotate(env)).toMatchObject({ code: 1, stderr: expect.stringMatching(/^gatehouse: GATEHOUSE_MASTER_KEY_PREVIOUS: a master-key rotation to this key, started by an earlier version of Gatehouse, has not finished/) });
@@ -308,7 +311,7 @@ describe('gatehouse master-key rotate', () => {
 
     if (db.url) {
       // A run whose lock went with its connection stops before the last step; a re-run finishes.
-      const keys = { next: new Secrets(Buffer.from(env.GATEHOUSE_MASTER_KEY, 'base64')), previous: new Secrets(Buffer.from(inUse, 'base64')) };
+      const keys = rotationTo(env.GATEHOUSE_MASTER_KEY);
       await withDb(async (knex) => {
         const cut = async () => {
           await knex.raw("select pg_terminate_backend(pid) from pg_locks where locktype = 'advisory' and objid = hashtext('gatehouse.master_key_rotate')::oid");
@@ -325,7 +328,7 @@ describe('gatehouse master-key rotate', () => {
   it('leaves nothing under the old key from a node left running through a rotation, which answers 503, not 500', async () => {
     const gh = await start(inUse);
     const next = randomBytes(32).toString('base64');
-    const keys = { next: new Secrets(Buffer.from(next, 'base64')), previous: new Secrets(Buffer.from(inUse, 'base64')) };
+    const keys = rotationTo(next);
     try {
       await expect(rotateMasterKey(gh.deps.db, keys, CLI_ACTOR, { failAfterTenants: 1 })).rejects.toThrow(/interrupted/);
       // Under way: the node on the old key seals nothing new (a key made now would stay under it).
@@ -338,7 +341,7 @@ describe('gatehouse master-key rotate', () => {
       expect(await gh.deps.db('user_mfa_factors').where({ user_id: user.id })).toHaveLength(0);
       // A node that ignores the mark (an earlier version) writing under the old key while the
       // rotation runs: the last sweep re-encrypts it before the rotation is declared finished.
-      const straggler = new Secrets(Buffer.from(inUse, 'base64'));
+      const straggler = secretsOf(inUse);
       await rotateMasterKey(gh.deps.db, keys, CLI_ACTOR, {
         beforeSweep: async () => {
           const [key] = await gh.deps.db('signing_keys').where({ tenant_id: tenant.id, status: 'next' }).select('kid', 'private_jwk_encrypted');
@@ -404,7 +407,7 @@ describe('gatehouse master-key rotate', () => {
   it('re-encrypts a tenant whose creation was under way as the rotation began', async () => {
     const gh = await start(inUse);
     const next = randomBytes(32).toString('base64');
-    const keys = { next: new Secrets(Buffer.from(next, 'base64')), previous: new Secrets(Buffer.from(inUse, 'base64')) };
+    const keys = rotationTo(next);
     try {
       // A node creating a tenant: its keys sealed under the old key, not committed yet.
       const trx = await gh.deps.db.transaction();
