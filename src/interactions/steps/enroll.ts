@@ -22,7 +22,8 @@ export async function renderEnroll(sc: StepContext, pending: Pending, extra: { e
     secret: enrollment.secret,
     action: `${sc.base}/enroll`,
     abort: `${sc.base}/abort`,
-    error: extra.error,
+    // A seed sealed before a master-key rotation was replaced: say so, or a code from the old entry fails.
+    error: extra.error ?? (pending.totpSeal && !sealed ? text.enroll.renewed : undefined),
   }, extra.status);
 }
 
