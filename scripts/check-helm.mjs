@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // CI for the Helm chart (helm/gatehouse): `helm lint --strict` and `helm template` with the default
-// values and helm/ci/full-values.yaml (every option on), then every rendered object is validated
+// values, helm/ci/full-values.yaml (every option on) and the same with helm/ci/rotation-values.yaml
+// (the release during a master-key rotation), then every rendered object is validated
 // against the Kubernetes OpenAPI schemas of `kubernetes-models` (dev dependency) and the
 // ServiceMonitor against prometheus-operator's CRD schema (`@kubernetes-models/prometheus-operator`).
 // No cluster and no network beyond the npm registry.
