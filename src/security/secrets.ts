@@ -28,8 +28,7 @@ function partsOf(sealed: string) {
   return { iv, tag, body };
 }
 
-function openWith(key: Buffer, sealed: string, aad: string): string {
-  const { iv, tag, body } = partsOf(sealed);
+function openWith(key: Buffer, { iv, tag, body }: ReturnType<typeof partsOf>, aad: string): string {
   const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64url'));
   decipher.setAAD(Buffer.from(aad));
   decipher.setAuthTag(Buffer.from(tag, 'base64url'));
@@ -78,7 +77,7 @@ export class Secrets {
   }
 
   openFromCookie(sealed: string, aad: string): string {
-    return openWith(this.#cookieSeal(), sealed, aad);
+    return openWith(this.#cookieSeal(), partsOf(sealed), aad);
   }
 
   #cookieSeal() {
@@ -106,9 +105,9 @@ export class Secrets {
    * `gatehouse master-key rotate`. Callers opening what a client sent catch it as bad input.
    */
   decrypt(sealed: string, aad: string): string {
-    partsOf(sealed); // malformed: not a question of keys
+    const parts = partsOf(sealed); // malformed: a plain Error, not a question of keys
     try {
-      return openWith(this.#encKey, sealed, aad);
+      return openWith(this.#encKey, parts, aad);
     } catch (err) {
       throw new MasterKeyNotCurrentError('a value sealed with the master key does not open with this node\'s GATEHOUSE_MASTER_KEY (a master-key rotation since the node started, or a value altered in the database)', { cause: err });
     }

@@ -48,7 +48,7 @@ export async function createSigningKey(deps: Pick<Deps, 'secrets'>, trx: Trx | D
   const discarded = await updateNextKeysRetired(trx as Db, tenantId);
   // Every key this needs at once, on both cores: the tenant row stays locked meanwhile.
   const fresh = await Promise.all([...missing, ...algs].map((a) => makeKey(deps, tenantId, a)));
-  if (fresh.length) await assertSealingKeyCurrent(trx, deps.secrets);
+  await assertSealingKeyCurrent(trx, deps.secrets); // algs is never empty: there is always a next key to store
   for (const [i, key] of fresh.entries()) {
     const status = i < missing.length ? 'current' : 'next';
     await insertSigningKey(trx as Db, { tenantId, kid: key.kid, alg: key.alg, status, publicJwk: key.publicJwk }, key.sealed);

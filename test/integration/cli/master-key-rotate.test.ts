@@ -70,6 +70,20 @@ let inUse = '';
 const secretsOf = (key: string) => new Secrets(Buffer.from(key, 'base64'));
 /** The keys of a rotation from the key in use to `next`. */
 const rotationTo = (next: string) => ({ next: secretsOf(next), previous: secretsOf(inUse) });
+/**
+ * A node on the key in use, and the keys of an in-process rotation to a new key: `run` does the
+ * rotation and its checks; once it has passed, the new key is the one in use.
+ */
+async function onNodeRotating(run: (gh: Gatehouse, keys: ReturnType<typeof rotationTo>) => Promise<void>) {
+  const gh = await start(inUse);
+  const next = randomBytes(32).toString('base64');
+  try {
+    await run(gh, rotationTo(next));
+    inUse = next;
+  } finally {
+    await gh.close();
+  }
+}
 let tenants: Tenant[];
 const clients: { tenant: Tenant; clientId: string; secret: string }[] = [];
 let totpUser: { email: string; password: string; seed: string; tenant: Tenant; app: { clientId: string; secret: string; redirectUri: string } };
@@ -325,11 +339,8 @@ describe('gatehouse master-key rotate', () => {
     }
   }, 120_000);
 
-  it('leaves nothing under the old key from a node left running through a rotation, which answers 503, not 500', async () => {
-    const gh = await start(inUse);
-    const next = randomBytes(32).toString('base64');
-    const keys = rotationTo(next);
-    try {
+  it('leaves nothing under the old key from a node left running through a rotation, which answers 503, not 500', () =>
+    onNodeRotating(async (gh, keys) => {
       await expect(rotateMasterKey(gh.deps.db, keys, CLI_ACTOR, { failAfterTenants: 1 })).rejects.toThrow(/interrupted/);
       // Under way: the node on the old key seals nothing new (a key made now would stay under it).
       for (const tenant of tenants) await expect(rotateSigningKey(gh.deps, tenant, undefined, CLI_ACTOR)).rejects.toBeInstanceOf(MasterKeyNotCurrentError);
@@ -357,11 +368,7 @@ describe('gatehouse master-key rotate', () => {
       const jwks = await fetch(`${gh.url}/t/mk-two/jwks`);
       expect(jwks.status).toBe(503);
       expect(await jwks.json()).toMatchObject({ error: 'temporarily_unavailable' });
-      inUse = next;
-    } finally {
-      await gh.close();
-    }
-  }, 240_000);
+    }), 240_000);
 
   // The interaction must outlive the restart: a shared Redis (the in-process store goes with the node).
   (process.env.REDIS_URL ? it : it.skip)('offers a new seed to a user enrolling across a rotation (the old seal no longer opens), not a 503', async () => {
@@ -404,11 +411,8 @@ describe('gatehouse master-key rotate', () => {
     }
   }, 120_000);
 
-  it('re-encrypts a tenant whose creation was under way as the rotation began', async () => {
-    const gh = await start(inUse);
-    const next = randomBytes(32).toString('base64');
-    const keys = rotationTo(next);
-    try {
+  it('re-encrypts a tenant whose creation was under way as the rotation began', () =>
+    onNodeRotating(async (gh, keys) => {
       // A node creating a tenant: its keys sealed under the old key, not committed yet.
       const trx = await gh.deps.db.transaction();
       const id = randomUUID();
@@ -421,9 +425,5 @@ describe('gatehouse master-key rotate', () => {
       const rows = await gh.deps.db('signing_keys').where({ tenant_id: id });
       expect(rows).toHaveLength(2);
       for (const row of rows) expect(keys.next.opens(row.private_jwk_encrypted, signingKeyAad(id, row.kid))).toBe(true);
-      inUse = next;
-    } finally {
-      await gh.close();
-    }
-  }, 120_000);
+    }), 120_000);
 });
