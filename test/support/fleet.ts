@@ -208,11 +208,16 @@ export class Haproxy {
     const child = spawn('haproxy', ['-db', '-f', file], { stdio: ['ignore', 'pipe', 'pipe'] });
     this.#child = child;
     for (const s of [child.stdout!, child.stderr!]) s.on('data', (d) => this.output.push(String(d)));
-    for (let i = 0; i < 100; i++) {
-      if (await new Promise<boolean>((resolve) => net.connect(this.port, '127.0.0.1').once('connect', function (this: net.Socket) { this.destroy(); resolve(true); }).once('error', () => resolve(false)))) return;
+    // HAProxy accepts on its port before its admin socket exists (measured: more than half of the
+    // starts here), so it is ready once both answer, and the socket is this process's.
+    const listens = () => new Promise<boolean>((resolve) => net.connect(this.port, '127.0.0.1').once('connect', function (this: net.Socket) { this.destroy(); resolve(true); }).once('error', () => resolve(false)));
+    const ours = () => this.command('show info').then((info) => new RegExp(`^Pid: ${child.pid}$`, 'm').test(info), () => false);
+    for (let i = 0; i < 200; i++) {
+      if (child.exitCode !== null || child.signalCode !== null) break;
+      if (await listens() && await ours()) return;
       await sleep(50);
     }
-    throw new Error(`haproxy did not listen: ${this.output.join('')}`);
+    throw new Error(`haproxy did not start (port ${this.port}, ${this.socket}): ${this.output.join('')}`);
   }
 
   /** One admin-socket command's answer. */
