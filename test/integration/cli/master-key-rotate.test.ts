@@ -20,7 +20,7 @@ import { clientValidator } from '../../../src/tenancy/validate-client.js';
 import { freshDatabase } from '../../support/gatehouse.js';
 import { csrfOf } from '../../support/browser.js';
 import { RelyingParty } from '../../support/relying-party.js';
-import { rfc6238 } from '../../support/totp.js';
+import { oathtoolCode } from '../../support/totp.js';
 
 // DESIGN.md "CLI": `gatehouse master-key rotate` re-encrypts every secret from
 // GATEHOUSE_MASTER_KEY_PREVIOUS to GATEHOUSE_MASTER_KEY, one transaction per tenant, resumable,
@@ -106,7 +106,7 @@ beforeAll(async () => {
     const password = `pw-${randomBytes(8).toString('hex')}`;
     const user = await createUser(deps, tenant, { email: 'totp@example.com', password, emailVerified: true }, CLI_ACTOR);
     const enrollment = beginTotpEnrollment(deps, tenant, { id: user.id, email: user.email });
-    expect(await confirmTotpEnrollment(deps, tenant, user.id, enrollment.sealed, rfc6238(enrollment.secret, Date.now() - 30_000), CLI_ACTOR)).toBeDefined();
+    expect(await confirmTotpEnrollment(deps, tenant, user.id, enrollment.sealed, oathtoolCode(enrollment.secret, -30), CLI_ACTOR)).toBeDefined();
     const redirectUri = 'http://127.0.0.1:9/cb';
     const { client, secret } = await registerClient(deps, tenant, { metadata: { client_name: 'web', redirect_uris: [redirectUri] } }, CLI_ACTOR, clientValidator(gh.registry));
     totpUser = { email: user.email, password, seed: enrollment.secret, tenant, app: { clientId: client.clientId, secret: secret!, redirectUri } };
@@ -218,7 +218,7 @@ describe('gatehouse master-key rotate', () => {
       for (const c of clients) expect((await clientCredentials(gh, c)).status).toBe(200);
       // The TOTP seed, re-encrypted, still gives the codes the user's authenticator shows.
       const rp = await RelyingParty.discover({ issuer: `${gh.url}/t/${totpUser.tenant.slug}`, clientId: totpUser.app.clientId, clientSecret: totpUser.app.secret, redirectUri: totpUser.app.redirectUri });
-      const tokens = await rp.login(totpUser, {}, { code: () => rfc6238(totpUser.seed) });
+      const tokens = await rp.login(totpUser, {}, { code: () => oathtoolCode(totpUser.seed) });
       expect(tokens.claims()).toMatchObject({ amr: expect.arrayContaining(['otp']) });
       // Every signing key of each tenant is still published (the next and previous ones decrypt too).
       const jwks = await (await fetch(`${gh.url}/t/mk-two/jwks`)).json();
@@ -348,7 +348,7 @@ describe('gatehouse master-key rotate', () => {
       const tenant = tenants[0];
       const user = await createUser(gh.deps, tenant, { email: `late-${randomBytes(3).toString('hex')}@example.com`, password: 'long enough pw', emailVerified: true }, CLI_ACTOR);
       const enrollment = beginTotpEnrollment(gh.deps, tenant, { id: user.id, email: user.email });
-      await expect(confirmTotpEnrollment(gh.deps, tenant, user.id, enrollment.sealed, rfc6238(enrollment.secret), CLI_ACTOR)).rejects.toBeInstanceOf(MasterKeyNotCurrentError);
+      await expect(confirmTotpEnrollment(gh.deps, tenant, user.id, enrollment.sealed, oathtoolCode(enrollment.secret), CLI_ACTOR)).rejects.toBeInstanceOf(MasterKeyNotCurrentError);
       expect(await gh.deps.db('user_mfa_factors').where({ user_id: user.id })).toHaveLength(0);
       // A node that ignores the mark (an earlier version) writing under the old key while the
       // rotation runs: the last sweep re-encrypts it before the rotation is declared finished.
@@ -396,14 +396,14 @@ describe('gatehouse master-key rotate', () => {
       inUse = next;
       gh = await startGatehouse({ ...config(next), port }, { kvPrefix });
 
-      const renewed = await rp.browser.post(`${page.url}/enroll`, { csrf: csrfOf(html), code: rfc6238(oldSeed) });
+      const renewed = await rp.browser.post(`${page.url}/enroll`, { csrf: csrfOf(html), code: oathtoolCode(oldSeed) });
       expect(renewed.status).toBe(400);
       const again = await renewed.text();
       expect(again).toContain('Scan the new code below');
       const newSeed = seedOf(again)!;
       expect(newSeed).toBeTruthy();
       expect(newSeed).not.toBe(oldSeed);
-      const done = await rp.browser.post(`${page.url}/enroll`, { csrf: csrfOf(again), code: rfc6238(newSeed) });
+      const done = await rp.browser.post(`${page.url}/enroll`, { csrf: csrfOf(again), code: oathtoolCode(newSeed) });
       expect(done.status).toBe(200);
       expect(await done.text()).toMatch(/recovery codes/i);
     } finally {
