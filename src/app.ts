@@ -1,4 +1,5 @@
 import type { Server } from 'node:http';
+import path from 'node:path';
 import Koa from 'koa';
 import { ConfigError, type Config } from './config/load.js';
 import { DatabaseUnreachableError, checkDatabase } from './db/connect.js';
@@ -77,6 +78,10 @@ export async function openDeps(config: Config, options: { kvPrefix?: string; mig
   } catch (err) {
     await kv.close().catch(() => {});
     await db.destroy().catch(() => {});
+    if (err instanceof MasterKeyMismatchError && !config.masterKey) {
+      // The key came from the data folder's file: that file is what to change, not the variable.
+      throw new ConfigError(`${err.message} (GATEHOUSE_MASTER_KEY is not set: the key used is the content of ${path.resolve(config.dataDir, 'master.key')})`, { cause: err });
+    }
     const refusal = err instanceof DatabaseUnreachableError || err instanceof MasterKeyMismatchError;
     throw refusal ? new ConfigError(err.message, { cause: err }) : err;
   }

@@ -24,6 +24,7 @@ async function main() {
   if (!config.databaseUrl) holdDataDir(config.dataDir);
   const gh = await startGatehouse(config);
   if (!config.databaseUrl) log().warn('storage.embedded', { detail: `Embedded PostgreSQL (PGlite) in ${config.dataDir}: single process only. Set DATABASE_URL for production.` });
+  if (config.masterKeyPrevious) log().warn('config.master_key_previous_set', { detail: 'GATEHOUSE_MASTER_KEY_PREVIOUS is set: the server never reads it (only `gatehouse master-key rotate` does). Remove it from the server\'s environment once the rotation has finished, so the old key is not kept where it is not needed.' });
   if (!config.redisUrl && !config.redisClusterNodes) log().warn('kv.in_process', { detail: 'Neither REDIS_URL nor REDIS_CLUSTER_NODES is set: using the in-process store. This is single-node only; set one of them to run more than one node.' });
   // `url`: PUBLIC_URL, what clients use; `address`: where this node listens (one of several behind a balancer).
   const bound = gh.server.address();

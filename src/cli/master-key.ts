@@ -25,14 +25,15 @@ export async function masterKeyRotateCommand(args: string[]) {
   }
   const deps = await openDeps(config, { masterKeyCheck: false });
   try {
-    // Only the tests set this, to interrupt a run after N tenants and prove a re-run completes it.
-    const failAfter = process.env.GATEHOUSE_TEST_MASTER_KEY_ROTATE_FAIL_AFTER;
+    // Only the tests set this (with NODE_ENV=test, never in an operator's environment), to
+    // interrupt a run after N tenants and prove a re-run completes it.
+    const failAfter = process.env.NODE_ENV === 'test' ? process.env.GATEHOUSE_TEST_MASTER_KEY_ROTATE_FAIL_AFTER : undefined;
     const summary = await rotateMasterKey(deps.db, {
       next: deps.secrets,
       previous: new Secrets(Buffer.from(config.masterKeyPrevious, 'base64')),
     }, CLI_ACTOR, { failAfterTenants: failAfter ? Number(failAfter) : undefined, newCookieKey: values['new-cookie-key'] === true });
-    const signedOut = summary.new_cookie_key ? '; the cookie key is new: every user signs in again once the nodes start with it' : '';
-    process.stderr.write(`master-key rotate: ${summary.reencrypted} secrets re-encrypted in ${summary.tenants_changed} of ${summary.tenants} tenants (${summary.already_rotated} already under the new key)${signedOut}; start every node with only the new GATEHOUSE_MASTER_KEY\n`);
+    const signedOut = summary.new_cookie_key ? '; the cookie key is new: every user signs in again once the nodes (re)start' : '';
+    process.stderr.write(`master-key rotate: ${summary.reencrypted} secrets re-encrypted in ${summary.tenants_changed} of ${summary.tenants} tenants (${summary.already_rotated} already under the new key)${signedOut}; start every node with only the key in GATEHOUSE_MASTER_KEY\n`);
     if (values.json) process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
   } catch (err) {
     if (err instanceof MasterKeyRotationRefused) throw new ConfigError(err.message);

@@ -71,7 +71,13 @@ export const operationCommands: CommandSpec[] = [
       'new-cookie-key': { type: 'boolean', help: 'replace the key that signs browser cookies with a random one instead of carrying it over: every user signs in again (after a leak of the old master key)' },
       json: { type: 'boolean', help: 'print the summary (counts by column, new_cookie_key) as JSON on stdout' },
     },
-    examples: ['GATEHOUSE_MASTER_KEY_PREVIOUS=<old key> GATEHOUSE_MASTER_KEY=<new key> gatehouse master-key rotate', 'GATEHOUSE_MASTER_KEY_PREVIOUS=<old key> GATEHOUSE_MASTER_KEY=<new key> gatehouse master-key rotate --new-cookie-key --json'],
+    // Keys come from files or a secret manager, never typed: a shell's history would keep them.
+    examples: [
+      'export GATEHOUSE_MASTER_KEY_PREVIOUS="$(cat old-master.key)" GATEHOUSE_MASTER_KEY="$(cat new-master.key)"',
+      'gatehouse master-key rotate',
+      'gatehouse master-key rotate --new-cookie-key --json    # after a leak of the old key',
+      '(docs/keys-and-secrets.md "Rotating the master key": store the new key first, stop the nodes)',
+    ],
     standalone: masterKeyRotateCommand,
   },
 ];

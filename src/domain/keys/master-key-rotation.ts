@@ -4,6 +4,7 @@ import type { Db, Trx } from '../../db/knex.js';
 import type { Actor } from '../../deps.js';
 import { SEALED_COLUMNS, type SealedColumn } from '../../security/sealed-columns.js';
 import { DERIVED_KEY_PURPOSES, type Secrets } from '../../security/secrets.js';
+import { SYSTEM_TENANT } from '../tenants/tenants.types.js';
 import { derivedKeyAad, findDerivedKeys } from './derived-keys.js';
 import { CHECK_AAD, CHECK_PLAINTEXT, checkState, findCheckValue, rotatingMarker } from './master-key-check.js';
 
@@ -72,7 +73,7 @@ async function rotateLocked(db: Db, keys: Keys, actor: Actor, options: RotationO
   if (finished) {
     if (newCookieKey) {
       await assertHeld();
-      await db.transaction((trx) => replaceCookieKey(trx, keys.next));
+      await db.transaction((trx) => replaceCookieKey(trx, keys.next, actor));
     }
   } else {
     await db.transaction(async (trx) => {
@@ -105,7 +106,7 @@ async function rotateLocked(db: Db, keys: Keys, actor: Actor, options: RotationO
   // the previous key now would replace them with that key's own, were none stored).
   if (!finished) {
     await assertHeld();
-    await db.transaction((trx) => sealGlobals(trx, keys, newCookieKey));
+    await db.transaction((trx) => sealGlobals(trx, keys, newCookieKey, actor));
   }
   return summary;
 }
@@ -217,9 +218,9 @@ async function rotateTenant(trx: Trx, { next, previous }: Keys, tenantId: string
 }
 
 /** The carried-over derived keys and the check value, under the new key: the rotation is complete once this commits. */
-async function sealGlobals(trx: Trx, keys: Keys, newCookieKey: boolean) {
+async function sealGlobals(trx: Trx, keys: Keys, newCookieKey: boolean, actor: Actor) {
   await carryDerivedKeys(trx, keys);
-  if (newCookieKey) await replaceCookieKey(trx, keys.next);
+  if (newCookieKey) await replaceCookieKey(trx, keys.next, actor);
   const check = await findCheckValue(trx);
   if (check === undefined || checkState({ secrets: keys.next }, check) !== 'ok') {
     await trx('master_key_check').insert({ id: 1, sealed: keys.next.encrypt(CHECK_PLAINTEXT, CHECK_AAD) }).onConflict('id').merge(['sealed']);
@@ -244,8 +245,14 @@ async function carryDerivedKeys(trx: Trx, { next, previous }: Keys) {
   }
 }
 
-/** A random key for cookies, so every cookie signed or sealed before no longer opens (everyone signs in again). */
-async function replaceCookieKey(trx: Trx, next: Secrets) {
+/**
+ * A random key for cookies, so every cookie signed or sealed before no longer opens (everyone
+ * signs in again). It concerns every tenant, so it is recorded once, in the system tenant's chain
+ * (`master_key.cookie_key_replaced`), in the same transaction.
+ */
+async function replaceCookieKey(trx: Trx, next: Secrets, actor: Actor) {
   const aad = derivedKeyAad('cookies');
   await trx('master_key_derived_keys').insert({ purpose: 'cookies', sealed: next.encrypt(randomBytes(32).toString('base64'), aad) }).onConflict('purpose').merge(['sealed']);
+  const system = await trx('tenants').where({ slug: SYSTEM_TENANT }).first('id');
+  if (system) await recordAudit(trx, { tenantId: system.id, type: 'master_key.cookie_key_replaced', actor: actor.id, details: { key_fingerprint: next.fingerprint } });
 }

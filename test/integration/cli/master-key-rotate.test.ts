@@ -140,7 +140,7 @@ describe('gatehouse master-key rotate', () => {
 
   it('can be run back with the two variables swapped after an interruption: the old key serves again, client secrets included', async () => {
     const other = randomBytes(32).toString('base64');
-    expect(rotate({ GATEHOUSE_MASTER_KEY: other, GATEHOUSE_MASTER_KEY_PREVIOUS: oldKey, GATEHOUSE_TEST_MASTER_KEY_ROTATE_FAIL_AFTER: '1' }).code).toBe(1);
+    expect(rotate({ GATEHOUSE_MASTER_KEY: other, GATEHOUSE_MASTER_KEY_PREVIOUS: oldKey, NODE_ENV: 'test', GATEHOUSE_TEST_MASTER_KEY_ROTATE_FAIL_AFTER: '1' }).code).toBe(1);
     const back = rotate({ GATEHOUSE_MASTER_KEY: oldKey, GATEHOUSE_MASTER_KEY_PREVIOUS: other }, ['--json']);
     expect(back.code).toBe(0);
     expect(JSON.parse(back.stdout)).toMatchObject({ tenants: 3, tenants_changed: 1 });
@@ -159,7 +159,7 @@ describe('gatehouse master-key rotate', () => {
     const env = { GATEHOUSE_MASTER_KEY: newKey, GATEHOUSE_MASTER_KEY_PREVIOUS: oldKey };
     const before = await snapshot();
     // Interrupted after two of the three tenants (system, mk-one; mk-two is left under the old key).
-    const crashed = rotate({ ...env, GATEHOUSE_TEST_MASTER_KEY_ROTATE_FAIL_AFTER: '2' });
+    const crashed = rotate({ ...env, NODE_ENV: 'test', GATEHOUSE_TEST_MASTER_KEY_ROTATE_FAIL_AFTER: '2' });
     expect(crashed.code).toBe(1);
     const halfway = await snapshot();
     expect(halfway['signing_keys.private_jwk_encrypted']).not.toEqual(before['signing_keys.private_jwk_encrypted']);
@@ -240,7 +240,11 @@ describe('gatehouse master-key rotate', () => {
     };
     const silent = async (rp: RelyingParty) => new URL((await rp.startLogin({ scope: 'openid', prompt: 'none' })).at).searchParams;
     const key = () => randomBytes(32).toString('base64');
+    // A new cookie key signs everyone out of every tenant: recorded once, in the system tenant's chain.
+    const cookieKeyEvents = async () => (await gh.deps.db('audit_events').join('tenants', 'tenants.id', 'audit_events.tenant_id')
+      .where({ 'tenants.slug': 'system', 'audit_events.type': 'master_key.cookie_key_replaced' }).select('audit_events.details')).map((e: { details: unknown }) => e.details);
     try {
+      const before = (await cookieKeyEvents()).length;
       const password = `pw-${randomBytes(8).toString('hex')}`;
       const user = await createUser(gh.deps, tenant, { email: 'plain@example.com', password, emailVerified: true }, CLI_ACTOR);
       const rp = await RelyingParty.discover({ issuer: `${gh.url}/t/${tenant.slug}`, clientId: totpUser.app.clientId, clientSecret: totpUser.app.secret, redirectUri: totpUser.app.redirectUri });
@@ -254,10 +258,11 @@ describe('gatehouse master-key rotate', () => {
       // A --new-cookie-key rotation interrupted, then run back: the cookie key in use before stays.
       const abandoned = key();
       await restart(third, () => {
-        expect(rotate({ GATEHOUSE_MASTER_KEY: abandoned, GATEHOUSE_MASTER_KEY_PREVIOUS: third, GATEHOUSE_TEST_MASTER_KEY_ROTATE_FAIL_AFTER: '1' }, ['--new-cookie-key']).code).toBe(1);
+        expect(rotate({ GATEHOUSE_MASTER_KEY: abandoned, GATEHOUSE_MASTER_KEY_PREVIOUS: third, NODE_ENV: 'test', GATEHOUSE_TEST_MASTER_KEY_ROTATE_FAIL_AFTER: '1' }, ['--new-cookie-key']).code).toBe(1);
         expect(rotate({ GATEHOUSE_MASTER_KEY: third, GATEHOUSE_MASTER_KEY_PREVIOUS: abandoned }).code).toBe(0);
       });
       expect((await silent(rp)).get('code')).toBeTruthy();
+      expect(await cookieKeyEvents()).toHaveLength(before);
 
       const fourth = key();
       let renewed: ReturnType<typeof rotate> | undefined;
@@ -281,6 +286,9 @@ describe('gatehouse master-key rotate', () => {
       });
       expect((await silent(rp)).get('error')).toBe('login_required');
       for (const c of clients) expect((await clientCredentials(gh, c)).status).toBe(200);
+      const events = await cookieKeyEvents();
+      expect(events).toHaveLength(before + 2);
+      for (const secret of [third, fourth]) expect(JSON.stringify(events)).not.toContain(secret);
       inUse = fourth;
     } finally {
       await gh.close();

@@ -17,10 +17,11 @@ beforeAll(async () => {
 afterAll(() => rmSync(home, { recursive: true, force: true }));
 
 /** Starts the compiled server, returns the parsed banner and every stderr line, then stops it. */
-async function banner() {
-  const child = spawn(process.execPath, [path.resolve('dist/src/main.js')], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+async function banner(extra: NodeJS.ProcessEnv = {}) {
+  const child = spawn(process.execPath, [path.resolve('dist/src/main.js')], { env: { ...env, ...extra }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
-  child.stdout.resume();
+  let stdout = '';
+  child.stdout.on('data', (d) => (stdout += d));
   const line = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`no banner: ${stderr}`)), 180_000);
     child.stderr.on('data', (d) => {
@@ -36,7 +37,7 @@ async function banner() {
   child.kill('SIGTERM');
   await exited;
   const ours = stderr.split('\n').filter((l) => l && !l.includes('oidc-provider WARNING'));
-  return { banner: JSON.parse(line), ours };
+  return { banner: JSON.parse(line), ours, logs: stdout.split('\n').filter(Boolean) };
 }
 
 it('says how to create the first tenant, then names the tenants there are', async () => {
@@ -53,4 +54,13 @@ it('says how to create the first tenant, then names the tenants there are', asyn
   const second = await banner();
   expect(second.banner).toMatchObject({ tenants: 1, discovery: [`${url}/t/banner-acme/.well-known/openid-configuration`], admin_api: `${url}/admin/v1` });
   expect(second.banner.next).not.toContain('No tenant yet');
+});
+
+it('warns when GATEHOUSE_MASTER_KEY_PREVIOUS is left in the server\'s environment, never printing it', async () => {
+  const previous = randomBytes(32).toString('base64');
+  const { logs } = await banner({ GATEHOUSE_MASTER_KEY_PREVIOUS: previous });
+  const warning = logs.map((l) => JSON.parse(l)).find((l) => l.message === 'config.master_key_previous_set');
+  expect(warning).toMatchObject({ level: 'warn', detail: expect.stringContaining('Remove it from the server') });
+  expect(logs.join('\n')).not.toContain(previous);
+  expect((await banner()).logs.join('\n')).not.toContain('config.master_key_previous_set');
 });
