@@ -31,8 +31,18 @@ export async function listen(db: Db, channel: string, on: ListenHandlers): Promi
   return PgListener.start(typeof connection === 'string' ? { connectionString: connection } : connection, channel, on);
 }
 
+/**
+ * How often the listening connection is asked whether it still answers, and how long it may take.
+ * A connection that a firewall or NAT dropped without a word, or whose server process hangs,
+ * delivers nothing and reports nothing: TCP keep-alive would notice after hours. Caches that
+ * trust the feed would serve a rotated secret or a deleted client all that time.
+ */
+const HEARTBEAT_MS = 5_000;
+const HEARTBEAT_DEADLINE_MS = 5_000;
+
 class PgListener implements Listening {
   #client?: pg.Client;
+  #heartbeat?: NodeJS.Timeout;
   #closed = false;
   #retry?: NodeJS.Timeout;
   #attempt = 0;
@@ -53,8 +63,11 @@ class PgListener implements Listening {
     const onLost = () => {
       if (lost) return;
       lost = true;
+      clearInterval(this.#heartbeat);
       this.on.live(false);
       client.end().catch(() => {});
+      // end() waits for the server to close its side, which a hung server never does.
+      (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
       this.#schedule();
     };
     client.on('error', onLost);
@@ -66,9 +79,33 @@ class PgListener implements Listening {
       if (this.#closed || lost) return;
       this.#attempt = 0;
       this.on.live(true);
+      this.#beat(client, onLost, () => lost);
     } catch {
       onLost();
     }
+  }
+
+  /**
+   * Every HEARTBEAT_MS, the LISTEN again (a no-op on a channel already listened to, and it keeps
+   * what pg_stat_activity shows for this connection): no answer within HEARTBEAT_DEADLINE_MS and
+   * the connection counts as lost, so the caches start over and a new connection listens.
+   */
+  #beat(client: pg.Client, onLost: () => void, isLost: () => boolean) {
+    let pending = false;
+    this.#heartbeat = setInterval(() => {
+      if (pending || isLost() || this.#closed) return;
+      pending = true;
+      const deadline = setTimeout(onLost, HEARTBEAT_DEADLINE_MS);
+      deadline.unref();
+      client.query(`LISTEN ${this.channel}`).then(() => {
+        pending = false;
+        clearTimeout(deadline);
+      }, () => {
+        clearTimeout(deadline);
+        onLost();
+      });
+    }, HEARTBEAT_MS);
+    this.#heartbeat.unref();
   }
 
   #schedule() {
@@ -84,6 +121,7 @@ class PgListener implements Listening {
   async close() {
     this.#closed = true;
     clearTimeout(this.#retry);
+    clearInterval(this.#heartbeat);
     this.#client?.removeAllListeners('end');
     this.#client?.removeAllListeners('error');
     this.#client?.on('error', () => {});

@@ -35,4 +35,25 @@ describe('a failed statement\'s error', () => {
     expect(details).toMatchObject({ store: 'postgres', code: '57P01' });
     expect(JSON.stringify(details)).not.toContain('alice');
   });
+
+  // The server ends the session of a transaction (a restart, an operator's pg_terminate_backend):
+  // the statement fails, then knex's ROLLBACK on the dead connection fails with pg's plain "not
+  // queryable" Error, and knex rejects the transaction with that error, not the first.
+  pgOnly('of a transaction whose session the server ended: a connection failure (503), not a 500', async () => {
+    const other = createDb({ databaseUrl: database.url, dataDir: 'memory://' });
+    try {
+      const err = await db.transaction(async (trx) => {
+        const { pid } = (await trx.raw('select pg_backend_pid() as pid')).rows[0] as { pid: number };
+        await other.raw('select pg_terminate_backend(?)', [pid]);
+        await new Promise((resolve) => setTimeout(resolve, 200)); // the server's FATAL arrives first
+        await trx.raw('select 1');
+      }).then(() => undefined, (e: Error) => e);
+      expect(err).toBeInstanceOf(Error);
+      expect(unavailableDetails(err)).toMatchObject({ store: 'postgres', code: expect.stringMatching(/^(08006|57P01)$/) });
+      // The pool hands out a working connection afterwards.
+      expect((await db.raw('select 1 as ok')).rows[0]).toEqual({ ok: 1 });
+    } finally {
+      await other.destroy();
+    }
+  });
 });

@@ -1,5 +1,6 @@
 import { jest } from '@jest/globals';
 import { randomBytes, randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import * as jose from 'jose';
 import type { Gatehouse } from '../../../src/app.js';
 import { createDb, type Db } from '../../../src/db/knex.js';
@@ -118,6 +119,43 @@ twoNodes('a change made on node B (same PostgreSQL) holds on node A', () => {
     await seen;
     expect((await token(t, app.clientId, secret)).body.error).toBe('invalid_client');
   });
+
+  // A firewall or NAT that drops an idle connection without a word, or a server process that
+  // hangs: the LISTEN connection delivers nothing and reports nothing. The server processes of the
+  // listening connections (both nodes') are stopped here with SIGSTOP, which needs the database on
+  // this machine and the right to signal its processes (CI runs as root).
+  it('forgets everything when its LISTEN connection stops answering, within seconds', async () => {
+    const { t, app } = await setup();
+    const feed = gh.registry.changes!;
+    const pids = ((await writer.raw(`select pid from pg_stat_activity where datname = current_database() and query = ?`, [`LISTEN ${CHANGE_CHANNEL}`])).rows as { pid: number }[]).map((r) => Number(r.pid));
+    expect(pids.length).toBeGreaterThan(0);
+    const stopped: number[] = [];
+    try {
+      for (const pid of pids) {
+        process.kill(pid, 'SIGSTOP');
+        stopped.push(pid);
+      }
+    } catch {
+      for (const pid of stopped) process.kill(pid, 'SIGCONT');
+      return console.warn('change-feed: cannot signal the PostgreSQL server processes (another user or machine): the hung-connection case is not tried');
+    }
+    try {
+      const down = new Promise((resolve) => feed.once('live', resolve));
+      const secret = await rotateClientSecret(depsB(), t, app.clientId, CLI_ACTOR);
+      // The heartbeat finds the connection silent within seconds (a bounded wait, so that the
+      // server processes are resumed below whatever happens).
+      expect(await Promise.race([down.then(() => true), sleep(15_000).then(() => false)])).toBe(true);
+      expect((await token(t, app.clientId, app.clientSecret!)).body.error).toBe('invalid_client');
+      expect((await token(t, app.clientId, secret)).status).toBe(200);
+    } finally {
+      for (const pid of stopped) process.kill(pid, 'SIGCONT');
+    }
+    if (!feed.live) await new Promise((resolve) => feed.once('live', resolve));
+    const seen = heard(gh.registry, t.id, 'clients');
+    await removeClient(depsB(), t, app.clientId, CLI_ACTOR);
+    await seen;
+    expect((await token(t, app.clientId, app.clientSecret!)).body.error).toBe('invalid_client');
+  }, 60_000);
 });
 
 describe('a change announced only through Postgres NOTIFY', () => {
