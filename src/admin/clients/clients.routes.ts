@@ -71,8 +71,10 @@ export function clientRoutes(router: Router, deps: Deps, registry: TenantRegistr
 
   router.patch('/tenants/:slug/clients/:client_id', admin, async (ctx) => {
     const changes = PatchClient.parse(ctx.request.body);
-    const client = await changeClientMetadata(deps, ctx.state.tenant, await load(ctx), changes, ctx.state.actor, validate);
-    ctx.body = presentClient(client, await findClientRoleNames(deps.db, client.tenantId, client.clientId));
+    let roles: string[] = [];
+    const client = await changeClientMetadata(deps, ctx.state.tenant, await load(ctx), changes, ctx.state.actor, validate,
+      async (trx, changed) => void (roles = await findClientRoleNames(trx, changed.tenantId, changed.clientId)));
+    ctx.body = presentClient(client, roles);
   });
 
   router.delete('/tenants/:slug/clients/:client_id', admin, async (ctx) => {

@@ -1,7 +1,7 @@
 import type Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
-import { presentUser, RoleNamesAnswer, UserAnswer } from '../../domain/present.js';
+import { presentUser, RoleNamesAnswer, UserAnswer, type UserAccess } from '../../domain/present.js';
 import { findAccessOfUser, findUserAccess } from '../../domain/users/user-access.queries.js';
 import type { Deps } from '../../deps.js';
 import { findUserById, findUsersPage } from '../../domain/users/users.queries.js';
@@ -68,11 +68,12 @@ export function userRoutes(router: Router, deps: Deps, registry: TenantRegistry)
   router.post('/tenants/:slug/users', admin, async (ctx) => {
     const b = CreateUser.parse(ctx.request.body);
     assertMayGrant(ctx.state.principal, ctx.state.tenant, b.roles);
+    let access: UserAccess | undefined;
     const user = await createUser(deps, ctx.state.tenant, {
       email: b.email, password: b.password, name: b.name, givenName: b.given_name, familyName: b.family_name, emailVerified: b.email_verified, roles: b.roles,
-    }, ctx.state.actor);
+    }, ctx.state.actor, undefined, async (trx, created) => void (access = await findAccessOfUser(trx, ctx.state.tenant.id, created.id)));
     ctx.status = 201;
-    ctx.body = presentUser(user, await findAccessOfUser(deps.db, ctx.state.tenant.id, user.id));
+    ctx.body = presentUser(user, access!);
   });
 
   router.get('/tenants/:slug/users', admin, async (ctx) => {
@@ -90,11 +91,13 @@ export function userRoutes(router: Router, deps: Deps, registry: TenantRegistry)
 
   router.patch('/tenants/:slug/users/:id', admin, async (ctx) => {
     const b = PatchUser.parse(ctx.request.body);
+    let access: UserAccess | undefined;
     const user = await changeUser(deps, ctx.state.tenant, userId(ctx), {
       email: b.email, name: b.name, givenName: b.given_name, familyName: b.family_name, emailVerified: b.email_verified, disabled: b.disabled,
-    }, ctx.state.actor, ended, (changed) => void sendVerificationMail(deps, ctx.state.tenant, changed, 'email_changed'));
+    }, ctx.state.actor, ended, (changed) => void sendVerificationMail(deps, ctx.state.tenant, changed, 'email_changed'),
+    async (trx, changed) => void (access = await findAccessOfUser(trx, ctx.state.tenant.id, changed.id)));
     if (!user) throw userNotFound();
-    ctx.body = presentUser(user, await findAccessOfUser(deps.db, ctx.state.tenant.id, user.id));
+    ctx.body = presentUser(user, access!);
   });
 
   router.delete('/tenants/:slug/users/:id', admin, async (ctx) => {

@@ -134,7 +134,12 @@ export async function setClientSecret(deps: Pick<Deps, 'db' | 'secrets'>, tenant
 }
 
 /** Merges metadata (top-level names replaced) and re-checks it as the provider will load it. */
-export async function changeClientMetadata(deps: Pick<Deps, 'db'>, tenant: Tenant, client: ClientRecord, changes: Record<string, unknown>, actor: Actor, validate: ClientValidator) {
+/**
+ * `within` runs in the change's transaction, after it: what the answer shows beside the change is
+ * read before the commit, so a read failing then fails the request with nothing changed, never
+ * after a change the caller is told failed.
+ */
+export async function changeClientMetadata(deps: Pick<Deps, 'db'>, tenant: Tenant, client: ClientRecord, changes: Record<string, unknown>, actor: Actor, validate: ClientValidator, within?: (trx: Trx, client: ClientRecord) => Promise<void>) {
   const metadata = withClientDefaults({ ...client.metadata, ...changes });
   checkClientRules(metadata);
   await validate(tenant, { ...metadata, client_id: client.clientId, client_secret: needsSecret(metadata) ? 'validation-placeholder' : undefined });
@@ -142,6 +147,7 @@ export async function changeClientMetadata(deps: Pick<Deps, 'db'>, tenant: Tenan
     const updated = await updateClient(trx, tenant.id, client.clientId, { metadata });
     await announceChange(trx, tenant.id, 'clients');
     await recordAudit(trx, { tenantId: tenant.id, type: 'client.updated', actor: actor.id, subject: `client:${client.clientId}`, ip: actor.ip, userAgent: actor.userAgent, details: { fields: Object.keys(changes) } });
+    await within?.(trx, updated!);
     return updated!;
   });
 }

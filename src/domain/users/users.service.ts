@@ -15,7 +15,8 @@ import { normalizeEmail, type NewUser, type User } from './users.types.js';
 export class UserExistsError extends Error {}
 export class PasswordPolicyError extends Error {}
 
-export async function createUser(deps: Pick<Deps, 'db' | 'passwords'>, tenant: Tenant, input: NewUser, actor: Actor, trx?: Trx): Promise<User> {
+/** `within`: as in changeUser, read in the creating transaction. */
+export async function createUser(deps: Pick<Deps, 'db' | 'passwords'>, tenant: Tenant, input: NewUser, actor: Actor, trx?: Trx, within?: (trx: Trx, user: User) => Promise<void>): Promise<User> {
   if (input.password !== undefined) {
     const problem = checkPasswordPolicy(input.password, tenant.settings.password_policy);
     if (problem) throw new PasswordPolicyError(`password ${problem}`);
@@ -26,6 +27,7 @@ export async function createUser(deps: Pick<Deps, 'db' | 'passwords'>, tenant: T
     await recordAudit(t, { tenantId: tenant.id, type: 'user.created', actor: actor.id, subject: `user:${user.id}`, ip: actor.ip, userAgent: actor.userAgent });
     await announceChange(t, tenant.id, 'users');
     if (input.roles?.length) await assignUserRoles(t, tenant, user.id, input.roles, actor);
+    await within?.(t, user);
     return user;
   };
   try {
@@ -77,7 +79,12 @@ const changedFields = (changes: UserChanges) => Object.entries(changes).filter((
  * A new email address is unverified unless the change says otherwise; `emailChanged` hears of the
  * user once committed when their address changed and is unverified (to mail a verification link).
  */
-export async function changeUser(deps: Pick<Deps, 'db'>, tenant: Tenant, userId: string, changes: UserChanges, actor: Actor, ended?: SessionsEnded, emailChanged?: (user: User) => void) {
+/**
+ * `within` runs in the change's transaction, after it: what the answer shows beside the change
+ * (the user's roles and groups) is read before the commit, so a read failing then fails the
+ * request with nothing changed, never after a change the caller is told failed.
+ */
+export async function changeUser(deps: Pick<Deps, 'db'>, tenant: Tenant, userId: string, changes: UserChanges, actor: Actor, ended?: SessionsEnded, emailChanged?: (user: User) => void, within?: (trx: Trx, user: User) => Promise<void>) {
   let sessions: UserSession[] = [];
   let newAddress = false;
   try {
@@ -97,6 +104,7 @@ export async function changeUser(deps: Pick<Deps, 'db'>, tenant: Tenant, userId:
         const artifacts = await deleteOidcPayloadsOfAccount(trx, tenant.id, userId);
         await recordAudit(trx, { tenantId: tenant.id, type: 'session.revoked', actor: actor.id, subject: `user:${userId}`, ip: actor.ip, userAgent: actor.userAgent, details: { reason: 'user_disabled', artifacts } });
       }
+      await within?.(trx, user);
       return user;
     });
     if (sessions.length) ended?.(tenant, sessions);

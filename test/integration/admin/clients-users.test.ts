@@ -139,3 +139,38 @@ describe('users', () => {
     for (const s of secrets) expect(all).not.toContain(s);
   });
 });
+
+// What a change's answer shows beside it (a user's roles and groups, a client's roles) is read in
+// the change's transaction: a read failing there (a database outage between the write and the
+// read) fails the change as a whole, never after a commit the caller is told failed (an admin
+// retrying a "failed" disable would otherwise find it done, or a create answer 409).
+describe('a change whose answer cannot be read', () => {
+  const outage = () => Object.assign(new Error('the database went away'), { code: '57P01' });
+
+  it('changes nothing, users and clients alike', async () => {
+    const { changeUser, createUser } = await import('../../../src/domain/users/users.service.js');
+    const { changeClientMetadata } = await import('../../../src/domain/clients/clients.service.js');
+    const { CLI_ACTOR } = await import('../../../src/deps.js');
+    const { clientValidator } = await import('../../../src/tenancy/validate-client.js');
+    const events = async () => Number((await gh.deps.db('audit_events').where({ tenant_id: tenant.id }).count({ n: '*' }).first())!.n);
+    const before = await events();
+
+    await expect(createUser(gh.deps, tenant, { email: 'never@example.com', emailVerified: true }, CLI_ACTOR, undefined, async () => { throw outage(); })).rejects.toMatchObject({ code: '57P01' });
+    expect(await gh.deps.db('users').where({ tenant_id: tenant.id, email_normalized: 'never@example.com' }).first()).toBeUndefined();
+
+    const user = await createUser(gh.deps, tenant, { email: 'kept@example.com', name: 'Kept', emailVerified: true }, CLI_ACTOR);
+    const afterCreate = await events();
+    await expect(changeUser(gh.deps, tenant, user.id, { name: 'Changed', disabled: true }, CLI_ACTOR, undefined, undefined, async () => { throw outage(); })).rejects.toMatchObject({ code: '57P01' });
+    expect(await gh.deps.db('users').where({ tenant_id: tenant.id, id: user.id }).first('name', 'disabled')).toEqual({ name: 'Kept', disabled: false });
+
+    const client = await gh.client(tenant, { client_name: 'Unchanged' });
+    const { findClient } = await import('../../../src/domain/clients/clients.queries.js');
+    const record = (await findClient(gh.deps.db, tenant.id, client.clientId))!;
+    const afterClient = await events();
+    await expect(changeClientMetadata(gh.deps, tenant, record, { client_name: 'Changed' }, CLI_ACTOR, clientValidator(gh.registry), async () => { throw outage(); })).rejects.toMatchObject({ code: '57P01' });
+    expect((await gh.deps.db('clients').where({ tenant_id: tenant.id, client_id: client.clientId }).first('metadata')).metadata.client_name).toBe('Unchanged');
+
+    expect(afterCreate).toBe(before + 1); // the created user's event alone
+    expect(await events()).toBe(afterClient); // no event of the refused changes
+  });
+});
