@@ -95,7 +95,9 @@ class PgListener implements Listening {
     this.#heartbeat = setInterval(() => {
       if (pending || isLost() || this.#closed) return;
       pending = true;
-      const deadline = setTimeout(onLost, HEARTBEAT_DEADLINE_MS);
+      // Decided after the event loop's next poll: an answer that arrived while the loop was busy
+      // (a stall as long as the deadline) is read first, and does not count as silence.
+      const deadline = setTimeout(() => setImmediate(() => pending && onLost()), HEARTBEAT_DEADLINE_MS);
       deadline.unref();
       client.query(`LISTEN ${this.channel}`).then(() => {
         pending = false;
