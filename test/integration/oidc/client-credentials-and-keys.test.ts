@@ -66,6 +66,24 @@ describe('client_credentials with resource indicators', () => {
     expect(await rp.introspect(tokens.access_token)).toMatchObject({ active: false });
   });
 
+  it("lets a client revoke only its own tokens, and a public client introspect only its own (RFC 7009 §2.1, RFC 7662 §4)", async () => {
+    const machine = { grant_types: ['client_credentials'], redirect_uris: [], post_logout_redirect_uris: [] };
+    const owner = await RelyingParty.discover({ issuer, ...(await gh.client(tenant, machine)) });
+    const other = await RelyingParty.discover({ issuer, ...(await gh.client(tenant, machine)) });
+    const { access_token: token } = await owner.clientCredentials({});
+    await expect(other.revoke(token)).rejects.toMatchObject({ error: 'invalid_request', error_description: 'client is not authorized to revoke the presented token' });
+    expect(await owner.introspect(token)).toMatchObject({ active: true });
+    // A confidential client (a resource server) may introspect the tenant's tokens.
+    expect(await other.introspect(token)).toMatchObject({ active: true, client_id: owner.options.clientId });
+    const form = (path: string, body: Record<string, string>) => fetch(`${issuer}/token/${path}`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(body) });
+    const web = await gh.client(tenant, { token_endpoint_auth_method: 'none' });
+    expect(await (await form('introspection', { token, client_id: web.clientId })).json()).toEqual({ active: false });
+    expect((await form('revocation', { token, client_id: web.clientId })).status).toBe(200);
+    expect(await owner.introspect(token)).toMatchObject({ active: true });
+    await owner.revoke(token);
+    expect(await owner.introspect(token)).toMatchObject({ active: false });
+  });
+
   it('stores client secrets only as a hash', async () => {
     const app = await gh.client(tenant, { grant_types: ['client_credentials'], redirect_uris: [], post_logout_redirect_uris: [] });
     const row = await gh.deps.db('clients').where({ tenant_id: tenant.id, client_id: app.clientId }).first();
