@@ -57,7 +57,8 @@ class PgListener implements Listening {
 
   async #connect() {
     if (this.#closed) return;
-    const client = new pg.Client({ ...this.settings, keepAlive: true });
+    // A server that accepts the connection and never answers holds no attempt for long either.
+    const client = new pg.Client({ ...this.settings, keepAlive: true, connectionTimeoutMillis: HEARTBEAT_DEADLINE_MS });
     this.#client = client;
     let lost = false;
     const onLost = () => {
@@ -66,21 +67,24 @@ class PgListener implements Listening {
       clearInterval(this.#heartbeat);
       this.on.live(false);
       client.end().catch(() => {});
-      // end() waits for the server to close its side, which a hung server never does.
-      (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+      dropSocket(client);
       this.#schedule();
     };
     client.on('error', onLost);
     client.on('end', onLost);
     client.on('notification', (n) => n.channel === this.channel && n.payload !== undefined && this.on.message(n.payload));
+    const deadline = setTimeout(onLost, HEARTBEAT_DEADLINE_MS * 2); // connected, then LISTEN unanswered
+    deadline.unref();
     try {
       await client.connect();
       await client.query(`LISTEN ${this.channel}`);
+      clearTimeout(deadline);
       if (this.#closed || lost) return;
       this.#attempt = 0;
       this.on.live(true);
       this.#beat(client, onLost, () => lost);
     } catch {
+      clearTimeout(deadline);
       onLost();
     }
   }
@@ -127,6 +131,15 @@ class PgListener implements Listening {
     this.#client?.removeAllListeners('end');
     this.#client?.removeAllListeners('error');
     this.#client?.on('error', () => {});
-    await this.#client?.end().catch(() => {});
+    const client = this.#client;
+    const gone = setTimeout(() => client && dropSocket(client), HEARTBEAT_DEADLINE_MS);
+    gone.unref();
+    await client?.end().catch(() => {});
+    clearTimeout(gone);
   }
+}
+
+/** end() waits for the server to close its side of the connection, which a hung server never does. */
+function dropSocket(client: pg.Client) {
+  (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
 }

@@ -16,7 +16,9 @@ export async function startBanner(deps: Deps, url: string) {
   const adminApi = `${url}/admin/v1`;
   const stopFirst = databaseUrl ? '' : ' (the embedded database belongs to one process: stop the server first, or set DATABASE_URL)';
   const adminToken = bootstrap.clientId
-    ? `admin token: printf 'user = "${bootstrap.clientId}:%s"\\n' "$GATEHOUSE_BOOTSTRAP_ADMIN_CLIENT_SECRET" | curl -s -K - -d grant_type=client_credentials -d resource=${url}/admin ${issuerOf(url, SYSTEM_TENANT)}/token`
+    // curl -K - reads the secret from its input, off the process list; no quote or backslash,
+    // which the JSON of this log line would escape (a copied command would then send another secret).
+    ? `admin token: printf user=${bootstrap.clientId}:%s $GATEHOUSE_BOOTSTRAP_ADMIN_CLIENT_SECRET | curl -s -K - -d grant_type=client_credentials -d resource=${url}/admin ${issuerOf(url, SYSTEM_TENANT)}/token`
     : 'for the admin API, set GATEHOUSE_BOOTSTRAP_ADMIN_CLIENT_ID and GATEHOUSE_BOOTSTRAP_ADMIN_CLIENT_SECRET (or _EMAIL and _PASSWORD) and restart';
   const common = { url, version: VERSION, admin_api: adminApi, discovery_pattern: `${url}/t/{slug}/.well-known/openid-configuration` };
   if (!tenants.length) {

@@ -73,7 +73,7 @@ export const operationCommands: CommandSpec[] = [
     },
     // Keys come from files or a secret manager, never typed: a shell's history would keep them.
     examples: [
-      'export GATEHOUSE_MASTER_KEY_PREVIOUS="$(cat old-master.key)" GATEHOUSE_MASTER_KEY="$(cat new-master.key)"',
+      'export GATEHOUSE_MASTER_KEY_PREVIOUS="$(cat "${GATEHOUSE_DATA_DIR:-./data}/master.key")" GATEHOUSE_MASTER_KEY="$(cat new-master.key)"    # development',
       'gatehouse master-key rotate',
       'gatehouse master-key rotate --new-cookie-key --json    # after a leak of the old key',
       '(docs/keys-and-secrets.md "Rotating the master key": store the new key first, stop the nodes)',

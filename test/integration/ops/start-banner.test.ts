@@ -64,3 +64,31 @@ it('warns when GATEHOUSE_MASTER_KEY_PREVIOUS is left in the server\'s environmen
   expect(logs.join('\n')).not.toContain(previous);
   expect((await banner()).logs.join('\n')).not.toContain('config.master_key_previous_set');
 });
+
+it('gives an admin token command that works as printed, the secret read from the environment', async () => {
+  const secret = randomBytes(32).toString('hex');
+  const extra = { GATEHOUSE_BOOTSTRAP_ADMIN_CLIENT_ID: 'banner-admin', GATEHOUSE_BOOTSTRAP_ADMIN_CLIENT_SECRET: secret };
+  const child = spawn(process.execPath, [path.resolve('dist/src/main.js')], { env: { ...env, ...extra }, stdio: ['ignore', 'ignore', 'pipe'] });
+  try {
+    let stderr = '';
+    const line = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no banner: ${stderr}`)), 180_000);
+      child.stderr!.on('data', (d) => {
+        stderr += d;
+        const found = stderr.split('\n').find((l) => l.includes('"server.ready"'));
+        if (found) {
+          clearTimeout(timer);
+          resolve(found);
+        }
+      });
+    });
+    const command = /admin token: (.*)$/.exec(JSON.parse(line).next)![1];
+    expect(command).not.toContain(secret);
+    const res = spawnSync('sh', ['-c', command], { env: { PATH: process.env.PATH, GATEHOUSE_BOOTSTRAP_ADMIN_CLIENT_SECRET: secret }, encoding: 'utf8', timeout: 30_000 });
+    expect(JSON.parse(res.stdout)).toMatchObject({ access_token: expect.any(String), token_type: 'Bearer' });
+  } finally {
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    await exited;
+  }
+});
