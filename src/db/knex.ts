@@ -71,20 +71,20 @@ function setUpConnection(connection: pg.Client & { __knex__disposed?: unknown; c
   // unexpectedly" and no SQLSTATE, which read as a 500. It is a connection failure, SQLSTATE
   // 08006, by the connection's state and not by message: pg emits 'error' with that same error
   // object before it fails the statements (on the next tick).
+  const failed = (err: unknown) => {
+    if (err && typeof err === 'object' && (err as { code?: unknown }).code === undefined) (err as { code?: unknown }).code = '08006';
+    return err;
+  };
   let broken = false;
-  connection.on('error', (err: Error & { code?: unknown }) => {
+  connection.on('error', (err: unknown) => {
     broken = true; // pg has just marked the client not queryable
-    if (err && typeof err === 'object' && err.code === undefined) err.code = '08006';
+    failed(err);
   });
   // From then on pg fails every statement on this client at once with a plain Error ("not
   // queryable"): first of all knex's ROLLBACK of the transaction that was running, whose error
   // knex rejects the whole transaction with, in place of the first one. A connection failure as
   // well, by the same state.
   const query = connection.query as (...args: unknown[]) => unknown;
-  const failed = (err: unknown) => {
-    if (err && typeof err === 'object' && (err as { code?: unknown }).code === undefined) (err as { code?: unknown }).code = '08006';
-    return err;
-  };
   (connection as { query: unknown }).query = function (this: pg.Client, ...args: unknown[]) {
     if (!broken) return query.apply(this, args);
     const last = args.length - 1;

@@ -133,8 +133,8 @@ export async function setClientSecret(deps: Pick<Deps, 'db' | 'secrets'>, tenant
   });
 }
 
-/** Merges metadata (top-level names replaced) and re-checks it as the provider will load it. */
 /**
+ * Merges metadata (top-level names replaced) and re-checks it as the provider will load it.
  * `within` runs in the change's transaction, after it: what the answer shows beside the change is
  * read before the commit, so a read failing then fails the request with nothing changed, never
  * after a change the caller is told failed.

@@ -78,8 +78,6 @@ const changedFields = (changes: UserChanges) => Object.entries(changes).filter((
  * Disabling a user also ends their sessions, grants and refresh tokens; `ended` hears of the sessions once committed.
  * A new email address is unverified unless the change says otherwise; `emailChanged` hears of the
  * user once committed when their address changed and is unverified (to mail a verification link).
- */
-/**
  * `within` runs in the change's transaction, after it: what the answer shows beside the change
  * (the user's roles and groups) is read before the commit, so a read failing then fails the
  * request with nothing changed, never after a change the caller is told failed.
