@@ -1,6 +1,7 @@
 import type { Server } from 'node:http';
 import path from 'node:path';
 import Koa from 'koa';
+import { drainAuditOutboxEvery } from './audit/outbox.js';
 import { ConfigError, type Config } from './config/load.js';
 import { DatabaseUnreachableError, checkDatabase } from './db/connect.js';
 import { createDb } from './db/knex.js';
@@ -220,6 +221,8 @@ export async function startGatehouse(config: Config, options: { kvPrefix?: strin
   // What autovacuum does on a server, also for the embedded database and a new one (db/statistics.ts).
   const statistics = setInterval(() => void refreshStatistics(deps.db), STATISTICS_INTERVAL_MS);
   statistics.unref();
+  // Audit events PostgreSQL could not take when their action happened (audit/outbox.ts).
+  const stopOutboxDrain = drainAuditOutboxEvery(deps);
   // Every node runs the schedule; a database lock per tenant makes each rotation happen once.
   const keySchedule = scheduleKeyRotation(deps);
   return {
@@ -236,6 +239,7 @@ export async function startGatehouse(config: Config, options: { kvPrefix?: strin
       readiness.drain();
       clearInterval(sweeper);
       clearInterval(statistics);
+      stopOutboxDrain();
       server.closeIdleConnections?.();
       await keySchedule.stop();
       await new Promise<void>((resolve) => server.close(() => resolve()));

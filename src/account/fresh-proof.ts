@@ -1,3 +1,4 @@
+import { recordAuditOrKeep } from '../audit/outbox.js';
 import { recordAuditNow } from '../audit/record.js';
 import { verifyPassword } from '../domain/users/users.service.js';
 import { Lockout } from '../security/lockout.js';
@@ -32,7 +33,7 @@ export async function checkCurrentPassword(account: Account, purpose: string): P
   const reason = locked ? 'locked' : result.ok ? 'other_user' : result.reason;
   await recordAuditNow(deps.db, { tenantId: tenant.id, type: 'reauth.failed', actor: account.actor.id, subject: `user:${user.id}`, ip: account.actor.ip, userAgent: account.actor.userAgent, outcome: 'failure', details: { reason, purpose } });
   if (reason === 'bad_password' && (await lockout.recordFailure(tenant.id, user.id, tenant.settings.lockout))) {
-    await recordAuditNow(deps.db, { tenantId: tenant.id, type: 'account.locked', actor: 'system', subject: `user:${user.id}`, ip: account.actor.ip, userAgent: account.actor.userAgent, details: { duration_seconds: tenant.settings.lockout.duration_seconds } });
+    await recordAuditOrKeep(deps, { tenantId: tenant.id, type: 'account.locked', actor: 'system', subject: `user:${user.id}`, ip: account.actor.ip, userAgent: account.actor.userAgent, details: { duration_seconds: tenant.settings.lockout.duration_seconds } });
   }
   return { ok: false, error: WRONG_PASSWORD, status: 401 };
 }

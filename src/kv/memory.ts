@@ -59,6 +59,11 @@ export class MemoryStore implements KvStore {
     return entry?.value instanceof Set ? [...entry.value] : [];
   }
 
+  async srem(key: string, member: string) {
+    const entry = this.#live(key);
+    if (entry?.value instanceof Set) entry.value.delete(member);
+  }
+
   async incr(key: string, ttlSeconds: number) {
     const entry = this.#live(key);
     const next = (typeof entry?.value === 'string' ? Number(entry.value) : 0) + 1;

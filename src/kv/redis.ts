@@ -279,6 +279,10 @@ export class RedisStore implements KvStore {
     return this.#bounded(this.#redis.sMembers(key));
   }
 
+  async srem(key: string, member: string) {
+    await this.#bounded(this.#redis.sRem(key, member));
+  }
+
   async incr(key: string, ttlSeconds: number) {
     const [count] = await this.#bounded(this.#redis.multi().incr(key).expire(key, Math.ceil(ttlSeconds), 'NX').exec());
     return Number(count);

@@ -8,6 +8,7 @@ export interface KvStore {
   /** Adds a member to a set, extending the set's life to at least `ttlSeconds`. */
   sadd(key: string, member: string, ttlSeconds: number): Promise<void>;
   smembers(key: string): Promise<string[]>;
+  srem(key: string, member: string): Promise<void>;
   /** Increments a counter created with `ttlSeconds` on first use; returns the new value. */
   incr(key: string, ttlSeconds: number): Promise<number>;
   publish(channel: string, message: string): Promise<void>;

@@ -1,5 +1,5 @@
 import Provider, { type KoaContextWithOIDC } from 'oidc-provider';
-import { recordAuditNow } from '../audit/record.js';
+import { recordAuditOrKeep } from '../audit/outbox.js';
 import type { Context } from 'koa';
 import { isStorageUnavailable, unavailableDetails, type Deps } from '../deps.js';
 import { enforceSessionLimit } from '../domain/sessions/sessions.service.js';
@@ -103,10 +103,12 @@ function reportRoute(ctx: Context) {
 async function recordOutcome(ctx: KoaContextWithOIDC, outcome: Outcome, tenant: Tenant, deps: Deps, limit: number) {
   const oidc = ctx.oidc;
   const route = oidc?.route;
+  // The token or grant is gone by now, whatever PostgreSQL does next: an event it cannot take waits
+  // in the kv store (audit/outbox.ts), and the client is told what happened.
   if (route === 'revocation' && outcome.revoked.length) {
     // RFC 7009 answers 200 whatever happened; the trail says what was actually revoked.
     const token = (oidc.entities.RefreshToken ?? oidc.entities.AccessToken ?? oidc.entities.ClientCredentials) as { accountId?: string; grantId?: string } | undefined;
-    await recordAuditNow(deps.db, {
+    await recordAuditOrKeep(deps, {
       tenantId: tenant.id, type: 'token.revoked', actor: `client:${oidc.client?.clientId}`, subject: token?.accountId ? `user:${token.accountId}` : oidc.client ? `client:${oidc.client.clientId}` : null,
       ip: ctx.ip, userAgent: ctx.get('user-agent') || null, details: { kinds: outcome.revoked, grant_revoked: outcome.grantRevoked, via: 'revocation' },
     });
@@ -117,7 +119,7 @@ async function recordOutcome(ctx: KoaContextWithOIDC, outcome: Outcome, tenant: 
     // A reused code is gone with its grant by now; the grant's ended row still names the user.
     const accountId = (oidc.entities.RefreshToken as { accountId?: string } | undefined)?.accountId
       ?? (outcome.revokedGrantId ? await accountOfGrant(deps.db, tenant.id, outcome.revokedGrantId) : undefined);
-    await recordAuditNow(deps.db, {
+    await recordAuditOrKeep(deps, {
       tenantId: tenant.id, type: 'token.revoked', actor: `client:${oidc.client?.clientId}`, subject: subjectOfAccount(accountId), outcome: 'failure',
       ip: ctx.ip, userAgent: ctx.get('user-agent') || null, details: { via, grant_revoked: true },
     });

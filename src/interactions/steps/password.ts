@@ -1,3 +1,4 @@
+import { recordAuditOrKeep } from '../../audit/outbox.js';
 import { recordAuditNow } from '../../audit/record.js';
 import { hasSecondFactor } from '../../domain/mfa/mfa.service.js';
 import { findUserById } from '../../domain/users/users.queries.js';
@@ -84,6 +85,7 @@ export async function submitPassword(sc: StepContext) {
 export async function countFailure(sc: StepContext, userId: string) {
   const lockout = new Lockout(sc.deps.kv, sc.deps.kvPrefix);
   if (await lockout.recordFailure(sc.tenant.id, userId, sc.tenant.settings.lockout)) {
-    await recordAuditNow(sc.deps.db, { ...sc.audit, type: 'account.locked', actor: 'system', subject: `user:${userId}`, details: { duration_seconds: sc.tenant.settings.lockout.duration_seconds } });
+    // The lock is in the kv store already: its event waits there if PostgreSQL cannot take it.
+    await recordAuditOrKeep(sc.deps, { ...sc.audit, type: 'account.locked', actor: 'system', subject: `user:${userId}`, details: { duration_seconds: sc.tenant.settings.lockout.duration_seconds } });
   }
 }
