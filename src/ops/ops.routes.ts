@@ -49,7 +49,7 @@ export function closeConnectionsWhenDraining(readiness: Readiness): Middleware {
 
 /**
  * /healthz: the process answers. /readyz: Postgres, the kv store and the master key check answer,
- * and not draining. /metrics: the Prometheus exposition, to METRICS_ALLOW peers only (the client
+ * and not draining (`master_key` null when Postgres could not be asked). /metrics: the Prometheus exposition, to METRICS_ALLOW peers only (the client
  * address as TRUST_PROXY decides it, security/client-address.ts), else 403.
  */
 export function opsRoutes(deps: Deps, readiness: Readiness, metrics: Metrics) {
@@ -74,9 +74,10 @@ export function opsRoutes(deps: Deps, readiness: Readiness, metrics: Metrics) {
     const [postgres, kv, masterKey] = await Promise.all([
       within(deps.db.raw('select 1').then(() => true), CHECK_TIMEOUT_MS, false),
       within(deps.kv.ping(), CHECK_TIMEOUT_MS, false),
-      within(masterKeyOpensCheckValue(deps), CHECK_TIMEOUT_MS, false),
+      // null: not known (PostgreSQL, where the check value is, did not answer), not a wrong key.
+      within<boolean | null>(masterKeyOpensCheckValue(deps), CHECK_TIMEOUT_MS, null),
     ]);
-    const ready = postgres && kv && masterKey && !readiness.draining;
+    const ready = postgres && kv && masterKey === true && !readiness.draining;
     ctx.status = ready ? 200 : 503;
     ctx.body = { status: readiness.draining ? 'draining' : ready ? 'ready' : 'unavailable', checks: { postgres, kv, master_key: masterKey }, draining: readiness.draining };
   });

@@ -104,7 +104,7 @@ describe('readiness of the compiled server', () => {
 
   it.each([
     ['Redis', () => redis, { kv: false, postgres: true }],
-    ['PostgreSQL', () => pg, { postgres: false, kv: true }],
+    ['PostgreSQL', () => pg, { postgres: false, kv: true, master_key: null }],
   ])('answers 503 within 1 s while %s does not answer, and 200 once it does again', async (_name, service, checks) => {
     service().freeze();
     try {
