@@ -1,5 +1,6 @@
 import type { Middleware } from 'koa';
 import type { Config } from '../config/load.js';
+import { observer } from '../log/observe.js';
 import type { TenantRegistry } from './registry.js';
 
 /** Paths under an issuer that Gatehouse serves itself. */
@@ -43,7 +44,12 @@ export function mountTenants(registry: TenantRegistry, config: Config): Middlewa
   return async (ctx, next) => {
     const match = /^\/t\/([^/]+)(\/.*)?$/.exec(ctx.path);
     if (!match) return next();
-    const entry = await registry.resolve(match[1]);
+    // A lookup that fails (PostgreSQL away: a 503) counts under the mount's own template, so the
+    // metrics tell it from the 404s of paths nothing serves (`unmatched`).
+    const entry = await registry.resolve(match[1]).catch((err: unknown) => {
+      observer()?.route('/t/:tenant');
+      throw err;
+    });
     if (!entry) throw new UnknownTenantError(decodeSlug(match[1]));
     ctx.state.tenant = entry.tenant;
     ctx.state.provider = entry.provider;

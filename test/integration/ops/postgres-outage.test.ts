@@ -65,6 +65,13 @@ describeWithServer('PostgreSQL stopped', () => {
     expect(readyz.status).toBe(503);
     expect(await readyz.json()).toMatchObject({ checks: { postgres: false, kv: true, master_key: null } }); // the key is not known to be wrong
 
+    // The tenant could not be looked up, so no route was matched: counted under the mount, not
+    // with the 404s of paths nothing serves.
+    const metrics = await (await fetch(`${gh.url}/metrics`)).text();
+    expect(metrics).toMatch(/^gatehouse_http_requests_total\{route="\/t\/:tenant",method="POST",status="503"\} [1-9]/m);
+    expect(metrics).toMatch(/^gatehouse_http_requests_total\{route="\/t\/:tenant",method="GET",status="503"\} [1-9]/m);
+    expect(metrics).not.toMatch(/route="unmatched"[^\n]*status="503"/);
+
     const during = logLines.slice(before);
     expect(during.some((l) => l.includes('unavailable'))).toBe(true);
     expect(during.filter((l) => l.includes('"stack"'))).toEqual([]);
