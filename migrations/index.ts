@@ -9,6 +9,7 @@ import * as m007 from './20261130_007_federation.js';
 import * as m008 from './20261130_008_derived_keys.js';
 import * as m009 from './20261130_009_saml.js';
 import * as m010 from './20261201_010_signing_key_keep_until.js';
+import * as m011 from './20261202_011_audit_outbox.js';
 
 export const migrations: Record<string, Knex.Migration> = {
   '20261123_001_foundation': m001,
@@ -21,4 +22,5 @@ export const migrations: Record<string, Knex.Migration> = {
   '20261130_008_derived_keys': m008,
   '20261130_009_saml': m009,
   '20261201_010_signing_key_keep_until': m010,
+  '20261202_011_audit_outbox': m011,
 };

@@ -239,7 +239,7 @@ export async function startGatehouse(config: Config, options: { kvPrefix?: strin
       readiness.drain();
       clearInterval(sweeper);
       clearInterval(statistics);
-      stopOutboxDrain();
+      await stopOutboxDrain();
       server.closeIdleConnections?.();
       await keySchedule.stop();
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -1,16 +1,21 @@
 import { randomUUID } from 'node:crypto';
 import { isDbUnavailable } from '../db/unavailable.js';
 import type { Db } from '../db/knex.js';
-import { kvKey, type KvStore } from '../kv/store.js';
+import type { KvStore } from '../kv/store.js';
 import { log } from '../log/logger.js';
 import { recordAuditNow, type AuditEvent } from './record.js';
 
 /**
- * Audit events of actions already done outside PostgreSQL (a token destroyed in Redis, an account
- * locked there) whose append failed because PostgreSQL did not answer. The action cannot be taken
- * back, and a retry finds nothing left to do, so the event waits in the kv store (as long-lived
- * as the token it speaks of) until a node's drain appends it. The event keeps when it happened
- * (`details.occurred_at`); its place in the chain is when it was appended.
+ * Audit events of actions already done outside PostgreSQL (a client_credentials token destroyed
+ * in Redis, an account locked there) whose append failed because PostgreSQL did not answer. The
+ * action cannot be taken back, and a retry finds nothing left to do, so the event waits in the kv
+ * store until a node's drain appends it. It keeps when it happened (`details.occurred_at`); its
+ * place in the chain is when it was appended.
+ *
+ * Each waiting event is one member of one set (written in one command, so it is kept whole or not
+ * at all) and carries an id that goes into `details.outbox_id`, which a unique index makes
+ * appendable once (migrations/20261202_011_audit_outbox.ts): a drain that appended an event and
+ * failed to clear it, or two drains of one event, append it once.
  */
 interface Outbox {
   db: Db;
@@ -19,20 +24,22 @@ interface Outbox {
 }
 
 interface Kept {
+  id: string;
   event: AuditEvent;
   occurredAt: string;
 }
 
-/** How long an event waits for PostgreSQL before the kv store lets it go. */
+/** How long events wait for PostgreSQL before the kv store lets them go (from the last one kept). */
 const KEEP_SECONDS = 30 * 24 * 3600;
-/** A drain that took an event and died before finishing gives it back to the others after this. */
-const CLAIM_SECONDS = 120;
+/** While one drain appends an event, the others leave it alone (they would only be refused). */
+const CLAIM_SECONDS = 60;
+/** Events one drain takes on; the rest wait for the next tick (5 s later). */
+const BATCH = 100;
 export const OUTBOX_DRAIN_INTERVAL_MS = 5000;
+const OUTBOX_INDEX = 'audit_events_outbox_id';
 
-// One index for the deployment (members `tenant/id`); each event under its tenant's hash tag.
-const indexKey = (prefix: string) => `${prefix}audit-outbox`;
-const eventKey = (prefix: string, tenantId: string, id: string) => kvKey(prefix, tenantId, 'audit-outbox', id);
-const claimKey = (prefix: string, tenantId: string, id: string) => kvKey(prefix, tenantId, 'audit-outbox', id, 'claim');
+const setKey = (prefix: string) => `${prefix}audit-outbox`;
+const claimKey = (prefix: string, id: string) => `${prefix}audit-outbox:claim:${id}`;
 
 /**
  * Appends the event now or, when PostgreSQL is unavailable, keeps it for the drain. Throws what
@@ -45,10 +52,9 @@ export async function recordAuditOrKeep(deps: Outbox, event: AuditEvent): Promis
     await recordAuditNow(deps.db, event);
   } catch (err) {
     if (!isDbUnavailable(err)) throw err;
-    const id = randomUUID();
+    const kept: Kept = { id: randomUUID(), event, occurredAt };
     try {
-      await deps.kv.set(eventKey(deps.kvPrefix, event.tenantId, id), JSON.stringify({ event, occurredAt } satisfies Kept), KEEP_SECONDS);
-      await deps.kv.sadd(indexKey(deps.kvPrefix), `${event.tenantId}/${id}`, KEEP_SECONDS);
+      await deps.kv.sadd(setKey(deps.kvPrefix), JSON.stringify(kept), KEEP_SECONDS);
     } catch {
       throw err;
     }
@@ -57,51 +63,71 @@ export async function recordAuditOrKeep(deps: Outbox, event: AuditEvent): Promis
 }
 
 /**
- * Appends what waits (in no set order: `occurred_at` tells when each happened), and stops at the
- * first sign that PostgreSQL is still away. Nodes drain side by side: a claim (an atomic counter) gives each
- * event to one of them.
+ * Appends up to BATCH waiting events (picked at random, so nodes draining side by side mostly take
+ * different ones; `occurred_at` tells when each happened), and stops at the first sign that
+ * PostgreSQL is still away. An event PostgreSQL refuses for another reason waits for the next
+ * tick; none is let go before KEEP_SECONDS.
  */
 export async function drainAuditOutbox(deps: Outbox): Promise<number> {
-  const members = await deps.kv.smembers(indexKey(deps.kvPrefix));
+  const key = setKey(deps.kvPrefix);
   let appended = 0;
-  for (const member of members) {
-    const [tenantId, id] = member.split('/');
-    if (!tenantId || !id) {
-      await deps.kv.srem(indexKey(deps.kvPrefix), member);
+  for (const member of await deps.kv.srandmember(key, BATCH)) {
+    const kept = parseKept(member);
+    if (!kept) {
+      log().warn('audit.deferred_unreadable', { detail: 'a waiting audit event could not be read and is let go' });
+      await deps.kv.srem(key, member);
       continue;
     }
-    const claim = claimKey(deps.kvPrefix, tenantId, id);
+    const claim = claimKey(deps.kvPrefix, kept.id);
     if ((await deps.kv.incr(claim, CLAIM_SECONDS)) !== 1) continue;
-    const raw = await deps.kv.get(eventKey(deps.kvPrefix, tenantId, id));
-    if (raw !== undefined) {
-      const { event, occurredAt } = JSON.parse(raw) as Kept;
-      try {
-        await recordAuditNow(deps.db, { ...event, details: { ...event.details, occurred_at: occurredAt, recorded_late: true } });
-        appended++;
-      } catch (err) {
-        if (isDbUnavailable(err)) {
-          await deps.kv.del(claim);
-          break;
-        }
-        // Nothing will ever take it (its tenant deleted meanwhile): said once, then let go.
-        log().warn('audit.deferred_dropped', { tenant_id: tenantId, type: event.type, occurred_at: occurredAt, error: { name: (err as Error).name, code: (err as { code?: unknown }).code } });
+    const { event, occurredAt, id } = kept;
+    try {
+      await recordAuditNow(deps.db, { ...event, details: { ...event.details, outbox_id: id, occurred_at: occurredAt, recorded_late: true } });
+      appended++;
+    } catch (err) {
+      // Refused by the outbox index: appended before, only its clearing failed.
+      const already = (err as { code?: unknown; constraint?: unknown }).code === '23505' && (err as { constraint?: unknown }).constraint === OUTBOX_INDEX;
+      if (!already) {
+        await deps.kv.del(claim);
+        if (isDbUnavailable(err)) break;
+        log().warn('audit.deferred_failed', { tenant_id: event.tenantId, type: event.type, occurred_at: occurredAt, error: { name: (err as Error).name, code: (err as { code?: unknown }).code } });
+        continue;
       }
     }
-    await deps.kv.del(eventKey(deps.kvPrefix, tenantId, id), claim);
-    await deps.kv.srem(indexKey(deps.kvPrefix), member);
+    await deps.kv.srem(key, member);
+    await deps.kv.del(claim);
   }
   if (appended) log().info('audit.deferred_appended', { events: appended });
   return appended;
 }
 
-/** Every node drains on a timer; a drain failing (a store away) is tried again at the next tick. */
+function parseKept(member: string): Kept | undefined {
+  try {
+    const kept = JSON.parse(member) as Kept;
+    return typeof kept?.id === 'string' && typeof kept.occurredAt === 'string' && typeof kept.event?.tenantId === 'string' && typeof kept.event.type === 'string' ? kept : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** How long stopping waits for a drain under way (a hung PostgreSQL must not hold up an exit). */
+const STOP_WAIT_MS = 2000;
+
+/**
+ * Every node drains on a timer; a drain failing (a store away) is tried again at the next tick.
+ * The returned stop waits up to STOP_WAIT_MS for a drain under way; one cut short there appends
+ * nothing twice (the outbox index) and loses nothing (what it did not clear waits on).
+ */
 export function drainAuditOutboxEvery(deps: Outbox, ms = OUTBOX_DRAIN_INTERVAL_MS) {
-  let running = false;
+  let running: Promise<unknown> | undefined;
   const timer = setInterval(() => {
-    if (running) return;
-    running = true;
-    drainAuditOutbox(deps).catch(() => {}).finally(() => (running = false));
+    running ??= drainAuditOutbox(deps).catch(() => {}).finally(() => (running = undefined));
   }, ms);
   timer.unref();
-  return () => clearInterval(timer);
+  return async () => {
+    clearInterval(timer);
+    let waited: NodeJS.Timeout | undefined;
+    await Promise.race([running, new Promise((resolve) => (waited = setTimeout(resolve, STOP_WAIT_MS)))]);
+    clearTimeout(waited);
+  };
 }

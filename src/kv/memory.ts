@@ -64,6 +64,15 @@ export class MemoryStore implements KvStore {
     if (entry?.value instanceof Set) entry.value.delete(member);
   }
 
+  async srandmember(key: string, count: number) {
+    const members = await this.smembers(key);
+    for (let i = members.length - 1; i > 0; i--) {
+      const j = Math.floor(Math.random() * (i + 1));
+      [members[i], members[j]] = [members[j], members[i]];
+    }
+    return members.slice(0, count);
+  }
+
   async incr(key: string, ttlSeconds: number) {
     const entry = this.#live(key);
     const next = (typeof entry?.value === 'string' ? Number(entry.value) : 0) + 1;

@@ -283,6 +283,10 @@ export class RedisStore implements KvStore {
     await this.#bounded(this.#redis.sRem(key, member));
   }
 
+  async srandmember(key: string, count: number) {
+    return this.#bounded(this.#redis.sRandMemberCount(key, count));
+  }
+
   async incr(key: string, ttlSeconds: number) {
     const [count] = await this.#bounded(this.#redis.multi().incr(key).expire(key, Math.ceil(ttlSeconds), 'NX').exec());
     return Number(count);

@@ -9,6 +9,8 @@ export interface KvStore {
   sadd(key: string, member: string, ttlSeconds: number): Promise<void>;
   smembers(key: string): Promise<string[]>;
   srem(key: string, member: string): Promise<void>;
+  /** Up to `count` distinct members of a set, picked at random. */
+  srandmember(key: string, count: number): Promise<string[]>;
   /** Increments a counter created with `ttlSeconds` on first use; returns the new value. */
   incr(key: string, ttlSeconds: number): Promise<number>;
   publish(channel: string, message: string): Promise<void>;

@@ -1,6 +1,7 @@
 import Provider, { type KoaContextWithOIDC } from 'oidc-provider';
 import { recordAuditOrKeep } from '../audit/outbox.js';
 import type { Context } from 'koa';
+import { isDbUnavailable } from '../db/unavailable.js';
 import { isStorageUnavailable, unavailableDetails, type Deps } from '../deps.js';
 import { enforceSessionLimit } from '../domain/sessions/sessions.service.js';
 import type { Tenant } from '../domain/tenants/tenants.types.js';
@@ -116,9 +117,13 @@ async function recordOutcome(ctx: KoaContextWithOIDC, outcome: Outcome, tenant: 
     // RFC 6749 §10.4 / RFC 9700: a rotated refresh token (or a code, §4.1.2) came back, so its
     // whole grant is gone.
     const via = oidc.params?.grant_type === 'authorization_code' ? 'authorization_code_reuse' : 'refresh_token_reuse';
-    // A reused code is gone with its grant by now; the grant's ended row still names the user.
+    // A reused code is gone with its grant by now; the grant's ended row still names the user
+    // (unless PostgreSQL is away: the event is kept without its subject then, not lost).
     const accountId = (oidc.entities.RefreshToken as { accountId?: string } | undefined)?.accountId
-      ?? (outcome.revokedGrantId ? await accountOfGrant(deps.db, tenant.id, outcome.revokedGrantId) : undefined);
+      ?? (outcome.revokedGrantId ? await accountOfGrant(deps.db, tenant.id, outcome.revokedGrantId).catch((err: unknown) => {
+        if (isDbUnavailable(err)) return undefined;
+        throw err;
+      }) : undefined);
     await recordAuditOrKeep(deps, {
       tenantId: tenant.id, type: 'token.revoked', actor: `client:${oidc.client?.clientId}`, subject: subjectOfAccount(accountId), outcome: 'failure',
       ip: ctx.ip, userAgent: ctx.get('user-agent') || null, details: { via, grant_revoked: true },
