@@ -60,7 +60,8 @@ export function createDb(options: DbOptions): Db {
  * back to its pool before the connection's 'end' event marks it, and the next statement on it
  * failed with "Connection terminated unexpectedly", an error without a SQLSTATE (a 500). The
  * server's error message comes first, so it marks the connection here, the way knex marks it on
- * 'end' (`__knex__disposed`); the pool then replaces it.
+ * 'end' (`__knex__disposed`); the pool then replaces it. So does a connection refused a write
+ * because its server is read-only now (25006, after a failover): a new one may reach the primary.
  */
 function setUpConnection(connection: pg.Client & { __knex__disposed?: unknown; connection: EventEmitter }, done: (err: Error | null, connection: unknown) => void) {
   connection.connection.on('errorMessage', (message: { severity?: string; code?: string }) => {
