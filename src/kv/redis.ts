@@ -180,7 +180,9 @@ export class RedisStore implements KvStore {
     try {
       return await withinDeadline(command);
     } catch (err) {
-      if (err instanceof KvNoAnswerError) this.#reopen();
+      // No answer, or a replica's refusal of a write (a failover left this connection on the old
+      // master): a new connection may reach the server the address leads to now.
+      if (err instanceof KvNoAnswerError || (err instanceof ErrorReply && err.message.startsWith('READONLY'))) this.#reopen();
       if (!this.cluster) throw err;
       // A node that told an empty slot map leaves node-redis with no client for any slot (its
       // TypeError would read as a 500): Redis is unavailable, and the slots are asked for again.

@@ -40,15 +40,21 @@ const REDIS_DOWN = [
   ClientClosedError, ClientOfflineError, ConnectionTimeoutError, DisconnectsClientError, ReconnectStrategyError, SocketClosedUnexpectedlyError,
   SocketTimeoutError, RootNodesUnavailableError,
 ];
-/** Error codes (a reply's first word) of a Redis Cluster that cannot serve a slot right now: failover, resharding. */
-const CLUSTER_CODES = new Set(['CLUSTERDOWN', 'TRYAGAIN', 'MASTERDOWN', 'LOADING']);
+/**
+ * Error codes (a reply's first word) of a Redis that cannot serve the command right now: a
+ * cluster's slot in failover or resharding (CLUSTERDOWN, TRYAGAIN, MASTERDOWN), a server loading
+ * its data (LOADING), a replica refusing a write (READONLY: after a failover, a connection left on
+ * the old master; redis.ts reconnects), a server out of its memory limit (OOM), one without the
+ * replicas its min-replicas-to-write asks (NOREPLICAS), one running a script too long (BUSY).
+ */
+export const UNAVAILABLE_REPLIES = new Set(['CLUSTERDOWN', 'TRYAGAIN', 'MASTERDOWN', 'LOADING', 'READONLY', 'OOM', 'NOREPLICAS', 'BUSY']);
 const SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
 
 /** True for an error that says Redis cannot be reached right now, by class or code, never by message. */
 export function isKvUnavailable(err: unknown): boolean {
   if (typeof err !== 'object' || err === null) return false;
   if (REDIS_DOWN.some((k) => err instanceof k)) return true;
-  if (err instanceof ErrorReply && CLUSTER_CODES.has(err.message.split(' ', 1)[0])) return true;
+  if (err instanceof ErrorReply && UNAVAILABLE_REPLIES.has(err.message.split(' ', 1)[0])) return true;
   const code = (err as { code?: unknown }).code;
   return typeof code === 'string' && SOCKET_CODES.has(code);
 }

@@ -68,7 +68,12 @@ export class CuttableProxy {
   #server?: net.Server;
   #sockets = new Set<net.Socket>();
   port = 0;
-  constructor(private readonly target: { host: string; port: number }) {}
+  constructor(private target: { host: string; port: number }) {}
+
+  /** New connections go to `target`; those open stay where they are (as after a DNS failover). */
+  retarget(target: { host: string; port: number }) {
+    this.target = target;
+  }
 
   async open() {
     const server = net.createServer((client) => {
