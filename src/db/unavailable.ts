@@ -5,12 +5,14 @@ const SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE'
 
 /**
  * PostgreSQL SQLSTATEs of a server that is not there for now: class 08 (connection exception),
- * 57P01-57P03 (admin/crash shutdown, cannot connect now), 53300 (too many connections), 25006
- * (read-only: after a failover, a connection left on the old primary, now a standby, or on a
- * server the address led to before it was promoted; Gatehouse never writes in a read-only
- * transaction of its own). knex.ts drops a connection that got any of these.
+ * 57P01-57P03 (admin/crash shutdown, cannot connect now), class 53 (insufficient resources: disk
+ * full, out of memory, too many connections), class 58 (system error: I/O), 57014 (a statement
+ * cancelled: the operator's statement_timeout or pg_cancel_backend), 25006 (read-only: after a
+ * failover, a connection left on the old primary, now a standby, or on a server the address led
+ * to before it was promoted; Gatehouse never writes in a read-only transaction of its own).
+ * knex.ts drops a connection that got any of these (a new one costs little).
  */
-const PG_UNAVAILABLE = /^(08[0-9A-Z]{3}|57P0[123]|53300|25006)$/;
+const PG_UNAVAILABLE = /^(08[0-9A-Z]{3}|57P0[123]|53[0-9A-Z]{3}|58[0-9A-Z]{3}|57014|25006)$/;
 
 /**
  * True for an error that says the database cannot be reached right now (the caller answers 503

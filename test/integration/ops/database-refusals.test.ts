@@ -32,7 +32,7 @@ afterAll(async () => {
   await db.drop();
 });
 
-describeWithServer('a database that has turned read-only', () => {
+describeWithServer('a database that refuses for now', () => {
   it('answers writes 503, logs no stack, and writes again once the server is writable, without a restart', async () => {
     const tenant = await gh.tenant();
     const admin = await systemAdminApi(gh);
@@ -76,5 +76,29 @@ describeWithServer('a database that has turned read-only', () => {
     // Nothing of the refused writes was kept: the first user and the last one.
     const users = await gh.deps.db('users').where({ tenant_id: tenant.id }).pluck('email');
     expect(users.sort()).toEqual(['ro0@example.com', `ro${8 + after.length}@example.com`].sort());
+  });
+
+  it('answers 503 to a statement the server cancelled (an operator\'s statement_timeout), and nothing is kept', async () => {
+    const tenant = await gh.tenant();
+    const admin = await systemAdminApi(gh);
+    await server.raw(`alter database ${name} set statement_timeout = '200ms'`);
+    // New sessions get the setting; a trigger makes the user insert outlast it.
+    await gh.deps.db.raw(`create or replace function test_slow_insert() returns trigger language plpgsql as $$ begin perform pg_sleep(1); return new; end $$`);
+    await gh.deps.db.raw('create trigger test_slow_insert before insert on users for each row execute function test_slow_insert()');
+    await server.raw('select pg_terminate_backend(pid) from pg_stat_activity where datname = ? and pid <> pg_backend_pid()', [name]);
+    try {
+      const statuses = [];
+      for (let i = 0; i < 4; i++) {
+        const r = await admin('POST', `/tenants/${tenant.slug}/users`, { email: `slow${i}@example.com`, name: 'Slow' });
+        statuses.push(r.status);
+        if (r.status === 503) expect(r.body).toMatchObject({ status: 503, code: 'temporarily_unavailable' });
+      }
+      expect(statuses.filter((s) => s !== 503)).toEqual([]);
+      expect(await gh.deps.db('users').where({ tenant_id: tenant.id }).pluck('email')).toEqual([]);
+    } finally {
+      await server.raw(`alter database ${name} reset statement_timeout`);
+      await gh.deps.db.raw('drop trigger if exists test_slow_insert on users').catch(() => {});
+      await server.raw('select pg_terminate_backend(pid) from pg_stat_activity where datname = ? and pid <> pg_backend_pid()', [name]);
+    }
   });
 });
