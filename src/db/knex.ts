@@ -4,7 +4,7 @@ import knexFactory, { type Knex } from 'knex';
 import ClientPgLite from 'knex-pglite';
 import pg from 'pg';
 import { ensurePrivateDir } from './data-dir.js';
-import { isDbUnavailable } from './unavailable.js';
+import { isConnectionGone } from './unavailable.js';
 
 export type Db = Knex;
 export type Trx = Knex.Transaction;
@@ -65,7 +65,7 @@ export function createDb(options: DbOptions): Db {
  */
 function setUpConnection(connection: pg.Client & { __knex__disposed?: unknown; connection: EventEmitter }, done: (err: Error | null, connection: unknown) => void) {
   connection.connection.on('errorMessage', (message: { severity?: string; code?: string }) => {
-    if (message.severity === 'FATAL' || message.severity === 'PANIC' || isDbUnavailable(message)) connection.__knex__disposed ??= message;
+    if (message.severity === 'FATAL' || message.severity === 'PANIC' || isConnectionGone(message)) connection.__knex__disposed ??= message;
   });
   // The socket closed without a word from the server (a network cut, a killed backend, a restart
   // whose FATAL never came through): pg fails the running statement with "Connection terminated

@@ -1,6 +1,6 @@
 import { createClient, createCluster, ConnectionTimeoutError, ErrorReply, RootNodesUnavailableError } from 'redis';
 import type { KvStore } from './store.js';
-import { isKvUnavailable, KvNoAnswerError, withinDeadline } from './unavailable.js';
+import { isKvUnavailable, KvNoAnswerError, replyCode, withinDeadline } from './unavailable.js';
 
 type Client = ReturnType<typeof createClient>;
 type Cluster = ReturnType<typeof createCluster>;
@@ -8,6 +8,8 @@ type Cluster = ReturnType<typeof createCluster>;
 const CONNECT_TIMEOUT_MS = 3000;
 /** How often, at most, a cluster's slots are asked for again while a node seems lost. */
 const REDISCOVERY_INTERVAL_MS = 1000;
+/** How often, at most, a connection refused a write by a replica (READONLY) is opened again. */
+const REOPEN_INTERVAL_MS = 1000;
 /** How long a node asked for the cluster's slots may take to answer (a frozen one never does). */
 const SLOTS_ANSWER_MS = 2000;
 /** How long a readiness ping of a cluster's masters may take before it counts as a lost node. */
@@ -180,9 +182,8 @@ export class RedisStore implements KvStore {
     try {
       return await withinDeadline(command);
     } catch (err) {
-      // No answer, or a replica's refusal of a write (a failover left this connection on the old
-      // master): a new connection may reach the server the address leads to now.
-      if (err instanceof KvNoAnswerError || (err instanceof ErrorReply && err.message.startsWith('READONLY'))) this.#reopen();
+      if (err instanceof KvNoAnswerError) this.#reopen();
+      else this.#reopenOnReadOnly(err);
       if (!this.cluster) throw err;
       // A node that told an empty slot map leaves node-redis with no client for any slot (its
       // TypeError would read as a 500): Redis is unavailable, and the slots are asked for again.
@@ -227,9 +228,27 @@ export class RedisStore implements KvStore {
     });
   }
 
-  /** Public: a caller that talks to the cluster itself (the rate limiter) reports a failed command. */
-  suspectLostNode() {
+  /**
+   * Public: a caller that talks to Redis itself (the rate limiter) reports a failed command: a
+   * sign of a lost cluster node, or of a failover that left this connection on a replica.
+   */
+  reportFailure(err: unknown) {
+    this.#reopenOnReadOnly(err);
     this.#followFailover();
+  }
+
+  #lastReadOnlyReopen = 0;
+
+  /**
+   * A replica's refusal of a write (READONLY, also inside an aborted MULTI): a failover left this
+   * connection on the old master, and a new one may reach the server the address leads to now.
+   * At most once a second, so an address still leading to the replica (a DNS TTL) is not
+   * reconnected at every request, failing the reads the replica could answer.
+   */
+  #reopenOnReadOnly(err: unknown) {
+    if (this.cluster || replyCode(err) !== 'READONLY' || Date.now() - this.#lastReadOnlyReopen < REOPEN_INTERVAL_MS) return;
+    this.#lastReadOnlyReopen = Date.now();
+    this.#reopen();
   }
 
   #masters() {

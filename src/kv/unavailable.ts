@@ -50,11 +50,23 @@ const REDIS_DOWN = [
 export const UNAVAILABLE_REPLIES = new Set(['CLUSTERDOWN', 'TRYAGAIN', 'MASTERDOWN', 'LOADING', 'READONLY', 'OOM', 'NOREPLICAS', 'BUSY']);
 const SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
 
+/**
+ * The code of a Redis error reply (its first word); for a MULTI the server discarded, the code of
+ * the error that made it discard it (Redis 7: `EXECABORT Transaction discarded because of: READONLY …`).
+ */
+export function replyCode(err: unknown): string | undefined {
+  if (!(err instanceof ErrorReply)) return undefined;
+  const code = err.message.split(' ', 1)[0];
+  if (code !== 'EXECABORT') return code;
+  return /because of: ([A-Z]+)/.exec(err.message)?.[1] ?? code;
+}
+
 /** True for an error that says Redis cannot be reached right now, by class or code, never by message. */
 export function isKvUnavailable(err: unknown): boolean {
   if (typeof err !== 'object' || err === null) return false;
   if (REDIS_DOWN.some((k) => err instanceof k)) return true;
-  if (err instanceof ErrorReply && UNAVAILABLE_REPLIES.has(err.message.split(' ', 1)[0])) return true;
+  const reply = replyCode(err);
+  if (reply && UNAVAILABLE_REPLIES.has(reply)) return true;
   const code = (err as { code?: unknown }).code;
   return typeof code === 'string' && SOCKET_CODES.has(code);
 }

@@ -150,8 +150,9 @@ export class RateLimits {
       return out;
     } catch (err) {
       this.#outage.failed(err);
-      // The limiter talks to the cluster itself: its failure is a sign of a lost node too (kv/redis.ts).
-      if (this.kv instanceof RedisStore) this.kv.suspectLostNode();
+      // The limiter talks to Redis itself: its failure is a sign of a lost cluster node, or of a
+      // failover that left the connection on a replica, too (kv/redis.ts).
+      if (this.kv instanceof RedisStore) this.kv.reportFailure(err);
       return undefined;
     }
   }

@@ -62,4 +62,25 @@ describe('Redis failing over behind its address', () => {
     // The new master holds what the node writes now.
     expect(Number(execFileSync('redis-cli', ['-p', String(second.port), 'dbsize']).toString())).toBeGreaterThan(0);
   });
+
+  it('reconnects on a refusal of the rate limiter alone, so limits are kept on the new master', async () => {
+    // Now the other way round: the second server is demoted, the first promoted, and the address
+    // leads to the first. The only writes are the limiter's (failed client authentications).
+    execFileSync('redis-cli', ['-p', String(first.port), 'replicaof', 'no', 'one']);
+    execFileSync('redis-cli', ['-p', String(second.port), 'replicaof', '127.0.0.1', String(first.port)]);
+    proxy.retarget({ host: '127.0.0.1', port: first.port });
+    const tenant = await gh.tenant();
+    const app = await gh.client(tenant, { grant_types: ['client_credentials'], redirect_uris: [], post_logout_redirect_uris: [], response_types: [] });
+    const limiterKeys = () => execFileSync('redis-cli', ['-p', String(first.port), '--scan', '--pattern', `*{${tenant.id}}:rl:client_auth_failures:*`]).toString().trim();
+    for (let i = 0; i < 6 && !limiterKeys(); i++) {
+      const r = await fetch(`${gh.url}/t/${tenant.slug}/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${app.clientId}:wrong`).toString('base64')}` },
+        body: new URLSearchParams({ grant_type: 'client_credentials' }),
+      });
+      expect(r.status).toBe(401); // the limiter fails open meanwhile; the answer is the client's
+      await new Promise((resolve) => setTimeout(resolve, 1100)); // reconnects at most once a second
+    }
+    expect(limiterKeys()).not.toBe('');
+  });
 });
