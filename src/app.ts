@@ -4,7 +4,7 @@ import Koa from 'koa';
 import { drainAuditOutboxEvery } from './audit/outbox.js';
 import { ConfigError, type Config } from './config/load.js';
 import { DatabaseUnreachableError, checkDatabase } from './db/connect.js';
-import { createDb } from './db/knex.js';
+import { createDb, setStatementDeadline } from './db/knex.js';
 import { migrateLatest, pendingMigrations } from './db/migrate.js';
 import { analyzeStaleTables, STATISTICS_INTERVAL_MS } from './db/statistics.js';
 import type { Deps } from './deps.js';
@@ -185,10 +185,22 @@ export interface Gatehouse {
   close(): Promise<void>;
 }
 
-/** Listens, then prepares tenants with the final PUBLIC_URL (known once the port is). */
-/** `tenantCacheSize`: tenants whose provider a node keeps built (LRU; tenancy/registry.ts). */
-export async function startGatehouse(config: Config, options: { kvPrefix?: string; deps?: Deps; tenantCacheSize?: number } = {}): Promise<Gatehouse> {
+/**
+ * How long a serving node waits for PostgreSQL's answer to one statement (db/knex.ts
+ * setStatementDeadline). Far above any statement of a request or a background job (the sweep of
+ * expired rows goes in batches); below the 60 s a proxy in front commonly waits.
+ */
+const STATEMENT_DEADLINE_MS = 30_000;
+
+/**
+ * Listens, then prepares tenants with the final PUBLIC_URL (known once the port is).
+ * `tenantCacheSize`: tenants whose provider a node keeps built (LRU; tenancy/registry.ts).
+ * `statementDeadlineMs`: STATEMENT_DEADLINE_MS unless a test wants to see it pass sooner.
+ */
+export async function startGatehouse(config: Config, options: { kvPrefix?: string; deps?: Deps; tenantCacheSize?: number; statementDeadlineMs?: number } = {}): Promise<Gatehouse> {
   const deps = options.deps ?? (await openDeps(config, { ...options, migrate: config.migrateOnStart !== false }));
+  // Migrations have run: from here on no statement is expected to take long.
+  setStatementDeadline(deps.db, options.statementDeadlineMs ?? STATEMENT_DEADLINE_MS);
   const { app, registry, readiness, metrics } = createApp(deps, options);
   const server = app.listen(config.port);
   await new Promise<void>((resolve, reject) => {

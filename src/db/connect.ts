@@ -78,7 +78,8 @@ function describe(err: unknown, target: ReturnType<typeof targetOf>) {
     case 'ENOTFOUND': case 'EAI_AGAIN': return `DATABASE_URL: host ${target.address.replace(/:\d+$/, '')} not found`;
     case '3D000': return `DATABASE_URL: database "${target.database}" does not exist on ${target.address}; create it with: createdb -h ${target.address.replace(/:(\d+)$/, ' -p $1')}${target.user ? ` -U ${target.user}` : ''} ${target.database} (or in psql: CREATE DATABASE "${target.database}";)`;
     case '28P01': case '28000': return `DATABASE_URL: ${target.address} refused user "${target.user}" (authentication failed)`;
-    default: return `DATABASE_URL: cannot connect to ${target.address} (${code ?? reasonOf(err)})`;
+    // 08001 is what db/knex.ts gives a failure to connect that came without a code: its words say more.
+    default: return `DATABASE_URL: cannot connect to ${target.address} (${code && code !== '08001' ? code : reasonOf(err)})`;
   }
 }
 

@@ -4,6 +4,7 @@ import knexFactory, { type Knex } from 'knex';
 import ClientPgLite from 'knex-pglite';
 import pg from 'pg';
 import { ensurePrivateDir } from './data-dir.js';
+import { log } from '../log/logger.js';
 import { isConnectionGone } from './unavailable.js';
 
 export type Db = Knex;
@@ -25,18 +26,36 @@ const knexLog = (options: DbOptions) => options.log && {
   debug: (m: unknown) => options.log!('debug', m), deprecate: (m: unknown) => options.log!('deprecate', m),
 };
 
+/**
+ * How long a connection to PostgreSQL may take to open. pg waits without a limit by default, and
+ * a server that accepts the connection and then answers nothing (a hung server, a silent network)
+ * would hold the pool's attempt for good.
+ */
+const CONNECT_TIMEOUT_MS = 5_000;
+
+/** The statement deadline of a database handle (setStatementDeadline); 0: none. */
+interface StatementDeadline {
+  ms: number;
+}
+const deadlines = new WeakMap<Db, StatementDeadline>();
+
 export function createDb(options: DbOptions): Db {
   if (options.databaseUrl) {
-    return knexFactory({
+    const deadline: StatementDeadline = { ms: 0 };
+    const db = knexFactory({
       client: 'pg',
-      connection: options.databaseUrl,
-      pool: { min: 0, max: 10, afterCreate: setUpConnection },
+      // TCP keep-alive, so the kernel also gives up on a connection whose peer vanished.
+      connection: { connectionString: options.databaseUrl, connectionTimeoutMillis: CONNECT_TIMEOUT_MS, keepAlive: true },
+      pool: { min: 0, max: 10, afterCreate: (connection: PgConnection, done: AfterCreateDone) => setUpConnection(connection, done, deadline) },
       acquireConnectionTimeout: 10_000,
       // A failed statement's message starts with its SQL: with placeholders, never its values
       // (a password hash, an email, a token id), since such messages reach the logs.
       compileSqlOnError: false,
       ...(options.log ? { log: knexLog(options) } : {}),
     });
+    deadlines.set(db, deadline);
+    markConnectFailures(db);
+    return db;
   }
   const memory = options.dataDir === 'memory://';
   let filename: string | undefined;
@@ -63,7 +82,41 @@ export function createDb(options: DbOptions): Db {
  * 'end' (`__knex__disposed`); the pool then replaces it. So does a connection refused a write
  * because its server is read-only now (25006, after a failover): a new one may reach the primary.
  */
-function setUpConnection(connection: pg.Client & { __knex__disposed?: unknown; connection: EventEmitter }, done: (err: Error | null, connection: unknown) => void) {
+/**
+ * From now on, a statement of `db` that has had no answer after `ms` fails as a connection
+ * failure (SQLSTATE 08006, a 503) and its connection is closed, which also ends the statement's
+ * transaction on the server once it reads again. For a server that accepts and answers nothing
+ * (hung, or behind a network that drops packets without a word): without a deadline each request
+ * waits for good, holding one of the pool's connections, until the pool is exhausted and the node
+ * with it. Set by the server once it is open (app.ts), not by migrations or the CLI, whose long
+ * statements are expected. A statement the server runs for longer is not cut short on the server
+ * by this (statement_timeout is the operator's, docs/scaling.md). No effect on the embedded database.
+ */
+/**
+ * A connection that could not be opened is an outage (a 503), whatever pg said: its own timeout
+ * (CONNECT_TIMEOUT_MS, "timeout expired") and a socket closed during the handshake come without
+ * a SQLSTATE, and knex passes the first error of opening a connection on to the statement that
+ * waited for it. They get 08001 (unable to establish a connection); errors with a code of their
+ * own (a refused connection, a wrong password) keep it.
+ */
+function markConnectFailures(db: Db) {
+  const client = db.client as { acquireRawConnection(): Promise<unknown> };
+  const open = client.acquireRawConnection.bind(client);
+  client.acquireRawConnection = () => open().catch((err: unknown) => {
+    if (err && typeof err === 'object' && (err as { code?: unknown }).code === undefined) (err as { code?: unknown }).code = '08001';
+    throw err;
+  });
+}
+
+export function setStatementDeadline(db: Db, ms: number) {
+  const deadline = deadlines.get(db);
+  if (deadline) deadline.ms = ms;
+}
+
+type PgConnection = pg.Client & { __knex__disposed?: unknown; connection: EventEmitter & { stream?: { destroy(): void } } };
+type AfterCreateDone = (err: Error | null, connection: unknown) => void;
+
+function setUpConnection(connection: PgConnection, done: AfterCreateDone, deadline: StatementDeadline) {
   connection.connection.on('errorMessage', (message: { severity?: string; code?: string }) => {
     if (message.severity === 'FATAL' || message.severity === 'PANIC' || isConnectionGone(message)) connection.__knex__disposed ??= message;
   });
@@ -85,17 +138,36 @@ function setUpConnection(connection: pg.Client & { __knex__disposed?: unknown; c
   // queryable"): first of all knex's ROLLBACK of the transaction that was running, whose error
   // knex rejects the whole transaction with, in place of the first one. A connection failure as
   // well, by the same state.
+  //
+  // Each statement also gets the handle's deadline (setStatementDeadline): when it passes, the
+  // socket is destroyed, and pg fails the statement as above ("Connection terminated
+  // unexpectedly", 08006 here). Streams (a query object without a callback) are left alone.
   const query = connection.query as (...args: unknown[]) => unknown;
   (connection as { query: unknown }).query = function (this: pg.Client, ...args: unknown[]) {
-    if (!broken) return query.apply(this, args);
     const last = args.length - 1;
     const callback = args[last];
+    const ms = broken ? 0 : deadline.ms;
+    const timer = ms > 0 ? setTimeout(() => {
+      connection.__knex__disposed ??= 'statement deadline';
+      log().warn('db.statement_deadline', { detail: `PostgreSQL gave no answer to a statement within ${ms} ms: its connection is closed` });
+      connection.connection.stream?.destroy();
+    }, ms) : undefined;
     if (typeof callback === 'function') {
-      args[last] = (err: unknown, result: unknown) => callback(err ? failed(err) : err, result);
+      args[last] = (err: unknown, result: unknown) => {
+        clearTimeout(timer);
+        callback(err && broken ? failed(err) : err, result);
+      };
       return query.apply(this, args);
     }
     const result = query.apply(this, args);
-    return result instanceof Promise ? result.catch((err) => Promise.reject(failed(err))) : result;
+    if (result instanceof Promise) {
+      return result.then(
+        (value) => { clearTimeout(timer); return value; },
+        (err) => { clearTimeout(timer); return Promise.reject(broken ? failed(err) : err); },
+      );
+    }
+    clearTimeout(timer);
+    return result;
   };
   // The hot statements are prepared once per connection (db/hot-query.ts) but planned at each
   // call, on the table's size and statistics of that moment: a plan cached for good would keep

@@ -55,11 +55,12 @@ export function testConfig(db: Awaited<ReturnType<typeof freshDatabase>>, overri
 }
 
 /** `overrides` set configuration a test needs, e.g. `outboundAllow` for a relying party on 127.0.0.1, `trustProxy`. */
-export async function startTestGatehouse(overrides: Partial<Config> = {}): Promise<TestGatehouse> {
+/** `start`: options of startGatehouse beyond the configuration (a shorter statement deadline). */
+export async function startTestGatehouse(overrides: Partial<Config> = {}, start: { statementDeadlineMs?: number } = {}): Promise<TestGatehouse> {
   const db = await freshDatabase();
   const config = testConfig(db, overrides);
   const kvPrefix = `ghtest:${randomBytes(4).toString('hex')}:`;
-  let gh = await startGatehouse(config, { kvPrefix });
+  let gh = await startGatehouse(config, { ...start, kvPrefix });
   const self: TestGatehouse = {
     get server() { return gh.server; },
     get url() { return gh.url; },
@@ -88,7 +89,7 @@ export async function startTestGatehouse(overrides: Partial<Config> = {}): Promi
       config.port = (gh.server.address() as { port: number }).port;
       gh.server.closeAllConnections?.();
       await gh.close();
-      gh = await startGatehouse(config, { kvPrefix });
+      gh = await startGatehouse(config, { ...start, kvPrefix });
     },
     async stop() {
       gh.server.closeAllConnections?.();

@@ -67,6 +67,11 @@ export class PrivateRedis {
 export class CuttableProxy {
   #server?: net.Server;
   #sockets = new Set<net.Socket>();
+  /** Connections forwarded: client and upstream. */
+  #pairs = new Set<[net.Socket, net.Socket]>();
+  /** Connections accepted while stalled, forwarded once resumed. */
+  #waiting: net.Socket[] = [];
+  #stalled = false;
   port = 0;
   constructor(private target: { host: string; port: number }) {}
 
@@ -75,26 +80,63 @@ export class CuttableProxy {
     this.target = target;
   }
 
+  #track(socket: net.Socket) {
+    this.#sockets.add(socket);
+    socket.on('close', () => this.#sockets.delete(socket));
+    socket.on('error', () => {});
+  }
+
+  #forward(client: net.Socket) {
+    const upstream = net.connect(this.target.port, this.target.host);
+    this.#track(upstream);
+    const pair: [net.Socket, net.Socket] = [client, upstream];
+    this.#pairs.add(pair);
+    client.pipe(upstream).pipe(client);
+    client.on('close', () => {
+      this.#pairs.delete(pair);
+      upstream.destroy();
+    });
+    upstream.on('close', () => client.destroy());
+  }
+
   async open() {
     const server = net.createServer((client) => {
-      const upstream = net.connect(this.target.port, this.target.host);
-      for (const s of [client, upstream]) {
-        this.#sockets.add(s);
-        s.on('close', () => this.#sockets.delete(s));
-        s.on('error', () => {});
-      }
-      client.pipe(upstream).pipe(client);
-      client.on('close', () => upstream.destroy());
-      upstream.on('close', () => client.destroy());
+      this.#track(client);
+      if (!this.#stalled) return this.#forward(client);
+      client.pause();
+      this.#waiting.push(client);
     });
     await new Promise<void>((resolve) => server.listen(this.port, '127.0.0.1', resolve));
     this.port = (server.address() as net.AddressInfo).port;
     this.#server = server;
   }
 
+  /**
+   * Nothing passes any more, in either direction, and new connections are accepted but not
+   * answered: a hung server, or a network that drops packets without a word. What was sent
+   * meanwhile is held, and delivered on resume(), as by a server that was only slow.
+   */
+  stall() {
+    this.#stalled = true;
+    for (const [client, upstream] of this.#pairs) {
+      client.unpipe(upstream);
+      upstream.unpipe(client);
+      client.pause();
+      upstream.pause();
+    }
+  }
+
+  resume() {
+    this.#stalled = false;
+    for (const [client, upstream] of this.#pairs) client.pipe(upstream).pipe(client);
+    for (const client of this.#waiting.splice(0)) if (!client.destroyed) this.#forward(client);
+  }
+
   async cut() {
     const server = this.#server;
     this.#server = undefined;
+    this.#stalled = false;
+    this.#waiting = [];
     for (const s of this.#sockets) s.destroy();
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
   }

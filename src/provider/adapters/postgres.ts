@@ -247,5 +247,16 @@ export async function accountOfGrant(db: Db, tenantId: string, grantId: string):
 
 /** Expired rows are dead weight; any node may sweep them. */
 export async function deleteExpiredPayloads(db: Db) {
-  return db('oidc_payloads').where('expires_at', '<', new Date()).delete();
+  // In batches: a node that issued opaque tokens for hours leaves hundreds of thousands, and one
+  // statement deleting them all would run past the server's statement deadline (db/knex.ts)
+  // every time, and hold their row locks as long.
+  const now = new Date();
+  let deleted = 0;
+  for (;;) {
+    const expired = db('oidc_payloads').where('expires_at', '<', now).select('tenant_id', 'model', 'id').limit(SWEEP_BATCH);
+    const count = await db('oidc_payloads').whereIn(['tenant_id', 'model', 'id'], expired).delete();
+    deleted += count;
+    if (count < SWEEP_BATCH) return deleted;
+  }
 }
+const SWEEP_BATCH = 5_000;
