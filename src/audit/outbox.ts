@@ -15,7 +15,8 @@ import { recordAuditNow, type AuditEvent } from './record.js';
  * Each waiting event is one member of one set (written in one command, so it is kept whole or not
  * at all) and carries an id that goes into `details.outbox_id`, which a unique index makes
  * appendable once (migrations/20261202_011_audit_outbox.ts): a drain that appended an event and
- * failed to clear it, or two drains of one event, append it once.
+ * failed to clear it, two drains of one event, or an append whose answer was lost and whose
+ * event was kept as well (the id is given before the first attempt), append it once.
  */
 interface Outbox {
   db: Db;
@@ -35,7 +36,7 @@ const KEEP_SECONDS = 30 * 24 * 3600;
 const CLAIM_SECONDS = 60;
 /** Events one drain takes on; the rest wait for the next tick (5 s later). */
 const BATCH = 100;
-export const OUTBOX_DRAIN_INTERVAL_MS = 5000;
+const OUTBOX_DRAIN_INTERVAL_MS = 5000;
 const OUTBOX_INDEX = 'audit_events_outbox_id';
 
 const setKey = (prefix: string) => `${prefix}audit-outbox`;
@@ -48,11 +49,16 @@ const claimKey = (prefix: string, id: string) => `${prefix}audit-outbox:claim:${
  */
 export async function recordAuditOrKeep(deps: Outbox, event: AuditEvent): Promise<void> {
   const occurredAt = new Date().toISOString();
+  const id = randomUUID();
   try {
-    await recordAuditNow(deps.db, event);
+    // The id goes with the event when it is appended now too. PostgreSQL may have taken it and
+    // its answer been lost (the connection broke after the commit, or the statement deadline
+    // passed while a slow server went on): the copy kept below is then refused by the outbox
+    // index when drained, instead of being appended a second time.
+    await recordAuditNow(deps.db, { ...event, details: { ...event.details, outbox_id: id } });
   } catch (err) {
     if (!isDbUnavailable(err)) throw err;
-    const kept: Kept = { id: randomUUID(), event, occurredAt };
+    const kept: Kept = { id, event, occurredAt };
     try {
       await deps.kv.sadd(setKey(deps.kvPrefix), JSON.stringify(kept), KEEP_SECONDS);
     } catch {

@@ -33,6 +33,9 @@ const knexLog = (options: DbOptions) => options.log && {
  */
 const CONNECT_TIMEOUT_MS = 5_000;
 
+/** How often a server checks, during a statement, that its client is still connected (setUpConnection). */
+const CLIENT_CHECK_INTERVAL_MS = 2_000;
+
 /** The statement deadline of a database handle (setStatementDeadline); 0: none. */
 interface StatementDeadline {
   ms: number;
@@ -44,8 +47,9 @@ export function createDb(options: DbOptions): Db {
     const deadline: StatementDeadline = { ms: 0 };
     const db = knexFactory({
       client: 'pg',
-      // TCP keep-alive, so the kernel also gives up on a connection whose peer vanished.
-      connection: { connectionString: options.databaseUrl, connectionTimeoutMillis: CONNECT_TIMEOUT_MS, keepAlive: true },
+      // TCP keep-alive probes after 30 s idle, so an idle pooled connection whose peer vanished
+      // (a failover, a NAT that forgot it) is found broken by the kernel, not by a request.
+      connection: { connectionString: options.databaseUrl, connectionTimeoutMillis: CONNECT_TIMEOUT_MS, keepAlive: true, keepAliveInitialDelayMillis: 30_000 },
       pool: { min: 0, max: 10, afterCreate: (connection: PgConnection, done: AfterCreateDone) => setUpConnection(connection, done, deadline) },
       acquireConnectionTimeout: 10_000,
       // A failed statement's message starts with its SQL: with placeholders, never its values
@@ -90,20 +94,23 @@ export function createDb(options: DbOptions): Db {
  * waits for good, holding one of the pool's connections, until the pool is exhausted and the node
  * with it. Set by the server once it is open (app.ts), not by migrations or the CLI, whose long
  * statements are expected. A statement the server runs for longer is not cut short on the server
- * by this (statement_timeout is the operator's, docs/scaling.md). No effect on the embedded database.
+ * by this (statement_timeout is the operator's, docs/scaling.md), but the server ends it within
+ * CLIENT_CHECK_INTERVAL_MS of the closing; a statement sent with the query option
+ * `{ deadline: false }` (knex `.options()`) has none. No effect on the embedded database.
  */
 /**
- * A connection that could not be opened is an outage (a 503), whatever pg said: its own timeout
+ * A connection that could not be opened is an outage (a 503): pg's own timeout
  * (CONNECT_TIMEOUT_MS, "timeout expired") and a socket closed during the handshake come without
  * a SQLSTATE, and knex passes the first error of opening a connection on to the statement that
  * waited for it. They get 08001 (unable to establish a connection); errors with a code of their
- * own (a refused connection, a wrong password) keep it.
+ * own (a refused connection, a wrong password) keep it, and a TypeError stays a bug.
  */
 function markConnectFailures(db: Db) {
-  const client = db.client as { acquireRawConnection(): Promise<unknown> };
-  const open = client.acquireRawConnection.bind(client);
-  client.acquireRawConnection = () => open().catch((err: unknown) => {
-    if (err && typeof err === 'object' && (err as { code?: unknown }).code === undefined) (err as { code?: unknown }).code = '08001';
+  // knex's opening of the socket and handshake only (not its reading of the server's version).
+  const client = db.client as { _acquireOnlyConnection(): Promise<unknown> };
+  const open = client._acquireOnlyConnection.bind(client);
+  client._acquireOnlyConnection = () => open().catch((err: unknown) => {
+    if (err instanceof Error && !(err instanceof TypeError) && (err as { code?: unknown }).code === undefined) (err as { code?: unknown }).code = '08001';
     throw err;
   });
 }
@@ -146,7 +153,7 @@ function setUpConnection(connection: PgConnection, done: AfterCreateDone, deadli
   (connection as { query: unknown }).query = function (this: pg.Client, ...args: unknown[]) {
     const last = args.length - 1;
     const callback = args[last];
-    const ms = broken ? 0 : deadline.ms;
+    const ms = broken || (args[0] as { deadline?: unknown } | null)?.deadline === false ? 0 : deadline.ms;
     const timer = ms > 0 ? setTimeout(() => {
       connection.__knex__disposed ??= 'statement deadline';
       log().warn('db.statement_deadline', { detail: `PostgreSQL gave no answer to a statement within ${ms} ms: its connection is closed` });
@@ -157,9 +164,15 @@ function setUpConnection(connection: PgConnection, done: AfterCreateDone, deadli
         clearTimeout(timer);
         callback(err && broken ? failed(err) : err, result);
       };
-      return query.apply(this, args);
     }
-    const result = query.apply(this, args);
+    let result: unknown;
+    try {
+      result = query.apply(this, args);
+    } catch (err) {
+      clearTimeout(timer);
+      throw err;
+    }
+    if (typeof callback === 'function') return result;
     if (result instanceof Promise) {
       return result.then(
         (value) => { clearTimeout(timer); return value; },
@@ -174,7 +187,17 @@ function setUpConnection(connection: PgConnection, done: AfterCreateDone, deadli
   // what suited the table when it was planned (a sequential scan of a table then a page long).
   // (A server before PostgreSQL 12 has no such setting: it is left to db/connect.ts to refuse it
   // with a clear line, MINIMUM_SERVER_VERSION_NUM.)
-  connection.query('set plan_cache_mode = force_custom_plan').then(
+  //
+  // A statement cut by the deadline above leaves its backend running (holding its locks and a
+  // connection slot) until the server next reads from the socket; with client_connection_check_interval
+  // (PostgreSQL 14) the server looks every 2 s during a statement and ends the backend once the
+  // socket is closed.
+  // A server without the setting (PostgreSQL 13, which refuses it: 42704) or unable to look
+  // (22023 on some platforms) goes without.
+  const checkClient = () => connection.query(`set client_connection_check_interval = ${CLIENT_CHECK_INTERVAL_MS}`).catch((err: { code?: string }) => {
+    if (err.code !== '42704' && err.code !== '22023') throw err;
+  });
+  connection.query('set plan_cache_mode = force_custom_plan').then(checkClient).then(
     () => done(null, connection),
     (err: Error & { code?: string }) => {
       if (err.code === '42704') return done(null, connection);

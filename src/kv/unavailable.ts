@@ -47,7 +47,7 @@ const REDIS_DOWN = [
  * the old master; redis.ts reconnects), a server out of its memory limit (OOM), one without the
  * replicas its min-replicas-to-write asks (NOREPLICAS), one running a script too long (BUSY).
  */
-export const UNAVAILABLE_REPLIES = new Set(['CLUSTERDOWN', 'TRYAGAIN', 'MASTERDOWN', 'LOADING', 'READONLY', 'OOM', 'NOREPLICAS', 'BUSY']);
+const UNAVAILABLE_REPLIES = new Set(['CLUSTERDOWN', 'TRYAGAIN', 'MASTERDOWN', 'LOADING', 'READONLY', 'OOM', 'NOREPLICAS', 'BUSY']);
 const SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
 
 /**

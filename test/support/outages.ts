@@ -117,6 +117,7 @@ export class CuttableProxy {
    * meanwhile is held, and delivered on resume(), as by a server that was only slow.
    */
   stall() {
+    if (this.#stalled) return;
     this.#stalled = true;
     for (const [client, upstream] of this.#pairs) {
       client.unpipe(upstream);
@@ -127,6 +128,7 @@ export class CuttableProxy {
   }
 
   resume() {
+    if (!this.#stalled) return; // piped twice, every byte would pass twice
     this.#stalled = false;
     for (const [client, upstream] of this.#pairs) client.pipe(upstream).pipe(client);
     for (const client of this.#waiting.splice(0)) if (!client.destroyed) this.#forward(client);

@@ -75,4 +75,22 @@ describeWithServer('PostgreSQL that stops answering', () => {
     expect(during.some((l) => l.includes('db.statement_deadline'))).toBe(true);
     expect(during.filter((l) => l.includes('"stack"'))).toEqual([]);
   }, 60_000);
+
+  it('ends the statement it cut on the server too, and lets one sent with { deadline: false } run on', async () => {
+    const marker = `deadline_${Date.now()}`;
+    const started = Date.now();
+    await expect(gh.deps.db.raw(`select pg_sleep(20) as ${marker}`)).rejects.toMatchObject({ code: '08006' });
+    expect(Date.now() - started).toBeLessThan(DEADLINE_MS + 3_000);
+    // The server notices the closed connection during the statement (client_connection_check_interval, 2 s).
+    const running = () => gh.deps.db('pg_stat_activity').whereLike('query', `%${marker}%`).whereNot('pid', gh.deps.db.raw('pg_backend_pid()')).count<{ count: number }[]>('* as count');
+    let left = 1;
+    for (let waited = 0; waited < 8_000 && left > 0; waited += 250) {
+      await sleep(250);
+      left = Number((await running())[0].count);
+    }
+    expect(left).toBe(0);
+
+    const slow = await gh.deps.db.raw('select pg_sleep(?) as slept, 1 as done', [(DEADLINE_MS + 500) / 1000]).options({ deadline: false });
+    expect(slow.rows[0].done).toBe(1);
+  }, 30_000);
 });
