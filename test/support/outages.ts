@@ -75,6 +75,17 @@ export class CuttableProxy {
   port = 0;
   constructor(private target: { host: string; port: number }) {}
 
+  /** A proxy opened in front of the PostgreSQL of `url` (postgres://…), and `url` through it. */
+  static async inFrontOf(url: string): Promise<{ proxy: CuttableProxy; url: string }> {
+    const real = new URL(url);
+    const proxy = new CuttableProxy({ host: real.hostname, port: Number(real.port || 5432) });
+    await proxy.open();
+    const through = new URL(url);
+    through.hostname = '127.0.0.1';
+    through.port = String(proxy.port);
+    return { proxy, url: through.toString() };
+  }
+
   /** New connections go to `target`; those open stay where they are (as after a DNS failover). */
   retarget(target: { host: string; port: number }) {
     this.target = target;

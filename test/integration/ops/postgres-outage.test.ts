@@ -8,22 +8,21 @@ import { freshDatabase, logLines, startTestGatehouse, type TestGatehouse } from 
 const base = process.env.DATABASE_URL;
 const describeWithServer = base ? describe : describe.skip; // the embedded database cannot be stopped apart from the process
 
+/** The node's statement deadline (db/knex.ts), short here: a serving node waits 30 s. */
+const DEADLINE_MS = 1_500;
 let gh: TestGatehouse;
 let proxy: CuttableProxy;
 let db: Awaited<ReturnType<typeof freshDatabase>>;
 beforeAll(async () => {
   if (!base) return;
   db = await freshDatabase();
-  const real = new URL(db.url!);
-  proxy = new CuttableProxy({ host: real.hostname, port: Number(real.port || 5432) });
-  await proxy.open();
-  const viaProxy = new URL(db.url!);
-  viaProxy.hostname = '127.0.0.1';
-  viaProxy.port = String(proxy.port);
-  gh = await startTestGatehouse({ databaseUrl: viaProxy.toString() });
+  let url: string;
+  ({ proxy, url } = await CuttableProxy.inFrontOf(db.url!));
+  gh = await startTestGatehouse({ databaseUrl: url }, { statementDeadlineMs: DEADLINE_MS });
 });
 afterAll(async () => {
   if (!base) return;
+  proxy.resume();
   await gh.stop();
   await proxy.cut();
   await db.drop();
@@ -85,4 +84,70 @@ describeWithServer('PostgreSQL stopped', () => {
     expect(recovered).toBe(true);
     expect((await admin('GET', '/tenants')).status).toBe(200);
   });
+});
+
+// A PostgreSQL that accepts connections and answers nothing (a hung server, a network that drops
+// packets without a word) is an outage too: each statement gives up after the node's deadline
+// with a 503, its connection is closed (never handed out again), and once the server answers
+// again new connections serve. A proxy in front of PostgreSQL holds every byte meanwhile.
+describeWithServer('PostgreSQL that stops answering', () => {
+  it('answers 503 once the statement deadline passes, on every pool connection, and serves again when PostgreSQL answers', async () => {
+    const admin = await systemAdminApi(gh);
+    // Every connection of the pool open: each request below then waits on one of them.
+    const warm = await Promise.all(Array.from({ length: 10 }, () => admin('GET', '/tenants')));
+    expect(warm.map((r) => r.status)).toEqual(Array(10).fill(200));
+    const before = logLines.length;
+
+    proxy.stall();
+    const started = Date.now();
+    const answers = await Promise.all(Array.from({ length: 10 }, async () => {
+      const r = await admin('GET', '/tenants');
+      return { ...r, ms: Date.now() - started };
+    }));
+    for (const a of answers) {
+      expect(a.status).toBe(503);
+      expect(a.type).toContain('application/problem+json');
+      expect(a.body).toMatchObject({ status: 503, code: 'temporarily_unavailable' });
+      expect(a.ms).toBeGreaterThanOrEqual(DEADLINE_MS - 100);
+      expect(a.ms).toBeLessThan(DEADLINE_MS + 4_000); // a loaded machine adds some
+    }
+    // Those connections are closed: one more request needs a new one, which cannot be opened
+    // either (the proxy accepts it and passes nothing on); that gives up too, as an outage.
+    const again = await admin('GET', '/tenants');
+    expect(again.status).toBe(503);
+    expect(again.body).toMatchObject({ status: 503, code: 'temporarily_unavailable' });
+
+    await sleep(500);
+    proxy.resume();
+    let recovered = false;
+    for (let i = 0; i < 60 && !recovered; i++) {
+      recovered = (await admin('GET', '/tenants')).status === 200;
+      if (!recovered) await sleep(250);
+    }
+    expect(recovered).toBe(true);
+    // Twice the pool's size in a row: no connection closed by the deadline comes back into use.
+    for (let i = 0; i < 20; i++) expect((await admin('GET', '/tenants')).status).toBe(200);
+
+    const during = logLines.slice(before);
+    expect(during.some((l) => l.includes('db.statement_deadline'))).toBe(true);
+    expect(during.filter((l) => l.includes('"stack"'))).toEqual([]);
+  }, 60_000);
+
+  it('ends the statement it cut on the server too, and lets one sent with { deadline: false } run on', async () => {
+    const marker = `deadline_${Date.now()}`;
+    const started = Date.now();
+    await expect(gh.deps.db.raw(`select pg_sleep(20) as ${marker}`)).rejects.toMatchObject({ code: '08006' });
+    expect(Date.now() - started).toBeLessThan(DEADLINE_MS + 3_000);
+    // The server notices the closed connection during the statement (client_connection_check_interval, 2 s).
+    const running = () => gh.deps.db('pg_stat_activity').whereLike('query', `%${marker}%`).whereNot('pid', gh.deps.db.raw('pg_backend_pid()')).count<{ count: number }[]>('* as count');
+    let left = 1;
+    for (let waited = 0; waited < 8_000 && left > 0; waited += 250) {
+      await sleep(250);
+      left = Number((await running())[0].count);
+    }
+    expect(left).toBe(0);
+
+    const slow = await gh.deps.db.raw('select pg_sleep(?) as slept, 1 as done', [(DEADLINE_MS + 500) / 1000]).options({ deadline: false });
+    expect(slow.rows[0].done).toBe(1);
+  }, 30_000);
 });
