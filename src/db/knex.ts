@@ -77,28 +77,6 @@ export function createDb(options: DbOptions): Db {
 }
 
 /**
- * Each new connection. One whose session the server ended is never handed out again: when
- * PostgreSQL ends a session (a restart or a terminated backend: SQLSTATE 57P01, severity FATAL)
- * the statement running gets the error (a 503, db/unavailable.ts), but knex gives the connection
- * back to its pool before the connection's 'end' event marks it, and the next statement on it
- * failed with "Connection terminated unexpectedly", an error without a SQLSTATE (a 500). The
- * server's error message comes first, so it marks the connection here, the way knex marks it on
- * 'end' (`__knex__disposed`); the pool then replaces it. So does a connection refused a write
- * because its server is read-only now (25006, after a failover): a new one may reach the primary.
- */
-/**
- * From now on, a statement of `db` that has had no answer after `ms` fails as a connection
- * failure (SQLSTATE 08006, a 503) and its connection is closed, which also ends the statement's
- * transaction on the server once it reads again. For a server that accepts and answers nothing
- * (hung, or behind a network that drops packets without a word): without a deadline each request
- * waits for good, holding one of the pool's connections, until the pool is exhausted and the node
- * with it. Set by the server once it is open (app.ts), not by migrations or the CLI, whose long
- * statements are expected. A statement the server runs for longer is not cut short on the server
- * by this (statement_timeout is the operator's, docs/scaling.md), but the server ends it within
- * CLIENT_CHECK_INTERVAL_MS of the closing; a statement sent with the query option
- * `{ deadline: false }` (knex `.options()`) has none. No effect on the embedded database.
- */
-/**
  * A connection that could not be opened is an outage (a 503): pg's own timeout
  * (CONNECT_TIMEOUT_MS, "timeout expired") and a socket closed during the handshake come without
  * a SQLSTATE, and knex passes the first error of opening a connection on to the statement that
@@ -115,6 +93,16 @@ function markConnectFailures(db: Db) {
   });
 }
 
+/**
+ * From now on, a statement of `db` that has had no answer after `ms` fails as a connection
+ * failure (SQLSTATE 08006, a 503) and its connection is closed. For a server that accepts and
+ * answers nothing (hung, or behind a network that drops packets without a word): without a
+ * deadline each request waits for good, holding one of the pool's connections, until the pool
+ * is exhausted and the node with it. Set by the server once it is open (app.ts), not by
+ * migrations or the CLI, whose long statements are expected. The server ends a statement cut so
+ * within CLIENT_CHECK_INTERVAL_MS of the closing. A statement sent with the query option
+ * `{ deadline: false }` (knex `.options()`) has none. No effect on the embedded database.
+ */
 export function setStatementDeadline(db: Db, ms: number) {
   const deadline = deadlines.get(db);
   if (deadline) deadline.ms = ms;
@@ -123,6 +111,16 @@ export function setStatementDeadline(db: Db, ms: number) {
 type PgConnection = pg.Client & { __knex__disposed?: unknown; connection: EventEmitter & { stream?: { destroy(): void } } };
 type AfterCreateDone = (err: Error | null, connection: unknown) => void;
 
+/**
+ * Each new connection. One whose session the server ended is never handed out again: when
+ * PostgreSQL ends a session (a restart or a terminated backend: SQLSTATE 57P01, severity FATAL)
+ * the statement running gets the error (a 503, db/unavailable.ts), but knex gives the connection
+ * back to its pool before the connection's 'end' event marks it, and the next statement on it
+ * failed with "Connection terminated unexpectedly", an error without a SQLSTATE (a 500). The
+ * server's error message comes first, so it marks the connection here, the way knex marks it on
+ * 'end' (`__knex__disposed`); the pool then replaces it. So does a connection refused a write
+ * because its server is read-only now (25006, after a failover): a new one may reach the primary.
+ */
 function setUpConnection(connection: PgConnection, done: AfterCreateDone, deadline: StatementDeadline) {
   connection.connection.on('errorMessage', (message: { severity?: string; code?: string }) => {
     if (message.severity === 'FATAL' || message.severity === 'PANIC' || isConnectionGone(message)) connection.__knex__disposed ??= message;

@@ -46,7 +46,9 @@ export async function analyzeStaleTables(db: Db): Promise<string[]> {
     const done = await db.transaction(async (trx) => {
       if (!(await tryAdvisoryXactLock(trx, 'statistics', name))) return false;
       await trx.raw(`set local lock_timeout = '${LOCK_TIMEOUT}'`);
-      await trx.raw('analyze ??', [name]);
+      // A large table on slow storage may take longer than a serving node's statement deadline
+      // (db/knex.ts): cut there, it would be tried again, and cut again, every round.
+      await trx.raw('analyze ??', [name]).options({ deadline: false });
       return true;
     }).catch((err: { code?: string }) => {
       if (err?.code === '55P03') return false; // locked by a migration or other DDL: next round

@@ -60,7 +60,7 @@ export async function updateTenant(db: Db, id: string, changes: { name?: string;
 }
 
 export async function deleteTenant(db: Db, id: string) {
-  // It cascades over every row of the tenant (its tokens and audit events included), which may
+  // It cascades over the tenant's rows (users, clients, tokens and sessions included), which may
   // take longer than a serving node's statement deadline allows (db/knex.ts): none for this one.
   return db('tenants').where({ id }).delete().options({ deadline: false });
 }

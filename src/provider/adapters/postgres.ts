@@ -254,9 +254,13 @@ export async function deleteExpiredPayloads(db: Db) {
   let deleted = 0;
   for (;;) {
     const expired = db('oidc_payloads').where('expires_at', '<', now).select('tenant_id', 'model', 'id').limit(SWEEP_BATCH);
-    const count = await db('oidc_payloads').whereIn(['tenant_id', 'model', 'id'], expired).delete();
-    deleted += count;
-    if (count < SWEEP_BATCH) return deleted;
+    // The condition again on the delete itself: a row saved with a later expiry since the
+    // subquery read it is checked anew (as the row it is now) and kept.
+    // Counted by the rows returned: the embedded database's driver answers a delete with a result
+    // object, not a count.
+    const rows = await db('oidc_payloads').where('expires_at', '<', now).whereIn(['tenant_id', 'model', 'id'], expired).delete().returning('id');
+    deleted += rows.length;
+    if (rows.length < SWEEP_BATCH) return deleted;
   }
 }
 const SWEEP_BATCH = 5_000;
