@@ -3,8 +3,8 @@ import path from 'node:path';
 import knexFactory, { type Knex } from 'knex';
 import ClientPgLite from 'knex-pglite';
 import pg from 'pg';
-import { ensurePrivateDir } from './data-dir.js';
 import { log } from '../log/logger.js';
+import { ensurePrivateDir } from './data-dir.js';
 import { isConnectionGone } from './unavailable.js';
 
 export type Db = Knex;
@@ -190,8 +190,8 @@ function setUpConnection(connection: PgConnection, done: AfterCreateDone, deadli
   // connection slot) until the server next reads from the socket; with client_connection_check_interval
   // (PostgreSQL 14) the server looks every 2 s during a statement and ends the backend once the
   // socket is closed.
-  // A server without the setting (PostgreSQL 13, which refuses it: 42704) or unable to look
-  // (22023 on some platforms) goes without.
+  // A server without the setting (one that only speaks PostgreSQL's protocol: 42704) or unable
+  // to look (22023 on some platforms) goes without.
   const checkClient = () => connection.query(`set client_connection_check_interval = ${CLIENT_CHECK_INTERVAL_MS}`).catch((err: { code?: string }) => {
     if (err.code !== '42704' && err.code !== '22023') throw err;
   });

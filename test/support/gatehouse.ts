@@ -54,8 +54,11 @@ export function testConfig(db: Awaited<ReturnType<typeof freshDatabase>>, overri
   };
 }
 
-/** `overrides` set configuration a test needs, e.g. `outboundAllow` for a relying party on 127.0.0.1, `trustProxy`. */
-/** `start`: options of startGatehouse beyond the configuration (a shorter statement deadline). */
+/**
+ * `overrides` set configuration a test needs, e.g. `outboundAllow` for a relying party on
+ * 127.0.0.1, `trustProxy`; `start`, options of startGatehouse beyond the configuration (a
+ * shorter statement deadline).
+ */
 export async function startTestGatehouse(overrides: Partial<Config> = {}, start: { statementDeadlineMs?: number } = {}): Promise<TestGatehouse> {
   const db = await freshDatabase();
   const config = testConfig(db, overrides);

@@ -87,12 +87,8 @@ describe('hotQuery', () => {
   // The socket closed with no word from the server (a network cut, a backend killed): pg fails
   // the statement with "Connection terminated unexpectedly" and no SQLSTATE, which read as a 500.
   (database_url() ? it.each(['hotQuery', 'db.raw']) : it.skip.each(['hotQuery', 'db.raw']))('%s: a connection lost mid-statement is an outage (503), and the pool recovers', async (how) => {
-    const url = new URL(database.url!);
-    const proxy = new CuttableProxy({ host: url.hostname, port: Number(url.port || 5432) });
-    await proxy.open();
-    url.hostname = '127.0.0.1';
-    url.port = String(proxy.port);
-    const viaProxy = createDb({ databaseUrl: url.toString(), dataDir: 'memory://' });
+    const { proxy, url } = await CuttableProxy.inFrontOf(database.url!);
+    const viaProxy = createDb({ databaseUrl: url, dataDir: 'memory://' });
     const run = (sql: string, values: number[]) => (how === 'hotQuery' ? hotQuery(viaProxy, sql, values) : viaProxy.raw(sql, values));
     try {
       expect((await run('select ?::int as n', [1])).rows[0].n).toBe(1);
