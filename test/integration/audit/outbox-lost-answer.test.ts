@@ -45,8 +45,10 @@ describeWithServer('an audit event whose append was committed but not answered',
       await sleep(200);
       found = await events();
     }
-    expect(found).toHaveLength(1); // the first attempt, committed after all
-    expect(found[0].details.recorded_late).toBeUndefined();
+    // Alone, the first attempt commits after all (the case this test is for). On a loaded machine
+    // the server may end it first (it checks its client every 2 s, db/knex.ts), and the drain
+    // appends the kept copy: recorded once either way.
+    expect(found).toHaveLength(1);
     await gh.deps.db.raw('drop trigger if exists test_slow_audit on audit_events');
 
     await drainAuditOutbox(gh.deps); // the node's own drain (every 5 s) may have come first
