@@ -1,0 +1,81 @@
+import http from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
+import v8 from 'node:v8';
+import vm from 'node:vm';
+import { startTestGatehouse, type TestGatehouse } from '../../support/gatehouse.js';
+
+// A request that has been answered must die young: collected by the next minor GC, never promoted
+// to the old generation, where only a major GC (a stall of tens of milliseconds under load) frees
+// it. oidc-provider defined `ctx.oidc` on every request as a getter closing over the request; V8
+// keeps accessor pairs in the old generation, so every answered request stayed reachable for minor
+// GCs and was promoted whole (patches/oidc-provider+9.13.3.patch, docs/BENCHMARKS.md).
+v8.setFlagsFromString('--expose-gc');
+// V8 allocates straight into the old generation at an allocation site whose objects mostly
+// survived minor GCs: the ballast's site would be, whatever happens to the requests, when minor
+// GCs run while a ballast is being built. Without it, only what survives is promoted.
+v8.setFlagsFromString('--no-allocation-site-pretenuring');
+const gc = vm.runInNewContext('gc') as (options?: { type: 'minor' | 'major' }) => void;
+
+const REQUESTS = 20;
+/** Objects each request carries: about 0.8 MB of heap, 16 MB for the requests of one case. */
+const BALLAST_OBJECTS = 20_000;
+/**
+ * What the old generation may grow by: the one or two requests in flight when a minor GC ran, and
+ * whatever else the process allocated meanwhile. Measured: 0.3-1.1 MB; before the patch, 13.5 MB.
+ */
+const MAX_PROMOTED = 4_000_000;
+
+let gh: TestGatehouse;
+beforeAll(async () => {
+  gh = await startTestGatehouse();
+});
+afterAll(() => gh.stop());
+
+const oldSpaceUsed = () => v8.getHeapSpaceStatistics().find((s) => s.space_name === 'old_space')!.space_used_size;
+
+/** One request on a connection of its own (no idle keep-alive connection holds anything after it). */
+function get(url: string) {
+  return new Promise<number>((resolve, reject) => {
+    http.get(url, { agent: false }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    }).on('error', reject);
+  });
+}
+
+/**
+ * Sends the requests one after the other, each carrying objects of its own on its IncomingMessage
+ * (which every Koa context and every handler references), and measures how much the old generation
+ * grew once minor GCs have run.
+ */
+async function promotedBy(url: string, expected: number) {
+  const onRequest = (req: http.IncomingMessage) => {
+    (req as { ballast?: unknown }).ballast = Array.from({ length: BALLAST_OBJECTS }, (_, i) => ({ i }));
+  };
+  for (let i = 0; i < 3; i++) expect(await get(url)).toBe(expected); // warm: caches and compiled code
+  gc();
+  gc();
+  const before = oldSpaceUsed();
+  gh.server.on('request', onRequest);
+  try {
+    for (let i = 0; i < REQUESTS; i++) expect(await get(url)).toBe(expected);
+  } finally {
+    gh.server.off('request', onRequest);
+  }
+  await sleep(20);
+  gc({ type: 'minor' });
+  gc({ type: 'minor' });
+  return oldSpaceUsed() - before;
+}
+
+describe('an answered request', () => {
+  it('on a provider route (discovery) is not promoted to the old generation', async () => {
+    const tenant = await gh.tenant();
+    expect(await promotedBy(`${gh.url}/t/${tenant.slug}/.well-known/openid-configuration`, 200)).toBeLessThan(MAX_PROMOTED);
+  });
+
+  // Passed before the patch too: a guard for Gatehouse's own middleware (Koa, no oidc-provider).
+  it("on one of Gatehouse's own routes (the admin API) is not promoted either", async () => {
+    expect(await promotedBy(`${gh.url}/admin/v1/tenants`, 401)).toBeLessThan(MAX_PROMOTED);
+  });
+});
