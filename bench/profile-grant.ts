@@ -7,6 +7,10 @@
  * profile to hold against Gatehouse's: what Gatehouse adds is the difference).
  * PROFILE_GRANTS (default 3000), 8 in flight. Uses DATABASE_URL / REDIS_URL like the bench.
  * PROFILE_OUT=file.cpuprofile: a profile of the measured grants only (no start-up, no warm-up).
+ * PROFILE_PROMOTED=file.heapprofile: where the objects promoted to the old generation were
+ * allocated (V8's sampling heap profiler keeping what major GCs collect and dropping what minor GCs
+ * do: what lived past a scavenge). A request that is answered should show up there only when a
+ * scavenge caught it in flight; docs/BENCHMARKS.md, sixteenth session, for what it found.
  */
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
@@ -15,7 +19,7 @@ import { randomBytes } from 'node:crypto';
 import { CLI_ACTOR } from '../src/deps.js';
 import { createTenant } from '../src/domain/tenants/tenants.service.js';
 import { configureLogger } from '../src/log/logger.js';
-import { clientCredentialsOp, discover, serviceClient, setting, startBareProvider, startBenchGatehouse } from './harness.js';
+import { clientCredentialsOp, discover, samplePromoted, serviceClient, setting, startBareProvider, startBenchGatehouse } from './harness.js';
 
 const GRANTS = setting('PROFILE_GRANTS', 3000, 10, 1_000_000, true);
 const opaque = process.env.PROFILE_OPAQUE === '1';
@@ -42,6 +46,7 @@ try {
     await session.post('Profiler.enable');
     await session.post('Profiler.start');
   }
+  const heap = process.env.PROFILE_PROMOTED ? await samplePromoted() : undefined;
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   let left = GRANTS;
@@ -51,6 +56,7 @@ try {
   const cpu = process.cpuUsage(cpu0);
   const seconds = (performance.now() - t0) / 1000;
   if (session) writeFileSync(process.env.PROFILE_OUT!, JSON.stringify((await session.post('Profiler.stop')).profile));
+  if (heap) writeFileSync(process.env.PROFILE_PROMOTED!, JSON.stringify(await heap.stop()));
   console.log(`${GRANTS} ${opaque ? 'opaque' : 'JWT'} grants in ${seconds.toFixed(1)} s (${(GRANTS / seconds).toFixed(0)}/s); CPU ${(((cpu.user + cpu.system) / 1000) / GRANTS).toFixed(2)} ms per grant in this process; ${bench ? `${bench.storage}; ${bench.kv}` : 'bare oidc-provider'}`);
 } finally {
   await bench?.stop();

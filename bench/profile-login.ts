@@ -12,6 +12,8 @@
  * the server's CPU per request kind (exact only with PROFILE_CONCURRENCY=1: the process then
  * serves one request at a time).
  * PROFILE_CPU=<file> writes a CPU profile of the measured logins only (no start-up) to that file.
+ * PROFILE_PROMOTED=<file>: where the objects promoted to the old generation during the measured
+ * logins were allocated (bench/profile-grant.ts says how).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
@@ -26,7 +28,7 @@ import { configureLogger } from '../src/log/logger.js';
 import { clientValidator } from '../src/tenancy/validate-client.js';
 import { csrfOf } from '../test/support/browser.js';
 import { freshDatabase } from '../test/support/database.js';
-import { loadTestTenant, machineCpu } from './harness.js';
+import { loadTestTenant, machineCpu, samplePromoted } from './harness.js';
 import { HttpBrowser } from './http-browser.js';
 
 const SECONDS = Number(process.env.PROFILE_SECONDS ?? 8);
@@ -124,6 +126,7 @@ try {
     await profiler.post('Profiler.enable');
     await profiler.post('Profiler.start');
   }
+  const heap = process.env.PROFILE_PROMOTED ? await samplePromoted() : undefined;
   await Promise.all(users.map(async (u) => {
     while (performance.now() < end) {
       await login(u);
@@ -136,6 +139,7 @@ try {
     console.log(`promises per login: ${(promises / done).toFixed(0)}`);
     for (const [site, n] of [...promiseSites].sort((a, b) => b[1] - a[1]).slice(0, 40)) console.log(`${(n / done).toFixed(1).padStart(8)} ${site}`);
   }
+  if (heap) (await import('node:fs')).writeFileSync(process.env.PROFILE_PROMOTED!, JSON.stringify(await heap.stop()));
   if (profiler) {
     const { profile } = await profiler.post('Profiler.stop');
     (await import('node:fs')).writeFileSync(process.env.PROFILE_CPU!, JSON.stringify(profile));

@@ -6,7 +6,8 @@
 // registry through npx), with production settings against a fresh PostgreSQL database and Redis,
 // and checks /readyz, the HEALTHCHECK command, a client_credentials token of the system tenant for
 // ${PUBLIC_URL}/admin, an admin API call, a page rendered from views/, the `gatehouse` CLI from the image (creating a user: bcrypt
-// on that Node), and a clean exit on SIGTERM.
+// on that Node), and a clean exit on SIGTERM. Before starting it: the dependencies' patches (patches/)
+// are applied in the image.
 //
 //   node scripts/rehearse-image.mjs        (PostgreSQL on 127.0.0.1:5432, Redis on 127.0.0.1:6379)
 // Env: REHEARSE_PG_ADMIN (default: postgres://root@127.0.0.1:5432, else the postgres user),
@@ -191,6 +192,24 @@ async function waitFor(fn, ms, what) {
   }
 }
 
+/**
+ * The dependencies' patches (patches/, applied by npm ci's postinstall) are in the image: every line
+ * a patch adds is in its file under the runtime stage's node_modules. A Dockerfile that ran npm ci
+ * before copying patches/ would ship the dependencies unpatched, and nothing else here would notice.
+ */
+function checkPatches(appRoot) {
+  const dir = path.join(context, 'patches');
+  const patches = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.patch')) : [];
+  for (const name of patches) {
+    let file;
+    for (const line of readFileSync(path.join(dir, name), 'utf8').split('\n')) {
+      if (line.startsWith('+++ b/')) file = readFileSync(path.join(appRoot, line.slice('+++ b/'.length)), 'utf8');
+      else if (line.startsWith('+') && file !== undefined && !file.includes(line.slice(1))) fail(`${name} is not applied in the image: no "${line.slice(1).trim()}"`);
+    }
+    step(`${name}: applied`);
+  }
+}
+
 async function runImage(stage) {
   if (!stage.cmd) fail('the runtime stage has no CMD');
   if (stage.env.NODE_ENV !== 'production') fail(`the runtime stage sets NODE_ENV=${stage.env.NODE_ENV}, not production`);
@@ -200,6 +219,7 @@ async function runImage(stage) {
   const forbidden = ['src', 'test', 'tsconfig.json', 'node_modules/typescript', 'node_modules/tsx', 'node_modules/ts-jest', 'node_modules/jest'];
   const present = forbidden.filter((p) => existsSync(path.join(stage.root, stage.workdir, p)));
   if (present.length) fail(`the runtime stage holds what it should not: ${present.join(', ')}`);
+  checkPatches(path.join(stage.root, stage.workdir));
 
   const admin = pgAdmin();
   const db = `gatehouse_rehearse_${Date.now()}_${process.pid}`;
