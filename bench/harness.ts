@@ -7,7 +7,7 @@ import { createHash, createHmac, randomBytes, randomUUID, timingSafeEqual } from
 import { readFileSync } from 'node:fs';
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { availableParallelism, cpus, loadavg } from 'node:os';
-import { performance } from 'node:perf_hooks';
+import { constants, performance, PerformanceObserver } from 'node:perf_hooks';
 import bcrypt from 'bcrypt';
 import * as jose from 'jose';
 import Provider, { errors, type Configuration } from 'oidc-provider';
@@ -145,10 +145,37 @@ export function machineCpu(): { busyMs: number } {
   }
 }
 
+/** Counts the garbage collections from now until `stop()`: major ones, and scavenges with their time. */
+export function watchGC() {
+  const from = performance.now();
+  const seen = { major: 0, minor: 0, minorMs: 0 };
+  const count = (entries: PerformanceEntry[]) => {
+    for (const entry of entries) {
+      if (entry.startTime < from) continue;
+      const kind = (entry as { detail?: { kind?: number } }).detail?.kind;
+      if (kind === constants.NODE_PERFORMANCE_GC_MAJOR) seen.major++;
+      else if (kind === constants.NODE_PERFORMANCE_GC_MINOR) {
+        seen.minor++;
+        seen.minorMs += entry.duration;
+      }
+    }
+  };
+  const observer = new PerformanceObserver((list) => count(list.getEntries()));
+  observer.observe({ entryTypes: ['gc'] });
+  return {
+    stop() {
+      count(observer.takeRecords()); // those not yet handed to the callback
+      observer.disconnect();
+      return seen;
+    },
+  };
+}
+
 /**
- * Starts V8's sampling heap profiler keeping only what outlived a minor GC: samples of objects a
- * major GC collected stay in the profile, those a minor GC collected leave it. `stop()` returns the
- * profile (a .heapprofile for Chrome's DevTools): where the promoted objects were allocated.
+ * Starts V8's sampling heap profiler keeping what outlived a minor GC: samples of objects a major
+ * GC collected stay in the profile, those a minor GC collected leave it. `stop()` returns the
+ * profile (a .heapprofile for Chrome's DevTools): where the promoted objects were allocated, with
+ * what was still alive at `stop()` (young objects too: a few requests' worth, in flight).
  */
 export async function samplePromoted() {
   const { Session } = await import('node:inspector/promises');

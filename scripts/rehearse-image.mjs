@@ -193,20 +193,46 @@ async function waitFor(fn, ms, what) {
 }
 
 /**
- * The dependencies' patches (patches/, applied by npm ci's postinstall) are in the image: every line
- * a patch adds is in its file under the runtime stage's node_modules. A Dockerfile that ran npm ci
- * before copying patches/ would ship the dependencies unpatched, and nothing else here would notice.
+ * The dependencies' patches (patches/, applied by npm ci's postinstall) are in the image: in each
+ * file a patch changes under the runtime stage's node_modules, every hunk reads as the patch leaves
+ * it (its context and added lines, in order) and no longer as it found it (context and removed
+ * lines). A Dockerfile that ran npm ci before copying patches/ would ship the dependencies
+ * unpatched, and nothing else here would notice.
  */
 function checkPatches(appRoot) {
   const dir = path.join(context, 'patches');
   const patches = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.patch')) : [];
   for (const name of patches) {
+    const hunks = []; // { file, before: string[], after: string[] }
     let file;
-    for (const line of readFileSync(path.join(dir, name), 'utf8').split('\n')) {
-      if (line.startsWith('+++ b/')) file = readFileSync(path.join(appRoot, line.slice('+++ b/'.length)), 'utf8');
-      else if (line.startsWith('+') && file !== undefined && !file.includes(line.slice(1))) fail(`${name} is not applied in the image: no "${line.slice(1).trim()}"`);
+    let hunk;
+    for (const raw of readFileSync(path.join(dir, name), 'utf8').split('\n')) {
+      const line = raw.replace(/\r$/, '');
+      if (line.startsWith('diff --git ')) file = hunk = undefined;
+      else if (line.startsWith('+++ ')) {
+        const target = line.slice(4).trim();
+        file = target === '/dev/null' ? undefined : target.replace(/^b\//, ''); // a deleted file: nothing to read
+      } else if (line.startsWith('--- ')) continue;
+      else if (line.startsWith('@@')) {
+        hunk = file && { file, before: [], after: [] };
+        if (hunk) hunks.push(hunk);
+      } else if (hunk && line.startsWith('+')) hunk.after.push(line.slice(1));
+      else if (hunk && line.startsWith('-')) hunk.before.push(line.slice(1));
+      else if (hunk && (line.startsWith(' ') || line === '')) {
+        hunk.before.push(line.slice(1));
+        hunk.after.push(line.slice(1));
+      }
     }
-    step(`${name}: applied`);
+    for (const { file: rel, before, after } of hunks) {
+      const abs = path.join(appRoot, rel);
+      if (!existsSync(abs)) fail(`${name} changes ${rel}, which is not in the image`);
+      const text = readFileSync(abs, 'utf8');
+      // The line after a hunk's last one may be the file's last: compare without trailing blanks.
+      const block = (lines) => lines.join('\n').trimEnd();
+      if (!text.includes(block(after))) fail(`${name} is not applied in the image: ${rel} does not read as the patch leaves it`);
+      if (block(before) !== block(after) && text.includes(block(before))) fail(`${name} is not applied in the image: ${rel} still reads as before the patch`);
+    }
+    step(`${name}: applied (${hunks.length} hunk${hunks.length === 1 ? '' : 's'})`);
   }
 }
 
