@@ -7,7 +7,7 @@ import { createHash, createHmac, randomBytes, randomUUID, timingSafeEqual } from
 import { readFileSync } from 'node:fs';
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { availableParallelism, cpus, loadavg } from 'node:os';
-import { constants, performance, PerformanceObserver } from 'node:perf_hooks';
+import { performance } from 'node:perf_hooks';
 import bcrypt from 'bcrypt';
 import * as jose from 'jose';
 import Provider, { errors, type Configuration } from 'oidc-provider';
@@ -26,6 +26,7 @@ import { clientValidator } from '../src/tenancy/validate-client.js';
 import { freshDatabase } from '../test/support/database.js';
 import { csrfOf } from '../test/support/browser.js';
 import { rfc6238 } from '../test/support/totp.js';
+export { watchGC } from '../test/support/gc.js';
 import { benchAgent, HttpBrowser } from './http-browser.js';
 
 export const WARMUP_SECONDS = 1;
@@ -143,32 +144,6 @@ export function machineCpu(): { busyMs: number } {
   } catch {
     return { busyMs: NaN };
   }
-}
-
-/** Counts the garbage collections from now until `stop()`: major ones, and scavenges with their time. */
-export function watchGC() {
-  const from = performance.now();
-  const seen = { major: 0, minor: 0, minorMs: 0 };
-  const count = (entries: PerformanceEntry[]) => {
-    for (const entry of entries) {
-      if (entry.startTime < from) continue;
-      const kind = (entry as { detail?: { kind?: number } }).detail?.kind;
-      if (kind === constants.NODE_PERFORMANCE_GC_MAJOR) seen.major++;
-      else if (kind === constants.NODE_PERFORMANCE_GC_MINOR) {
-        seen.minor++;
-        seen.minorMs += entry.duration;
-      }
-    }
-  };
-  const observer = new PerformanceObserver((list) => count(list.getEntries()));
-  observer.observe({ entryTypes: ['gc'] });
-  return {
-    stop() {
-      count(observer.takeRecords()); // those not yet handed to the callback
-      observer.disconnect();
-      return seen;
-    },
-  };
 }
 
 /**

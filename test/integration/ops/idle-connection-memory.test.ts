@@ -1,16 +1,14 @@
 import http from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
-import v8 from 'node:v8';
-import vm from 'node:vm';
 import { startTestGatehouse, type TestGatehouse } from '../../support/gatehouse.js';
+import { exposedGC } from '../../support/gc.js';
 
 // A keep-alive connection left idle after its answer (as a load balancer's pool holds hundreds)
 // must not keep that request alive: its context, headers and answer. On Node 20 the request's
 // async context is copied onto the connection's idle timer, set as the answer ends; whatever that
 // context references lives as long as the timer (ops/metrics.ts builds its observer apart from the
 // request for that reason).
-v8.setFlagsFromString('--expose-gc');
-const gc = vm.runInNewContext('gc') as () => void;
+const gc = exposedGC();
 
 let gh: TestGatehouse;
 beforeAll(async () => {

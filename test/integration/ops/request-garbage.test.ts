@@ -1,9 +1,8 @@
 import http from 'node:http';
-import { PerformanceObserver, constants, performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import v8 from 'node:v8';
-import vm from 'node:vm';
 import Provider from 'oidc-provider';
+import { exposedGC, watchGC } from '../../support/gc.js';
 import { startTestGatehouse, type TestGatehouse } from '../../support/gatehouse.js';
 
 // A request that has been answered must die young: collected by the next minor GC, never promoted
@@ -11,8 +10,7 @@ import { startTestGatehouse, type TestGatehouse } from '../../support/gatehouse.
 // it. oidc-provider defined `ctx.oidc` on every request as a getter closing over the request; V8
 // keeps accessor pairs in the old generation, so every answered request stayed reachable for minor
 // GCs and was promoted whole (patches/oidc-provider+9.13.3.patch, docs/BENCHMARKS.md).
-v8.setFlagsFromString('--expose-gc');
-const gc = vm.runInNewContext('gc') as (options?: { type: 'minor' | 'major' }) => void;
+const gc = exposedGC();
 
 const REQUESTS = 20;
 /** Objects each request carries: about 0.8 MB of heap, 16 MB for the requests of one measure. */
@@ -59,13 +57,6 @@ async function promotedBy(url: string, expected: number, keep?: unknown[]) {
   for (let i = 0; i < 3; i++) expect(await get(url)).toBe(expected); // warm: caches and compiled code
   for (let attempt = 1; ; attempt++) {
     keep?.splice(0);
-    let majorGCs = 0;
-    let from = Infinity;
-    const observer = new PerformanceObserver((list) => {
-      for (const entry of list.getEntries()) {
-        if (entry.startTime >= from && (entry as { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR) majorGCs++;
-      }
-    });
     const onRequest = (req: http.IncomingMessage) => {
       const ballast = Array.from({ length: BALLAST_OBJECTS }, (_, i) => ({ i }));
       (req as { ballast?: unknown }).ballast = ballast;
@@ -74,8 +65,7 @@ async function promotedBy(url: string, expected: number, keep?: unknown[]) {
     gc();
     gc();
     const before = oldSpaceUsed();
-    from = performance.now();
-    observer.observe({ entryTypes: ['gc'] });
+    const gcs = watchGC();
     gh.server.on('request', onRequest);
     try {
       for (let i = 0; i < REQUESTS; i++) expect(await get(url)).toBe(expected);
@@ -83,14 +73,14 @@ async function promotedBy(url: string, expected: number, keep?: unknown[]) {
       gc({ type: 'minor' });
       gc({ type: 'minor' });
       const grown = oldSpaceUsed() - before;
-      await sleep(0); // the observer hears of the last collections
-      if (majorGCs === 0 || attempt === 3) {
-        expect(majorGCs).toBe(0);
+      const { major } = gcs.stop();
+      if (major === 0 || attempt === 3) {
+        expect(major).toBe(0);
         return grown;
       }
     } finally {
       gh.server.off('request', onRequest);
-      observer.disconnect();
+      gcs.stop();
     }
   }
 }
