@@ -4,6 +4,7 @@ import { ConfigError, loadConfig } from './config/load.js';
 import { announce, configureLogger, log, logProviderNotices } from './log/logger.js';
 import { startBanner } from './ops/banner.js';
 import { holdDataDir } from './db/lock.js';
+import { oidcProviderPatch } from './provider/patched.js';
 
 /** After SIGTERM, how long the node keeps answering (with /readyz 503) before it stops listening. */
 const LAME_DUCK_MS = 5_000;
@@ -26,6 +27,7 @@ async function main() {
   if (!config.databaseUrl) log().warn('storage.embedded', { detail: `Embedded PostgreSQL (PGlite) in ${config.dataDir}: single process only. Set DATABASE_URL for production.` });
   if (config.masterKeyPrevious) log().warn('config.master_key_previous_set', { detail: 'GATEHOUSE_MASTER_KEY_PREVIOUS is set: the server never reads it (only `gatehouse master-key rotate` does). Remove it from the server\'s environment once the rotation has finished, so the old key is not kept where it is not needed.' });
   if (!config.redisUrl && !config.redisClusterNodes) log().warn('kv.in_process', { detail: 'Neither REDIS_URL nor REDIS_CLUSTER_NODES is set: using the in-process store. This is single-node only; set one of them to run more than one node.' });
+  if (oidcProviderPatch() === 'missing') log().warn('oidc_provider.unpatched', { detail: 'The installed oidc-provider lacks the patch in patches/ (installed with --ignore-scripts?): logins and tokens work, but every request lives on in memory until a full collection, and latency has a longer tail under load. Apply it with: npx patch-package' });
   // `url`: PUBLIC_URL, what clients use; `address`: where this node listens (one of several behind a balancer).
   const bound = gh.server.address();
   log().info('server.listening', { url: gh.url, address: typeof bound === 'object' && bound ? `${bound.address.includes(':') ? `[${bound.address}]` : bound.address}:${bound.port}` : String(bound) });
