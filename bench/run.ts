@@ -30,6 +30,7 @@ import { availableParallelism, cpus, loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import bcrypt from 'bcrypt';
 import { configureLogger } from '../src/log/logger.js';
+import { oidcProviderPatch } from '../src/provider/patched.js';
 import {
   benchUsers, checkAccessToken, clientCredentialsOp, discover, fixedRatePhase, loadTestTenant, mergeResults, passwordLogin, runPhase, serviceClient,
   setting, startBareProvider, startBenchGatehouse, table, totpUsers, watchGC, webClient, type PhaseResult,
@@ -188,7 +189,7 @@ async function throughput({ loginsOnly = false } = {}) {
     const rows = [...(clients ? [clients.bareCc, clients.bareNativeCc, clients.ghCc, clients.bareOpaque, clients.ghOpaque, clients.atHalf] : []), rawBcrypt, bareLogins, logins, totpLogins];
     const cpu = cpus()[0]?.model ?? 'unknown CPU';
     console.log('');
-    console.log(`machine: ${availableParallelism()} cores available (${cpus().length} logical CPUs, ${cpu}); node ${process.version}; ${process.platform}/${process.arch}; UV_THREADPOOL_SIZE ${process.env.UV_THREADPOOL_SIZE ?? '4 (default)'}`);
+    console.log(`machine: ${availableParallelism()} cores available (${cpus().length} logical CPUs, ${cpu}); node ${process.version}; ${process.platform}/${process.arch}; UV_THREADPOOL_SIZE ${process.env.UV_THREADPOOL_SIZE ?? '4 (default)'}; oidc-provider's patch (patches/) ${oidcProviderPatch()}`);
     console.log(`load average (1, 5, 15 min): ${loadBefore.map((n) => n.toFixed(2)).join(' ')} before, ${loadavg().map((n) => n.toFixed(2)).join(' ')} after (the bench itself accounts for about 2; other work on the machine skews absolute figures, less so the ratios)`);
     console.log('');
     console.log(table(rows));

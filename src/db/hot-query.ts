@@ -13,7 +13,7 @@ import { isEmbedded, type Db } from './knex.js';
  * machine: 350 µs against 165 µs per statement), and a login runs twelve. Same pool, same
  * connections, same errors (`pg`'s, which knex passes on), so outages answer 503 as before.
  * Knex's `query` and `query-response` events are still emitted when something listens (the bench
- * counts queries with them). Inside a transaction, and on the embedded PGlite, it is `db.raw`.
+ * counts queries with them). Inside a transaction it is `db.raw`.
  *
  * Each statement is a named prepared statement on each connection: parsed and analyzed once per
  * connection instead of at every call, which was about 40% of PostgreSQL's CPU per login. Both
@@ -157,11 +157,15 @@ async function sendEmbedded(connection: unknown, statement: Statement, values: r
       return await executeEmbedded(db, statement, values);
     } catch (err) {
       // As on PostgreSQL (send): a schema changed since the statement was prepared, or the database
-      // and this map disagree on what is prepared (a DEALLOCATE or DISCARD run on it): prepared
-      // anew under the same name.
+      // and this map disagree on what is prepared: prepared anew under the same name.
       if (!staleStatement(err) && !refusedNamedStatement(err)) throw err;
-      await exec(db, serialize.close({ type: 'S', name: statement.name }), serialize.sync());
-      embeddedPrepared.get(db)?.delete(statement.name);
+      if ((err as { code?: unknown }).code === '26000') {
+        // Dropped with every other statement and setting (DEALLOCATE ALL, DISCARD ALL): all anew.
+        embeddedPrepared.delete(db);
+      } else {
+        await exec(db, serialize.close({ type: 'S', name: statement.name }), serialize.sync());
+        embeddedPrepared.get(db)?.delete(statement.name);
+      }
       return executeEmbedded(db, statement, values);
     }
   }));

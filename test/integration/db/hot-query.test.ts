@@ -1,6 +1,7 @@
 import knexFactory from 'knex';
 import { hotQuery } from '../../../src/db/hot-query.js';
 import { createDb, type Db } from '../../../src/db/knex.js';
+import { listen } from '../../../src/db/listen.js';
 import { isDbUnavailable } from '../../../src/db/unavailable.js';
 import { freshDatabase } from '../../support/database.js';
 import { CuttableProxy } from '../../support/outages.js';
@@ -141,30 +142,38 @@ describe('hotQuery', () => {
     if (one !== db) await one.destroy();
   };
 
+  /**
+   * How many times the statement was run since it was (last) prepared on this connection: every run
+   * is planned at its call (plan_cache_mode, or the first five runs on a connection without it).
+   */
+  const runsSincePrepared = async (one: Db, text: string) => {
+    const { rows } = await one.raw('select custom_plans::int as n from pg_prepared_statements where statement = ?', [text]);
+    return (rows as { n: number }[]).map((r) => r.n);
+  };
+
   it('prepares a statement again on its connection when a migration changed its table, and stays named', async () => {
     const one = oneConnection();
     const off: unknown[] = [];
-    one.on('prepared-statements-off', (refusal: unknown) => off.push(refusal));
-    const prepared = async () => (await one.raw(`select statement, prepare_time::text as at from pg_prepared_statements where name like 'gh\\_%'`)).rows as { statement: string; at: string }[];
-    const preparedAt = async () => (await prepared()).find((p) => p.statement === 'select * from hot_stale where id = $1')?.at;
+    const onOff = (refusal: unknown) => off.push(refusal);
+    one.on('prepared-statements-off', onOff);
+    const text = 'select * from hot_stale where id = $1';
     try {
       await one.raw('create table hot_stale (id int primary key, name text)');
       await one.raw(`insert into hot_stale values (1, 'one')`);
       expect((await hotQuery(one, 'select * from hot_stale where id = ?', [1])).rows[0]).toEqual({ id: 1, name: 'one' });
-      const first = await preparedAt();
-      expect(first).toBeDefined();
-      await new Promise((resolve) => setTimeout(resolve, 5)); // prepare_time has microseconds; PGlite's clock may not
+      expect((await hotQuery(one, 'select * from hot_stale where id = ?', [1])).rows[0]).toEqual({ id: 1, name: 'one' });
+      expect(await runsSincePrepared(one, text)).toEqual([2]);
       // A schema changed under a running node (a rolling upgrade): the prepared row type is stale.
       await one.raw('alter table hot_stale add column extra text');
       expect((await hotQuery(one, 'select * from hot_stale where id = ?', [1])).rows[0]).toEqual({ id: 1, name: 'one', extra: null });
-      // Prepared again, under the same name.
-      expect(await preparedAt()).toBeDefined();
-      expect(await preparedAt()).not.toBe(first);
+      // Prepared again, under the same name: one run since.
+      expect(await runsSincePrepared(one, text)).toEqual([1]);
       // Still named, for this and every other statement.
       await hotQuery(one, 'select name from hot_stale where id = ?', [1]);
-      expect((await prepared()).map((p) => p.statement)).toContain('select name from hot_stale where id = $1');
+      expect(await runsSincePrepared(one, 'select name from hot_stale where id = $1')).toEqual([1]);
       expect(off).toEqual([]);
     } finally {
+      one.off('prepared-statements-off', onOff);
       await one.raw('drop table if exists hot_stale');
       await closeOne(one);
     }
@@ -175,11 +184,12 @@ describe('hotQuery', () => {
     try {
       const sql = 'select id, name, at, ?::jsonb as doc, ?::boolean as flag, ?::text as nothing from hot where id = ?';
       const values = [JSON.stringify({ a: [1, 'two'] }), true, null, 1];
+      const text = sql.replace(/\?/g, (() => { let n = 0; return () => `$${++n}`; })());
       const first = await hotQuery(one, sql, values);
-      const count = async () => Number((await one.raw(`select count(*) as n from pg_prepared_statements where statement = ?`, [sql.replace(/\?/g, (() => { let n = 0; return () => `$${++n}`; })())])).rows[0].n);
-      expect(await count()).toBe(1);
+      expect(await runsSincePrepared(one, text)).toEqual([1]);
+      // Run again on the statement prepared by the first call, not parsed anew.
       const again = await hotQuery(one, sql, values);
-      expect(await count()).toBe(1);
+      expect(await runsSincePrepared(one, text)).toEqual([2]);
       expect(again.rows).toEqual(first.rows);
       expect(first.rows).toEqual((await one.raw(sql, values)).rows);
       expect(first.rows[0]).toMatchObject({ id: 1, name: 'one', doc: { a: [1, 'two'] }, flag: true, nothing: null });
@@ -188,29 +198,39 @@ describe('hotQuery', () => {
         // then on. (On PostgreSQL that is a pooler's doing, and the last test of this file.)
         await one.raw('deallocate all');
         expect((await hotQuery(one, sql, values)).rows).toEqual(first.rows);
-        expect(await count()).toBe(1);
+        expect(await runsSincePrepared(one, text)).toEqual([1]);
       }
     } finally {
       await closeOne(one);
     }
   });
 
-  it('many at once, beside transactions and knex queries: each gets its own answer, and a transaction sees only its own statements', async () => {
-    const runs = Array.from({ length: 40 }, (_, i) => i);
-    const transactions = [0, 1, 2].map((t) => db.transaction(async (trx) => {
-      await trx.raw('insert into hot (id, name) values (?, ?)', [1000 + t, `trx ${t}`]);
-      await new Promise((resolve) => setTimeout(resolve, 5));
-      throw new Error('roll back');
-    }).catch((err: Error) => err.message));
-    const answers = await Promise.all([
-      ...runs.map((i) => hotQuery<{ n: number; name: string | null }>(db, 'select ?::int as n, (select name from hot where id = ?) as name', [i, i % 2 === 0 ? 1 : 1000]).then((r) => r.rows[0])),
-      ...runs.map((i) => db.raw('select ?::int as n', [i]).then((r: { rows: { n: number }[] }) => ({ n: r.rows[0].n, name: 'raw' }))),
-    ]);
-    expect(await Promise.all(transactions)).toEqual(['roll back', 'roll back', 'roll back']);
-    // No hot statement ran inside a transaction (it would have seen the transaction's row).
-    expect(answers.slice(0, runs.length)).toEqual(runs.map((i) => ({ n: i, name: i % 2 === 0 ? 'one' : null })));
-    expect(answers.slice(runs.length)).toEqual(runs.map((i) => ({ n: i, name: 'raw' })));
-    expect((await hotQuery(db, 'select count(*)::int as n from hot where id >= ?', [1000])).rows[0].n).toBe(0);
+  it('many at once, beside transactions, knex queries and a LISTEN: each gets its own answer, a transaction sees only its own statements, every notification arrives', async () => {
+    const heard: string[] = [];
+    const listening = await listen(db, 'hot_query_test', { message: (payload) => heard.push(payload), live: () => {} });
+    try {
+      const runs = Array.from({ length: 40 }, (_, i) => i);
+      const transactions = [0, 1, 2].map((t) => db.transaction(async (trx) => {
+        await trx.raw('insert into hot (id, name) values (?, ?)', [1000 + t, `trx ${t}`]);
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        throw new Error('roll back');
+      }).catch((err: Error) => err.message));
+      const answers = await Promise.all([
+        ...runs.map((i) => hotQuery<{ n: number; name: string | null }>(db, 'select ?::int as n, (select name from hot where id = ?) as name', [i, i % 2 === 0 ? 1 : 1000]).then((r) => r.rows[0])),
+        ...runs.map((i) => db.raw('select ?::int as n', [i]).then((r: { rows: { n: number }[] }) => ({ n: r.rows[0].n, name: 'raw' }))),
+        ...runs.slice(0, 10).map((i) => hotQuery(db, "select pg_notify('hot_query_test', ?) as sent", [`hot ${i}`])),
+        ...runs.slice(0, 10).map((i) => db.raw("select pg_notify('hot_query_test', ?) as sent", [`raw ${i}`])),
+      ]);
+      expect(await Promise.all(transactions)).toEqual(['roll back', 'roll back', 'roll back']);
+      // No hot statement ran inside a transaction (it would have seen the transaction's row).
+      expect(answers.slice(0, runs.length)).toEqual(runs.map((i) => ({ n: i, name: i % 2 === 0 ? 'one' : null })));
+      expect(answers.slice(runs.length, 2 * runs.length)).toEqual(runs.map((i) => ({ n: i, name: 'raw' })));
+      expect((await hotQuery(db, 'select count(*)::int as n from hot where id >= ?', [1000])).rows[0].n).toBe(0);
+      await until(async () => heard.length >= 20);
+      expect(heard.sort()).toEqual(runs.slice(0, 10).flatMap((i) => [`hot ${i}`, `raw ${i}`]).sort());
+    } finally {
+      await listening.close();
+    }
   });
 
   // Last in this file: the process names no statement after a refusal.
