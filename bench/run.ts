@@ -20,7 +20,9 @@
  *   3. client_credentials p99 at half of Gatehouse's measured peak   target < 25 ms
  *   4. complete password logins / raw bcrypt.compare, same cost      target >= 0.85 (cost 11)
  *      (also with a TOTP step: a code check is no second bcrypt; and the same login on a bare
- *      oidc-provider, in memory with two bare pages: the ceiling, reported without a target)
+ *      oidc-provider, in memory with two bare pages: the ceiling, reported without a target).
+ *      Both providers first serve BENCH_WARM_UP_LOGINS logins of users hashed at cost 4, so the
+ *      comparison measures a node in service, whose code V8 has compiled, not a new process.
  *
  * The process exits 0 whether the targets are met or not; it exits 1 only when the bench itself
  * could not run (a request in a smoke check failed, for example).
@@ -46,6 +48,15 @@ const PHASE_SECONDS = setting('BENCH_SECONDS', 10, 2, 60);
 const CONCURRENCY = setting('BENCH_CONCURRENCY', 8, 1, 64);
 const ROUNDS = setting('BENCH_ROUNDS', 4, 1, 10, true);
 const SLICE_WARMUP_SECONDS = 0.5;
+/**
+ * Logins on each login side before the login comparison, with users whose hashes have cost
+ * WARM_UP_COST: the login's code (and PGlite's WebAssembly) compiled by V8's optimizing tiers, as in
+ * a node that has served for a while, not the first few hundred logins of a new process.
+ */
+const WARM_UP_LOGINS = setting('BENCH_WARM_UP_LOGINS', 3000, 0, 100_000, true);
+const WARM_UP_COST = 4;
+/** The TOTP login's own code is its second step alone: a third as many warm-up logins with it. */
+const WARM_UP_TOTP_LOGINS = Math.ceil(WARM_UP_LOGINS / 3);
 /** Users with TOTP: more than a phase's logins (each may log in once per 30 s step). */
 const TOTP_USERS = setting('BENCH_TOTP_USERS', 1500, 50, 20000, true);
 
@@ -94,6 +105,31 @@ async function interleaved(sides: Side[], minSliceSeconds = 1): Promise<PhaseRes
   return results;
 }
 
+/**
+ * `count` logins, CONCURRENCY in flight, before a login side is measured; prints the CPU
+ * per login of each fifth of them, which shows how far from its steady state a new process is.
+ */
+async function warmUp(label: string, count: number, op: (worker: number) => Promise<unknown>) {
+  if (count === 0) return;
+  process.stdout.write(`  warm-up, ${label}: ${count} logins at cost ${WARM_UP_COST}, CPU ms per login by fifth:`);
+  const started = performance.now();
+  let issued = 0;
+  for (let fifth = 0; fifth < 5; fifth++) {
+    const until = Math.round((count * (fifth + 1)) / 5);
+    const done0 = issued;
+    const cpu0 = process.cpuUsage();
+    await Promise.all(Array.from({ length: CONCURRENCY }, async (_, worker) => {
+      while (issued < until) {
+        issued++;
+        await op(worker);
+      }
+    }));
+    const cpu = process.cpuUsage(cpu0);
+    process.stdout.write(` ${((cpu.user + cpu.system) / 1000 / Math.max(1, issued - done0)).toFixed(1)}`);
+  }
+  process.stdout.write(` (${((performance.now() - started) / 1000).toFixed(1)} s)\n`);
+}
+
 function verdict(name: string, ratio: number, target: number) {
   const mark = ratio >= target ? 'PASS' : 'MISS';
   return `${name.padEnd(48)} ${ratio.toFixed(2)}  (target >= ${target.toFixed(2)})  ${mark}`;
@@ -114,13 +150,14 @@ async function throughput({ loginsOnly = false } = {}) {
     const service = await serviceClient(gh, tenant);
     const web = await webClient(gh, tenant);
     const { users, storedCost } = await benchUsers(gh, tenant, CONCURRENCY);
+    const warmUpUsers = (await benchUsers(gh, tenant, CONCURRENCY, { warmUpCost: WARM_UP_COST })).users;
     if (storedCost !== BCRYPT_COST) throw new Error(`stored password hashes have cost ${storedCost}, expected ${BCRYPT_COST}`);
     let queryCount = 0;
     gh.deps.db.on('query', () => queryCount++);
     const queries = () => queryCount;
 
     const alg = await checkAccessToken('Gatehouse', ghEndpoints.token, ghEndpoints.jwks, ghEndpoints.issuer, service.clientId, service.secret);
-    const bare = await startBareProvider(alg, tenant.settings.access_token_ttl, { user: users[0], cost: BCRYPT_COST });
+    const bare = await startBareProvider(alg, tenant.settings.access_token_ttl, { user: users[0], cost: BCRYPT_COST, warmUp: { user: warmUpUsers[0], cost: WARM_UP_COST } });
     stops.unshift(bare.stop);
     const bareEndpoints = await discover(bare.issuer);
     const bareAlg = await checkAccessToken('bare oidc-provider', bareEndpoints.token, bareEndpoints.jwks, bare.issuer, bare.clientId, bare.secret);
@@ -133,6 +170,7 @@ async function throughput({ loginsOnly = false } = {}) {
     const requestsPerBareLogin = (await passwordLogin(bareEndpoints, bare.web, users[0])).requests;
     const withTotp = await totpUsers(gh, tenant, TOTP_USERS);
     let nextTotpUser = 0;
+    const warmUpTotp = await totpUsers(gh, tenant, WARM_UP_TOTP_LOGINS, { warmUpCost: WARM_UP_COST });
     const requestsPerTotpLogin = (await passwordLogin(ghEndpoints, web, withTotp[nextTotpUser++])).requests;
     // The bench's database is minutes old: give the planner the statistics any database in
     // service has (autovacuum, or db/statistics.ts 30 s in), not the guesses of its first minute.
@@ -167,6 +205,9 @@ async function throughput({ loginsOnly = false } = {}) {
       process.stdout.write(` p50 ${atHalf.p50.toFixed(1)} ms, p99 ${atHalf.p99.toFixed(1)} ms; ${gc.major} major GCs, ${gc.minor} scavenges (${gc.minorMs.toFixed(0)} ms)\n`);
       return { bareCc, bareNativeCc, ghCc, bareOpaque, ghOpaque, halfPeak, atHalf };
     }
+    await warmUp(`bare oidc-provider`, WARM_UP_LOGINS, (_worker) => passwordLogin(bareEndpoints, bare.web, warmUpUsers[0]));
+    await warmUp(`Gatehouse`, WARM_UP_LOGINS, (worker) => passwordLogin(ghEndpoints, web, warmUpUsers[worker % warmUpUsers.length]));
+    await warmUp(`Gatehouse, password + TOTP`, WARM_UP_TOTP_LOGINS, (_worker) => passwordLogin(ghEndpoints, web, warmUpTotp.pop()!));
     const [rawBcrypt, bareLogins, logins, totpLogins] = await interleaved([
       {
         label: `bcrypt.compare, cost ${BCRYPT_COST}: raw`,
