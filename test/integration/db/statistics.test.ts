@@ -63,6 +63,23 @@ describe('planner statistics of a new database', () => {
     expect(await analyzeStaleTables(db)).toEqual([]);
   });
 
+  it('analyzes a table again as soon as it has rows when it was empty at its last analysis, and again as it grows', async () => {
+    // A new database: analyzed at its first start while every table is empty.
+    await db.raw('truncate oidc_payloads');
+    await db.raw('analyze oidc_payloads');
+    expect(await analyzeStaleTables(db)).toEqual([]);
+    const few = ['Session', 'Grant', 'RefreshToken'].map((model, i) => ({ tenant_id: tenantId, model, id: `first-${i}`, payload: '{}', uid: `first-uid-${i}`, account_id: 'account-0', grant_id: 'grant-0' }));
+    await db('oidc_payloads').insert(few);
+    // One page, far from GROWN_PAGES: only the empty analysis makes it stale.
+    expect(await analyzeStaleTables(db)).toEqual(['oidc_payloads']);
+    expect(await analyzeStaleTables(db)).toEqual([]);
+    // Three rows, one of each kind, are not statistics a planner can use (each model looks unique):
+    // the table is analyzed again once it has grown, and the lookup then takes the primary key.
+    for (let i = 0; i < 3; i++) await grow(20_000 + i * 1000);
+    expect(await analyzeStaleTables(db)).toEqual(['oidc_payloads']);
+    expect(await indexOfLookup()).toContain('oidc_payloads_pkey');
+  });
+
   // Only a server has a second session to hold the lock (PGlite runs in this process).
   (process.env.DATABASE_URL ? it : it.skip)('gives up within about a second when a migration holds a table locked, instead of holding a start up', async () => {
     await db.raw('create table stats_locked (id int)');
