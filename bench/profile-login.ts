@@ -8,6 +8,9 @@
  * callback → token endpoint, bench/http-browser.ts) in a loop against Gatehouse with bcrypt cost 4,
  * so the profile shows what surrounds the password check rather than the check itself, and prints
  * the process CPU time per login. PGlite unless DATABASE_URL; in-process kv unless REDIS_URL.
+ * PROFILE_WARM_UP logins (default 2,500) run before the measured ones, so the figures are of code V8
+ * has compiled, as in a node in service (docs/BENCHMARKS.md, eighteenth session); 0 for a new
+ * process's figures.
  * PROFILE_SECONDS (default 8), PROFILE_CONCURRENCY (default 4). PROFILE_PER_REQUEST=1 also prints
  * the server's CPU per request kind (exact only with PROFILE_CONCURRENCY=1: the process then
  * serves one request at a time).
@@ -32,6 +35,7 @@ import { loadTestTenant, machineCpu, samplePromoted } from './harness.js';
 import { HttpBrowser } from './http-browser.js';
 
 const SECONDS = Number(process.env.PROFILE_SECONDS ?? 8);
+const WARM_UP = Number(process.env.PROFILE_WARM_UP ?? 2500);
 const CONCURRENCY = Number(process.env.PROFILE_CONCURRENCY ?? 4);
 const REDIRECT_URI = 'http://127.0.0.1:9/bench/callback';
 
@@ -103,6 +107,10 @@ try {
   const q0 = queries;
   await login(users[0]);
   console.log(`queries per login (warm): ${queries - q0}`);
+  let warmedUp = 0;
+  await Promise.all(users.map(async (u) => {
+    while (warmedUp++ < WARM_UP) await login(u);
+  }));
   await gh.deps.db.raw('analyze'); // statistics, as a database in service has them (bench/run.ts)
   // Started before the clocks: its own start is not counted in the figures (its sampling is).
   const heap = process.env.PROFILE_PROMOTED ? await samplePromoted() : undefined;

@@ -55,6 +55,7 @@ const SLICE_WARMUP_SECONDS = 0.5;
  */
 const WARM_UP_LOGINS = setting('BENCH_WARM_UP_LOGINS', 3000, 0, 100_000, true);
 const WARM_UP_COST = 4;
+const MAX_WARM_UP_FAILURES = 50;
 /** The TOTP login's own code is its second step alone: a third as many warm-up logins with it. */
 const WARM_UP_TOTP_LOGINS = Math.ceil(WARM_UP_LOGINS / 3);
 /** Users with TOTP: more than a phase's logins (each may log in once per 30 s step). */
@@ -114,6 +115,8 @@ async function warmUp(label: string, count: number, op: (worker: number) => Prom
   process.stdout.write(`  warm-up, ${label}: ${count} logins at cost ${WARM_UP_COST}, CPU ms per login by fifth:`);
   const started = performance.now();
   let issued = 0;
+  let failed = 0;
+  let firstError: unknown;
   for (let fifth = 0; fifth < 5; fifth++) {
     const until = Math.round((count * (fifth + 1)) / 5);
     const done0 = issued;
@@ -121,13 +124,17 @@ async function warmUp(label: string, count: number, op: (worker: number) => Prom
     await Promise.all(Array.from({ length: CONCURRENCY }, async (_, worker) => {
       while (issued < until) {
         issued++;
-        await op(worker);
+        // As in a measured phase, a stray failure (a connection reset) is counted, not fatal.
+        await op(worker).catch((err: unknown) => {
+          firstError ??= err;
+          if (++failed > MAX_WARM_UP_FAILURES) throw new Error(`${label}: ${failed} warm-up logins failed, the first: ${String((firstError as Error)?.message ?? firstError)}`);
+        });
       }
     }));
     const cpu = process.cpuUsage(cpu0);
-    process.stdout.write(` ${((cpu.user + cpu.system) / 1000 / Math.max(1, issued - done0)).toFixed(1)}`);
+    if (issued > done0) process.stdout.write(` ${((cpu.user + cpu.system) / 1000 / (issued - done0)).toFixed(1)}`);
   }
-  process.stdout.write(` (${((performance.now() - started) / 1000).toFixed(1)} s)\n`);
+  process.stdout.write(` (${((performance.now() - started) / 1000).toFixed(1)} s${failed ? `; ${failed} failed` : ''})\n`);
 }
 
 function verdict(name: string, ratio: number, target: number) {
@@ -208,6 +215,8 @@ async function throughput({ loginsOnly = false } = {}) {
     await warmUp(`bare oidc-provider`, WARM_UP_LOGINS, (_worker) => passwordLogin(bareEndpoints, bare.web, warmUpUsers[0]));
     await warmUp(`Gatehouse`, WARM_UP_LOGINS, (worker) => passwordLogin(ghEndpoints, web, warmUpUsers[worker % warmUpUsers.length]));
     await warmUp(`Gatehouse, password + TOTP`, WARM_UP_TOTP_LOGINS, (_worker) => passwordLogin(ghEndpoints, web, warmUpTotp.pop()!));
+    // Statistics again, with the warm-up's sessions, grants and tokens in the tables.
+    await gh.deps.db.raw('analyze');
     const [rawBcrypt, bareLogins, logins, totpLogins] = await interleaved([
       {
         label: `bcrypt.compare, cost ${BCRYPT_COST}: raw`,
@@ -237,7 +246,7 @@ async function throughput({ loginsOnly = false } = {}) {
     console.log(`per second: completions in the measured windows (failed also counts the warm-ups). p50/p99: latency; at a fixed rate, from when each request was due.`);
     console.log(`CPU cores: CPU time of this whole process (servers, load generator, all threads) per second, out of ${availableParallelism()}. machine cores: the`);
     console.log('same for the whole machine (with the local PostgreSQL and Redis). loop busy: main-thread event-loop utilisation.');
-    console.log('queries/op: database statements of one call.');
+    console.log('queries/op: database statements of one call (a background statistics check, db/statistics.ts, every 5 s, can add a few).');
     for (const r of rows) if (r.firstError) console.log(`  ! ${r.label}: first error: ${r.firstError}`);
     console.log('');
     if (clients) {
