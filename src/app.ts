@@ -88,11 +88,21 @@ export async function openDeps(config: Config, options: { kvPrefix?: string; mig
   }
 }
 
-/** Statistics help the planner; a node without fresh ones still serves, so a failure only warns. */
-async function refreshStatistics(db: Deps['db']) {
-  await analyzeStaleTables(db).catch((err: Error & { code?: string }) => {
-    log().warn('db.analyze_failed', { error: { name: err.name, code: err.code, message: err.message } });
-  });
+/**
+ * Statistics help the planner; a node without fresh ones still serves, so a failure only warns:
+ * once when rounds start failing (an outage fails every round, one each STATISTICS_INTERVAL_MS),
+ * and a line when they succeed again.
+ */
+async function refreshStatistics(db: Deps['db'], streak = { failing: false }) {
+  try {
+    await analyzeStaleTables(db);
+    if (streak.failing) log().info('db.analyze_recovered');
+    streak.failing = false;
+  } catch (err) {
+    const e = err as Error & { code?: string };
+    if (!streak.failing) log().warn('db.analyze_failed', { error: { name: e.name, code: e.code, message: e.message }, detail: 'logged once until a round succeeds' });
+    streak.failing = true;
+  }
 }
 
 /**
@@ -231,7 +241,13 @@ export async function startGatehouse(config: Config, options: { kvPrefix?: strin
   }, 10 * 60_000);
   sweeper.unref();
   // What autovacuum does on a server, also for the embedded database and a new one (db/statistics.ts).
-  const statistics = setInterval(() => void refreshStatistics(deps.db), STATISTICS_INTERVAL_MS);
+  // A round still waiting on a database that does not answer (up to the statement deadline) is
+  // not joined by the next: rounds would otherwise pile up and hold the pool's connections.
+  let statisticsRound: Promise<void> | undefined;
+  const statisticsFailures = { failing: false };
+  const statistics = setInterval(() => {
+    statisticsRound ??= refreshStatistics(deps.db, statisticsFailures).finally(() => (statisticsRound = undefined));
+  }, STATISTICS_INTERVAL_MS);
   statistics.unref();
   // Audit events PostgreSQL could not take when their action happened (audit/outbox.ts).
   const stopOutboxDrain = drainAuditOutboxEvery(deps);
