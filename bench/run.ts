@@ -180,7 +180,7 @@ async function throughput({ loginsOnly = false } = {}) {
     const warmUpTotp = await totpUsers(gh, tenant, WARM_UP_TOTP_LOGINS, { warmUpCost: WARM_UP_COST });
     const requestsPerTotpLogin = (await passwordLogin(ghEndpoints, web, withTotp[nextTotpUser++])).requests;
     // The bench's database is minutes old: give the planner the statistics any database in
-    // service has (autovacuum, or db/statistics.ts 30 s in), not the guesses of its first minute.
+    // service has (autovacuum, or db/statistics.ts's rounds), not the guesses of its first minute.
     await gh.deps.db.raw('analyze');
 
     const rawPassword = randomBytes(18).toString('base64url');

@@ -19,9 +19,9 @@ import type { Db } from './knex.js';
  * database is analyzed at its first start, empty, and its first logins then walked every session
  * of the tenant for each lookup until the table had grown past GROWN_PAGES and the next round came
  * (at 30 s, a few thousand sessions on one node: each lookup costing about 2 ms instead of 0.05).
- * The check itself is one catalog query in a short transaction; on a server where autovacuum keeps up it finds nothing to
- * do. Tables of another role (a server that does not migrate itself may run as one) are left to
- * autovacuum.
+ * The check itself is one catalog query in a short transaction; on a server where autovacuum
+ * keeps up it finds nothing to do. Tables of another role (a server that does not migrate itself
+ * may run as one) are left to autovacuum.
  */
 export const STATISTICS_INTERVAL_MS = 5_000;
 const GROWN_PAGES = 8;
