@@ -36,6 +36,17 @@ afterAll(async () => {
 
 const oldSpaceUsed = () => v8.getHeapSpaceStatistics().find((s) => s.space_name === 'old_space')!.space_used_size;
 
+/**
+ * The ballast of the measured requests and that of the control, made at two allocation sites, and
+ * the control (whose ballast all survives) runs last: nothing the control does can shape how the
+ * measured requests' objects are allocated. One full PostgreSQL run of the suite (2026-12-02) saw
+ * both measures, then after the control, grow by 13.5 MB, every request promoted, on the admin
+ * route too; it did not recur alone, beside other test files or under CPU load, and its cause is
+ * not known (allocation-site pretenuring is off in this file, so that is not it).
+ */
+const droppedBallast = () => Array.from({ length: BALLAST_OBJECTS }, (_, i) => ({ i }));
+const keptBallast = () => Array.from({ length: BALLAST_OBJECTS }, (_, i) => ({ kept: i }));
+
 /** One request on a connection of its own (no idle keep-alive connection holds anything after it). */
 function get(url: string) {
   return new Promise<number>((resolve, reject) => {
@@ -58,7 +69,7 @@ async function promotedBy(url: string, expected: number, keep?: unknown[]) {
   for (let attempt = 1; ; attempt++) {
     keep?.splice(0);
     const onRequest = (req: http.IncomingMessage) => {
-      const ballast = Array.from({ length: BALLAST_OBJECTS }, (_, i) => ({ i }));
+      const ballast = keep ? keptBallast() : droppedBallast();
       (req as { ballast?: unknown }).ballast = ballast;
       keep?.push(ballast);
     };
@@ -117,10 +128,7 @@ describe('an answered request', () => {
     expect(await promotedBy(`${gh.url}/admin/v1/tenants`, 401)).toBeLessThan(MAX_PROMOTED);
   });
 
-  // Last: one full PostgreSQL run of the suite (2026-12-02) saw both measures above, then run after
-  // this one, grow by 13.5 MB (every request promoted, on the admin route too). It did not recur
-  // alone, beside other test files or under CPU load; its cause is not known.
-  it('is seen by the measure when something does keep it (the control)', async () => {
+  it('is seen by the measure when something does keep it (the control, last: its ballast all survives)', async () => {
     const kept: unknown[] = [];
     expect(await promotedBy(`${gh.url}/admin/v1/tenants`, 401, kept)).toBeGreaterThan(3 * MAX_PROMOTED);
     expect(kept).toHaveLength(REQUESTS);
