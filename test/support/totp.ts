@@ -16,6 +16,18 @@ export function oathtoolCode(base32Secret: string, offsetSeconds = 0): string {
   return execFileSync('oathtool', ['--totp', '--base32', '-N', at, base32Secret], { encoding: 'utf8' }).trim();
 }
 
+/**
+ * The previous step's code, for a test that must keep the current step's code for a later login
+ * (each code is accepted once). A code for the step before is accepted only while that step is
+ * within ±1 of the server's clock: made in the last moments of a step and checked in the next, it
+ * is two steps old and refused. So this waits out the step's last `marginMs` first.
+ */
+export async function previousStepCode(base32Secret: string, marginMs = 3_000): Promise<string> {
+  const intoStep = Date.now() % 30_000;
+  if (intoStep > 30_000 - marginMs) await new Promise((r) => setTimeout(r, 30_000 - intoStep + 50));
+  return oathtoolCode(base32Secret, -30);
+}
+
 let present: boolean | undefined;
 export function hasOathtool() {
   if (present === undefined) {

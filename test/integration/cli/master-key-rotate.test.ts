@@ -20,7 +20,7 @@ import { clientValidator } from '../../../src/tenancy/validate-client.js';
 import { freshDatabase } from '../../support/gatehouse.js';
 import { csrfOf } from '../../support/browser.js';
 import { RelyingParty } from '../../support/relying-party.js';
-import { oathtoolCode } from '../../support/totp.js';
+import { oathtoolCode, previousStepCode } from '../../support/totp.js';
 
 // DESIGN.md "CLI": `gatehouse master-key rotate` re-encrypts every secret from
 // GATEHOUSE_MASTER_KEY_PREVIOUS to GATEHOUSE_MASTER_KEY, one transaction per tenant, resumable,
@@ -106,7 +106,7 @@ beforeAll(async () => {
     const password = `pw-${randomBytes(8).toString('hex')}`;
     const user = await createUser(deps, tenant, { email: 'totp@example.com', password, emailVerified: true }, CLI_ACTOR);
     const enrollment = beginTotpEnrollment(deps, tenant, { id: user.id, email: user.email });
-    expect(await confirmTotpEnrollment(deps, tenant, user.id, enrollment.sealed, oathtoolCode(enrollment.secret, -30), CLI_ACTOR)).toBeDefined();
+    expect(await confirmTotpEnrollment(deps, tenant, user.id, enrollment.sealed, await previousStepCode(enrollment.secret), CLI_ACTOR)).toBeDefined();
     const redirectUri = 'http://127.0.0.1:9/cb';
     const { client, secret } = await registerClient(deps, tenant, { metadata: { client_name: 'web', redirect_uris: [redirectUri] } }, CLI_ACTOR, clientValidator(gh.registry));
     totpUser = { email: user.email, password, seed: enrollment.secret, tenant, app: { clientId: client.clientId, secret: secret!, redirectUri } };
