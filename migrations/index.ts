@@ -10,6 +10,7 @@ import * as m008 from './20261130_008_derived_keys.js';
 import * as m009 from './20261130_009_saml.js';
 import * as m010 from './20261201_010_signing_key_keep_until.js';
 import * as m011 from './20261202_011_audit_outbox.js';
+import * as m012 from './20261202_012_partial_payload_indexes.js';
 
 export const migrations: Record<string, Knex.Migration> = {
   '20261123_001_foundation': m001,
@@ -23,4 +24,5 @@ export const migrations: Record<string, Knex.Migration> = {
   '20261130_009_saml': m009,
   '20261201_010_signing_key_keep_until': m010,
   '20261202_011_audit_outbox': m011,
+  '20261202_012_partial_payload_indexes': m012,
 };

@@ -10,7 +10,9 @@ import type { Db } from './knex.js';
  * one. Each login then costs more than the one before. On PostgreSQL that lasts until autovacuum
  * first analyzes the table (a minute or more into a new database's life); the embedded database
  * (PGlite) runs no autovacuum, so there it never ended. Analyzed while it holds a few rows of
- * each kind, the table gets the primary key from then on, whatever it grows to.
+ * each kind, the table gets the primary key from then on, whatever it grows to. (The index it took
+ * most, the whole one on user_code, is partial since migration 012 and can no longer serve such a
+ * lookup; the rule below keeps the other plans from guesses.)
  *
  * A table is analyzed when it never was, when it was empty at its last analysis and has rows now,
  * or when it has grown past twice its size at its last analysis (and by more than GROWN_PAGES
