@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { STATISTICS_INTERVAL_MS } from '../../../src/db/statistics.js';
 import { systemAdminApi } from '../../support/admin.js';
 import { CuttableProxy } from '../../support/outages.js';
 import { freshDatabase, logLines, startTestGatehouse, type TestGatehouse } from '../../support/gatehouse.js';
@@ -150,4 +151,22 @@ describeWithServer('PostgreSQL that stops answering', () => {
     const slow = await gh.deps.db.raw('select pg_sleep(?) as slept, 1 as done', [(DEADLINE_MS + 500) / 1000]).options({ deadline: false });
     expect(slow.rows[0].done).toBe(1);
   }, 30_000);
+});
+
+// The planner statistics rounds (db/statistics.ts, every STATISTICS_INTERVAL_MS) fail all through
+// an outage: one warning for the whole outage, not one per round, and a line when they succeed.
+describeWithServer('PostgreSQL stopped for several statistics rounds', () => {
+  it('warns db.analyze_failed once, and logs db.analyze_recovered once a round succeeds again', async () => {
+    const events = (from: number) => logLines.slice(from).flatMap((l) => /"db\.analyze_(failed|recovered)"/.exec(l)?.[0].slice(1, -1) ?? []);
+    const before = logLines.length;
+    await proxy.cut();
+    await sleep(STATISTICS_INTERVAL_MS * 3 + 1_000);
+    expect(events(before)).toEqual(['db.analyze_failed']);
+    const failed = logLines.slice(before).find((l) => l.includes('db.analyze_failed'))!;
+    expect(failed).not.toContain('"stack"');
+
+    await proxy.open();
+    for (let waited = 0; waited < STATISTICS_INTERVAL_MS * 3 && !events(before).includes('db.analyze_recovered'); waited += 250) await sleep(250);
+    expect(events(before)).toEqual(['db.analyze_failed', 'db.analyze_recovered']);
+  }, 60_000);
 });
