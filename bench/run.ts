@@ -209,7 +209,7 @@ async function throughput({ loginsOnly = false } = {}) {
       const gcs = watchGC();
       const atHalf = await fixedRatePhase(`client_credentials JWT at ${halfPeak}/s: Gatehouse`, PHASE_SECONDS, halfPeak, clientCredentialsOp(ghEndpoints.token, service.clientId, service.secret, { maxSockets: 256 }));
       const gc = gcs.stop();
-      process.stdout.write(` p50 ${atHalf.p50.toFixed(1)} ms, p99 ${atHalf.p99.toFixed(1)} ms; ${gc.major} major GCs, ${gc.minor} scavenges (${gc.minorMs.toFixed(0)} ms)\n`);
+      process.stdout.write(` p50 ${atHalf.p50.toFixed(1)} ms, p99 ${atHalf.p99.toFixed(1)} ms; ${gc.major} major GCs (longest ${gc.majorLongestMs.toFixed(0)} ms), ${gc.minor} scavenges (${gc.minorMs.toFixed(0)} ms)\n`);
       return { bareCc, bareNativeCc, ghCc, bareOpaque, ghOpaque, halfPeak, atHalf };
     }
     await warmUp(`bare oidc-provider`, WARM_UP_LOGINS, (_worker) => passwordLogin(bareEndpoints, bare.web, warmUpUsers[0]));

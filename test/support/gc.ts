@@ -8,15 +8,21 @@ export function exposedGC(): (options?: { type: 'minor' | 'major' }) => void {
   return vm.runInNewContext('gc');
 }
 
-/** Counts the garbage collections from now until `stop()`: major ones, and scavenges with their time. */
+/**
+ * Counts the garbage collections from now until `stop()`: major ones with their longest pause, and
+ * scavenges with their time.
+ */
 export function watchGC() {
   const from = performance.now();
-  const seen = { major: 0, minor: 0, minorMs: 0 };
+  const seen = { major: 0, majorLongestMs: 0, minor: 0, minorMs: 0 };
   const count = (entries: PerformanceEntry[]) => {
     for (const entry of entries) {
       if (entry.startTime < from) continue;
       const kind = (entry as { detail?: { kind?: number } }).detail?.kind;
-      if (kind === constants.NODE_PERFORMANCE_GC_MAJOR) seen.major++;
+      if (kind === constants.NODE_PERFORMANCE_GC_MAJOR) {
+        seen.major++;
+        seen.majorLongestMs = Math.max(seen.majorLongestMs, entry.duration);
+      }
       else if (kind === constants.NODE_PERFORMANCE_GC_MINOR) {
         seen.minor++;
         seen.minorMs += entry.duration;
