@@ -4,7 +4,9 @@
  * (`--import ./bench/use-dist.mjs`: Gatehouse from dist/, as it ships; without it, through tsx).
  * PROFILE_OPAQUE=1: opaque tokens (no resource; stored by the adapter) instead of JWTs.
  * PROFILE_BARE=1: the bench's bare oidc-provider instead of Gatehouse (the same grants, for a
- * profile to hold against Gatehouse's: what Gatehouse adds is the difference).
+ * profile to hold against Gatehouse's: what Gatehouse adds is the difference). With
+ * PROFILE_NATIVE=1 too, the bare provider signs as Gatehouse does (node:crypto), as the bench's
+ * "same signing" line compares.
  * PROFILE_GRANTS (default 3000), 8 in flight. Uses DATABASE_URL / REDIS_URL like the bench.
  * PROFILE_OUT=file.cpuprofile: a profile of the measured grants only (no start-up, no warm-up).
  * PROFILE_PROMOTED=file.heapprofile: where the objects promoted to the old generation were
@@ -28,7 +30,7 @@ const bare = process.env.PROFILE_BARE === '1';
 
 configureLogger({ silent: true });
 const bench = bare ? undefined : await startBenchGatehouse({ bcryptCost: 4 });
-const baseline = bare ? await startBareProvider('RS256', 3600) : undefined;
+const baseline = bare ? await startBareProvider('RS256', 3600, undefined, { nativeSigning: process.env.PROFILE_NATIVE === '1' }) : undefined;
 try {
   let op: () => Promise<void>;
   if (baseline) {
