@@ -11,9 +11,11 @@ import type { Knex } from 'knex';
 // without the column are no longer inserted into its index. Every query on these columns asks for
 // equality (or `in`), which implies `is not null`, so each still has its index.
 //
-// Built CONCURRENTLY (outside a transaction) so that nodes of the previous version keep writing
-// sessions while it is built; an index a failed build left invalid is built again on the re-run.
-export const config = { transaction: false };
+// In the migration batch's transaction, like the others, not CONCURRENTLY: outside a transaction
+// knex takes its migration lock without one (a second node starting meanwhile fails instead of
+// waiting), and a concurrent build waits for every open transaction, the one holding
+// src/db/migrate.ts's advisory lock included. The build holds writes to oidc_payloads for its
+// duration: seconds for a table of sessions and tokens that expire.
 
 const PARTIAL = [
   { name: 'oidc_payloads_uid', columns: ['tenant_id', 'model', 'uid'] },
@@ -28,27 +30,16 @@ const PARTIAL = [
   list: index.columns.map(() => '??').join(', '),
 }));
 
-async function invalid(knex: Knex, name: string) {
-  const { rows } = await knex.raw<{ rows: unknown[] }>(
-    `select 1 from pg_index i join pg_class c on c.oid = i.indexrelid
-      where c.relname = ? and c.relnamespace = (select oid from pg_namespace where nspname = current_schema()) and not i.indisvalid`,
-    [name],
-  );
-  return rows.length > 0;
-}
-
 export async function up(knex: Knex) {
   for (const { name, columns, column, replaces, list } of PARTIAL) {
-    if (await invalid(knex, name)) await knex.raw('drop index concurrently if exists ??', [name]);
-    await knex.raw(`create index concurrently if not exists ?? on oidc_payloads (${list}) where ?? is not null`, [name, ...columns, column]);
-    await knex.raw('drop index concurrently if exists ??', [replaces]);
+    await knex.raw(`create index if not exists ?? on oidc_payloads (${list}) where ?? is not null`, [name, ...columns, column]);
+    await knex.raw('drop index if exists ??', [replaces]);
   }
 }
 
 export async function down(knex: Knex) {
   for (const { name, columns, replaces, list } of PARTIAL) {
-    if (await invalid(knex, replaces)) await knex.raw('drop index concurrently if exists ??', [replaces]);
-    await knex.raw(`create index concurrently if not exists ?? on oidc_payloads (${list})`, [replaces, ...columns]);
-    await knex.raw('drop index concurrently if exists ??', [name]);
+    await knex.raw(`create index if not exists ?? on oidc_payloads (${list})`, [replaces, ...columns]);
+    await knex.raw('drop index if exists ??', [name]);
   }
 }

@@ -15,9 +15,20 @@ class ListedMigrations implements Knex.MigrationSource<string> {
   }
 }
 
-export async function migrateLatest(db: Db) {
-  const [, applied] = await db.migrate.latest({ migrationSource: new ListedMigrations() });
-  return applied as string[];
+/**
+ * Runs the migrations not yet applied. knex's own lock is a row of a table it creates first,
+ * without a lock: two nodes starting together on a new database both create it, and one failed to
+ * start ("duplicate key value violates unique constraint pg_type_typname_nsp_index"). A
+ * transaction-scoped advisory lock, on a connection of its own, makes the second wait for the
+ * first's whole run; it then finds nothing to do. (PGlite belongs to one process: no second node.)
+ */
+export async function migrateLatest(db: Db): Promise<string[]> {
+  const latest = async () => (await db.migrate.latest({ migrationSource: new ListedMigrations() }))[1] as string[];
+  if (db.client.config.client !== 'pg') return latest();
+  return db.transaction(async (trx) => {
+    await trx.raw('select pg_advisory_xact_lock(hashtext(?))', ['gatehouse/migrate']);
+    return latest();
+  });
 }
 
 /** Migrations this build knows that the database has not run (for a server that does not migrate itself). */

@@ -52,3 +52,18 @@ it('with false, refuses an unmigrated database in one line, and starts once `gat
     await gh.close();
   }
 }, 120_000);
+
+// docs/deployment.md: nodes starting together do not race their migrations. On a new database they
+// did: knex creates its lock table without a lock, and the second node failed to start (a
+// duplicate pg_type row); src/db/migrate.ts's advisory lock makes it wait and find nothing to do.
+// A server only: the embedded database belongs to one process.
+(process.env.DATABASE_URL ? it : it.skip)('starts two nodes together on a new database: one migrates, the other waits and starts', async () => {
+  const fresh = await freshDatabase();
+  try {
+    const both = await Promise.allSettled([0, 1].map(() => openDeps(config({ databaseUrl: fresh.url }), { kvPrefix: 'ghtest:migrate-together:' })));
+    for (const started of both) if (started.status === 'fulfilled') await closeDeps(started.value);
+    expect(both.map((s) => (s.status === 'rejected' ? String(s.reason) : 'started'))).toEqual(['started', 'started']);
+  } finally {
+    await fresh.drop();
+  }
+}, 120_000);
