@@ -12,10 +12,9 @@ import type { Knex } from 'knex';
 // equality (or `in`), which implies `is not null`, so each still has its index.
 //
 // In the migration batch's transaction, like the others, not CONCURRENTLY: outside a transaction
-// knex takes its migration lock without one (a second node starting meanwhile fails instead of
-// waiting), and a concurrent build waits for every open transaction, the one holding
-// src/db/migrate.ts's advisory lock included. The build holds writes to oidc_payloads for its
-// duration: seconds for a table of sessions and tokens that expire.
+// knex takes its migration lock without one, and a second node starting meanwhile fails instead
+// of waiting. The builds hold writes to oidc_payloads (seconds, for a table of sessions and tokens
+// that expire); the drops, last, hold reads too, from then until the batch commits.
 
 const PARTIAL = [
   { name: 'oidc_payloads_uid', columns: ['tenant_id', 'model', 'uid'] },
@@ -31,15 +30,15 @@ const PARTIAL = [
 }));
 
 export async function up(knex: Knex) {
-  for (const { name, columns, column, replaces, list } of PARTIAL) {
+  for (const { name, columns, column, list } of PARTIAL) {
     await knex.raw(`create index if not exists ?? on oidc_payloads (${list}) where ?? is not null`, [name, ...columns, column]);
-    await knex.raw('drop index if exists ??', [replaces]);
   }
+  for (const { replaces } of PARTIAL) await knex.raw('drop index if exists ??', [replaces]);
 }
 
 export async function down(knex: Knex) {
-  for (const { name, columns, replaces, list } of PARTIAL) {
+  for (const { columns, replaces, list } of PARTIAL) {
     await knex.raw(`create index if not exists ?? on oidc_payloads (${list})`, [replaces, ...columns]);
-    await knex.raw('drop index if exists ??', [name]);
   }
+  for (const { name } of PARTIAL) await knex.raw('drop index if exists ??', [name]);
 }

@@ -1,5 +1,8 @@
 import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import pg from 'pg';
 import { closeDeps, openDeps, startGatehouse } from '../../../src/app.js';
+import { MIGRATION_LOCK } from '../../../src/db/migrate.js';
 import { ConfigError, loadConfig, type Config } from '../../../src/config/load.js';
 import { migrations } from '../../../migrations/index.js';
 import { freshDatabase, logLines } from '../../support/gatehouse.js';
@@ -55,15 +58,28 @@ it('with false, refuses an unmigrated database in one line, and starts once `gat
 
 // docs/deployment.md: nodes starting together do not race their migrations. On a new database they
 // did: knex creates its lock table without a lock, and the second node failed to start (a
-// duplicate pg_type row); src/db/migrate.ts's advisory lock makes it wait and find nothing to do.
-// A server only: the embedded database belongs to one process.
-(process.env.DATABASE_URL ? it : it.skip)('starts two nodes together on a new database: one migrates, the other waits and starts', async () => {
+// duplicate pg_type row). src/db/migrate.ts's advisory lock makes each wait for the node running
+// them, which this test plays from a connection of its own: while it holds the lock neither node
+// migrates (knex has not even made its tables) and each says once that it waits; released, one
+// migrates and the other finds nothing to do. A server only: the embedded database belongs to one
+// process.
+(process.env.DATABASE_URL ? it : it.skip)('starts two nodes together on a new database once the node holding the migrations\' lock lets go', async () => {
   const fresh = await freshDatabase();
+  const holder = new pg.Client({ connectionString: fresh.url });
+  await holder.connect();
   try {
-    const both = await Promise.allSettled([0, 1].map(() => openDeps(config({ databaseUrl: fresh.url }), { kvPrefix: 'ghtest:migrate-together:' })));
+    await holder.query('select pg_advisory_lock(hashtext($1))', [MIGRATION_LOCK]);
+    const before = logLines.length;
+    const starting = Promise.allSettled([0, 1].map(() => openDeps(config({ databaseUrl: fresh.url }), { kvPrefix: 'ghtest:migrate-together:' })));
+    await sleep(1_500);
+    expect((await holder.query(`select to_regclass('knex_migrations') as t`)).rows[0].t).toBeNull();
+    expect(logLines.slice(before).filter((l) => l.includes('db.migrate_waiting'))).toHaveLength(2);
+    await holder.query('select pg_advisory_unlock(hashtext($1))', [MIGRATION_LOCK]);
+    const both = await starting;
     for (const started of both) if (started.status === 'fulfilled') await closeDeps(started.value);
     expect(both.map((s) => (s.status === 'rejected' ? String(s.reason) : 'started'))).toEqual(['started', 'started']);
   } finally {
+    await holder.end();
     await fresh.drop();
   }
 }, 120_000);
