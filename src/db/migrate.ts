@@ -17,6 +17,8 @@ class ListedMigrations implements Knex.MigrationSource<string> {
   }
 }
 
+/** The advisory lock's name (hashed by PostgreSQL): tests hold it to stand for another node. */
+export const MIGRATION_LOCK = 'gatehouse/migrate';
 /** Once a second while another node holds the migrations' lock. */
 const LOCK_POLL_MS = 1_000;
 
@@ -45,9 +47,6 @@ export async function migrateLatest(db: Db): Promise<string[]> {
     return latest();
   });
 }
-
-/** The advisory lock's name (hashed by PostgreSQL): tests hold it to stand for another node. */
-export const MIGRATION_LOCK = 'gatehouse/migrate';
 
 /** Migrations this build knows that the database has not run (for a server that does not migrate itself). */
 export async function pendingMigrations(db: Db) {

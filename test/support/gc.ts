@@ -22,8 +22,7 @@ export function watchGC() {
       if (kind === constants.NODE_PERFORMANCE_GC_MAJOR) {
         seen.major++;
         seen.majorLongestMs = Math.max(seen.majorLongestMs, entry.duration);
-      }
-      else if (kind === constants.NODE_PERFORMANCE_GC_MINOR) {
+      } else if (kind === constants.NODE_PERFORMANCE_GC_MINOR) {
         seen.minor++;
         seen.minorMs += entry.duration;
       }

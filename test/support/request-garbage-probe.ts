@@ -1,7 +1,7 @@
 /**
  * The measure of test/integration/ops/request-garbage.test.ts, in a process of its own:
  *   node --import tsx test/support/request-garbage-probe.ts
- * prints one JSON line: for each case, how much the old generation grew while REQUESTS answered
+ * prints one JSON line: the requests of each case (REQUESTS), and for each case how much the old generation grew while REQUESTS answered
  * requests each carried BALLAST_OBJECTS objects of their own, and the major GCs in that window.
  *
  * In a Jest worker that had run other test files before, both measured cases grew by 13.5 MB
@@ -89,7 +89,7 @@ try {
   const provider = await promotedBy(gh.server, `${gh.url}/t/${tenant.slug}/.well-known/openid-configuration`, 200);
   const admin = await promotedBy(gh.server, `${gh.url}/admin/v1/tenants`, 401);
   const control = await promotedBy(gh.server, `${gh.url}/admin/v1/tenants`, 401, []);
-  process.stdout.write(`${JSON.stringify({ provider, admin, control })}\n`);
+  process.stdout.write(`${JSON.stringify({ requests: REQUESTS, provider, admin, control })}\n`);
 } finally {
   await gh.stop();
 }

@@ -12,14 +12,13 @@ import Provider from 'oidc-provider';
  * whatever else the process allocated meanwhile. Measured: 0.3-1.1 MB; before the patch, 13.5 MB.
  */
 const MAX_PROMOTED = 4_000_000;
-const REQUESTS = 20;
 
 interface Measure { grown: number; major: number; kept?: number }
 /**
  * The measures, taken in a new process (test/support/request-garbage-probe.ts says why): the
  * answered requests of a provider route and of an admin route, and the control.
  */
-let measured: Promise<{ provider: Measure; admin: Measure; control: Measure }>;
+let measured: Promise<{ requests: number; provider: Measure; admin: Measure; control: Measure }>;
 beforeAll(() => {
   measured = new Promise((resolve, reject) => {
     const probe = spawn(process.execPath, ['--import', 'tsx', 'test/support/request-garbage-probe.ts'], { stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
@@ -74,9 +73,10 @@ describe('an answered request', () => {
   }, 120_000);
 
   it('is seen by the measure when something does keep it (the control, last: its ballast all survives)', async () => {
-    const { control } = await measured;
+    const { requests, control } = await measured;
     expect(control.major).toBe(0);
     expect(control.grown).toBeGreaterThan(3 * MAX_PROMOTED);
-    expect(control.kept).toBe(REQUESTS);
+    expect(requests).toBeGreaterThan(0);
+    expect(control.kept).toBe(requests);
   }, 120_000);
 });
