@@ -173,53 +173,54 @@ export async function samplePromoted() {
 }
 
 /**
- * Latency at a fixed arrival rate (open loop): one `op` is started every 1/rate seconds whatever
- * the previous ones are doing, and each latency counts from when the op was due, not from when
- * it could start, so a stall shows in the figures instead of slowing the load (no coordinated
- * omission). WARMUP_SECONDS first, then `seconds` measured.
+ * Latency at a fixed arrival rate (open loop): one POST is sent every 1/rate seconds whatever the
+ * previous ones are doing, and each latency counts from when it was due, not from when it could
+ * start, so a stall shows in the figures instead of slowing the load (no coordinated omission).
+ * WARMUP_SECONDS first, then `seconds` measured. The requests go out from a thread of its own
+ * (bench/fixed-rate-worker.mjs), as an outside client's would: its event loop and its heap
+ * (garbage, collections) are not the server's, so the latencies and `watchGC` are the server's
+ * alone. `cores` counts the whole process, the load thread included; `loopBusy` is the server's
+ * (main) thread.
  */
-export async function fixedRatePhase(label: string, seconds: number, rate: number, op: () => Promise<void>): Promise<PhaseResult> {
-  const latencies: number[] = [];
-  let ok = 0;
-  let failed = 0;
-  let firstError: string | undefined;
-  const interval = 1000 / rate;
-  const started = performance.now();
-  const windowStart = started + WARMUP_SECONDS * 1000;
-  const windowEnd = windowStart + seconds * 1000;
-  const inFlight = new Set<Promise<void>>();
-  const cpu0 = { at: 0, usage: process.cpuUsage(), elu: performance.eventLoopUtilization(), machine: machineCpu() };
-  let measuredFrom = cpu0;
-  for (let n = 0; ; n++) {
-    const due = started + n * interval;
-    if (due >= windowEnd || failed >= MAX_FAILURES_PER_PHASE) break;
-    const wait = due - performance.now();
-    if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
-    if (due >= windowStart && measuredFrom === cpu0) measuredFrom = { at: performance.now(), usage: process.cpuUsage(), elu: performance.eventLoopUtilization(), machine: machineCpu() };
-    const counted = due >= windowStart;
-    const run = op().then(
-      () => {
-        if (!counted) return;
-        latencies.push(performance.now() - due);
-        ok++;
-      },
-      (err: unknown) => {
-        failed++;
-        firstError ??= err instanceof Error ? err.message : String(err);
-      },
-    );
-    inFlight.add(run);
-    void run.finally(() => inFlight.delete(run));
-  }
-  const end = { at: performance.now(), usage: process.cpuUsage(), elu: performance.eventLoopUtilization(), machine: machineCpu() };
-  await Promise.all(inFlight);
+export async function fixedRateFromThread(label: string, seconds: number, rate: number, post: { url: URL; headers: Record<string, string>; body: string; expectFields: Record<string, string> }): Promise<PhaseResult> {
+  const { Worker } = await import('node:worker_threads');
+  const worker = new Worker(new URL('./fixed-rate-worker.mjs', import.meta.url), {
+    workerData: {
+      url: post.url.href, headers: post.headers, body: post.body, rate, seconds, warmUpSeconds: WARMUP_SECONDS, maxSockets: 256,
+      expect: { status: 200, fields: post.expectFields }, maxFailures: MAX_FAILURES_PER_PHASE,
+    },
+  });
+  let measuredFrom: Usage | undefined;
+  let end: Usage | undefined;
+  const done = await new Promise<{ latencies: number[]; failed: number; firstError?: string }>((resolve, reject) => {
+    worker.on('message', (m: { kind: string; latencies: number[]; failed: number; firstError?: string }) => {
+      if (m.kind === 'window-start') measuredFrom = usage();
+      else if (m.kind === 'window-end') end = usage();
+      else if (m.kind === 'done') resolve(m);
+    });
+    worker.on('error', reject);
+    worker.on('exit', (code) => reject(new Error(`the load thread ended (exit code ${code}) before its report`)));
+  });
+  await worker.terminate();
+  end ??= usage();
+  return fixedRateResult(label, seconds, done.latencies, done.failed, done.firstError, measuredFrom ?? end, end);
+}
+
+type Usage = { at: number; usage: NodeJS.CpuUsage; elu: ReturnType<typeof performance.eventLoopUtilization>; machine: { busyMs: number } };
+
+function usage(): Usage {
+  return { at: performance.now(), usage: process.cpuUsage(), elu: performance.eventLoopUtilization(), machine: machineCpu() };
+}
+
+function fixedRateResult(label: string, seconds: number, latencies: number[], failed: number, firstError: string | undefined, from: Usage, end: Usage): PhaseResult {
+  const ok = latencies.length;
   if (ok === 0) throw new Error(`${label}: nothing completed (${failed} failed: ${firstError ?? 'none'})`);
   latencies.sort((a, b) => a - b);
   const pick = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))];
-  const cpuMicros = end.usage.user - measuredFrom.usage.user + (end.usage.system - measuredFrom.usage.system);
-  const cores = cpuMicros / 1000 / Math.max(1, end.at - measuredFrom.at);
-  const loopBusy = performance.eventLoopUtilization(end.elu, measuredFrom.elu).utilization;
-  const machineCores = (end.machine.busyMs - measuredFrom.machine.busyMs) / Math.max(1, end.at - measuredFrom.at);
+  const cpuMicros = end.usage.user - from.usage.user + (end.usage.system - from.usage.system);
+  const cores = cpuMicros / 1000 / Math.max(1, end.at - from.at);
+  const loopBusy = performance.eventLoopUtilization(end.elu, from.elu).utilization;
+  const machineCores = (end.machine.busyMs - from.machine.busyMs) / Math.max(1, end.at - from.at);
   return { label, ok, failed, seconds, perSecond: ok / seconds, p50: pick(0.5), p95: pick(0.95), p99: pick(0.99), cores, loopBusy, machineCores, firstError, samples: latencies };
 }
 
@@ -315,18 +316,8 @@ export async function postToken(tokenEndpoint: string, authorization: string, pa
  * servers, and this costs it a good deal less per request than undici's fetch does.
  */
 export function clientCredentialsOp(tokenEndpoint: string, clientId: string, secret: string, kind: { opaque?: boolean; maxSockets?: number } = {}) {
-  const url = new URL(assertLoopback(tokenEndpoint));
+  const { url, headers, body } = clientCredentialsRequest(tokenEndpoint, clientId, secret, kind);
   const agent = benchAgent(kind.maxSockets);
-  // With a resource: a JWT access token for it (RFC 9068). Without: an opaque token, stored by
-  // the provider (Gatehouse: PostgreSQL or PGlite; the bare provider: its memory adapter).
-  const params: Record<string, string> = kind.opaque ? { grant_type: 'client_credentials' } : { grant_type: 'client_credentials', resource: API, scope: API_SCOPE };
-  const body = new URLSearchParams(params).toString();
-  const headers = {
-    authorization: basicAuth(clientId, secret),
-    'content-type': 'application/x-www-form-urlencoded',
-    'content-length': String(Buffer.byteLength(body)),
-    accept: 'application/json',
-  };
   const options = { host: '127.0.0.1', port: Number(url.port), path: url.pathname + url.search, method: 'POST', agent, headers };
   return () =>
     new Promise<void>((resolve, reject) => {
@@ -349,6 +340,22 @@ export function clientCredentialsOp(tokenEndpoint: string, clientId: string, sec
       req.on('error', reject);
       req.end(body);
     });
+}
+
+/** The POST of a client_credentials grant, as `clientCredentialsOp` and the load thread send it. */
+export function clientCredentialsRequest(tokenEndpoint: string, clientId: string, secret: string, kind: { opaque?: boolean } = {}) {
+  const url = new URL(assertLoopback(tokenEndpoint));
+  // With a resource: a JWT access token for it (RFC 9068). Without: an opaque token, stored by
+  // the provider (Gatehouse: PostgreSQL or PGlite; the bare provider: its memory adapter).
+  const params: Record<string, string> = kind.opaque ? { grant_type: 'client_credentials' } : { grant_type: 'client_credentials', resource: API, scope: API_SCOPE };
+  const body = new URLSearchParams(params).toString();
+  const headers = {
+    authorization: basicAuth(clientId, secret),
+    'content-type': 'application/x-www-form-urlencoded',
+    'content-length': String(Buffer.byteLength(body)),
+    accept: 'application/json',
+  };
+  return { url, headers, body };
 }
 
 /** Both providers must issue the same kind of token for the comparison to mean anything. */
