@@ -137,8 +137,9 @@ function numbered(sql: string) {
  * its parameter types), bind, describe the portal, execute, sync. Here a statement is parsed and
  * described once per database, and each call sends bind, describe, execute and sync in one
  * buffer: one call into the database, and no parse or analysis of the text. About 40% less CPU
- * per statement (a select by key 690 → 410 µs, an upsert 220 → 140 µs, plans still made at each
- * call as on PostgreSQL: plan_cache_mode below). Values are serialized and rows parsed by
+ * per statement (a select by key 690 → 410 µs, an upsert 220 → 140 µs, both still planned at each
+ * call then). Plans are kept as PostgreSQL keeps those of any prepared statement (db/knex.ts says
+ * why that is safe): about 2.5 ms less of the event loop per login (docs/BENCHMARKS.md). Values are serialized and rows parsed by
  * PGlite's own serializers and parsers, by the types the database described, as its `query` does.
  *
  * Every call holds knex's one connection, so none runs inside a transaction of knex's, and PGlite's
@@ -181,8 +182,6 @@ const { serialize } = pglite.protocol;
 async function executeEmbedded(db: PGlite, statement: Statement, values: readonly Knex.RawBinding[]) {
   let prepared = embeddedPrepared.get(db);
   if (!prepared) {
-    // As db/knex.ts sets on each PostgreSQL connection: planned at each call on the table as it is then.
-    await exec(db, serialize.query('set plan_cache_mode = force_custom_plan'));
     prepared = new Map();
     embeddedPrepared.set(db, prepared);
   }

@@ -180,11 +180,15 @@ function setUpConnection(connection: PgConnection, done: AfterCreateDone, deadli
     clearTimeout(timer);
     return result;
   };
-  // The hot statements are prepared once per connection (db/hot-query.ts) but planned at each
-  // call, on the table's size and statistics of that moment: a plan cached for good would keep
-  // what suited the table when it was planned (a sequential scan of a table then a page long).
-  // (A server before PostgreSQL 12 has no such setting: it is left to db/connect.ts to refuse it
-  // with a clear line, MINIMUM_SERVER_VERSION_NUM.)
+  // The hot statements are prepared once per connection (db/hot-query.ts) and planned as
+  // PostgreSQL plans any prepared statement (plan_cache_mode auto, the server's default): its first
+  // five calls each planned for their values, then one generic plan kept while it costs no more
+  // than they did. A kept plan does not outlive the statistics it was made on: each analysis of a
+  // table (db/statistics.ts whenever a table has doubled, or autovacuum) invalidates the plans
+  // that read it, so a plan made while a table was a page long is made again as it grows
+  // (test/integration/db/statistics.test.ts holds to it). Every call was planned anew before
+  // (force_custom_plan), which cost PGlite about a fifth of the event loop's time in a login
+  // (docs/BENCHMARKS.md, twenty-first session).
   //
   // A statement cut by the deadline above leaves its backend running (holding its locks and a
   // connection slot) until the server next reads from the socket; with client_connection_check_interval
@@ -195,10 +199,9 @@ function setUpConnection(connection: PgConnection, done: AfterCreateDone, deadli
   const checkClient = () => connection.query(`set client_connection_check_interval = ${CLIENT_CHECK_INTERVAL_MS}`).catch((err: { code?: string }) => {
     if (err.code !== '42704' && err.code !== '22023') throw err;
   });
-  connection.query('set plan_cache_mode = force_custom_plan').then(checkClient).then(
+  checkClient().then(
     () => done(null, connection),
-    (err: Error & { code?: string }) => {
-      if (err.code === '42704') return done(null, connection);
+    (err: Error) => {
       connection.end().catch(() => {});
       done(err, connection);
     },

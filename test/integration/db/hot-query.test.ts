@@ -143,8 +143,8 @@ describe('hotQuery', () => {
   };
 
   /**
-   * How many times the statement was run since it was (last) prepared on this connection: every run
-   * is planned at its call (plan_cache_mode, or the first five runs on a connection without it).
+   * How many times the statement was run since it was (last) prepared on this connection: its first
+   * five runs are each planned at their call (custom plans; plan_cache_mode auto, db/knex.ts).
    */
   const runsSincePrepared = async (one: Db, text: string) => {
     const { rows } = await one.raw('select custom_plans::int as n from pg_prepared_statements where statement = ?', [text]);

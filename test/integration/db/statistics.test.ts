@@ -1,5 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import knexFactory from 'knex';
+import { hotQuery } from '../../../src/db/hot-query.js';
 import { createDb, type Db } from '../../../src/db/knex.js';
 import { migrateLatest } from '../../../src/db/migrate.js';
 import { analyzeStaleTables } from '../../../src/db/statistics.js';
@@ -92,6 +93,37 @@ describe('planner statistics of a new database', () => {
     for (let i = 0; i < 3; i++) await grow(20_000 + i * 1000);
     expect(await analyzeStaleTables(db)).toEqual(['oidc_payloads']);
     expectPrimaryKey(await indexOfLookup());
+  });
+
+  it("keeps no plan of a hot statement past the analysis of a table that grew: the lookup takes the primary key again", async () => {
+    // The statements of db/hot-query.ts are prepared, and PostgreSQL keeps a generic plan of one
+    // after its fifth call (plan_cache_mode auto). Made on a new database's nearly empty table,
+    // that plan must not stay as the table grows: each analysis invalidates it.
+    const one = database.url ? knexFactory({ client: 'pg', connection: database.url, pool: { min: 1, max: 1 } }) : db;
+    const lookup = 'select payload, consumed_at from oidc_payloads where tenant_id = ? and model = ? and id = ? and (expires_at is null or expires_at > ?) limit 1';
+    const planOfPrepared = async () => {
+      const { rows } = await one.raw('select name, generic_plans::int as generic from pg_prepared_statements where statement = ?', [lookup.replace(/\?/g, () => `$${++n}`)]);
+      n = 0;
+      const [{ name, generic }] = rows as { name: string; generic: number }[];
+      // EXECUTE takes no parameters of its own: the values as literals (tenantId is a UUID).
+      const plan = await one.raw(`explain execute "${name}"('${tenantId}', 'Session', 'no-such-id', now())`);
+      return { generic, plan: (plan.rows as { 'QUERY PLAN': string }[]).map((r) => r['QUERY PLAN']).join('\n') };
+    };
+    let n = 0;
+    try {
+      await db.raw('truncate oidc_payloads');
+      await db.raw('analyze oidc_payloads');
+      await grow(30_000, 3);
+      expect(await analyzeStaleTables(db)).toEqual(['oidc_payloads']);
+      for (let i = 0; i < 8; i++) await hotQuery(one, lookup, [tenantId, 'Session', `row-${30_000 + (i % 3)}`, new Date()]);
+      expect((await planOfPrepared()).generic).toBeGreaterThan(0); // kept, as PostgreSQL does
+      for (let i = 0; i < 6; i++) await grow(31_000 + i * 1000);
+      expect(await analyzeStaleTables(db)).toEqual(['oidc_payloads']);
+      for (let i = 0; i < 8; i++) await hotQuery(one, lookup, [tenantId, 'Session', `row-${31_000 + i * 3}`, new Date()]);
+      expectPrimaryKey((await planOfPrepared()).plan);
+    } finally {
+      if (one !== db) await one.destroy();
+    }
   });
 
   // Only a server has a second session to hold the lock (PGlite runs in this process).
