@@ -6,7 +6,7 @@ const CONNECT_TIMEOUT_MS = 5000;
 /**
  * The oldest PostgreSQL Gatehouse runs on: 14. The statistics check (db/statistics.ts) reads a
  * table never analyzed from `reltuples = -1`, which 14 introduced (13 and older say 0, as for an
- * empty table) and `client_connection_check_interval` (db/knex.ts). 13 is past its end of life.
+ * empty table). 13 is past its end of life.
  */
 export const MINIMUM_SERVER_VERSION_NUM = 140000;
 

@@ -182,6 +182,8 @@ const { serialize } = pglite.protocol;
 async function executeEmbedded(db: PGlite, statement: Statement, values: readonly Knex.RawBinding[]) {
   let prepared = embeddedPrepared.get(db);
   if (!prepared) {
+    // As db/knex.ts sets on each PostgreSQL connection: plans kept as PostgreSQL keeps them by default.
+    await exec(db, serialize.query('set plan_cache_mode = auto'));
     prepared = new Map();
     embeddedPrepared.set(db, prepared);
   }

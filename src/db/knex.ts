@@ -181,12 +181,13 @@ function setUpConnection(connection: PgConnection, done: AfterCreateDone, deadli
     return result;
   };
   // The hot statements are prepared once per connection (db/hot-query.ts) and planned as
-  // PostgreSQL plans any prepared statement (plan_cache_mode auto, the server's default): its first
-  // five calls each planned for their values, then one generic plan kept while it costs no more
-  // than they did. A kept plan does not outlive the statistics it was made on: each analysis of a
-  // table (db/statistics.ts whenever a table has doubled, or autovacuum) invalidates the plans
-  // that read it, so a plan made while a table was a page long is made again as it grows
-  // (test/integration/db/statistics.test.ts holds to it). Every call was planned anew before
+  // PostgreSQL plans any prepared statement by default (plan_cache_mode auto, set here whatever a
+  // database or role says): its first five calls each planned for their values, then one generic
+  // plan kept while it costs no more than they did. A kept plan does not outlive the size it was
+  // made on: an analysis that changes a table's size (pages or rows) invalidates the plans that
+  // read it, and db/statistics.ts analyzes a table each time it has doubled, so a plan made while
+  // a table was a page long is made again as it grows (test/integration/db/statistics.test.ts
+  // holds to it). A table of another role is left to autovacuum. Every call was planned anew before
   // (force_custom_plan), which cost PGlite about a fifth of the event loop's time in a login
   // (docs/BENCHMARKS.md, twenty-first session).
   //
@@ -199,9 +200,10 @@ function setUpConnection(connection: PgConnection, done: AfterCreateDone, deadli
   const checkClient = () => connection.query(`set client_connection_check_interval = ${CLIENT_CHECK_INTERVAL_MS}`).catch((err: { code?: string }) => {
     if (err.code !== '42704' && err.code !== '22023') throw err;
   });
-  checkClient().then(
+  connection.query('set plan_cache_mode = auto').then(checkClient).then(
     () => done(null, connection),
-    (err: Error) => {
+    (err: Error & { code?: string }) => {
+      if (err.code === '42704') return done(null, connection);
       connection.end().catch(() => {});
       done(err, connection);
     },
