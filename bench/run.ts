@@ -209,7 +209,7 @@ async function throughput({ loginsOnly = false } = {}) {
       // The collector's work in that window, for the p99's sake: a major GC there is the usual stall.
       const gcs = watchGC();
       // From a thread of its own, as an outside client: the load generator's garbage and stalls
-      // are not Gatehouse's (up to the eighteenth session it ran on the main thread, beside it).
+      // are not Gatehouse's (until the twenty-first session it ran on the main thread, beside it).
       const atHalf = await fixedRateFromThread(`client_credentials JWT at ${halfPeak}/s: Gatehouse`, PHASE_SECONDS, halfPeak, {
         ...clientCredentialsRequest(ghEndpoints.token, service.clientId, service.secret),
         expectFields: { scope: API_SCOPE, token_type: 'Bearer' },

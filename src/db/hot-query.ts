@@ -139,8 +139,9 @@ function numbered(sql: string) {
  * buffer: one call into the database, and no parse or analysis of the text. About 40% less CPU
  * per statement (a select by key 690 → 410 µs, an upsert 220 → 140 µs, both still planned at each
  * call then). Plans are kept as PostgreSQL keeps those of any prepared statement (db/knex.ts says
- * why that is safe): about 2.5 ms less of the event loop per login (docs/BENCHMARKS.md). Values are serialized and rows parsed by
- * PGlite's own serializers and parsers, by the types the database described, as its `query` does.
+ * why that is safe): about 2.5 ms less of the event loop per login (docs/BENCHMARKS.md). Values are
+ * serialized and rows parsed by PGlite's own serializers and parsers, by the types the database
+ * described, as its `query` does.
  *
  * Every call holds knex's one connection, so none runs inside a transaction of knex's, and PGlite's
  * transaction and query locks, as its own `query` does, so no other statement's messages come
