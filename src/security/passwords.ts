@@ -6,6 +6,12 @@ import { HashPool } from './hash-pool.js';
 /** bcrypt only takes the first 72 bytes; longer inputs are refused by policy instead of silently cut. */
 export const MAX_PASSWORD_BYTES = 72;
 
+/** The cost a bcrypt hash was made at (`$2a$`, `$2b$`, `$2y$`), or undefined for anything else. */
+export function bcryptCost(hash: string): number | undefined {
+  const match = /^\$2[aby]\$(\d\d)\$/.exec(hash);
+  return match ? Number(match[1]) : undefined;
+}
+
 export class Passwords {
   readonly #pool = new HashPool();
   #dummy: Promise<string> | undefined;
@@ -39,6 +45,15 @@ export class Passwords {
       return false;
     }
     return this.#pool.compare(password, hash);
+  }
+
+  /**
+   * Whether a hash that matched was made at another cost than `BCRYPT_COST` (the operator changed
+   * it, or the hash came from elsewhere): the login that proved the password makes a new one.
+   */
+  needsRehash(hash: string): boolean {
+    const cost = bcryptCost(hash);
+    return cost !== undefined && cost !== this.cost;
   }
 
   close(): Promise<void> {

@@ -83,6 +83,15 @@ export async function updateUser(db: Db, tenantId: string, id: string, changes: 
   return row ? toUser(row) : undefined;
 }
 
+/**
+ * Sets a new hash of the same password, only while the stored one is still `current`: a password
+ * changed meanwhile is kept. Not a change of the user (`updated_at` stays).
+ */
+export async function replacePasswordHash(db: Db, tenantId: string, id: string, current: string, next: string): Promise<boolean> {
+  const rows = await db('users').where({ tenant_id: tenantId, id, password_hash: current }).update({ password_hash: next }).returning('id');
+  return rows.length > 0;
+}
+
 /** True when a user was deleted (returning rows: knex-pglite and pg disagree on delete()'s count). */
 export async function deleteUser(db: Db, tenantId: string, id: string) {
   const rows = await db('users').where({ tenant_id: tenantId, id }).delete().returning('id');

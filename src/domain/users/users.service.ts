@@ -2,14 +2,15 @@ import { randomUUID } from 'node:crypto';
 import { recordAudit } from '../../audit/record.js';
 import { isUniqueViolation, lockTenantRow, type Db, type Trx } from '../../db/knex.js';
 import type { Actor, Deps } from '../../deps.js';
-import { checkPasswordPolicy } from '../../security/passwords.js';
+import { log } from '../../log/logger.js';
+import { bcryptCost, checkPasswordPolicy } from '../../security/passwords.js';
 import { announceChange } from '../changes.js';
 import { replaceRoleAssignments } from '../rbac/rbac.queries.js';
 import { resolveRoleNames } from '../rbac/rbac.service.js';
 import { findSessionsOfUser } from '../sessions/sessions.queries.js';
 import type { SessionsEnded, UserSession } from '../sessions/sessions.types.js';
 import type { Tenant } from '../tenants/tenants.types.js';
-import { deleteOidcPayloadsOfAccount, deleteUser, findUserCredentialsByEmail, insertUser, updateUser } from './users.queries.js';
+import { deleteOidcPayloadsOfAccount, deleteUser, findUserCredentialsByEmail, insertUser, replacePasswordHash, updateUser } from './users.queries.js';
 import { normalizeEmail, type NewUser, type User } from './users.types.js';
 
 export class UserExistsError extends Error {}
@@ -51,15 +52,29 @@ export async function assignUserRoles(trx: Trx | Db, tenant: Tenant, userId: str
 /** `hasSecondFactor`: whether the user has a confirmed second factor, read with the password hash. */
 export type AuthResult = { ok: true; user: User; hasSecondFactor: boolean } | { ok: false; reason: 'unknown_user' | 'bad_password' | 'disabled' | 'no_password'; user?: User };
 
-/** Always runs one bcrypt compare, so an unknown email costs what a wrong password costs. */
-export async function verifyPassword(deps: Pick<Deps, 'db' | 'passwords'>, tenant: Tenant, email: string, password: string): Promise<AuthResult> {
+/**
+ * Always runs one bcrypt compare, so an unknown email costs what a wrong password costs. A right
+ * password whose hash was made at another cost than `BCRYPT_COST` is hashed again at that cost
+ * once the request has answered.
+ */
+export async function verifyPassword(deps: Pick<Deps, 'db' | 'passwords' | 'mailer'>, tenant: Tenant, email: string, password: string): Promise<AuthResult> {
   const found = email ? await findUserCredentialsByEmail(deps.db, tenant.id, email) : undefined;
   const matches = await deps.passwords.verify(password, found?.passwordHash);
   if (!found) return { ok: false, reason: 'unknown_user' };
   if (!found.passwordHash) return { ok: false, reason: 'no_password', user: found.user };
   if (!matches) return { ok: false, reason: 'bad_password', user: found.user };
   if (found.user.disabled) return { ok: false, reason: 'disabled', user: found.user };
+  if (deps.passwords.needsRehash(found.passwordHash)) rehashPassword(deps, tenant, found.user.id, password, found.passwordHash);
   return { ok: true, user: found.user, hasSecondFactor: found.hasSecondFactor };
+}
+
+function rehashPassword(deps: Pick<Deps, 'db' | 'passwords' | 'mailer'>, tenant: Tenant, userId: string, password: string, current: string) {
+  deps.mailer.background('password.rehash', async () => {
+    const next = await deps.passwords.hash(password);
+    if (await replacePasswordHash(deps.db, tenant.id, userId, current, next)) {
+      log().info('password.rehashed', { tenant: tenant.slug, user_id: userId, from_cost: bcryptCost(current), to_cost: deps.passwords.cost });
+    }
+  });
 }
 
 export interface UserChanges {

@@ -1,0 +1,73 @@
+import { execFileSync } from 'node:child_process';
+import { replacePasswordHash } from '../../../src/domain/users/users.queries.js';
+import type { Tenant } from '../../../src/domain/tenants/tenants.types.js';
+import { logLines, startTestGatehouse, type TestGatehouse } from '../../support/gatehouse.js';
+import { RelyingParty } from '../../support/relying-party.js';
+
+// A password hashed at another cost than BCRYPT_COST (the operator raised it, or the hash came
+// from elsewhere) is hashed again at BCRYPT_COST by the login that proves it. The hashes are made
+// and checked by the C library's crypt(3) through Python, which shares no code with Gatehouse.
+let gh: TestGatehouse;
+let tenant: Tenant;
+
+beforeAll(async () => {
+  gh = await startTestGatehouse({ bcryptCost: 4 });
+  tenant = await gh.tenant();
+});
+afterAll(() => gh.stop());
+
+const CRYPT = 'import crypt, sys; salt, word = sys.argv[1], sys.stdin.read(); print(crypt.crypt(word, salt if salt.startswith("$") else crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=2 ** int(salt))))';
+/** crypt(3) of `password` with `salt` (an existing hash checks it), or with a new salt at `cost`. */
+function crypt(password: string, saltOrCost: string) {
+  return execFileSync('python3', ['-W', 'ignore', '-c', CRYPT, saltOrCost], { input: password, encoding: 'utf8' }).trim();
+}
+
+const storedHash = async (userId: string) => (await gh.deps.db('users').where({ tenant_id: tenant.id, id: userId }).first('password_hash', 'updated_at')) as { password_hash: string; updated_at: Date };
+
+async function logIn(user: { email: string; password: string }) {
+  const rp = await RelyingParty.discover({ issuer: `${gh.url}/t/${tenant.slug}`, ...(await gh.client(tenant)) });
+  const tokens = await rp.login(user);
+  await gh.deps.mailer.idle(); // the rehash runs once the login has answered
+  return tokens;
+}
+
+it('hashes a password again at BCRYPT_COST once a login proves it, and leaves a hash at that cost alone', async () => {
+  const user = await gh.user(tenant);
+  const old = crypt(user.password, '5');
+  expect(old).toMatch(/^\$2b\$05\$/);
+  await gh.deps.db('users').where({ tenant_id: tenant.id, id: user.id }).update({ password_hash: old });
+  const before = await storedHash(user.id);
+
+  expect((await logIn(user)).access_token).toBeTruthy();
+  const after = await storedHash(user.id);
+  expect(after.password_hash).toMatch(/^\$2b\$04\$/);
+  expect(crypt(user.password, after.password_hash)).toBe(after.password_hash); // the same password, checked by crypt(3)
+  expect(after.updated_at).toEqual(before.updated_at); // not a change of the user
+  const line = logLines.find((l) => l.includes('password.rehashed') && l.includes(user.id));
+  expect(JSON.parse(line!)).toMatchObject({ from_cost: 5, to_cost: 4, tenant: tenant.slug });
+  expect(logLines.join('\n')).not.toContain(user.password);
+  expect(logLines.join('\n')).not.toContain(after.password_hash);
+
+  // The new hash logs in, and is not made again.
+  expect((await logIn(user)).access_token).toBeTruthy();
+  expect((await storedHash(user.id)).password_hash).toBe(after.password_hash);
+});
+
+it('makes no new hash for a wrong password', async () => {
+  const user = await gh.user(tenant);
+  const old = crypt(user.password, '5');
+  await gh.deps.db('users').where({ tenant_id: tenant.id, id: user.id }).update({ password_hash: old });
+  const rp = await RelyingParty.discover({ issuer: `${gh.url}/t/${tenant.slug}`, ...(await gh.client(tenant)) });
+  await expect(rp.login({ email: user.email, password: `${user.password}x` })).rejects.toThrow();
+  await gh.deps.mailer.idle();
+  expect((await storedHash(user.id)).password_hash).toBe(old);
+});
+
+it('keeps a password changed between the proof and the new hash', async () => {
+  const user = await gh.user(tenant);
+  const proved = crypt(user.password, '5');
+  const changed = crypt('a newer password 42', '4');
+  await gh.deps.db('users').where({ tenant_id: tenant.id, id: user.id }).update({ password_hash: changed });
+  expect(await replacePasswordHash(gh.deps.db, tenant.id, user.id, proved, crypt(user.password, '4'))).toBe(false);
+  expect((await storedHash(user.id)).password_hash).toBe(changed);
+});
