@@ -1,6 +1,6 @@
 import { recordAuditOrKeep } from '../audit/outbox.js';
 import { recordAuditNow } from '../audit/record.js';
-import { verifyPassword } from '../domain/users/users.service.js';
+import { rehashIfStale, verifyPassword } from '../domain/users/users.service.js';
 import { Lockout } from '../security/lockout.js';
 import { field, type Account } from './page.js';
 import { text } from '../views/text/index.js';
@@ -27,9 +27,13 @@ export async function checkCurrentPassword(account: Account, purpose: string): P
     return { ok: false, error: TOO_MANY_ATTEMPTS, status: 429 };
   }
   const lockout = new Lockout(deps.kv, deps.kvPrefix);
-  const result = await verifyPassword(deps, tenant, user.email, field(ctx, 'current_password', 1024));
+  const password = field(ctx, 'current_password', 1024);
+  const result = await verifyPassword(deps, tenant, user.email, password);
   const locked = (await lockout.state(tenant.id, user.id)).locked;
-  if (result.ok && result.user.id === user.id && !locked) return { ok: true };
+  if (result.ok && result.user.id === user.id && !locked) {
+    rehashIfStale(deps, tenant, user.id, password, result.storedHash);
+    return { ok: true };
+  }
   const reason = locked ? 'locked' : result.ok ? 'other_user' : result.reason;
   await recordAuditNow(deps.db, { tenantId: tenant.id, type: 'reauth.failed', actor: account.actor.id, subject: `user:${user.id}`, ip: account.actor.ip, userAgent: account.actor.userAgent, outcome: 'failure', details: { reason, purpose } });
   if (reason === 'bad_password' && (await lockout.recordFailure(tenant.id, user.id, tenant.settings.lockout))) {

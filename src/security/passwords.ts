@@ -15,6 +15,8 @@ export function bcryptCost(hash: string): number | undefined {
 export class Passwords {
   readonly #pool = new HashPool();
   #dummy: Promise<string> | undefined;
+  /** needsRehash's switch. */
+  rehash = true;
   constructor(readonly cost: number) {}
 
   /**
@@ -44,16 +46,18 @@ export class Passwords {
       await this.#pool.compare(password, await (this.#dummy ??= this.#dummyHash()));
       return false;
     }
-    return this.#pool.compare(password, hash);
+    // `$2y$` (PHP's name for the same algorithm) is what the bcrypt package calls `$2b$`.
+    return this.#pool.compare(password, hash.replace(/^\$2y\$/, '$2b$'));
   }
 
   /**
-   * Whether a hash that matched was made at another cost than `BCRYPT_COST` (the operator changed
-   * it, or the hash came from elsewhere): the login that proved the password makes a new one.
+   * Whether a hash that matched was made another way than this node makes one (at another cost
+   * than `BCRYPT_COST`, the operator having changed it, or as `$2a$`/`$2y$` elsewhere): the sign-in
+   * that proved the password makes a new one. Off in the bench, whose warm-up users are hashed at
+   * a low cost on purpose.
    */
   needsRehash(hash: string): boolean {
-    const cost = bcryptCost(hash);
-    return cost !== undefined && cost !== this.cost;
+    return this.rehash && bcryptCost(hash) !== undefined && !hash.startsWith(`$2b$${String(this.cost).padStart(2, '0')}$`);
   }
 
   close(): Promise<void> {

@@ -50,29 +50,40 @@ export async function assignUserRoles(trx: Trx | Db, tenant: Tenant, userId: str
 }
 
 /** `hasSecondFactor`: whether the user has a confirmed second factor, read with the password hash. */
-export type AuthResult = { ok: true; user: User; hasSecondFactor: boolean } | { ok: false; reason: 'unknown_user' | 'bad_password' | 'disabled' | 'no_password'; user?: User };
+export type AuthResult = { ok: true; user: User; hasSecondFactor: boolean; storedHash: string } | { ok: false; reason: 'unknown_user' | 'bad_password' | 'disabled' | 'no_password'; user?: User };
 
-/**
- * Always runs one bcrypt compare, so an unknown email costs what a wrong password costs. A right
- * password whose hash was made at another cost than `BCRYPT_COST` is hashed again at that cost
- * once the request has answered.
- */
-export async function verifyPassword(deps: Pick<Deps, 'db' | 'passwords' | 'mailer'>, tenant: Tenant, email: string, password: string): Promise<AuthResult> {
+/** Always runs one bcrypt compare, so an unknown email costs what a wrong password costs. */
+export async function verifyPassword(deps: Pick<Deps, 'db' | 'passwords'>, tenant: Tenant, email: string, password: string): Promise<AuthResult> {
   const found = email ? await findUserCredentialsByEmail(deps.db, tenant.id, email) : undefined;
   const matches = await deps.passwords.verify(password, found?.passwordHash);
   if (!found) return { ok: false, reason: 'unknown_user' };
   if (!found.passwordHash) return { ok: false, reason: 'no_password', user: found.user };
   if (!matches) return { ok: false, reason: 'bad_password', user: found.user };
   if (found.user.disabled) return { ok: false, reason: 'disabled', user: found.user };
-  if (deps.passwords.needsRehash(found.passwordHash)) rehashPassword(deps, tenant, found.user.id, password, found.passwordHash);
-  return { ok: true, user: found.user, hasSecondFactor: found.hasSecondFactor };
+  return { ok: true, user: found.user, hasSecondFactor: found.hasSecondFactor, storedHash: found.passwordHash };
 }
 
-function rehashPassword(deps: Pick<Deps, 'db' | 'passwords' | 'mailer'>, tenant: Tenant, userId: string, password: string, current: string) {
+/** Users whose password is being hashed again on this node: one new hash however many sign-ins. */
+const rehashing = new Set<string>();
+
+/**
+ * A password a sign-in has just proved, and that sign-in accepted (not locked: a locked account's
+ * hash must not change, or the time of later attempts would tell a right guess), is hashed again
+ * once the request has answered when its hash was made at another cost than `BCRYPT_COST`. The
+ * new hash is set only while `storedHash` is still the stored one: a password changed meanwhile is kept.
+ */
+export function rehashIfStale(deps: Pick<Deps, 'db' | 'passwords' | 'mailer'>, tenant: Tenant, userId: string, password: string, storedHash: string) {
+  const key = `${tenant.id}:${userId}`;
+  if (!deps.passwords.needsRehash(storedHash) || rehashing.has(key)) return;
+  rehashing.add(key);
   deps.mailer.background('password.rehash', async () => {
-    const next = await deps.passwords.hash(password);
-    if (await replacePasswordHash(deps.db, tenant.id, userId, current, next)) {
-      log().info('password.rehashed', { tenant: tenant.slug, user_id: userId, from_cost: bcryptCost(current), to_cost: deps.passwords.cost });
+    try {
+      const next = await deps.passwords.hash(password);
+      if (await replacePasswordHash(deps.db, tenant.id, userId, storedHash, next)) {
+        log().info('password.rehashed', { tenant: tenant.slug, user_id: userId, from_cost: bcryptCost(storedHash), to_cost: deps.passwords.cost });
+      }
+    } finally {
+      rehashing.delete(key);
     }
   });
 }

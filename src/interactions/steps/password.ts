@@ -2,7 +2,7 @@ import { recordAuditOrKeep } from '../../audit/outbox.js';
 import { recordAuditNow } from '../../audit/record.js';
 import { hasSecondFactor } from '../../domain/mfa/mfa.service.js';
 import { findUserById } from '../../domain/users/users.queries.js';
-import { verifyPassword } from '../../domain/users/users.service.js';
+import { rehashIfStale, verifyPassword } from '../../domain/users/users.service.js';
 import { log } from '../../log/logger.js';
 import { observer } from '../../log/observe.js';
 import { Lockout } from '../../security/lockout.js';
@@ -78,6 +78,7 @@ export async function submitPassword(sc: StepContext) {
     if (result.user && !locked && reason === 'bad_password') await countFailure(sc, result.user.id);
     return renderLogin(sc, { error: GENERIC_LOGIN_ERROR, email, status: 401 });
   }
+  rehashIfStale(deps, tenant, result.user.id, password, result.storedHash);
   await nextStep(sc, result.user.id, ['pwd'], { hasSecondFactor: result.hasSecondFactor, emailVerified: result.user.emailVerified, failuresOnRecord: state?.failures });
 }
 

@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { replacePasswordHash } from '../../../src/domain/users/users.queries.js';
 import type { Tenant } from '../../../src/domain/tenants/tenants.types.js';
+import { Lockout } from '../../../src/security/lockout.js';
 import { logLines, startTestGatehouse, type TestGatehouse } from '../../support/gatehouse.js';
 import { RelyingParty } from '../../support/relying-party.js';
 
@@ -53,12 +54,28 @@ it('hashes a password again at BCRYPT_COST once a login proves it, and leaves a 
   expect((await storedHash(user.id)).password_hash).toBe(after.password_hash);
 });
 
-it('makes no new hash for a wrong password', async () => {
+it('reads a $2y$ hash (PHP\'s name for $2b$) and stores it as $2b$ at BCRYPT_COST', async () => {
+  const user = await gh.user(tenant);
+  await gh.deps.db('users').where({ tenant_id: tenant.id, id: user.id }).update({ password_hash: crypt(user.password, '4').replace(/^\$2b\$/, '$2y$') });
+  expect((await logIn(user)).access_token).toBeTruthy();
+  const after = (await storedHash(user.id)).password_hash;
+  expect(after).toMatch(/^\$2b\$04\$/);
+  expect(crypt(user.password, after)).toBe(after);
+});
+
+it('makes no new hash for a wrong password, nor for the right one while the account is locked', async () => {
   const user = await gh.user(tenant);
   const old = crypt(user.password, '5');
   await gh.deps.db('users').where({ tenant_id: tenant.id, id: user.id }).update({ password_hash: old });
   const rp = await RelyingParty.discover({ issuer: `${gh.url}/t/${tenant.slug}`, ...(await gh.client(tenant)) });
-  await expect(rp.login({ email: user.email, password: `${user.password}x` })).rejects.toThrow();
+  await expect(rp.login({ email: user.email, password: `${user.password}x` })).rejects.toThrow(/401/);
+  await gh.deps.mailer.idle();
+  expect((await storedHash(user.id)).password_hash).toBe(old);
+
+  // A locked account answers a right guess as a wrong one; a new hash would tell them apart.
+  const lockout = new Lockout(gh.deps.kv, gh.deps.kvPrefix);
+  while (!(await lockout.isLocked(tenant.id, user.id))) await lockout.recordFailure(tenant.id, user.id, tenant.settings.lockout);
+  await expect(rp.login(user)).rejects.toThrow(/401/);
   await gh.deps.mailer.idle();
   expect((await storedHash(user.id)).password_hash).toBe(old);
 });
