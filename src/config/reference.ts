@@ -114,7 +114,7 @@ export const CONFIG_REFERENCE: Record<Variable, Entry> = {
     mistake: 'no',
     example: 'false',
   },
-  BCRYPT_COST: { meaning: 'bcrypt cost of password hashes: new ones, and, at the next sign-in that proves the password, any hash made at another cost.', mistake: '3', example: '12' },
+  BCRYPT_COST: { meaning: 'bcrypt cost of password hashes: new ones, and any hash made at another cost, the next time its password is checked and accepted.', mistake: '3', example: '12' },
   LOG_LEVEL: { meaning: 'winston level of the JSON logs on stdout.', mistake: 'loud', example: 'debug' },
 };
 

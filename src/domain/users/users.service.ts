@@ -67,10 +67,11 @@ export async function verifyPassword(deps: Pick<Deps, 'db' | 'passwords'>, tenan
 const rehashing = new Set<string>();
 
 /**
- * A password a sign-in has just proved, and that sign-in accepted (not locked: a locked account's
- * hash must not change, or the time of later attempts would tell a right guess), is hashed again
- * once the request has answered when its hash was made at another cost than `BCRYPT_COST`. The
- * new hash is set only while `storedHash` is still the stored one: a password changed meanwhile is kept.
+ * A password just checked and accepted (a sign-in's password step, the account page's check; not
+ * for a locked account, whose hash changing would let the time of later attempts tell a right
+ * guess) is hashed again at `BCRYPT_COST` when its hash was made another way (Passwords.needsRehash),
+ * in the background: nothing waits for it. The new hash is set only while `storedHash` is still
+ * the stored one, so a password changed meanwhile is kept.
  */
 export function rehashIfStale(deps: Pick<Deps, 'db' | 'passwords' | 'mailer'>, tenant: Tenant, userId: string, password: string, storedHash: string) {
   const key = `${tenant.id}:${userId}`;

@@ -78,8 +78,8 @@ export async function submitPassword(sc: StepContext) {
     if (result.user && !locked && reason === 'bad_password') await countFailure(sc, result.user.id);
     return renderLogin(sc, { error: GENERIC_LOGIN_ERROR, email, status: 401 });
   }
-  rehashIfStale(deps, tenant, result.user.id, password, result.storedHash);
   await nextStep(sc, result.user.id, ['pwd'], { hasSecondFactor: result.hasSecondFactor, emailVerified: result.user.emailVerified, failuresOnRecord: state?.failures });
+  rehashIfStale(deps, tenant, result.user.id, password, result.storedHash);
 }
 
 /** One failed credential of a known account (password, TOTP or recovery code) toward its lockout. */

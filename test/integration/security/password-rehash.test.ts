@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { replacePasswordHash } from '../../../src/domain/users/users.queries.js';
 import type { Tenant } from '../../../src/domain/tenants/tenants.types.js';
+import { rehashIfStale } from '../../../src/domain/users/users.service.js';
 import { Lockout } from '../../../src/security/lockout.js';
 import { logLines, startTestGatehouse, type TestGatehouse } from '../../support/gatehouse.js';
 import { RelyingParty } from '../../support/relying-party.js';
@@ -84,7 +85,13 @@ it('keeps a password changed between the proof and the new hash', async () => {
   const user = await gh.user(tenant);
   const proved = crypt(user.password, '5');
   const changed = crypt('a newer password 42', '4');
+  await gh.deps.db('users').where({ tenant_id: tenant.id, id: user.id }).update({ password_hash: proved });
+  // The change lands before or after the new hash is made: either way it is what stays.
+  rehashIfStale(gh.deps, tenant, user.id, user.password, proved);
   await gh.deps.db('users').where({ tenant_id: tenant.id, id: user.id }).update({ password_hash: changed });
+  await gh.deps.mailer.idle();
+  expect((await storedHash(user.id)).password_hash).toBe(changed);
+  // The new hash, set after the change: refused, as the stored hash is no longer the one proved.
   expect(await replacePasswordHash(gh.deps.db, tenant.id, user.id, proved, crypt(user.password, '4'))).toBe(false);
   expect((await storedHash(user.id)).password_hash).toBe(changed);
 });
