@@ -29,7 +29,7 @@ const storedHash = async (userId: string) => (await gh.deps.db('users').where({ 
 async function logIn(user: { email: string; password: string }) {
   const rp = await RelyingParty.discover({ issuer: `${gh.url}/t/${tenant.slug}`, ...(await gh.client(tenant)) });
   const tokens = await rp.login(user);
-  await gh.deps.mailer.idle(); // the rehash runs once the login has answered
+  await gh.deps.mailer.idle(); // the rehash runs in the background: nothing in the login waits for it
   return tokens;
 }
 
