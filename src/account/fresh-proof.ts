@@ -18,8 +18,11 @@ export type Proof = { ok: true } | { ok: false; error: string; status: number };
  * The current password, checked as a login checks it: the attempt counts against the tenant's
  * login rate limits first, a locked account is refused as a wrong password is, and a wrong password
  * counts toward the lockout (whoever holds a stolen account cookie cannot guess it at leisure).
+ * A password proved here whose hash was made at another cost is hashed again at BCRYPT_COST, as at
+ * sign-in, unless the caller is about to replace it (`replacing`: the password change makes the new
+ * hash itself).
  */
-export async function checkCurrentPassword(account: Account, purpose: string): Promise<Proof> {
+export async function checkCurrentPassword(account: Account, purpose: string, replacing = false): Promise<Proof> {
   const { deps, tenant, user, ctx } = account;
   const verdict = await deps.rateLimits.loginAttempt(tenant.id, tenant.settings.rate_limits, { ip: ctx.ip, account: `user:${user.id}` });
   if (!verdict.allowed) {
@@ -31,7 +34,7 @@ export async function checkCurrentPassword(account: Account, purpose: string): P
   const result = await verifyPassword(deps, tenant, user.email, password);
   const locked = (await lockout.state(tenant.id, user.id)).locked;
   if (result.ok && result.user.id === user.id && !locked) {
-    rehashIfStale(deps, tenant, user.id, password, result.storedHash);
+    if (!replacing) rehashIfStale(deps, tenant, user.id, password, result.storedHash);
     return { ok: true };
   }
   const reason = locked ? 'locked' : result.ok ? 'other_user' : result.reason;

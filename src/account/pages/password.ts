@@ -17,7 +17,7 @@ export function renderPassword(account: Account, extra: { notice?: string; error
  */
 export async function submitPassword(account: Account, ended: SessionsEnded) {
   const next = field(account.ctx, 'new_password', 1025);
-  const proof = await checkCurrentPassword(account, 'password_change');
+  const proof = await checkCurrentPassword(account, 'password_change', true);
   if (!proof.ok) return renderPassword(account, { error: proof.error, status: proof.status });
   try {
     await setUserPassword(account.deps, account.tenant, account.user.id, next, account.actor, { by: 'self' });

@@ -3,6 +3,7 @@ import { replacePasswordHash } from '../../../src/domain/users/users.queries.js'
 import type { Tenant } from '../../../src/domain/tenants/tenants.types.js';
 import { rehashIfStale } from '../../../src/domain/users/users.service.js';
 import { Lockout } from '../../../src/security/lockout.js';
+import { postForm, signInToAccount } from '../../support/account.js';
 import { logLines, startTestGatehouse, type TestGatehouse } from '../../support/gatehouse.js';
 import { RelyingParty } from '../../support/relying-party.js';
 
@@ -94,4 +95,26 @@ it('keeps a password changed between the proof and the new hash', async () => {
   // The new hash, set after the change: refused, as the stored hash is no longer the one proved.
   expect(await replacePasswordHash(gh.deps.db, tenant.id, user.id, proved, crypt(user.password, '4'))).toBe(false);
   expect((await storedHash(user.id)).password_hash).toBe(changed);
+});
+
+it('makes no new hash of the old password when the account page replaces it', async () => {
+  const user = await gh.user(tenant);
+  const { browser, base } = await signInToAccount(gh, tenant.slug, user);
+  await gh.deps.mailer.idle();
+  await gh.deps.db('users').where({ tenant_id: tenant.id, id: user.id }).update({ password_hash: crypt(user.password, '5') });
+  const started: string[] = [];
+  const background = gh.deps.mailer.background.bind(gh.deps.mailer);
+  gh.deps.mailer.background = (what, task) => { started.push(what); background(what, task); };
+  try {
+    const page = await (await browser.get(`${base}/password`)).text();
+    const next = 'a brand new passphrase';
+    expect((await postForm(browser, `${base}/password`, page, { current_password: user.password, new_password: next })).status).toBe(200);
+    await gh.deps.mailer.idle();
+    expect(started).not.toContain('password.rehash'); // the change makes the new hash itself
+    const after = (await storedHash(user.id)).password_hash;
+    expect(after).toMatch(/^\$2b\$04\$/);
+    expect(crypt(next, after)).toBe(after);
+  } finally {
+    gh.deps.mailer.background = background;
+  }
 });
