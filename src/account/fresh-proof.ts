@@ -12,7 +12,10 @@ export const WRONG_PASSWORD = text.account.wrongPassword;
 
 export const isFresh = (account: Account) => Date.now() / 1000 - account.cookie.authTime <= FRESH_SIGN_IN_SECONDS;
 
-export type Proof = { ok: true } | { ok: false; error: string; status: number };
+/** `rehash`: the new hash a `replacing` check held back (nothing when none is due). */
+export type Proof = { ok: true; rehash(): void } | { ok: false; error: string; status: number };
+
+const NOTHING_TO_REHASH = () => undefined;
 
 /**
  * The current password, checked as a login checks it: the attempt counts against the tenant's
@@ -20,7 +23,7 @@ export type Proof = { ok: true } | { ok: false; error: string; status: number };
  * counts toward the lockout (whoever holds a stolen account cookie cannot guess it at leisure).
  * A password proved here whose hash was made at another cost is hashed again at BCRYPT_COST, as at
  * sign-in, unless the caller is about to replace it (`replacing`: the password change makes the new
- * hash itself).
+ * hash itself, and calls the proof's `rehash` only when the new password is refused).
  */
 export async function checkCurrentPassword(account: Account, purpose: string, replacing = false): Promise<Proof> {
   const { deps, tenant, user, ctx } = account;
@@ -34,8 +37,9 @@ export async function checkCurrentPassword(account: Account, purpose: string, re
   const result = await verifyPassword(deps, tenant, user.email, password);
   const locked = (await lockout.state(tenant.id, user.id)).locked;
   if (result.ok && result.user.id === user.id && !locked) {
-    if (!replacing) rehashIfStale(deps, tenant, user.id, password, result.storedHash);
-    return { ok: true };
+    const rehash = () => rehashIfStale(deps, tenant, user.id, password, result.storedHash);
+    if (!replacing) rehash();
+    return { ok: true, rehash: replacing ? rehash : NOTHING_TO_REHASH };
   }
   const reason = locked ? 'locked' : result.ok ? 'other_user' : result.reason;
   await recordAuditNow(deps.db, { tenantId: tenant.id, type: 'reauth.failed', actor: account.actor.id, subject: `user:${user.id}`, ip: account.actor.ip, userAgent: account.actor.userAgent, outcome: 'failure', details: { reason, purpose } });
@@ -51,6 +55,6 @@ export async function checkCurrentPassword(account: Account, purpose: string, re
  * (federated) signs in again instead (`${base}/login?fresh=1`, prompt=login).
  */
 export async function proveFresh(account: Account, purpose: string): Promise<Proof> {
-  if (isFresh(account)) return { ok: true };
+  if (isFresh(account)) return { ok: true, rehash: NOTHING_TO_REHASH };
   return checkCurrentPassword(account, purpose);
 }

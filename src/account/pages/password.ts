@@ -23,6 +23,7 @@ export async function submitPassword(account: Account, ended: SessionsEnded) {
     await setUserPassword(account.deps, account.tenant, account.user.id, next, account.actor, { by: 'self' });
   } catch (err) {
     if (!(err instanceof PasswordPolicyError)) throw err;
+    proof.rehash(); // the current password stays: its hash is made again at BCRYPT_COST if due
     return renderPassword(account, { error: `The new ${err.message}.`, status: 400 });
   }
   const others = await revokeOtherSessions(account.deps, account.tenant, account.user.id, account.session.id, account.actor, 'password_changed', ended);

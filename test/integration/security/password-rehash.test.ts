@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { jest } from '@jest/globals';
 import { replacePasswordHash } from '../../../src/domain/users/users.queries.js';
 import type { Tenant } from '../../../src/domain/tenants/tenants.types.js';
 import { rehashIfStale } from '../../../src/domain/users/users.service.js';
@@ -97,24 +98,35 @@ it('keeps a password changed between the proof and the new hash', async () => {
   expect((await storedHash(user.id)).password_hash).toBe(changed);
 });
 
-it('makes no new hash of the old password when the account page replaces it', async () => {
+it('on the account page, makes no new hash of the old password it replaces, but does of one a refused new password leaves', async () => {
   const user = await gh.user(tenant);
   const { browser, base } = await signInToAccount(gh, tenant.slug, user);
   await gh.deps.mailer.idle();
-  await gh.deps.db('users').where({ tenant_id: tenant.id, id: user.id }).update({ password_hash: crypt(user.password, '5') });
-  const started: string[] = [];
-  const background = gh.deps.mailer.background.bind(gh.deps.mailer);
-  gh.deps.mailer.background = (what, task) => { started.push(what); background(what, task); };
+  const old = crypt(user.password, '5');
+  await gh.deps.db('users').where({ tenant_id: tenant.id, id: user.id }).update({ password_hash: old });
+  const background = jest.spyOn(gh.deps.mailer, 'background'); // calls through: the tasks run
+  const started = () => background.mock.calls.map(([what]) => what);
   try {
     const page = await (await browser.get(`${base}/password`)).text();
+    // The current password proved, the new one refused by the policy: the old one stays, at BCRYPT_COST.
+    expect((await postForm(browser, `${base}/password`, page, { current_password: user.password, new_password: 'short' })).status).toBe(400);
+    await gh.deps.mailer.idle();
+    expect(started()).toEqual(['password.rehash']);
+    const kept = (await storedHash(user.id)).password_hash;
+    expect(kept).toMatch(/^\$2b\$04\$/);
+    expect(crypt(user.password, kept)).toBe(kept);
+
+    // Changed: the change makes the new hash itself, and no new hash of the old password is started.
+    await gh.deps.db('users').where({ tenant_id: tenant.id, id: user.id }).update({ password_hash: old });
+    background.mockClear();
     const next = 'a brand new passphrase';
     expect((await postForm(browser, `${base}/password`, page, { current_password: user.password, new_password: next })).status).toBe(200);
     await gh.deps.mailer.idle();
-    expect(started).not.toContain('password.rehash'); // the change makes the new hash itself
+    expect(started()).not.toContain('password.rehash');
     const after = (await storedHash(user.id)).password_hash;
     expect(after).toMatch(/^\$2b\$04\$/);
     expect(crypt(next, after)).toBe(after);
   } finally {
-    gh.deps.mailer.background = background;
+    background.mockRestore();
   }
 });
