@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { jest } from '@jest/globals';
 import { replacePasswordHash } from '../../../src/domain/users/users.queries.js';
 import type { Tenant } from '../../../src/domain/tenants/tenants.types.js';
@@ -10,7 +11,8 @@ import { RelyingParty } from '../../support/relying-party.js';
 
 // A password hashed at another cost than BCRYPT_COST (the operator raised it, or the hash came
 // from elsewhere) is hashed again at BCRYPT_COST by the login that proves it. The hashes are made
-// and checked by the C library's crypt(3) through Python, which shares no code with Gatehouse.
+// and checked by the C library's crypt(3) (libxcrypt) through Perl, which is part of every Debian
+// system (perl-base is Essential) and shares no code with Gatehouse.
 let gh: TestGatehouse;
 let tenant: Tenant;
 
@@ -20,10 +22,12 @@ beforeAll(async () => {
 });
 afterAll(() => gh.stop());
 
-const CRYPT = 'import crypt, sys; salt, word = sys.argv[1], sys.stdin.read(); print(crypt.crypt(word, salt if salt.startswith("$") else crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=2 ** int(salt))))';
+const BCRYPT_BASE64 = './ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
 /** crypt(3) of `password` with `salt` (an existing hash checks it), or with a new salt at `cost`. */
 function crypt(password: string, saltOrCost: string) {
-  return execFileSync('python3', ['-W', 'ignore', '-c', CRYPT, saltOrCost], { input: password, encoding: 'utf8' }).trim();
+  // A new salt: 22 characters, the last of which carries only 2 of its 6 bits.
+  const salt = saltOrCost.startsWith('$') ? saltOrCost : `$2b$${saltOrCost.padStart(2, '0')}$${[...randomBytes(21)].map((b) => BCRYPT_BASE64[b & 63]).join('')}${'.Oeu'[randomBytes(1)[0] & 3]}`;
+  return execFileSync('perl', ['-e', 'local $/; my $word = <STDIN>; print crypt($word, $ARGV[0]) // ""', salt], { input: password, encoding: 'utf8' });
 }
 
 const storedHash = async (userId: string) => (await gh.deps.db('users').where({ tenant_id: tenant.id, id: userId }).first('password_hash', 'updated_at')) as { password_hash: string; updated_at: Date };
