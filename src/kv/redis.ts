@@ -230,10 +230,14 @@ export class RedisStore implements KvStore {
 
   /**
    * Public: a caller that talks to Redis itself (the rate limiter) reports a failed command: a
-   * sign of a lost cluster node, or of a failover that left this connection on a replica.
+   * sign of a lost cluster node, or of a failover that left this connection on a replica. One it
+   * gave up waiting for is a connection that serves nothing, as in #bounded: dropped and opened
+   * afresh, so the request's own commands after it fail at once instead of waiting out the
+   * deadline a second time.
    */
   reportFailure(err: unknown) {
-    this.#reopenOnReadOnly(err);
+    if (err instanceof KvNoAnswerError) this.#reopen();
+    else this.#reopenOnReadOnly(err);
     this.#followFailover();
   }
 

@@ -1,5 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /** A loopback port nobody listens on (at the time of asking). */
@@ -34,8 +37,19 @@ export class PrivateRedis {
     return `redis://127.0.0.1:${this.port}/0`;
   }
 
+  /**
+   * Where it would write its data: a replica writes what its master sends it even with `--save ''`,
+   * and without a folder of its own that is the working directory (the repository).
+   */
+  get #dumpFile() {
+    return `gatehouse-test-redis-${this.port}.rdb`;
+  }
+
   async start() {
-    const child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--databases', '16'], { stdio: 'ignore' });
+    const child = spawn('redis-server', [
+      '--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--databases', '16',
+      '--dir', tmpdir(), '--dbfilename', this.#dumpFile,
+    ], { stdio: 'ignore' });
     this.#child = child;
     for (let i = 0; i < 100 && !(await answers(this.port)); i++) await sleep(50);
   }
@@ -57,6 +71,7 @@ export class PrivateRedis {
     const exited = new Promise((resolve) => child.once('exit', resolve));
     child.kill('SIGKILL');
     await exited;
+    rmSync(join(tmpdir(), this.#dumpFile), { force: true });
   }
 }
 

@@ -112,6 +112,35 @@ describeIfRedis('while Redis answers nothing (a frozen server: connections open,
     expect((await browser.get(url)).status).toBe(200);
     expect((await browser.post(`${url}/login`, { csrf, email: user.email, password: user.password })).status).toBe(303);
   }, 60_000);
+
+  it('a token request answers 503 within one deadline: the rate limit it checks first gives up, then its own commands fail at once', async () => {
+    const machine = await gh.client(tenant, { grant_types: ['client_credentials'], redirect_uris: [], post_logout_redirect_uris: [], response_types: [] });
+    const grant = () => fetch(`${gh.url}/t/${tenant.slug}/token`, {
+      method: 'POST',
+      headers: { authorization: `Basic ${Buffer.from(`${machine.clientId}:${machine.clientSecret}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'grant_type=client_credentials',
+    });
+    expect((await grant()).status).toBe(200); // an opaque access token, kept in Redis
+    // Past the second in which a node trusts its last "no failures" answer for this client and
+    // address (security/rate-limit.ts): the next grant asks Redis first.
+    await sleep(1500);
+    redis.freeze();
+    let answer: Response;
+    const started = Date.now();
+    try {
+      answer = await grant();
+    } finally {
+      redis.thaw();
+    }
+    const ms = Date.now() - started;
+    expect(answer.status).toBe(503);
+    expect(await answer.json()).toMatchObject({ error: 'temporarily_unavailable' });
+    // The limiter waited one deadline (and failed open); the token's save did not wait a second one.
+    expect(ms).toBeGreaterThanOrEqual(KV_COMMAND_DEADLINE_MS - 100);
+    expect(ms).toBeLessThan(2 * KV_COMMAND_DEADLINE_MS - 1000);
+    await readyAgain();
+    expect((await grant()).status).toBe(200);
+  }, 60_000);
 });
 
 describeIfRedis('a client that resets its connection mid-request', () => {
