@@ -2,9 +2,11 @@ import { jest } from '@jest/globals';
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { freePort } from '../../support/outages.js';
+import { until } from '../../support/until.js';
 
 // npm start's banner: one JSON log line on stderr saying what to do next, given what exists.
 jest.setTimeout(300_000);
@@ -90,5 +92,38 @@ it('gives an admin token command that works as printed, the secret read from the
     const exited = new Promise((resolve) => child.once('exit', resolve));
     child.kill('SIGTERM');
     await exited;
+  }
+});
+
+it('stops, drained, when `npm start` itself is sent SIGTERM (npm passes it on; the shell it runs the script in must not keep it)', async () => {
+  const port = await freePort();
+  // A group of its own, so whatever outlives npm (a server left running: the failure) is stopped below.
+  const npm = spawn('npm', ['start'], { env: { ...env, PORT: String(port) }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  let out = '';
+  npm.stdout!.on('data', (d) => (out += d));
+  npm.stderr!.on('data', (d) => (out += d));
+  try {
+    expect(await until(async () => out.includes('"server.ready"'), 180_000)).toBe(true);
+    const exited = new Promise((resolve) => npm.once('exit', resolve));
+    process.kill(npm.pid!, 'SIGTERM');
+    await exited;
+    expect(await until(async () => out.includes('"server.stopped"'), 25_000)).toBe(true);
+    expect(out).toContain('"server.draining"');
+    // Nothing listens on the port any more: the server did not outlive npm.
+    const refused = await new Promise((resolve) => {
+      const socket = net.connect(port, '127.0.0.1');
+      socket.once('connect', () => {
+        socket.destroy();
+        resolve(false);
+      });
+      socket.once('error', () => resolve(true));
+    });
+    expect(refused).toBe(true);
+  } finally {
+    try {
+      process.kill(-npm.pid!, 'SIGKILL');
+    } catch {
+      // the group has ended
+    }
   }
 });
