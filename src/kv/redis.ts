@@ -143,12 +143,19 @@ export class RedisStore implements KvStore {
       minimizeConnections: true,
       defaults: { disableOfflineQueue: true, socket: { connectTimeout: CONNECT_TIMEOUT_MS, reconnectStrategy: reconnect(() => connected) } },
     });
-    cluster.on('error', () => {}); // as above: nodes reconnect; the slots are learnt again on a MOVED or a lost node (below)
+    // As above: nodes reconnect; the slots are learnt again on a MOVED or a lost node (below). While
+    // connecting, a node's refusal to tell its slots (a plain Redis: cluster support disabled) is
+    // kept, so the start's one line gives the server's own reason rather than "no node answered".
+    let refusal: ErrorReply | undefined;
+    cluster.on('error', (err: unknown) => {
+      if (!connected && err instanceof ErrorReply) refusal = err;
+    });
     const list = nodes.join(',');
     try {
       await bounded(cluster.connect(), `REDIS_CLUSTER_NODES: no cluster answered at ${list} within ${CONNECT_TIMEOUT_MS / 1000} s`).catch((err) => {
         if (err instanceof KvUnreachableError) throw err;
-        const why = err instanceof RootNodesUnavailableError ? 'no node answered' : `${(err as Error)?.name ?? 'error'}: ${(err as Error)?.message ?? ''}`;
+        const why = !(err instanceof RootNodesUnavailableError) ? `${(err as Error)?.name ?? 'error'}: ${(err as Error)?.message ?? ''}`
+          : refusal ? `a node refused: ${reasonOf(refusal)}` : 'no node answered';
         throw new KvUnreachableError(`REDIS_CLUSTER_NODES: cannot reach a cluster at ${list} (${why})`, { cause: err });
       });
       connected = true;

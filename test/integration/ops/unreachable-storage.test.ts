@@ -60,10 +60,11 @@ describe('storage that cannot be reached at start', () => {
     expect(ms).toBeLessThan(5000);
   });
 
-  it('REDIS_CLUSTER_NODES at a Redis that is not a cluster: refused, naming REDIS_CLUSTER_NODES', async () => {
+  it('REDIS_CLUSTER_NODES at a Redis that is not a cluster: refused, naming REDIS_CLUSTER_NODES and giving the server\'s reason', async () => {
     const { err, ms } = await refusal({ redisClusterNodes: [`127.0.0.1:${redis.port}`] });
     expect(err).toBeInstanceOf(ConfigError);
-    expect(err.message).toMatch(new RegExp(`^REDIS_CLUSTER_NODES: cannot reach a cluster at 127\\.0\\.0\\.1:${redis.port} \\(`));
+    // The server's own reason (Redis: "ERR This instance has cluster support disabled").
+    expect(err.message).toMatch(new RegExp(`^REDIS_CLUSTER_NODES: cannot reach a cluster at 127\\.0\\.0\\.1:${redis.port} \\(a node refused: ERR [^)]*cluster support disabled\\)$`));
     expect(err.message).not.toContain('\n');
     expect(ms).toBeLessThan(5000);
   });
