@@ -8,6 +8,8 @@ import { oidcProviderPatch } from './provider/patched.js';
 
 /** After SIGTERM, how long the node keeps answering (with /readyz 503) before it stops listening. */
 const LAME_DUCK_MS = 5_000;
+/** How often a server started by `npm start` checks that its parent is still there (below). */
+const PARENT_CHECK_MS = 1_000;
 
 async function main() {
   let config;
@@ -52,6 +54,20 @@ async function main() {
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
+  // `npm start` runs the server under a shell (`sh -c`), and passes a SIGTERM it is sent on to that
+  // shell. A shell that does not hand its process over to the command (Debian's dash) ends without
+  // passing the signal on, and the server ran on with nobody to stop it (and its port taken).
+  // Started by npm, the server stops when its parent has gone. Run directly (the image, the chart,
+  // a supervisor) it does not: a parent that ends there is not asking it to stop.
+  if (process.env.npm_lifecycle_event === 'start') {
+    const parent = process.ppid;
+    const watch = setInterval(() => {
+      if (process.ppid === parent) return;
+      clearInterval(watch);
+      void stop('parent_exited');
+    }, PARENT_CHECK_MS);
+    watch.unref();
+  }
 }
 
 main().catch((err) => {

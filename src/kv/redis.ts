@@ -277,7 +277,8 @@ export class RedisStore implements KvStore {
   }
 
   #reopen() {
-    if (this.cluster || this.#reopening) return; // a cluster's clients are its nodes', each reconnecting by itself
+    // A cluster's clients are its nodes', each reconnecting by itself; a closed store stays closed.
+    if (this.cluster || this.#reopening || this.#closed) return;
     this.#reopening = true;
     const client = this.client as Client;
     try {

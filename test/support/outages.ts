@@ -46,6 +46,8 @@ export class PrivateRedis {
   }
 
   async start() {
+    // --save '' stops it saving, not loading: a copy left by an earlier run on this port is not read.
+    this.#removeDump();
     const child = spawn('redis-server', [
       '--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--databases', '16',
       '--dir', tmpdir(), '--dbfilename', this.#dumpFile,
@@ -66,11 +68,16 @@ export class PrivateRedis {
   async stop() {
     const child = this.#child;
     this.#child = undefined;
-    if (!child || child.exitCode !== null) return;
-    child.kill('SIGCONT');
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGKILL');
-    await exited;
+    if (child && child.exitCode === null) {
+      child.kill('SIGCONT');
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGKILL');
+      await exited;
+    }
+    this.#removeDump();
+  }
+
+  #removeDump() {
     rmSync(join(tmpdir(), this.#dumpFile), { force: true });
   }
 }
