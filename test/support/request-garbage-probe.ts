@@ -11,6 +11,7 @@
  * being built, and V8 promotes a page of new space whole when most of it is live. A new process
  * starts from the same young generation every time.
  */
+import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import v8 from 'node:v8';
@@ -32,18 +33,24 @@ const oldSpaceUsed = () => v8.getHeapSpaceStatistics().find((s) => s.space_name 
 const droppedBallast = () => Array.from({ length: BALLAST_OBJECTS }, (_, i) => ({ i }));
 const keptBallast = () => Array.from({ length: BALLAST_OBJECTS }, (_, i) => ({ kept: i }));
 
+/** A POST's form body and Basic credentials (the token case). */
+interface Post { body: string; authorization: string }
+
 /** One request on a connection of its own (no idle keep-alive connection holds anything after it). */
-function get(url: string) {
+function send(url: string, post?: Post) {
   return new Promise<number>((resolve, reject) => {
-    http.get(url, { agent: false }, (res) => {
+    const headers = post ? { 'content-type': 'application/x-www-form-urlencoded', 'content-length': String(Buffer.byteLength(post.body)), authorization: post.authorization } : {};
+    const req = http.request(url, { agent: false, method: post ? 'POST' : 'GET', headers }, (res) => {
       res.resume();
       res.on('end', () => resolve(res.statusCode ?? 0));
-    }).on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(post?.body);
   });
 }
 
-async function expectStatus(url: string, expected: number) {
-  const status = await get(url);
+async function expectStatus(url: string, expected: number, post?: Post) {
+  const status = await send(url, post);
   if (status !== expected) throw new Error(`${url} answered ${status}, expected ${expected}`);
 }
 
@@ -54,8 +61,8 @@ async function expectStatus(url: string, expected: number) {
  * the measure is then taken again. `keep` holds every ballast on purpose (the control: the method
  * sees promotion when there is some).
  */
-async function promotedBy(server: http.Server, url: string, expected: number, keep?: unknown[]) {
-  for (let i = 0; i < 3; i++) await expectStatus(url, expected); // warm: caches and compiled code
+async function promotedBy(server: http.Server, url: string, expected: number, keep?: unknown[], post?: Post) {
+  for (let i = 0; i < 3; i++) await expectStatus(url, expected, post); // warm: caches and compiled code
   for (let attempt = 1; ; attempt++) {
     keep?.splice(0);
     const onRequest = (req: http.IncomingMessage) => {
@@ -69,7 +76,7 @@ async function promotedBy(server: http.Server, url: string, expected: number, ke
     const gcs = watchGC();
     server.on('request', onRequest);
     try {
-      for (let i = 0; i < REQUESTS; i++) await expectStatus(url, expected);
+      for (let i = 0; i < REQUESTS; i++) await expectStatus(url, expected, post);
       await sleep(20);
       gc({ type: 'minor' });
       gc({ type: 'minor' });
@@ -88,8 +95,16 @@ try {
   const tenant = await gh.tenant();
   const provider = await promotedBy(gh.server, `${gh.url}/t/${tenant.slug}/.well-known/openid-configuration`, 200);
   const admin = await promotedBy(gh.server, `${gh.url}/admin/v1/tenants`, 401);
+  // A JWT access token: the one case that signs (provider/signing-key.ts), on the thread pool.
+  const api = 'https://api.garbage.invalid';
+  await gh.deps.db('resources').insert({ tenant_id: tenant.id, id: randomUUID(), identifier: api, name: 'Garbage' });
+  const service = await gh.client(tenant, { grant_types: ['client_credentials'], redirect_uris: [], post_logout_redirect_uris: [] });
+  const token = await promotedBy(gh.server, `${gh.url}/t/${tenant.slug}/token`, 200, undefined, {
+    body: new URLSearchParams({ grant_type: 'client_credentials', resource: api }).toString(),
+    authorization: `Basic ${Buffer.from(`${encodeURIComponent(service.clientId)}:${encodeURIComponent(service.clientSecret ?? '')}`).toString('base64')}`,
+  });
   const control = await promotedBy(gh.server, `${gh.url}/admin/v1/tenants`, 401, []);
-  process.stdout.write(`${JSON.stringify({ requests: REQUESTS, provider, admin, control })}\n`);
+  process.stdout.write(`${JSON.stringify({ requests: REQUESTS, provider, admin, token, control })}\n`);
 } finally {
   await gh.stop();
 }

@@ -18,7 +18,7 @@ interface Measure { grown: number; major: number; kept?: number }
  * The measures, taken in a new process (test/support/request-garbage-probe.ts says why): the
  * answered requests of a provider route and of an admin route, and the control.
  */
-let measured: Promise<{ requests: number; provider: Measure; admin: Measure; control: Measure }>;
+let measured: Promise<{ requests: number; provider: Measure; admin: Measure; token: Measure; control: Measure }>;
 beforeAll(() => {
   measured = new Promise((resolve, reject) => {
     const probe = spawn(process.execPath, ['--import', 'tsx', 'test/support/request-garbage-probe.ts'], { stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
@@ -70,6 +70,18 @@ describe('an answered request', () => {
     const { admin } = await measured;
     expect(admin.major).toBe(0);
     expect(admin.grown).toBeLessThan(MAX_PROMOTED);
+  }, 120_000);
+
+  // The token endpoint signs a JWT on the thread pool. On Node 24 the signing job, started inside
+  // the request, kept the request alive through minor GCs (provider/signing-key.ts now starts it
+  // outside). On Node 20 the request is still promoted there, whatever context the job starts in
+  // and whether or not its callback is dropped: only a signature made on the main thread avoids
+  // it (docs/BENCHMARKS.md, twenty-fifth session). Asserted where it holds, not on Node 20.
+  const asyncContextFrames = Number(process.versions.node.split('.')[0]) >= 22;
+  (asyncContextFrames ? it : it.skip)('on the token endpoint, signing a JWT access token, is not promoted either', async () => {
+    const { token } = await measured;
+    expect(token.major).toBe(0);
+    expect(token.grown).toBeLessThan(MAX_PROMOTED);
   }, 120_000);
 
   it('is seen by the measure when something does keep it (the control, last: its ballast all survives)', async () => {
