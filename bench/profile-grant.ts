@@ -21,6 +21,7 @@ import { randomBytes } from 'node:crypto';
 import { CLI_ACTOR } from '../src/deps.js';
 import { createTenant } from '../src/domain/tenants/tenants.service.js';
 import { configureLogger } from '../src/log/logger.js';
+import { tuneV8ForServing } from '../src/ops/v8-tuning.js';
 import { clientCredentialsOp, discover, samplePromoted, serviceClient, setting, startBareProvider, startBenchGatehouse } from './harness.js';
 
 const GRANTS = setting('PROFILE_GRANTS', 3000, 10, 1_000_000, true);
@@ -29,6 +30,7 @@ const opaque = process.env.PROFILE_OPAQUE === '1';
 const bare = process.env.PROFILE_BARE === '1';
 
 configureLogger({ silent: true });
+tuneV8ForServing(); // as src/main.ts does
 const bench = bare ? undefined : await startBenchGatehouse({ bcryptCost: 4 });
 const baseline = bare ? await startBareProvider('RS256', 3600, undefined, { nativeSigning: process.env.PROFILE_NATIVE === '1' }) : undefined;
 try {

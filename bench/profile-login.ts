@@ -28,6 +28,7 @@ import { CLI_ACTOR } from '../src/deps.js';
 import { registerClient } from '../src/domain/clients/clients.service.js';
 import { createUser } from '../src/domain/users/users.service.js';
 import { configureLogger } from '../src/log/logger.js';
+import { tuneV8ForServing } from '../src/ops/v8-tuning.js';
 import { clientValidator } from '../src/tenancy/validate-client.js';
 import { csrfOf } from '../test/support/browser.js';
 import { freshDatabase } from '../test/support/database.js';
@@ -40,6 +41,7 @@ const CONCURRENCY = Number(process.env.PROFILE_CONCURRENCY ?? 4);
 const REDIRECT_URI = 'http://127.0.0.1:9/bench/callback';
 
 configureLogger({ silent: true });
+tuneV8ForServing(); // as src/main.ts does
 const db = await freshDatabase('gh_profile');
 const probe = createServer().listen(0, '127.0.0.1');
 await once(probe, 'listening');

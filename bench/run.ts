@@ -34,6 +34,7 @@ import { performance } from 'node:perf_hooks';
 import bcrypt from 'bcrypt';
 import { configureLogger } from '../src/log/logger.js';
 import { oidcProviderPatch } from '../src/provider/patched.js';
+import { SERVING_V8_FLAGS, tuneV8ForServing } from '../src/ops/v8-tuning.js';
 import {
   API_SCOPE, benchUsers, checkAccessToken, clientCredentialsOp, clientCredentialsRequest, discover, fixedRateFromThread, loadTestTenant, mergeResults, passwordLogin, runPhase, serviceClient,
   setting, startBareProvider, startBenchGatehouse, table, totpUsers, watchGC, webClient, type PhaseResult,
@@ -245,7 +246,7 @@ async function throughput({ loginsOnly = false } = {}) {
     const rows = [...(clients ? [clients.bareCc, clients.bareNativeCc, clients.ghCc, clients.bareOpaque, clients.ghOpaque, clients.atHalf] : []), rawBcrypt, bareLogins, logins, totpLogins];
     const cpu = cpus()[0]?.model ?? 'unknown CPU';
     console.log('');
-    console.log(`machine: ${availableParallelism()} cores available (${cpus().length} logical CPUs, ${cpu}); node ${process.version}; ${process.platform}/${process.arch}; UV_THREADPOOL_SIZE ${process.env.UV_THREADPOOL_SIZE ?? '4 (default)'}; oidc-provider's patch (patches/) ${oidcProviderPatch()}`);
+    console.log(`machine: ${availableParallelism()} cores available (${cpus().length} logical CPUs, ${cpu}); node ${process.version}; ${process.platform}/${process.arch}; UV_THREADPOOL_SIZE ${process.env.UV_THREADPOOL_SIZE ?? '4 (default)'}; oidc-provider's patch (patches/) ${oidcProviderPatch()}; V8 ${SERVING_V8_FLAGS.join(' ')} (src/ops/v8-tuning.ts)`);
     console.log(`load average (1, 5, 15 min): ${loadBefore.map((n) => n.toFixed(2)).join(' ')} before, ${loadavg().map((n) => n.toFixed(2)).join(' ')} after (the bench itself accounts for about 2; other work on the machine skews absolute figures, less so the ratios)`);
     console.log('');
     console.log(table(rows));
@@ -278,6 +279,9 @@ async function throughput({ loginsOnly = false } = {}) {
 }
 
 async function main() {
+  // As the server runs (src/main.ts), before anything is allocated: Gatehouse and the bare
+  // provider share this process, so both sides run with it.
+  tuneV8ForServing();
   const [mode = 'throughput', ...args] = process.argv.slice(2);
   if (mode === 'throughput') return throughput();
   if (mode === 'logins') return throughput({ loginsOnly: true });

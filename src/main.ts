@@ -5,6 +5,7 @@ import { announce, configureLogger, log, logProviderNotices } from './log/logger
 import { startBanner } from './ops/banner.js';
 import { holdDataDir } from './db/lock.js';
 import { oidcProviderPatch } from './provider/patched.js';
+import { tuneV8ForServing } from './ops/v8-tuning.js';
 
 /** After SIGTERM, how long the node keeps answering (with /readyz 503) before it stops listening. */
 const LAME_DUCK_MS = 5_000;
@@ -12,6 +13,8 @@ const LAME_DUCK_MS = 5_000;
 const PARENT_CHECK_MS = 1_000;
 
 async function main() {
+  // First, before the server allocates: V8's heuristics as a server wants them (ops/v8-tuning.ts).
+  tuneV8ForServing();
   let config;
   try {
     config = loadConfig();
