@@ -279,7 +279,7 @@ async function throughput({ loginsOnly = false } = {}) {
 }
 
 async function main() {
-  // As the server runs (src/main.ts), before anything is allocated: Gatehouse and the bare
+  // As the server runs (src/main.ts), before the servers start: Gatehouse and the bare
   // provider share this process, so both sides run with it.
   tuneV8ForServing();
   const [mode = 'throughput', ...args] = process.argv.slice(2);

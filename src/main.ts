@@ -13,7 +13,7 @@ const LAME_DUCK_MS = 5_000;
 const PARENT_CHECK_MS = 1_000;
 
 async function main() {
-  // First, before the server allocates: V8's heuristics as a server wants them (ops/v8-tuning.ts).
+  // First, before the server starts: V8's heuristics as a server wants them (ops/v8-tuning.ts).
   tuneV8ForServing();
   let config;
   try {

@@ -20,7 +20,7 @@ const SIGNERS: Record<SigningAlg, { digest: string | null; options: Omit<SignKey
  * (Koa's `ctx`, with the request, the answer and their headers) and Gatehouse's log context. On
  * Node 24 the job kept that context for minor GCs long after it had answered. Each token
  * request was then promoted to the old generation whole: about 5 MB promoted per minor GC at a
- * steady half of the peak, scavenges of 20–25 ms, and a p99 that was their length. Started
+ * steady half of the peak, and scavenges of 20–25 ms, which set the p99 of the token endpoint. Started
  * outside the request, a job keeps nothing of it: about 0.6 MB per minor GC (docs/BENCHMARKS.md,
  * twenty-fifth session). On Node 20 it makes no measurable difference.
  *

@@ -38,3 +38,13 @@ export function watchGC() {
     },
   };
 }
+
+/**
+ * Whether AsyncLocalStorage rides on async context frames in this process: Node 24 on, unless
+ * `--no-async-context-frame` turned them off. Node 20 and 22 carry its stores through
+ * async_hooks instead.
+ */
+export function asyncContextFrames(): boolean {
+  const flags = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)];
+  return Number(process.versions.node.split('.')[0]) >= 24 && !flags.includes('--no-async-context-frame');
+}
