@@ -16,7 +16,7 @@ export const SERVING_V8_FLAGS = ['--no-allocation-site-pretenuring'] as const;
  * Measured on Gatehouse at a steady half of its peak, Node 20 (docs/BENCHMARKS.md, twenty-fifth
  * session):
  *   - with pretenuring, each minor GC promoted about 80 KB;
- *   - in about one process in five, after a burst, it promoted about 720 KB: every request,
+ *   - in 2 processes of 12, after a burst, it promoted about 720 KB: every request,
  *     whole, for as long as it was measured, major GCs or not;
  *   - without pretenuring, about 30 KB, and the scavenges of the bench's p99 window took half
  *     the time.
