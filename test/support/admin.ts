@@ -8,10 +8,15 @@ export async function adminToken(gh: TestGatehouse, tenant: Tenant, roles: strin
   return { ...app, token: await clientCredentialsToken(gh, tenant.slug, app.clientId, app.clientSecret!) };
 }
 
+/** HTTP Basic client authentication (RFC 6749 §2.3.1: each part form-encoded first). */
+export function basicAuth(clientId: string, secret: string) {
+  return `Basic ${Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(secret)}`).toString('base64')}`;
+}
+
 export async function clientCredentialsToken(gh: TestGatehouse, slug: string, clientId: string, secret: string, resource = `${gh.url}/admin`, scope?: string) {
   const res = await fetch(`${gh.url}/t/${slug}/token`, {
     method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(secret)}`).toString('base64')}` },
+    headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basicAuth(clientId, secret) },
     body: new URLSearchParams({ grant_type: 'client_credentials', resource, ...(scope ? { scope } : {}) }),
   });
   const body = await res.json();

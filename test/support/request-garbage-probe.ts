@@ -15,6 +15,7 @@ import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import v8 from 'node:v8';
+import { basicAuth } from './admin.js';
 import { asyncContextFrames, exposedGC, watchGC } from './gc.js';
 import { startTestGatehouse } from './gatehouse.js';
 
@@ -104,7 +105,7 @@ try {
     const service = await gh.client(tenant, { grant_types: ['client_credentials'], redirect_uris: [], post_logout_redirect_uris: [] });
     token = await promotedBy(gh.server, `${gh.url}/t/${tenant.slug}/token`, 200, undefined, {
       body: new URLSearchParams({ grant_type: 'client_credentials', resource: api }).toString(),
-      authorization: `Basic ${Buffer.from(`${encodeURIComponent(service.clientId)}:${encodeURIComponent(service.clientSecret ?? '')}`).toString('base64')}`,
+      authorization: basicAuth(service.clientId, service.clientSecret!),
     });
   }
   const control = await promotedBy(gh.server, `${gh.url}/admin/v1/tenants`, 401, []);
