@@ -14,6 +14,7 @@
  * work on the machine falls on both sides alike. Only 127.0.0.1 is contacted.
  *
  *   1. client_credentials, JWT access token: Gatehouse / bare        target >= 0.9
+ *      (each side first serves BENCH_WARM_UP_GRANTS grants, as the logins below their warm-up)
  *      (also against a bare provider that signs as Gatehouse does, through node:crypto: without a
  *      target, what Gatehouse costs besides its faster signing)
  *   2. client_credentials, opaque access token: Gatehouse / bare     target >= 0.5
@@ -60,6 +61,15 @@ const WARM_UP_COST = 4;
 const MAX_WARM_UP_FAILURES = 50;
 /** The TOTP login's own code is its second step alone: a third as many warm-up logins with it. */
 const WARM_UP_TOTP_LOGINS = Math.ceil(WARM_UP_LOGINS / 3);
+/**
+ * client_credentials grants on each side before the JWT comparison, and again with opaque tokens
+ * before theirs, for the same reason. Without them the first of the four slices measured code
+ * still being compiled, Gatehouse's more than the bare provider's (its own layers besides
+ * oidc-provider's, whose code the two bare providers also warm for each other): on an AMD machine
+ * the JWT line was 10–15 points lower with 10 s per side than with 20 (docs/BENCHMARKS.md,
+ * twenty-sixth session).
+ */
+const WARM_UP_GRANTS = setting('BENCH_WARM_UP_GRANTS', 5000, 0, 1_000_000, true);
 /** Users with TOTP: more than a phase's logins (each may log in once per 30 s step). */
 const TOTP_USERS = setting('BENCH_TOTP_USERS', 1500, 50, 20000, true);
 
@@ -109,12 +119,13 @@ async function interleaved(sides: Side[], minSliceSeconds = 1): Promise<PhaseRes
 }
 
 /**
- * `count` logins, CONCURRENCY in flight, before a login side is measured; prints the CPU
- * per login of each fifth of them, which shows how far from its steady state a new process is.
+ * `count` operations (logins unless `unit` says otherwise), CONCURRENCY in flight, before a side
+ * is measured; prints the CPU per operation of each fifth of them, which shows how far from its
+ * steady state a new process is.
  */
-async function warmUp(label: string, count: number, op: (worker: number) => Promise<unknown>) {
+async function warmUp(label: string, count: number, op: (worker: number) => Promise<unknown>, unit = { one: 'login', many: `logins at cost ${WARM_UP_COST}` }) {
   if (count === 0) return;
-  process.stdout.write(`  warm-up, ${label}: ${count} logins at cost ${WARM_UP_COST}, CPU ms per login by fifth:`);
+  process.stdout.write(`  warm-up, ${label}: ${count} ${unit.many}, CPU ms per ${unit.one} by fifth:`);
   const started = performance.now();
   let issued = 0;
   let failed = 0;
@@ -129,7 +140,7 @@ async function warmUp(label: string, count: number, op: (worker: number) => Prom
         // As in a measured phase, a stray failure (a connection reset) is counted, not fatal.
         await op(worker).catch((err: unknown) => {
           firstError ??= err;
-          if (++failed > MAX_WARM_UP_FAILURES) throw new Error(`${label}: ${failed} warm-up logins failed, the first: ${String((firstError as Error)?.message ?? firstError)}`);
+          if (++failed > MAX_WARM_UP_FAILURES) throw new Error(`${label}: ${failed} warm-up ${unit.one}s failed, the first: ${String((firstError as Error)?.message ?? firstError)}`);
         });
       }
     }));
@@ -195,15 +206,22 @@ async function throughput({ loginsOnly = false } = {}) {
     const sockets = { maxSockets: CONCURRENCY };
     const clients = loginsOnly ? undefined : await clientCredentialsPhases();
     async function clientCredentialsPhases() {
-      const [bareCc, bareNativeCc, ghCc] = await interleaved([
+      const jwtSides = [
         { label: 'client_credentials JWT: bare oidc-provider', op: clientCredentialsOp(bareEndpoints.token, bare.clientId, bare.secret, sockets) },
         { label: 'client_credentials JWT: bare, node:crypto signing', op: clientCredentialsOp(bareNativeEndpoints.token, bareNative.clientId, bareNative.secret, sockets) },
         { label: 'client_credentials JWT: Gatehouse', op: clientCredentialsOp(ghEndpoints.token, service.clientId, service.secret, sockets), queries },
-      ]);
-      const [bareOpaque, ghOpaque] = await interleaved([
+      ];
+      const opaqueSides = [
         { label: 'client_credentials opaque: bare oidc-provider', op: clientCredentialsOp(bareEndpoints.token, bare.clientId, bare.secret, { ...sockets, opaque: true }) },
         { label: 'client_credentials opaque: Gatehouse', op: clientCredentialsOp(ghEndpoints.token, service.clientId, service.secret, { ...sockets, opaque: true }), queries },
-      ]);
+      ];
+      const warmUpGrants = async (sides: typeof jwtSides) => {
+        for (const side of sides) await warmUp(side.label.replace('client_credentials ', ''), WARM_UP_GRANTS, () => side.op(), { one: 'grant', many: 'grants' });
+      };
+      await warmUpGrants(jwtSides);
+      const [bareCc, bareNativeCc, ghCc] = await interleaved(jwtSides);
+      await warmUpGrants(opaqueSides);
+      const [bareOpaque, ghOpaque] = await interleaved(opaqueSides);
       // Latency below saturation: half of the peak just measured, at a fixed arrival rate.
       const halfPeak = Math.max(1, Math.round(ghCc.perSecond / 2));
       process.stdout.write(`  client_credentials JWT at ${halfPeak}/s (half the peak) ...`);
