@@ -14,10 +14,11 @@
  * work on the machine falls on both sides alike. Only 127.0.0.1 is contacted.
  *
  *   1. client_credentials, JWT access token: Gatehouse / bare        target >= 0.9
- *      (each side first serves BENCH_WARM_UP_GRANTS grants, as the logins below their warm-up)
  *      (also against a bare provider that signs as Gatehouse does, through node:crypto: without a
  *      target, what Gatehouse costs besides its faster signing)
  *   2. client_credentials, opaque access token: Gatehouse / bare     target >= 0.5
+ *      (phases 1 and 2: each side first serves BENCH_WARM_UP_GRANTS grants, as the logins below
+ *      have their warm-up)
  *   3. client_credentials p99 at half of Gatehouse's measured peak   target < 25 ms
  *      (the requests sent from a thread of its own, bench/fixed-rate-worker.mjs)
  *   4. complete password logins / raw bcrypt.compare, same cost      target >= 0.85 (cost 11)
@@ -66,8 +67,8 @@ const WARM_UP_TOTP_LOGINS = Math.ceil(WARM_UP_LOGINS / 3);
  * before theirs, for the same reason. Without them the first of the four slices measured code
  * still being compiled, Gatehouse's more than the bare provider's (its own layers besides
  * oidc-provider's, whose code the two bare providers also warm for each other): on an AMD machine
- * the JWT line was 10–15 points lower with 10 s per side than with 20 (docs/BENCHMARKS.md,
- * twenty-sixth session).
+ * Gatehouse against the bare provider signing as it does was 0.62–0.70 without them and
+ * 0.76–0.78 with them (docs/BENCHMARKS.md, twenty-sixth session).
  */
 const WARM_UP_GRANTS = setting('BENCH_WARM_UP_GRANTS', 5000, 0, 1_000_000, true);
 /** Users with TOTP: more than a phase's logins (each may log in once per 30 s step). */
