@@ -26,6 +26,8 @@ import { clientValidator } from '../src/tenancy/validate-client.js';
 import { freshDatabase } from '../test/support/database.js';
 import { csrfOf } from '../test/support/browser.js';
 import { rfc6238 } from '../test/support/totp.js';
+import { basicAuth } from '../test/support/admin.js';
+export { basicAuth };
 export { watchGC } from '../test/support/gc.js';
 import { benchAgent, HttpBrowser } from './http-browser.js';
 
@@ -255,10 +257,6 @@ export function quantile(sorted: number[], q: number) {
 
 // ---------------------------------------------------------------------------------------------
 // HTTP helpers (loopback only)
-
-export function basicAuth(clientId: string, secret: string) {
-  return `Basic ${Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(secret)}`).toString('base64')}`;
-}
 
 export function assertLoopback(url: string) {
   const host = new URL(url).hostname;
