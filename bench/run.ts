@@ -6,6 +6,7 @@
  *   npm run bench -- soak    mixed load on PostgreSQL + Redis for 10 minutes (bench/soak.ts)
  *   npm run bench -- hashing what a burst of password checks does to the event loop (bench/hashing.ts)
  *   npm run bench -- logins  phase 4 alone (below), for trying a change to the login path
+ *   npm run bench -- grants  phases 1-3 alone, for trying a change to the token path
  *
  * Throughput: in one process it starts Gatehouse (embedded PGlite in a temporary folder, or a
  * fresh database on DATABASE_URL; REDIS_URL under a key prefix of its own) and, for comparison, a
@@ -156,11 +157,13 @@ function verdict(name: string, ratio: number, target: number) {
   return `${name.padEnd(48)} ${ratio.toFixed(2)}  (target >= ${target.toFixed(2)})  ${mark}`;
 }
 
-async function throughput({ loginsOnly = false } = {}) {
+/** `phases`: all (the default), the logins alone (phase 4) or the grants alone (phases 1-3). */
+async function throughput({ phases = 'all' as 'all' | 'logins' | 'grants' } = {}) {
+  const loginsOnly = phases === 'logins';
   configureLogger({ silent: true });
   const t0 = performance.now();
 
-  console.log(`Gatehouse bench: ${loginsOnly ? 'logins' : 'throughput'}`);
+  console.log(`Gatehouse bench: ${phases === 'all' ? 'throughput' : phases}`);
   const loadBefore = loadavg();
   const bench = await startBenchGatehouse({ bcryptCost: BCRYPT_COST });
   const stops: (() => Promise<void>)[] = [() => bench.stop()];
@@ -238,31 +241,38 @@ async function throughput({ loginsOnly = false } = {}) {
       process.stdout.write(` p50 ${atHalf.p50.toFixed(1)} ms, p99 ${atHalf.p99.toFixed(1)} ms; ${gc.major} major GCs (longest ${gc.majorLongestMs.toFixed(0)} ms), ${gc.minor} scavenges (${gc.minorMs.toFixed(0)} ms)\n`);
       return { bareCc, bareNativeCc, ghCc, bareOpaque, ghOpaque, halfPeak, atHalf };
     }
-    await warmUp(`bare oidc-provider`, WARM_UP_LOGINS, (_worker) => passwordLogin(bareEndpoints, bare.web, warmUpUsers[0]));
-    await warmUp(`Gatehouse`, WARM_UP_LOGINS, (worker) => passwordLogin(ghEndpoints, web, warmUpUsers[worker % warmUpUsers.length]));
-    await warmUp(`Gatehouse, password + TOTP`, WARM_UP_TOTP_LOGINS, (_worker) => passwordLogin(ghEndpoints, web, warmUpTotp.pop()!));
-    // Statistics again, with the warm-up's sessions, grants and tokens in the tables.
-    await gh.deps.db.raw('analyze');
-    const [rawBcrypt, bareLogins, logins, totpLogins] = await interleaved([
-      {
-        label: `bcrypt.compare, cost ${BCRYPT_COST}: raw`,
-        op: async () => {
-          if (!(await bcrypt.compare(rawPassword, rawHash))) throw new Error('bcrypt.compare returned false');
+    const loginResults = phases === 'grants' ? undefined : await loginPhases();
+    async function loginPhases() {
+      await warmUp(`bare oidc-provider`, WARM_UP_LOGINS, (_worker) => passwordLogin(bareEndpoints, bare.web, warmUpUsers[0]));
+      await warmUp(`Gatehouse`, WARM_UP_LOGINS, (worker) => passwordLogin(ghEndpoints, web, warmUpUsers[worker % warmUpUsers.length]));
+      await warmUp(`Gatehouse, password + TOTP`, WARM_UP_TOTP_LOGINS, (_worker) => passwordLogin(ghEndpoints, web, warmUpTotp.pop()!));
+      // Statistics again, with the warm-up's sessions, grants and tokens in the tables.
+      await gh.deps.db.raw('analyze');
+      const [rawBcrypt, bareLogins, logins, totpLogins] = await interleaved([
+        {
+          label: `bcrypt.compare, cost ${BCRYPT_COST}: raw`,
+          op: async () => {
+            if (!(await bcrypt.compare(rawPassword, rawHash))) throw new Error('bcrypt.compare returned false');
+          },
         },
-      },
-      { label: `password login (${requestsPerBareLogin} requests): bare oidc-provider`, op: async () => void (await passwordLogin(bareEndpoints, bare.web, users[0])) },
-      { label: `password login (${requestsPerLogin} requests): Gatehouse`, op: async (worker) => void (await passwordLogin(ghEndpoints, web, users[worker % users.length])), queries },
-      {
-        label: `password + TOTP login (${requestsPerTotpLogin} requests): Gatehouse`,
-        op: async () => {
-          if (nextTotpUser >= withTotp.length) throw new Error('TOTP user pool used up: raise BENCH_TOTP_USERS');
-          await passwordLogin(ghEndpoints, web, withTotp[nextTotpUser++]);
+        { label: `password login (${requestsPerBareLogin} requests): bare oidc-provider`, op: async () => void (await passwordLogin(bareEndpoints, bare.web, users[0])) },
+        { label: `password login (${requestsPerLogin} requests): Gatehouse`, op: async (worker) => void (await passwordLogin(ghEndpoints, web, users[worker % users.length])), queries },
+        {
+          label: `password + TOTP login (${requestsPerTotpLogin} requests): Gatehouse`,
+          op: async () => {
+            if (nextTotpUser >= withTotp.length) throw new Error('TOTP user pool used up: raise BENCH_TOTP_USERS');
+            await passwordLogin(ghEndpoints, web, withTotp[nextTotpUser++]);
+          },
+          queries,
         },
-        queries,
-      },
-    ], 5);
+      ], 5);
+      return { rawBcrypt, bareLogins, logins, totpLogins };
+    }
 
-    const rows = [...(clients ? [clients.bareCc, clients.bareNativeCc, clients.ghCc, clients.bareOpaque, clients.ghOpaque, clients.atHalf] : []), rawBcrypt, bareLogins, logins, totpLogins];
+    const rows = [
+      ...(clients ? [clients.bareCc, clients.bareNativeCc, clients.ghCc, clients.bareOpaque, clients.ghOpaque, clients.atHalf] : []),
+      ...(loginResults ? [loginResults.rawBcrypt, loginResults.bareLogins, loginResults.logins, loginResults.totpLogins] : []),
+    ];
     const cpu = cpus()[0]?.model ?? 'unknown CPU';
     console.log('');
     console.log(`machine: ${availableParallelism()} cores available (${cpus().length} logical CPUs, ${cpu}); node ${process.version}; ${process.platform}/${process.arch}; UV_THREADPOOL_SIZE ${process.env.UV_THREADPOOL_SIZE ?? '4 (default)'}; oidc-provider's patch (patches/) ${oidcProviderPatch()}; V8 ${SERVING_V8_FLAGS.join(' ')} (src/ops/v8-tuning.ts)`);
@@ -283,13 +293,16 @@ async function throughput({ loginsOnly = false } = {}) {
       console.log(verdict('client_credentials opaque  Gatehouse / bare', ghOpaque.perSecond / bareOpaque.perSecond, OPAQUE_TARGET));
       console.log(`${`client_credentials p99 at ${halfPeak}/s (half peak)`.padEnd(48)} ${atHalf.p99.toFixed(1)} ms  (target < ${P99_TARGET_MS} ms)  ${atHalf.p99 < P99_TARGET_MS ? 'PASS' : 'MISS'}`);
     }
-    console.log(verdict('password logins     logins / raw bcrypt', logins.perSecond / rawBcrypt.perSecond, LOGIN_TARGET));
-    // A code check costs an HMAC and one kv write, never a second bcrypt: the same target holds.
-    console.log(verdict('password + TOTP     logins / raw bcrypt', totpLogins.perSecond / rawBcrypt.perSecond, LOGIN_TARGET));
-    // No target: what the same login costs on oidc-provider alone (in memory, two bare pages), the
-    // ceiling for any identity provider built on it, and how much of it Gatehouse keeps.
-    console.log(`${'bare oidc-provider logins / raw bcrypt'.padEnd(48)} ${(bareLogins.perSecond / rawBcrypt.perSecond).toFixed(2)}  (the ceiling on this machine)`);
-    console.log(`${'password logins     Gatehouse / bare'.padEnd(48)} ${(logins.perSecond / bareLogins.perSecond).toFixed(2)}`);
+    if (loginResults) {
+      const { rawBcrypt, bareLogins, logins, totpLogins } = loginResults;
+      console.log(verdict('password logins     logins / raw bcrypt', logins.perSecond / rawBcrypt.perSecond, LOGIN_TARGET));
+      // A code check costs an HMAC and one kv write, never a second bcrypt: the same target holds.
+      console.log(verdict('password + TOTP     logins / raw bcrypt', totpLogins.perSecond / rawBcrypt.perSecond, LOGIN_TARGET));
+      // No target: what the same login costs on oidc-provider alone (in memory, two bare pages), the
+      // ceiling for any identity provider built on it, and how much of it Gatehouse keeps.
+      console.log(`${'bare oidc-provider logins / raw bcrypt'.padEnd(48)} ${(bareLogins.perSecond / rawBcrypt.perSecond).toFixed(2)}  (the ceiling on this machine)`);
+      console.log(`${'password logins     Gatehouse / bare'.padEnd(48)} ${(logins.perSecond / bareLogins.perSecond).toFixed(2)}`);
+    }
     console.log('');
     console.log(`total ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   } finally {
@@ -303,11 +316,12 @@ async function main() {
   tuneV8ForServing();
   const [mode = 'throughput', ...args] = process.argv.slice(2);
   if (mode === 'throughput') return throughput();
-  if (mode === 'logins') return throughput({ loginsOnly: true });
+  if (mode === 'logins') return throughput({ phases: 'logins' });
+  if (mode === 'grants') return throughput({ phases: 'grants' });
   if (mode === 'scale') return (await import('./scale.js')).scale(args);
   if (mode === 'soak') return (await import('./soak.js')).soak(args);
   if (mode === 'hashing') return (await import('./hashing.js')).hashing();
-  throw new Error(`unknown bench mode ${mode}: use throughput (the default), logins, scale, soak or hashing`);
+  throw new Error(`unknown bench mode ${mode}: use throughput (the default), logins, grants, scale, soak or hashing`);
 }
 
 main().then(
