@@ -1,4 +1,4 @@
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import path from 'node:path';
 import Koa from 'koa';
 import { drainAuditOutboxEvery } from './audit/outbox.js';
@@ -30,7 +30,7 @@ import { securityHeaders } from './security/headers.js';
 import { selfServiceRoutes } from './self-service/self-service.routes.js';
 import { closeConnectionsWhenDraining, opsRoutes, Readiness } from './ops/ops.routes.js';
 import { answerStorageOutages } from './ops/unavailable.js';
-import { Metrics } from './ops/metrics.js';
+import { Metrics, UNMATCHED } from './ops/metrics.js';
 import { frontDoorRoutes, notFound } from './ops/front-door.js';
 import { deleteExpiredPayloads } from './provider/adapters/postgres.js';
 import { clientAddresses } from './security/client-address.js';
@@ -39,6 +39,7 @@ import { RateLimits } from './security/rate-limit.js';
 import { resolveMasterKey, Secrets } from './security/secrets.js';
 import { adminApi } from './admin/admin.routes.js';
 import { bootstrapAdmins } from './bootstrap.js';
+import { directProtocolRequests } from './tenancy/direct.js';
 import { mountTenants } from './tenancy/mount.js';
 import { TenantRegistry } from './tenancy/registry.js';
 
@@ -164,8 +165,9 @@ export function createApp(deps: Deps, options: { tenantCacheSize?: number } = {}
   app.use(clientAddresses(deps.config.trustProxy));
   app.use(securityHeaders());
   app.use(notFound()); // what nothing below answers: a 404 in the format of its surface
-  // First of the routes: a protocol request (/t/:slug/token, ...) goes to its provider at once,
-  // through no router; every other path passes on (the routes below answer no /t/ path of its).
+  // First of the routes: a protocol request (/t/:slug/token, ...) of a tenant not built yet (else it
+  // came by tenancy/direct.ts) goes to its provider at once, through no router; every other path
+  // passes on (the routes below answer no /t/ path of its).
   app.use(mountTenants(registry, deps.config));
   app.use(frontDoorRoutes(deps.config).routes());
   const ops = opsRoutes(deps, readiness, metrics);
@@ -180,7 +182,13 @@ export function createApp(deps: Deps, options: { tenantCacheSize?: number } = {}
   const selfService = selfServiceRoutes(deps, registry);
   app.use(selfService.routes()).use(selfService.allowedMethods());
   app.use(adminApi(deps, registry));
-  return { app, registry, readiness, metrics };
+  // The server's listener: the protocol requests of built tenants pass the app by (tenancy/direct.ts).
+  const unmatched = () => UNMATCHED;
+  const listener = directProtocolRequests(registry, deps.config, {
+    observe: (res, method) => metrics.observe(res, method, unmatched),
+    admit: (res) => readiness.admit(res),
+  }, app.callback());
+  return { listener, registry, readiness, metrics };
 }
 
 export interface Gatehouse {
@@ -211,8 +219,8 @@ export async function startGatehouse(config: Config, options: { kvPrefix?: strin
   const deps = options.deps ?? (await openDeps(config, { ...options, migrate: config.migrateOnStart !== false }));
   // Migrations have run: from here on no statement is expected to take long.
   setStatementDeadline(deps.db, options.statementDeadlineMs ?? STATEMENT_DEADLINE_MS);
-  const { app, registry, readiness, metrics } = createApp(deps, options);
-  const server = app.listen(config.port);
+  const { listener, registry, readiness, metrics } = createApp(deps, options);
+  const server = createServer(listener).listen(config.port);
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);
     server.once('error', reject);

@@ -10,8 +10,7 @@ const WELL_FORMED_ID = /^[A-Za-z0-9._:-]{8,128}$/;
  */
 export function requestContext(): Middleware {
   return async (ctx, next) => {
-    const incoming = ctx.get('x-request-id');
-    const requestId = WELL_FORMED_ID.test(incoming) ? incoming : randomUUID();
+    const requestId = requestIdOf(ctx.req.headers['x-request-id']);
     ctx.set('X-Request-Id', requestId);
     ctx.state.requestId = requestId;
     const started = process.hrtime.bigint();
@@ -30,14 +29,23 @@ export function requestContext(): Middleware {
           ctx.body = { error: 'server_error', error_description: 'An unexpected error occurred.', request_id: requestId };
         }
       } finally {
-        // winston formats a line before its transport drops it by level: ask first, it is every request.
-        if (log().isLevelEnabled('http')) {
-          const ms = Number(process.hrtime.bigint() - started) / 1e6;
-          log().http('request.completed', { method: ctx.method, path, status: ctx.res.statusCode, ms: Math.round(ms * 10) / 10 });
-        }
+        logCompleted(ctx.method, path, ctx.res.statusCode, started);
       }
     });
   };
+}
+
+/** The request id: the client's X-Request-Id when well formed, else a new one. */
+export function requestIdOf(incoming: string | string[] | undefined) {
+  return typeof incoming === 'string' && WELL_FORMED_ID.test(incoming) ? incoming : randomUUID();
+}
+
+/** The `request.completed` line (level http). `started`: process.hrtime.bigint() at its arrival. */
+export function logCompleted(method: string, path: string, status: number, started: bigint) {
+  // winston formats a line before its transport drops it by level: ask first, it is every request.
+  if (!log().isLevelEnabled('http')) return;
+  const ms = Number(process.hrtime.bigint() - started) / 1e6;
+  log().http('request.completed', { method, path, status, ms: Math.round(ms * 10) / 10 });
 }
 
 /** A client that went away mid-request: nothing to fix on this side. */

@@ -1,3 +1,4 @@
+import type { ServerResponse } from 'node:http';
 import type { Context, Middleware } from 'koa';
 import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
 import { withObserver, type LoginOutcome, type RequestObserver } from '../log/observe.js';
@@ -59,17 +60,26 @@ export class Metrics {
   /** Counts every answer; the first middleware, so it sees the status of every other one. */
   middleware(): Middleware {
     return async (ctx, next) => {
-      const started = process.hrtime.bigint();
-      const observer = this.#observer();
-      // Counted when the answer is written out (or the connection is gone): oidc-provider answers
-      // on the raw response, after the Koa chain has returned.
-      ctx.res.once('close', () => {
-        const labels = { route: observer.providerRoute ?? routeTemplate(ctx), method: METHODS.has(ctx.method) ? ctx.method : 'OTHER', status: statusOf(ctx) };
-        this.#requests.inc(labels);
-        this.#duration.observe(labels, Number(process.hrtime.bigint() - started) / 1e9);
-      });
-      await withObserver(observer, next);
+      await withObserver(this.observe(ctx.res, ctx.method, () => routeTemplate(ctx)), next);
     };
+  }
+
+  /**
+   * Starts counting one request (the middleware above, and tenancy/direct.ts): its observer, for the
+   * request's async context. `route`: the template when oidc-provider named none.
+   */
+  observe(res: ServerResponse, method: string, route: () => string): RequestObserver {
+    const started = process.hrtime.bigint();
+    const observer = this.#observer();
+    // Counted when the answer is written out (or the connection is gone): oidc-provider answers
+    // on the raw response, after the Koa chain has returned. A response closes once: `on`, not
+    // `once` and its wrapper.
+    res.on('close', () => {
+      const labels = { route: observer.providerRoute ?? route(), method: METHODS.has(method) ? method : 'OTHER', status: statusOf(res) };
+      this.#requests.inc(labels);
+      this.#duration.observe(labels, Number(process.hrtime.bigint() - started) / 1e9);
+    });
+    return observer;
   }
 
   /**
@@ -109,6 +119,6 @@ function routeTemplate(ctx: Context): string {
 }
 
 /** The status sent; a client that went away before any answer counts as 499 (nginx's "client closed request"). */
-function statusOf(ctx: Context) {
-  return ctx.res.headersSent ? String(ctx.res.statusCode) : '499';
+function statusOf(res: ServerResponse) {
+  return res.headersSent ? String(res.statusCode) : '499';
 }

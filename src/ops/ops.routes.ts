@@ -16,9 +16,15 @@ export class Readiness {
   /** Answers not yet sent: told to close their connection when draining starts. */
   readonly #inFlight = new Set<ServerResponse>();
 
+  /** A request arriving: told to close its connection when draining, else tracked until answered. */
+  admit(res: ServerResponse) {
+    if (this.draining) res.setHeader('Connection', 'close');
+    else this.track(res);
+  }
+
   track(res: ServerResponse) {
     this.#inFlight.add(res);
-    res.once('close', () => this.#inFlight.delete(res));
+    res.on('close', () => this.#inFlight.delete(res)); // closes once (metrics.ts)
   }
 
   drain() {
@@ -42,8 +48,7 @@ function within<T>(promise: Promise<T>, ms: number, otherwise: T): Promise<T> {
 export function closeConnectionsWhenDraining(readiness: Readiness): Middleware {
   // Not async (security/headers.ts says why).
   return (ctx, next) => {
-    if (readiness.draining) ctx.res.setHeader('Connection', 'close');
-    else readiness.track(ctx.res);
+    readiness.admit(ctx.res);
     return next();
   };
 }

@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import { BlockList, isIP } from 'node:net';
 import type { Middleware } from 'koa';
 
@@ -10,19 +11,27 @@ export function clientAddresses(trustProxy: string[]): Middleware {
   const trusted = trustedProxies(trustProxy);
   // Not async (security/headers.ts says why).
   return (ctx, next) => {
-    const headers = ctx.req.headers;
-    const peer = normalizeAddress(ctx.req.socket.remoteAddress ?? '');
-    const viaProxy = trusted(peer);
-    const address = viaProxy ? clientAddress(peer, ctx.get('x-forwarded-for'), trusted) : peer;
-    // From any other peer these are whatever the client wrote: nothing downstream may read them.
-    if (!viaProxy) delete headers['x-forwarded-proto'];
-    // Koa's app.proxy stays off, so ctx.ip is what is set here. Every provider has proxy on (for the
-    // forwarded host and scheme tenancy/mount.ts sets from PUBLIC_URL) and takes the first
-    // X-Forwarded-For entry as its ctx.ip: it gets this one address, not the client's header.
-    headers['x-forwarded-for'] = address;
-    ctx.request.ip = address;
+    // Koa's app.proxy stays off, so ctx.ip is what is set here.
+    ctx.request.ip = settleClientAddress(ctx.req, trusted);
     return next();
   };
+}
+
+/**
+ * The request's client address, written into its headers for what reads them: every provider has
+ * proxy on (for the forwarded host and scheme tenancy/mount.ts sets from PUBLIC_URL) and takes the
+ * first X-Forwarded-For entry as its ctx.ip, so it gets this one address, not the client's header.
+ */
+export function settleClientAddress(req: IncomingMessage, trusted: (address: string) => boolean) {
+  const headers = req.headers;
+  const peer = normalizeAddress(req.socket.remoteAddress ?? '');
+  const viaProxy = trusted(peer);
+  const forwardedFor = headers['x-forwarded-for'];
+  const address = viaProxy ? clientAddress(peer, Array.isArray(forwardedFor) ? forwardedFor.join(',') : forwardedFor, trusted) : peer;
+  // From any other peer these are whatever the client wrote: nothing downstream may read them.
+  if (!viaProxy) delete headers['x-forwarded-proto'];
+  headers['x-forwarded-for'] = address;
+  return address;
 }
 
 /** Whether an address lies in one of the CIDRs (config/env.ts has checked them). */

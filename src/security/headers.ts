@@ -1,3 +1,4 @@
+import type { ServerResponse } from 'node:http';
 import type { Middleware } from 'koa';
 
 /**
@@ -23,10 +24,15 @@ export const CONTENT_SECURITY_POLICY = [
  */
 export function securityHeaders(): Middleware {
   return (ctx, next) => {
-    ctx.set('X-Content-Type-Options', 'nosniff');
-    ctx.set('Referrer-Policy', 'no-referrer');
-    ctx.set('X-Frame-Options', 'DENY');
-    ctx.set('Content-Security-Policy', CONTENT_SECURITY_POLICY);
+    setSecurityHeaders(ctx.res);
     return next();
   };
+}
+
+/** The headers above, on the raw response (also for tenancy/direct.ts, which passes Koa by). */
+export function setSecurityHeaders(res: ServerResponse) {
+  res.setHeader('X-Content-Type-Options', 'nosniff');
+  res.setHeader('Referrer-Policy', 'no-referrer');
+  res.setHeader('X-Frame-Options', 'DENY');
+  res.setHeader('Content-Security-Policy', CONTENT_SECURITY_POLICY);
 }

@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import type { Middleware } from 'koa';
 import type { Config } from '../config/load.js';
 import { observer } from '../log/observe.js';
@@ -31,16 +32,7 @@ export const isProtocolPath = (rest: string) => PROTOCOL_PATHS.test(rest);
  * tenant's provider with the prefix stripped, so its URLs are `${PUBLIC_URL}/t/${slug}/...`.
  */
 export function mountTenants(registry: TenantRegistry, config: Config): Middleware {
-  // Scheme and host of every URL the provider builds come from PUBLIC_URL, not the request (parsed
-  // again only when it changes: a server on port 0 learns its URL after listening).
-  let pub = { url: '', host: '', proto: '' };
-  const forwarded = () => {
-    if (pub.url !== config.publicUrl) {
-      const url = new URL(config.publicUrl);
-      pub = { url: config.publicUrl, host: url.host, proto: url.protocol.slice(0, -1) };
-    }
-    return pub;
-  };
+  const enter = providerEntrance(config);
   return async (ctx, next) => {
     const match = /^\/t\/([^/]+)(\/.*)?$/.exec(ctx.path);
     if (!match) return next();
@@ -54,18 +46,37 @@ export function mountTenants(registry: TenantRegistry, config: Config): Middlewa
     ctx.state.tenant = entry.tenant;
     ctx.state.provider = entry.provider;
     ctx.state.tenantCache = entry.cache;
-    const { host, proto } = forwarded();
-    ctx.req.headers['x-forwarded-host'] = host;
-    ctx.req.headers['x-forwarded-proto'] = proto;
+    enter.forwarded(ctx.req);
     const rest = match[2] ?? '/';
     if (OWN_PATHS.test(rest) || !isProtocolPath(rest)) return next();
-    // oidc-provider finds its mount path in req.baseUrl (the Express convention).
-    const prefix = `/t/${match[1]}`;
-    const inner = ctx.req.url!.slice(prefix.length);
-    (ctx.req as { baseUrl?: string }).baseUrl = prefix;
-    ctx.req.url = inner.startsWith('/') ? inner : `/${inner}`;
+    enter.mount(ctx.req, match[1]);
     ctx.respond = false;
     await entry.handle(ctx.req, ctx.res);
+  };
+}
+
+/** How a request is handed to a tenant's provider (here, and in tenancy/direct.ts). */
+export function providerEntrance(config: Config) {
+  // Scheme and host of every URL the provider builds come from PUBLIC_URL, not the request (parsed
+  // again only when it changes: a server on port 0 learns its URL after listening).
+  let pub = { url: '', host: '', proto: '' };
+  return {
+    /** The forwarded host and scheme the provider builds its URLs with (for Gatehouse's pages too). */
+    forwarded(req: IncomingMessage) {
+      if (pub.url !== config.publicUrl) {
+        const url = new URL(config.publicUrl);
+        pub = { url: config.publicUrl, host: url.host, proto: url.protocol.slice(0, -1) };
+      }
+      req.headers['x-forwarded-host'] = pub.host;
+      req.headers['x-forwarded-proto'] = pub.proto;
+    },
+    /** `/t/:slug` stripped from the URL: oidc-provider finds its mount path in req.baseUrl (the Express convention). */
+    mount(req: IncomingMessage, slug: string) {
+      const prefix = `/t/${slug}`;
+      const inner = req.url!.slice(prefix.length);
+      (req as { baseUrl?: string }).baseUrl = prefix;
+      req.url = inner.startsWith('/') ? inner : `/${inner}`;
+    },
   };
 }
 

@@ -57,10 +57,20 @@ export class TenantRegistry {
 
   #live = () => this.#feed?.live === true;
 
+  /**
+   * The entry of a tenant kept built, while the change feed vouches for it: what resolve() answers
+   * without asking the database, without its promise (tenancy/direct.ts). Otherwise undefined.
+   */
+  built(slug: string): TenantEntry | undefined {
+    const cached = this.#entries.get(slug);
+    return cached && this.#live() ? this.#touch(slug, cached) : undefined;
+  }
+
   async resolve(slug: string): Promise<TenantEntry | undefined> {
     if (!TENANT_SLUG.test(slug)) return undefined;
+    const built = this.built(slug);
+    if (built) return built;
     const cached = this.#entries.get(slug);
-    if (cached && this.#live()) return this.#touch(slug, cached);
     const generation = this.#generation;
     const tenant = await findTenantBySlug(this.deps.db, slug);
     if (!tenant) {
@@ -78,11 +88,17 @@ export class TenantRegistry {
   }
 
   #touch(slug: string, entry: TenantEntry) {
-    // Refresh recency for LRU eviction.
+    // Refresh recency for LRU eviction (the map's order), unless it is the newest already: a
+    // tenant's requests mostly follow each other.
+    if (this.#newest === slug) return entry;
     this.#entries.delete(slug);
     this.#entries.set(slug, entry);
+    this.#newest = slug;
     return entry;
   }
+
+  /** The slug last put at the end of #entries (deleting others leaves it there). */
+  #newest?: string;
 
   async #build(tenant: Tenant, generation: number): Promise<TenantEntry> {
     const jwks = await loadSigningJwks(this.deps, tenant.id);
@@ -96,6 +112,7 @@ export class TenantRegistry {
     }
     this.#entries.delete(tenant.slug);
     this.#entries.set(tenant.slug, entry);
+    this.#newest = tenant.slug;
     while (this.#entries.size > this.maxEntries) this.#entries.delete(this.#entries.keys().next().value!);
     return entry;
   }

@@ -1,0 +1,65 @@
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import type { Config } from '../config/load.js';
+import { log } from '../log/logger.js';
+import { logCompleted, requestIdOf } from '../log/request.js';
+import type { RequestObserver } from '../log/observe.js';
+import { runWithRequestStore } from '../log/request-store.js';
+import { settleClientAddress, trustedProxies } from '../security/client-address.js';
+import { setSecurityHeaders } from '../security/headers.js';
+import { isProtocolPath, providerEntrance } from './mount.js';
+import type { TenantRegistry } from './registry.js';
+
+/**
+ * `/t/:slug/<protocol path>?query`, nothing else: the slug, the path under the issuer. A URL of any
+ * other shape (an absolute form, a fragment) is left to Koa's parsing in the app.
+ */
+const PROTOCOL_URL = /^\/t\/([^/?#]+)(\/[^?#]*)?(?:\?[^#]*)?$/;
+
+/** What the app's chain does for a request that belongs to ops/ (app.ts wires them: tenancy is below ops). */
+export interface ChainParts {
+  /** Starts the request's metrics (ops/metrics.ts), counted as `unmatched` unless the provider names its route. */
+  observe(res: ServerResponse, method: string): RequestObserver;
+  /** The drain's part (ops/ops.routes.ts): told to close the connection when draining, else tracked. */
+  admit(res: ServerResponse): void;
+}
+
+/**
+ * The server's request listener: a protocol request (token, discovery, JWKS, userinfo,
+ * introspection...) of a tenant this node keeps built goes straight to the tenant's provider, as
+ * to a bare oidc-provider, and everything else to Gatehouse's Koa app (`app`).
+ *
+ * For such a request the app's chain (app.ts) would only pass it on: no page, no outage to answer
+ * (the tenant is known without the database) and no 404 (oidc-provider answers its own paths). What
+ * the chain does on its way is done here in plain calls, in the same order: the metrics, the
+ * request id and log line, the drain, the client address, the security headers and the mount.
+ * It spares a second Koa context per request and the chain's async layers, whose promises each
+ * run the request store's promise hook on Node 20 (docs/BENCHMARKS.md, twenty-seventh session).
+ * A tenant not built yet, or a node whose change feed is down (each request then reads the
+ * tenant), takes the app's way: the same answers (test/integration/tenancy/direct.test.ts).
+ */
+export function directProtocolRequests(registry: TenantRegistry, config: Config, ops: ChainParts, app: RequestListener): RequestListener {
+  const trusted = trustedProxies(config.trustProxy);
+  const enter = providerEntrance(config);
+  return (req: IncomingMessage, res: ServerResponse) => {
+    const match = PROTOCOL_URL.exec(req.url ?? '');
+    const entry = match !== null && isProtocolPath(match[2] ?? '/') ? registry.built(match[1]) : undefined;
+    if (!entry) return app(req, res);
+    const observer = ops.observe(res, req.method ?? '');
+    const started = process.hrtime.bigint();
+    const requestId = requestIdOf(req.headers['x-request-id']);
+    const path = req.url!; // the query goes (below) once the path is wanted
+    res.setHeader('X-Request-Id', requestId);
+    ops.admit(res);
+    settleClientAddress(req, trusted);
+    setSecurityHeaders(res);
+    enter.forwarded(req);
+    enter.mount(req, match![1]);
+    runWithRequestStore({ log: { request_id: requestId }, observer }, () => {
+      const handled = entry.handle(req, res);
+      // Koa's callback settles when the answer is written, failures included (oidc-provider answers
+      // them). Waited on only for the line that logs it (level http, off by default), in the
+      // request's context, which gives the line its request id.
+      if (log().isLevelEnabled('http')) void handled.finally(() => logCompleted(req.method ?? '', path.split('?', 1)[0], res.statusCode, started));
+    });
+  };
+}
