@@ -48,18 +48,20 @@ export function limitClientAuthFailures(provider: Provider, tenant: Tenant, deps
   // The provider is rebuilt when the tenant changes (tenancy/registry.ts): these are the settings of the moment.
   const policy = tenant.settings.rate_limits.client_auth_failures;
   const find = provider.Client.find.bind(provider.Client);
-  provider.Client.find = async (id: string) => {
+  // Not async: on every token request, and a key this node knows clean needs no promise of its own.
+  provider.Client.find = (id: string) => {
     const ctx = Provider.ctx as KoaContextWithOIDC | undefined;
-    if (ctx?.oidc && CLIENT_AUTH_ROUTES.has(ctx.oidc.route) && !ctx.oidc.entities.Client && !attemptOf(ctx) && typeof id === 'string') {
-      const attempt: Attempt = { key: [id, addressKey(ctx.ip)], failed: false };
-      (ctx.state as { clientAuthAttempt?: Attempt }).clientAuthAttempt = attempt;
-      const verdict = await deps.rateLimits.peek(tenant.id, 'client_auth_failures', attempt.key, policy);
+    if (!ctx?.oidc || !CLIENT_AUTH_ROUTES.has(ctx.oidc.route) || ctx.oidc.entities.Client || attemptOf(ctx) || typeof id !== 'string') return find(id);
+    const attempt: Attempt = { key: [id, addressKey(ctx.ip)], failed: false };
+    (ctx.state as { clientAuthAttempt?: Attempt }).clientAuthAttempt = attempt;
+    if (deps.rateLimits.knownClean(tenant.id, 'client_auth_failures', attempt.key, policy)) return find(id);
+    return deps.rateLimits.peek(tenant.id, 'client_auth_failures', attempt.key, policy).then((verdict) => {
       if (!verdict.allowed) {
         ctx.set('Retry-After', String(verdict.retryAfterSeconds));
         throw new TooManyClientAuthFailures();
       }
-    }
-    return find(id);
+      return find(id);
+    });
   };
   for (const event of ERROR_EVENTS) {
     (provider as any).on(event, (ctx: KoaContextWithOIDC, err: unknown) => {
@@ -68,9 +70,9 @@ export function limitClientAuthFailures(provider: Provider, tenant: Tenant, deps
     });
   }
   // Events carry no promise to wait for: the failure is counted here, before the answer leaves.
-  provider.use(async (ctx, next) => {
-    await next();
+  // Not async (its promise and its await's, on every request): what follows `next` is rarely anything.
+  provider.use((ctx, next) => next().then(() => {
     const attempt = attemptOf(ctx as KoaContextWithOIDC);
-    if (attempt?.failed) await deps.rateLimits.penalty(tenant.id, 'client_auth_failures', attempt.key, policy);
-  });
+    if (attempt?.failed) return deps.rateLimits.penalty(tenant.id, 'client_auth_failures', attempt.key, policy);
+  }));
 }

@@ -71,23 +71,33 @@ export function forwardProviderEvents(provider: Provider, tenant: Tenant, deps: 
     });
   }
 
-  provider.use(async (ctx, next) => {
+  // Not async, and recordOutcome only called with something to record: on every provider request,
+  // each async layer adds promises (tenancy/direct.ts), and a token grant records nothing.
+  provider.use((ctx, next) => {
     const outcome: Outcome = { revoked: [], grantRevoked: false };
     (ctx.state as { gatehouse?: Outcome }).gatehouse = outcome;
-    try {
-      await withUnavailableAnswered(ctx, tenant, next);
-    } catch (err) {
-      reportRoute(ctx);
-      // oidc-provider cannot persist the session a device-verification POST without a prior GET
-      // (no session yet) touched, and throws after its error handling: that request is a 400.
-      if (!(err instanceof TypeError) || (ctx as KoaContextWithOIDC).oidc?.route !== 'code_verification') throw err;
-      ctx.status = 400;
-      await renderError(ctx as KoaContextWithOIDC, { error: 'invalid_request', error_description: 'the verification form expired; open the verification page again' });
-      return;
-    }
-    reportRoute(ctx);
-    await withUnavailableAnswered(ctx, tenant, () => recordOutcome(ctx as KoaContextWithOIDC, outcome, tenant, deps, limit));
+    return withUnavailableAnswered(ctx, tenant, next).then(
+      () => {
+        reportRoute(ctx);
+        if (!hasOutcome(ctx as KoaContextWithOIDC, outcome)) return;
+        return withUnavailableAnswered(ctx, tenant, () => recordOutcome(ctx as KoaContextWithOIDC, outcome, tenant, deps, limit));
+      },
+      (err: unknown) => {
+        reportRoute(ctx);
+        // oidc-provider cannot persist the session a device-verification POST without a prior GET
+        // (no session yet) touched, and throws after its error handling: that request is a 400.
+        if (!(err instanceof TypeError) || (ctx as KoaContextWithOIDC).oidc?.route !== 'code_verification') throw err;
+        ctx.status = 400;
+        return renderError(ctx as KoaContextWithOIDC, { error: 'invalid_request', error_description: 'the verification form expired; open the verification page again' });
+      },
+    );
   });
+}
+
+/** Whether recordOutcome has anything to do for this request. */
+function hasOutcome(ctx: KoaContextWithOIDC, outcome: Outcome) {
+  const route = ctx.oidc?.route;
+  return (route === 'revocation' && outcome.revoked.length > 0) || (route === 'token' && outcome.grantRevoked) || outcome.session !== undefined;
 }
 
 /**
@@ -136,10 +146,14 @@ async function recordOutcome(ctx: KoaContextWithOIDC, outcome: Outcome, tenant: 
  * Storage failing outside oidc-provider's own error handlers (our steps around its routes) answers
  * like inside them: 503 temporarily_unavailable, not a 500 with a stack from Koa's default handler.
  */
-async function withUnavailableAnswered(ctx: Context, tenant: Tenant, run: () => Promise<unknown>) {
+function withUnavailableAnswered(ctx: Context, tenant: Tenant, run: () => Promise<unknown>): Promise<unknown> {
+  let running: Promise<unknown>;
   try {
-    await run();
+    running = run();
   } catch (err) {
+    running = Promise.reject(err);
+  }
+  return running.catch((err: unknown) => {
     if (!isStorageUnavailable(err)) throw err;
     log().warn('provider.unavailable', { tenant: tenant.slug, route: (ctx as KoaContextWithOIDC).oidc?.route, error: unavailableDetails(err) });
     ctx.status = 503;
@@ -151,7 +165,7 @@ async function withUnavailableAnswered(ctx: Context, tenant: Tenant, run: () => 
       ctx.body = {};
       answerUnavailable(ctx);
     }
-  }
+  });
 }
 
 /** RFC 6749 §4.1.2.1 names `temporarily_unavailable`; a JSON answer becomes that, an HTML page is already the retry page (pages.ts). */

@@ -33,6 +33,11 @@ export class TenantCache {
     return map;
   }
 
+  /** The cached value, if any, at once (no promise: what a hot path checks before `remember`). */
+  peek<T>(map: Map<string, T>, key: string): T | undefined {
+    return this.live() ? map.get(key) : undefined;
+  }
+
   /**
    * The cached value, or `load()`'s. A value is kept only if nothing was dropped while it was
    * being read: a change committed mid-read would otherwise be cached as stale forever.

@@ -55,11 +55,12 @@ export class RateLimits {
   readonly #outage = new StoreOutage();
 
   /**
-   * `cleanForMs`: on Redis, how long a `peek` that found no failures at all answers again from
-   * this node's memory (see CleanKeys); 0 asks the store every time.
+   * `cleanForMs`: how long a `peek` that found no failures at all answers again from this node's
+   * memory (see CleanKeys); 0 asks the store every time. In-process the counts are this node's
+   * alone, and every count made forgets the key first, so the answer is exact however long.
    */
   constructor(private readonly kv: KvStore, private readonly prefix: string, options: { cleanForMs?: number } = {}) {
-    this.#clean.ttlMs = kv instanceof RedisStore ? (options.cleanForMs ?? 1000) : 0;
+    this.#clean.ttlMs = options.cleanForMs ?? 1000;
   }
 
   /** Counts one event; refused when that makes the count exceed the limit. */
@@ -69,6 +70,11 @@ export class RateLimits {
     this.#clean.delete(k);
     const res = await this.#call(() => this.#limiter(policy).penalty(k, 1));
     return res && res.consumedPoints > policy.limit ? this.#refuse(name, res) : ALLOWED;
+  }
+
+  /** True when `peek` would allow at once, from this node's memory of clean keys (no promise, no store). */
+  knownClean(tenantId: string, name: RateLimitName, key: string[], policy: RateLimitPolicy): boolean {
+    return policy.limit <= 0 || this.#clean.has(this.#key(tenantId, name, key));
   }
 
   /**
@@ -145,7 +151,8 @@ export class RateLimits {
   async #call<T>(op: () => Promise<T>): Promise<T | undefined> {
     try {
       // A Redis that answers nothing fails open too, within the deadline, not after the request's.
-      const out = await withinDeadline(op());
+      // The in-process limiter answers from memory: no timer to set.
+      const out = await (this.kv instanceof RedisStore ? withinDeadline(op()) : op());
       this.#outage.answered();
       return out;
     } catch (err) {
@@ -194,7 +201,7 @@ export class StoreOutage {
 export function addressKey(ip: string): string {
   const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(ip);
   if (mapped) return mapped[1];
-  if (!isIPv6(ip)) return ip;
+  if (!ip.includes(':') || !isIPv6(ip)) return ip; // an IPv4 address has no colon: no IPv6 parse
   return `${ipv6Groups(ip).slice(0, 4).join(':')}::/64`;
 }
 
@@ -214,7 +221,8 @@ function ipv6Groups(ip: string): string[] {
 
 /**
  * Keys a `peek` found with no count at all, remembered for `ttlMs`: a client that authenticates
- * correctly (the common case, thousands of grants a second) costs no Redis round trip per request.
+ * correctly (the common case, thousands of grants a second) costs no Redis round trip per request
+ * (in-process, no limiter lookup and its promise).
  * Exactness is what it was on one node: this node's own failure (penalty/consume) forgets the key
  * before its answer leaves, so the next request here reads the shared count. What it gives up is
  * another node's failures for at most `ttlMs`: an address failing on node A may, on a node B that

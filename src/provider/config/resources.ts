@@ -30,7 +30,9 @@ export function resourceIndicators(tenant: Tenant, deps: Pick<Deps, 'db' | 'conf
     };
     // A client's grants change only through announced writes (roles, permissions, resources:
     // area 'rbac' or 'clients'), so they are kept until the change feed drops them.
-    return cache ? cache.remember(cache.grants, `${clientId}\n${indicator}`, load) : load();
+    const key = `${clientId}\n${indicator}`;
+    // A hit answers without a promise: this runs on every client_credentials grant.
+    return cache?.peek(cache.grants, key) ?? (cache ? cache.remember(cache.grants, key, load) : load());
   };
   const grantedToUser = (indicator: string, userId: string) => {
     const load = async () => {
@@ -41,39 +43,42 @@ export function resourceIndicators(tenant: Tenant, deps: Pick<Deps, 'db' | 'conf
     // roles or to resources is announced ('users' or 'rbac'), and any of them drops this.
     return cache ? cache.remember(cache.userGrants, `${userId}\n${indicator}`, load) : load();
   };
+  // Made whole, not spread from a shared base: it is made on every token issue.
+  const serverInfo = (indicator: string, scope: string) => ({
+    audience: indicator,
+    accessTokenFormat: 'jwt' as const,
+    accessTokenTTL: tenant.settings.access_token_ttl,
+    jwt: { sign: { alg: signingAlg() } },
+    scope,
+  });
   return {
     enabled: true,
     defaultResource: async (_ctx: KoaContextWithOIDC, _client: unknown, oneOf?: string | string[]) => oneOf,
     useGrantedResource: async () => false,
     getResourceServerInfo: async (ctx: KoaContextWithOIDC, indicator: string, client: { clientId: string; admin_access?: unknown }) => {
-      const base = {
-        audience: indicator,
-        accessTokenFormat: 'jwt' as const,
-        accessTokenTTL: tenant.settings.access_token_ttl,
-        jwt: { sign: { alg: signingAlg() } },
-      };
       if (indicator === adminResource(deps.config.publicUrl)) {
         // Asked at the authorization endpoint and again at every token issue (code, refresh,
         // client_credentials): a client whose admin_access was removed gets no new admin token.
         if (!hasAdminAccess(client)) throw new errors.InvalidTarget('this client may not obtain tokens for the admin API');
-        return { ...base, scope: '' };
+        return serverInfo(indicator, '');
       }
       const account = ctx.oidc.account as GatehouseAccount | undefined;
       if (!account && ctx.oidc.params?.grant_type === 'client_credentials') {
-        const granted = await grantedToClient(indicator, client.clientId);
+        const pending = grantedToClient(indicator, client.clientId);
+        const granted = pending instanceof Promise ? await pending : pending;
         if (!granted) throw new errors.InvalidTarget('unknown resource');
-        return { ...base, scope: granted.join(' ') };
+        return serverInfo(indicator, granted.join(' '));
       }
       if (account) {
         const granted = await grantedToUser(indicator, account.accountId);
         if (!granted) throw new errors.InvalidTarget('unknown resource');
-        return { ...base, scope: granted.join(' ') };
+        return serverInfo(indicator, granted.join(' '));
       }
       // Authorization endpoint before login: the consent step narrows to the user's permissions.
       const resource = await findResourceByIdentifier(deps.db, tenant.id, indicator);
       if (!resource) throw new errors.InvalidTarget('unknown resource');
       const granted = resource.permissions;
-      return { ...base, scope: granted.join(' ') };
+      return serverInfo(indicator, granted.join(' '));
     },
   };
 }
