@@ -55,11 +55,32 @@ export function directProtocolRequests(registry: TenantRegistry, config: Config,
     enter.forwarded(req);
     enter.mount(req, match![1]);
     runWithRequestStore({ log: { request_id: requestId }, observer }, () => {
-      const handled = entry.handle(req, res);
-      // Koa's callback settles when the answer is written, failures included (oidc-provider answers
-      // them). Waited on only for the line that logs it (level http, off by default), in the
-      // request's context, which gives the line its request id.
-      if (log().isLevelEnabled('http')) void handled.finally(() => logCompleted(req.method ?? '', path.split('?', 1)[0], res.statusCode, started));
+      // In the request's context, which gives its log lines their request id.
+      const completed = () => logCompleted(req.method ?? '', path.split('?', 1)[0], res.statusCode, started);
+      const failed = (err: unknown) => {
+        answerFailure(req, res, path, requestId, err);
+        completed();
+      };
+      try {
+        // Koa's callback settles once the answer is written: oidc-provider answers its own errors,
+        // and it fails only when its error handling itself does. The line of a completed request
+        // is level http (off by default): no function to call then.
+        void entry.handle(req, res).then(log().isLevelEnabled('http') ? completed : undefined, failed);
+      } catch (err) {
+        failed(err);
+      }
     });
   };
+}
+
+/** What log/request.ts's requestContext does with an error that reached it: a 500 with the request id, never a stack. */
+function answerFailure(req: IncomingMessage, res: ServerResponse, path: string, requestId: string, err: unknown) {
+  const e = err as Error;
+  log().error('request.failed', { error: { name: e?.name, message: e?.message, stack: e?.stack }, method: req.method, path: path.split('?', 1)[0] });
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const body = JSON.stringify({ error: 'server_error', error_description: 'An unexpected error occurred.', request_id: requestId });
+  res.writeHead(500, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) }).end(body);
 }

@@ -97,7 +97,7 @@ export class TenantRegistry {
     return entry;
   }
 
-  /** The slug last put at the end of #entries (deleting others leaves it there). */
+  /** The slug last put at the end of #entries: while it is in the map it is the last key (only #touch and #build insert). */
   #newest?: string;
 
   async #build(tenant: Tenant, generation: number): Promise<TenantEntry> {

@@ -87,6 +87,26 @@ describe('protocol requests of a built tenant, past the Koa chain', () => {
     expect(gh.registry.built('no-such-tenant-here')).toBeUndefined();
   });
 
+  test('a provider handler that fails (its own error handling failing) answers 500 with the request id, and the node serves on', async () => {
+    await get(discovery()); // built
+    const entry = gh.registry.built(tenant.slug)!;
+    const handle = entry.handle;
+    try {
+      for (const broken of [() => Promise.reject(new Error('handler failed')), () => { throw new Error('handler threw'); }]) {
+        entry.handle = broken as typeof handle;
+        const answer = await get(discovery(), { 'x-request-id': 'direct-test-failed-0003' });
+        expect(answer.status).toBe(500);
+        expect(JSON.parse(answer.body)).toEqual({ error: 'server_error', error_description: 'An unexpected error occurred.', request_id: 'direct-test-failed-0003' });
+        expect(answer.body).not.toContain('handler');
+      }
+    } finally {
+      entry.handle = handle;
+    }
+    const failed = logLines.map((l) => JSON.parse(l)).filter((l) => l.message === 'request.failed' && l.request_id === 'direct-test-failed-0003');
+    expect(failed.map((l) => l.error.message)).toEqual(['handler failed', 'handler threw']);
+    expect((await get(discovery())).status).toBe(200);
+  });
+
   test('once draining, a request past the chain is told to close its connection', async () => {
     await get(discovery()); // built
     const before = await get(discovery());
