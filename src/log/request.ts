@@ -24,15 +24,24 @@ export function requestContext(): Middleware {
           ctx.status = e.status;
           ctx.body = { error: 'invalid_request', error_description: e.message };
         } else {
-          log().error('request.failed', { error: { name: (err as Error).name, message: (err as Error).message, stack: (err as Error).stack }, method: ctx.method, path });
           ctx.status = 500;
-          ctx.body = { error: 'server_error', error_description: 'An unexpected error occurred.', request_id: requestId };
+          ctx.body = requestFailed(err, ctx.method, path, requestId);
         }
       } finally {
         logCompleted(ctx.method, path, ctx.res.statusCode, started);
       }
     });
   };
+}
+
+/**
+ * An unexpected error that reached the top of a request (here, and tenancy/direct.ts): logged with
+ * its stack as `request.failed`; the answer's body (a 500) carries the request id and nothing of it.
+ */
+export function requestFailed(err: unknown, method: string, path: string, requestId: string) {
+  const e = (err ?? {}) as Error;
+  log().error('request.failed', { error: { name: e.name, message: e.message, stack: e.stack }, method, path });
+  return { error: 'server_error', error_description: 'An unexpected error occurred.', request_id: requestId };
 }
 
 /** The request id: the client's X-Request-Id when well formed, else a new one. */

@@ -1,7 +1,7 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { Config } from '../config/load.js';
 import { log } from '../log/logger.js';
-import { logCompleted, requestIdOf } from '../log/request.js';
+import { logCompleted, requestFailed, requestIdOf } from '../log/request.js';
 import type { RequestObserver } from '../log/observe.js';
 import { runWithRequestStore } from '../log/request-store.js';
 import { settleClientAddress, trustedProxies } from '../security/client-address.js';
@@ -47,7 +47,7 @@ export function directProtocolRequests(registry: TenantRegistry, config: Config,
     const observer = ops.observe(res, req.method ?? '');
     const started = process.hrtime.bigint();
     const requestId = requestIdOf(req.headers['x-request-id']);
-    const path = req.url!; // the query goes (below) once the path is wanted
+    const url = req.url!; // before the mount strips /t/:slug; its path (no query) only when logged
     res.setHeader('X-Request-Id', requestId);
     ops.admit(res);
     settleClientAddress(req, trusted);
@@ -56,9 +56,10 @@ export function directProtocolRequests(registry: TenantRegistry, config: Config,
     enter.mount(req, match![1]);
     runWithRequestStore({ log: { request_id: requestId }, observer }, () => {
       // In the request's context, which gives its log lines their request id.
-      const completed = () => logCompleted(req.method ?? '', path.split('?', 1)[0], res.statusCode, started);
+      const path = () => url.split('?', 1)[0];
+      const completed = () => logCompleted(req.method ?? '', path(), res.statusCode, started);
       const failed = (err: unknown) => {
-        answerFailure(req, res, path, requestId, err);
+        answerFailure(res, requestFailed(err, req.method ?? '', path(), requestId));
         completed();
       };
       try {
@@ -73,14 +74,12 @@ export function directProtocolRequests(registry: TenantRegistry, config: Config,
   };
 }
 
-/** What log/request.ts's requestContext does with an error that reached it: a 500 with the request id, never a stack. */
-function answerFailure(req: IncomingMessage, res: ServerResponse, path: string, requestId: string, err: unknown) {
-  const e = err as Error;
-  log().error('request.failed', { error: { name: e?.name, message: e?.message, stack: e?.stack }, method: req.method, path: path.split('?', 1)[0] });
+/** The 500 of log/request.ts's requestContext, on the raw response; a response already begun is cut off. */
+function answerFailure(res: ServerResponse, answer: object) {
   if (res.headersSent) {
     res.destroy();
     return;
   }
-  const body = JSON.stringify({ error: 'server_error', error_description: 'An unexpected error occurred.', request_id: requestId });
+  const body = JSON.stringify(answer);
   res.writeHead(500, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) }).end(body);
 }
