@@ -13,6 +13,11 @@
  * SIDE_ROUNDS (default 20) rounds, 8 in flight; each side first serves BENCH_WARM_UP_GRANTS grants.
  * Prints the time per grant by package and the functions whose time differs most. SIDE_OUT=file:
  * the whole profile (DevTools' format), with the slices in file.slices.json.
+ *
+ * SIDE_OP=login compares complete password logins instead (the bench's login, bcrypt cost 4 on
+ * both sides so the code around the hash shows; BENCH_WARM_UP_LOGINS, default 2,000, first).
+ * Only the main thread is profiled: the hash runs on other threads on both sides. With
+ * DATABASE_URL and REDIS_URL, the database's and Redis's own CPU is not in it either.
  */
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
@@ -22,18 +27,24 @@ import { CLI_ACTOR } from '../src/deps.js';
 import { createTenant } from '../src/domain/tenants/tenants.service.js';
 import { configureLogger } from '../src/log/logger.js';
 import { tuneV8ForServing } from '../src/ops/v8-tuning.js';
-import { clientCredentialsOp, discover, serviceClient, setting, startBareProvider, startBenchGatehouse, watchGC } from './harness.js';
+import {
+  benchUsers, clientCredentialsOp, discover, loadTestTenant, passwordLogin, serviceClient, setting, startBareProvider, startBenchGatehouse, watchGC, webClient,
+} from './harness.js';
 
 type CallFrame = Runtime.CallFrame;
 
 const ROUNDS = setting('SIDE_ROUNDS', 20, 2, 200, true);
 const SLICE_MS = setting('SIDE_SLICE_MS', 500, 100, 5000, true);
-const WARM_UP_GRANTS = setting('BENCH_WARM_UP_GRANTS', 5000, 0, 1_000_000, true);
+const LOGINS = process.env.SIDE_OP === 'login';
+if (process.env.SIDE_OP && !LOGINS) throw new Error('SIDE_OP: login, or unset for client_credentials grants');
+const WARM_UP = LOGINS ? setting('BENCH_WARM_UP_LOGINS', 2000, 0, 100_000, true) : setting('BENCH_WARM_UP_GRANTS', 5000, 0, 1_000_000, true);
+const UNIT = LOGINS ? 'login' : 'grant';
 const IN_FLIGHT = 8;
 
 interface Side {
   name: string;
-  op: () => Promise<void>;
+  op: (worker: number) => Promise<void>;
+  /** Operations (grants or logins) completed in the measured slices. */
   grants: number;
   /** [start, end) of each measured slice, in µs of the monotonic clock the profiler stamps samples with. */
   slices: [number, number][];
@@ -48,9 +59,9 @@ async function slice(side: Side, ms: number, measured: boolean) {
   const gcs = watchGC();
   const start = nowUs();
   let grants = 0;
-  await Promise.all(Array.from({ length: IN_FLIGHT }, async () => {
+  await Promise.all(Array.from({ length: IN_FLIGHT }, async (_, worker) => {
     while (Date.now() < end) {
-      await side.op();
+      await side.op(worker);
       grants++;
     }
   }));
@@ -94,7 +105,7 @@ function report(title: string, times: Map<string, number>[], sides: Side[], rows
   const perGrant = (i: number, key: string) => (times[i].get(key) ?? 0) / sides[i].grants;
   const keys = [...new Set(times.flatMap((m) => [...m.keys()]))];
   keys.sort((a, b) => Math.abs(perGrant(0, b) - perGrant(1, b)) - Math.abs(perGrant(0, a) - perGrant(1, a)));
-  console.log(`\n${title} (µs per grant: ${sides[0].name}, ${sides[1].name}, difference)`);
+  console.log(`\n${title} (µs per ${UNIT}: ${sides[0].name}, ${sides[1].name}, difference)`);
   for (const key of keys.slice(0, rows)) {
     const [a, b] = [perGrant(0, key), perGrant(1, key)];
     console.log(`${a.toFixed(1).padStart(8)} ${b.toFixed(1).padStart(8)} ${(a - b).toFixed(1).padStart(8)}  ${key}`);
@@ -104,18 +115,35 @@ function report(title: string, times: Map<string, number>[], sides: Side[], rows
 configureLogger({ silent: true });
 tuneV8ForServing(); // as src/main.ts does
 const bench = await startBenchGatehouse({ bcryptCost: 4 });
-const bare = await startBareProvider('RS256', 3600, undefined, { nativeSigning: true });
+const stops: (() => Promise<void>)[] = [bench.stop];
 try {
-  const tenant = await createTenant(bench.gh.deps, { slug: `side-${randomBytes(3).toString('hex')}` }, CLI_ACTOR);
-  const client = await serviceClient(bench.gh, tenant);
-  const sides: Side[] = [
-    { name: 'Gatehouse', op: clientCredentialsOp((await discover(`${bench.gh.url}/t/${tenant.slug}`)).token, client.clientId, client.secret, { maxSockets: IN_FLIGHT }) },
-    { name: 'bare', op: clientCredentialsOp((await discover(bare.issuer)).token, bare.clientId, bare.secret, { maxSockets: IN_FLIGHT }) },
-  ].map((s) => ({ ...s, grants: 0, slices: [], scavenges: 0, scavengeMs: 0 }));
+  // Logins: the tenant's per-address and per-account limits off, as the bench's.
+  const tenant = LOGINS ? await loadTestTenant(bench.gh, 'side') : await createTenant(bench.gh.deps, { slug: `side-${randomBytes(3).toString('hex')}` }, CLI_ACTOR);
+  const sides: Side[] = (await (LOGINS ? loginSides() : grantSides())).map((s) => ({ ...s, grants: 0, slices: [], scavenges: 0, scavengeMs: 0 }));
+  async function grantSides() {
+    const client = await serviceClient(bench.gh, tenant);
+    const bare = await startBareProvider('RS256', 3600, undefined, { nativeSigning: true });
+    stops.unshift(bare.stop);
+    return [
+      { name: 'Gatehouse', op: clientCredentialsOp((await discover(`${bench.gh.url}/t/${tenant.slug}`)).token, client.clientId, client.secret, { maxSockets: IN_FLIGHT }) },
+      { name: 'bare', op: clientCredentialsOp((await discover(bare.issuer)).token, bare.clientId, bare.secret, { maxSockets: IN_FLIGHT }) },
+    ];
+  }
+  async function loginSides() {
+    const web = await webClient(bench.gh, tenant);
+    const { users } = await benchUsers(bench.gh, tenant, IN_FLIGHT);
+    const bare = await startBareProvider('RS256', 3600, { user: users[0], cost: 4 }, { nativeSigning: true });
+    stops.unshift(bare.stop);
+    const [gh, bareEndpoints] = [await discover(`${bench.gh.url}/t/${tenant.slug}`), await discover(bare.issuer)];
+    return [
+      { name: 'Gatehouse', op: async (worker: number) => void (await passwordLogin(gh, web, users[worker])) },
+      { name: 'bare', op: async () => void (await passwordLogin(bareEndpoints, bare.web, users[0])) },
+    ];
+  }
   for (const side of sides) {
-    let left = WARM_UP_GRANTS;
-    await Promise.all(Array.from({ length: IN_FLIGHT }, async () => {
-      while (left-- > 0) await side.op();
+    let left = WARM_UP;
+    await Promise.all(Array.from({ length: IN_FLIGHT }, async (_, worker) => {
+      while (left-- > 0) await side.op(worker);
     }));
   }
   const session = new Session();
@@ -135,15 +163,14 @@ try {
   const rate = (s: Side) => s.grants / (s.slices.reduce((sum, [a, b]) => sum + b - a, 0) / 1e6);
   console.log(`${ROUNDS} rounds of ${SLICE_MS} ms per side, ${IN_FLIGHT} in flight, profiled (200 µs sampling); node ${process.version}`);
   for (const s of sides) {
-    console.log(`${s.name.padEnd(10)} ${s.grants} grants, ${rate(s).toFixed(0)}/s; scavenges: ${((s.scavenges / s.grants) * 1000).toFixed(1)} per 1000 grants, ${((s.scavengeMs * 1000) / s.grants).toFixed(1)} µs per grant`);
+    console.log(`${s.name.padEnd(10)} ${s.grants} ${UNIT}s, ${rate(s).toFixed(0)}/s; scavenges: ${((s.scavenges / s.grants) * 1000).toFixed(1)} per 1000 ${UNIT}s, ${((s.scavengeMs * 1000) / s.grants).toFixed(1)} µs per ${UNIT}`);
   }
   console.log(`Gatehouse / bare: ${(rate(sides[0]) / rate(sides[1])).toFixed(3)}`);
   const byPackage = split(profile, sides, packageOf);
   const total = (i: number) => [...byPackage[i].values()].reduce((a, b) => a + b, 0) / sides[i].grants;
-  console.log(`main thread per grant: ${sides.map((s, i) => `${s.name} ${total(i).toFixed(1)} µs`).join(', ')}`);
+  console.log(`main thread per ${UNIT}: ${sides.map((s, i) => `${s.name} ${total(i).toFixed(1)} µs`).join(', ')}`);
   report('by package', byPackage, sides, 12);
   report('by function', split(profile, sides, functionOf), sides, Number(process.env.SIDE_ROWS ?? 40));
 } finally {
-  await bare.stop();
-  await bench.stop();
+  for (const stop of stops) await stop();
 }
