@@ -28,7 +28,7 @@ import { deleteExpiredMailTokens } from './mail/tokens.js';
 import { logAppErrors, requestContext } from './log/request.js';
 import { securityHeaders } from './security/headers.js';
 import { selfServiceRoutes } from './self-service/self-service.routes.js';
-import { closeConnectionsWhenDraining, opsRoutes, Readiness } from './ops/ops.routes.js';
+import { opsRoutes, Readiness } from './ops/ops.routes.js';
 import { answerStorageOutages } from './ops/unavailable.js';
 import { Metrics, UNMATCHED } from './ops/metrics.js';
 import { frontDoorRoutes, notFound } from './ops/front-door.js';
@@ -160,7 +160,6 @@ export function createApp(deps: Deps, options: { tenantCacheSize?: number } = {}
   logAppErrors(app);
   app.use(metrics.middleware());
   app.use(requestContext());
-  app.use(closeConnectionsWhenDraining(readiness));
   app.use(answerStorageOutages());
   app.use(clientAddresses(deps.config.trustProxy));
   app.use(securityHeaders());
@@ -186,7 +185,6 @@ export function createApp(deps: Deps, options: { tenantCacheSize?: number } = {}
   const unmatched = () => UNMATCHED;
   const listener = directProtocolRequests(registry, deps.config, {
     observe: (res, method) => metrics.observe(res, method, unmatched),
-    admit: (res) => readiness.admit(res),
   }, app.callback());
   return { listener, registry, readiness, metrics };
 }
@@ -220,7 +218,8 @@ export async function startGatehouse(config: Config, options: { kvPrefix?: strin
   // Migrations have run: from here on no statement is expected to take long.
   setStatementDeadline(deps.db, options.statementDeadlineMs ?? STATEMENT_DEADLINE_MS);
   const { listener, registry, readiness, metrics } = createApp(deps, options);
-  const server = createServer(listener).listen(config.port);
+  // Its answers close their connection once draining (ops/ops.routes.ts).
+  const server = createServer({ ServerResponse: readiness.responseClass() }, listener).listen(config.port);
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);
     server.once('error', reject);

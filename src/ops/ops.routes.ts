@@ -1,6 +1,5 @@
-import type { ServerResponse } from 'node:http';
+import { ServerResponse, type IncomingMessage } from 'node:http';
 import Router from '@koa/router';
-import type { Middleware } from 'koa';
 import type { Deps } from '../deps.js';
 import { DEFAULT_METRICS_ALLOW } from '../config/load.js';
 import { masterKeyOpensCheckValue } from '../domain/keys/master-key-check.js';
@@ -13,26 +12,33 @@ const CHECK_TIMEOUT_MS = 800;
 /** Set by the stop handler (main.ts): from then on /readyz answers 503 and connections close after their answer. */
 export class Readiness {
   draining = false;
-  /** Answers not yet sent: told to close their connection when draining starts. */
-  readonly #inFlight = new Set<ServerResponse>();
-
-  /** A request arriving: told to close its connection when draining, else tracked until answered. */
-  admit(res: ServerResponse) {
-    if (this.draining) res.setHeader('Connection', 'close');
-    else this.track(res);
-  }
-
-  track(res: ServerResponse) {
-    this.#inFlight.add(res);
-    res.on('close', () => this.#inFlight.delete(res)); // closes once (metrics.ts)
-  }
 
   drain() {
     this.draining = true;
-    // A request in flight finishes, but its keep-alive connection must not outlive it. Set on the
-    // raw response, so oidc-provider's answers (written past Koa, tenancy/mount.ts) carry it too.
-    for (const res of this.#inFlight) if (!res.headersSent) res.setHeader('Connection', 'close');
-    this.#inFlight.clear();
+  }
+
+  /**
+   * The class of the server's answers (app.ts hands it to createServer): once draining, an answer
+   * whose head is not written yet says `Connection: close`, so a request in flight finishes but
+   * its keep-alive connection does not outlive it. The head is where every answer passes, Koa's
+   * and oidc-provider's (written on the raw response, tenancy/mount.ts), those begun before the
+   * drain and those after.
+   *
+   * Not a set of the answers in flight, as until the twenty-ninth session: a long-lived Set that
+   * every request enters and leaves rehashes every few requests, and V8 allocates the new table
+   * of an old one in the old generation and leaves the answers of the moment in the table it
+   * replaces. Each such table, dead but in the old generation, kept its answers, and through them
+   * their whole requests, alive through minor GCs until the next major one: under token load
+   * most requests were promoted (docs/BENCHMARKS.md, twenty-ninth session).
+   */
+  responseClass(): typeof ServerResponse {
+    const readiness = this;
+    return class DrainingResponse<Request extends IncomingMessage = IncomingMessage> extends ServerResponse<Request> {
+      override writeHead(...args: unknown[]): this {
+        if (readiness.draining && !this.headersSent) this.setHeader('Connection', 'close');
+        return Reflect.apply(ServerResponse.prototype.writeHead, this, args) as this;
+      }
+    };
   }
 }
 
@@ -42,15 +48,6 @@ function within<T>(promise: Promise<T>, ms: number, otherwise: T): Promise<T> {
     timer = setTimeout(() => resolve(otherwise), ms);
   });
   return Promise.race([promise.catch(() => otherwise), late]).finally(() => clearTimeout(timer));
-}
-
-/** While draining, every answer closes its keep-alive connection, so the server can close once requests finish. */
-export function closeConnectionsWhenDraining(readiness: Readiness): Middleware {
-  // Not async (security/headers.ts says why).
-  return (ctx, next) => {
-    readiness.admit(ctx.res);
-    return next();
-  };
 }
 
 /**

@@ -19,8 +19,6 @@ const PROTOCOL_URL = /^\/t\/([^/?#]+)(\/[^?#]*)?(?:\?[^#]*)?$/;
 export interface ChainParts {
   /** Starts the request's metrics (ops/metrics.ts), counted as `unmatched` unless the provider names its route. */
   observe(res: ServerResponse, method: string): RequestObserver;
-  /** The drain's part (ops/ops.routes.ts): told to close the connection when draining, else tracked. */
-  admit(res: ServerResponse): void;
 }
 
 /**
@@ -31,7 +29,8 @@ export interface ChainParts {
  * For such a request the app's chain (app.ts) would only pass it on: no page, no outage to answer
  * (the tenant is known without the database) and no 404 (oidc-provider answers its own paths). What
  * the chain does on its way is done here in plain calls, in the same order: the metrics, the
- * request id and log line, the drain, the client address, the security headers and the mount.
+ * request id and log line, the client address, the security headers and the mount (the drain is
+ * the server's answer class, ops/ops.routes.ts).
  * It spares a second Koa context per request and the chain's async layers, whose promises each
  * run the request store's promise hook on Node 20 (docs/BENCHMARKS.md, twenty-seventh session).
  * A tenant not built yet, or a node whose change feed is down (each request then reads the
@@ -49,7 +48,6 @@ export function directProtocolRequests(registry: TenantRegistry, config: Config,
     const requestId = requestIdOf(req.headers['x-request-id']);
     const url = req.url!; // before the mount strips /t/:slug; its path (no query) only when logged
     res.setHeader('X-Request-Id', requestId);
-    ops.admit(res);
     settleClientAddress(req, trusted);
     setSecurityHeaders(res);
     enter.forwarded(req);
