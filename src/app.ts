@@ -241,6 +241,8 @@ export async function startGatehouse(config: Config, options: { kvPrefix?: strin
     if (!options.deps) await closeDeps(deps).catch(() => {});
     throw err;
   }
+  // From here on /readyz may say 200: the system tenant, its keys and the bootstrap admins exist.
+  readiness.started();
   deps.passwords.warm();
   const sweeper = setInterval(() => {
     deleteExpiredPayloads(deps.db).catch(() => {});

@@ -9,9 +9,20 @@ import type { Metrics } from './metrics.js';
 /** Each check of /readyz gets this long, so the answer comes within 1 s whatever hangs (DESIGN.md "Operations"). */
 const CHECK_TIMEOUT_MS = 800;
 
-/** Set by the stop handler (main.ts): from then on /readyz answers 503 and connections close after their answer. */
+/**
+ * The node's own part of /readyz. `starting` until startGatehouse (app.ts) has ensured the system
+ * tenant, the signing keys and the bootstrap admins: the node listens before that (PUBLIC_URL may
+ * need its port), and a balancer or a script must not send it requests those would fail.
+ * `draining`, set by the stop handler (main.ts): from then on /readyz answers 503 and connections
+ * close after their answer.
+ */
 export class Readiness {
+  starting = true;
   draining = false;
+
+  started() {
+    this.starting = false;
+  }
 
   drain() {
     this.draining = true;
@@ -52,7 +63,7 @@ function within<T>(promise: Promise<T>, ms: number, otherwise: T): Promise<T> {
 
 /**
  * /healthz: the process answers. /readyz: Postgres, the kv store and the master key check answer,
- * and not draining (`master_key` null when Postgres could not be asked). /metrics: the Prometheus exposition, to METRICS_ALLOW peers only (the client
+ * the start is done and not draining (`master_key` null when Postgres could not be asked). /metrics: the Prometheus exposition, to METRICS_ALLOW peers only (the client
  * address as TRUST_PROXY decides it, security/client-address.ts), else 403.
  */
 export function opsRoutes(deps: Deps, readiness: Readiness, metrics: Metrics) {
@@ -80,9 +91,10 @@ export function opsRoutes(deps: Deps, readiness: Readiness, metrics: Metrics) {
       // null: not known (PostgreSQL, where the check value is, did not answer), not a wrong key.
       within<boolean | null>(masterKeyOpensCheckValue(deps), CHECK_TIMEOUT_MS, null),
     ]);
-    const ready = postgres && kv && masterKey === true && !readiness.draining;
+    const ready = postgres && kv && masterKey === true && !readiness.starting && !readiness.draining;
     ctx.status = ready ? 200 : 503;
-    ctx.body = { status: readiness.draining ? 'draining' : ready ? 'ready' : 'unavailable', checks: { postgres, kv, master_key: masterKey }, draining: readiness.draining };
+    const status = readiness.draining ? 'draining' : readiness.starting ? 'starting' : ready ? 'ready' : 'unavailable';
+    ctx.body = { status, checks: { postgres, kv, master_key: masterKey }, starting: readiness.starting, draining: readiness.draining };
   });
   return router;
 }
